@@ -1,0 +1,114 @@
+package crdt
+
+// This file is the public API of the package, fixed first so that the CLI and
+// the sync layer can be written against it. Bodies live in the other files.
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/trustsync/trustsync"
+)
+
+// Document IDs. Check-ins are split into one document per calendar month
+// (UTC) of their creation: CheckInDoc(t).
+const (
+	SpaceDoc      = "space"      // members, devices, settings
+	BoundariesDoc = "boundaries" // every boundary
+	GoalsDoc      = "goals"      // every goal and its steps
+)
+
+// Item kinds as stored in the materialized view.
+const (
+	KindMember   = "member"
+	KindDevice   = "device"
+	KindBoundary = "boundary"
+	KindGoal     = "goal"
+	KindStep     = "step"
+	KindCheckIn  = "checkin"
+)
+
+// SchemaMajor and SchemaMinor are the document schema version this build
+// writes. A document whose major version is higher opens read-only.
+const (
+	SchemaMajor = 1
+	SchemaMinor = 0
+)
+
+// Identity is who writes on this device: the partner (member) and the device.
+// DeviceID is 32 lowercase hex characters and doubles as the Automerge actor
+// ID of every change made here.
+type Identity struct {
+	SpaceID    string `json:"space_id"`
+	MemberID   string `json:"member_id"`
+	MemberName string `json:"member_name"`
+	DeviceID   string `json:"device_id"`
+	DeviceName string `json:"device_name"`
+}
+
+// Options configure Create and Open. The zero value works for every field
+// but the store, which is passed separately.
+type Options struct {
+	// Logger receives debug and warning messages. Default: discard.
+	Logger *slog.Logger
+	// Now returns the current time. Default: time.Now.
+	Now func() time.Time
+	// CompactAfter is how many incremental chunks a document may collect
+	// before it is compacted into one snapshot. Default: 64.
+	CompactAfter int
+}
+
+// CreateOptions name the first partner and device of a new space.
+type CreateOptions struct {
+	Options
+	MemberName string // required
+	DeviceName string // default: the host name
+}
+
+// ListOptions select what a listing returns.
+type ListOptions struct {
+	All bool // include archived items
+}
+
+// HistoryOptions select history entries.
+type HistoryOptions struct {
+	Limit  int    // at most this many, newest first; 0 means all
+	Offset int    // skip this many of the newest
+	Item   string // only changes of this item (full ID)
+}
+
+// GoalEdit changes a goal's fields; nil fields are left alone.
+type GoalEdit struct {
+	Title *string
+	Why   *string
+}
+
+// ItemRef names one item of the view.
+type ItemRef struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+}
+
+// Event tells a subscriber that documents changed, locally or from a peer.
+type Event struct {
+	Doc    string    // the document that changed
+	Items  []ItemRef // the items it touched, when known
+	Remote bool      // the change came from another device or process
+	From   string    // the device ID of the peer, for changes received by sync
+	// Lost is set instead of Doc when the subscriber fell behind and events
+	// were dropped; re-read everything.
+	Lost bool
+}
+
+// Received summarises what a sync message or imported document brought.
+type Received struct {
+	Doc     string
+	Changes int       // Automerge changes applied that were new here
+	Items   []ItemRef // items they touched
+}
+
+var (
+	_ = context.Background
+	_ trustsync.Store
+)

@@ -1,0 +1,80 @@
+package trustsync
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrNotFound is returned when no item, document or key has the given ID.
+var ErrNotFound = errors.New("not found")
+
+// ErrAmbiguous is returned when an abbreviated ID matches more than one item.
+// The error is an [*AmbiguousIDError] that lists the candidates.
+var ErrAmbiguous = errors.New("ambiguous ID")
+
+// ErrInvalid is returned for input that can never be stored as given: empty
+// text, a mood outside 1..5, an ID prefix shorter than [MinIDPrefix].
+var ErrInvalid = errors.New("invalid input")
+
+// ErrNotInitialized is returned when a home holds no space yet.
+var ErrNotInitialized = errors.New("not initialised")
+
+// ErrAlreadyInitialized is returned when creating a space in a home that
+// already holds one.
+var ErrAlreadyInitialized = errors.New("already initialised")
+
+// ErrReadOnly is returned by every write to a document written by a newer
+// major schema version than this build understands. Reading still works.
+var ErrReadOnly = errors.New("read-only: written by a newer version of trustsync")
+
+// ErrDamaged is returned when stored bytes fail their checksum or cannot be
+// decoded. The error is a [*DamagedError] naming what is damaged.
+var ErrDamaged = errors.New("damaged data")
+
+// ErrBusy is returned when another process held the store for longer than the
+// store's busy timeout.
+var ErrBusy = errors.New("store busy")
+
+// ErrClosed is returned by any call on a closed space, store or node.
+var ErrClosed = errors.New("closed")
+
+// MinIDPrefix is the shortest abbreviation of an ID accepted on input.
+const MinIDPrefix = 6
+
+// AmbiguousIDError reports an abbreviated ID that matches several items.
+type AmbiguousIDError struct {
+	Prefix     string
+	Candidates []string
+}
+
+func (e *AmbiguousIDError) Error() string {
+	return fmt.Sprintf("ID %q matches %d items (%s): type more of it",
+		e.Prefix, len(e.Candidates), strings.Join(e.Candidates, ", "))
+}
+
+// Unwrap returns [ErrAmbiguous].
+func (e *AmbiguousIDError) Unwrap() error { return ErrAmbiguous }
+
+// DamagedError reports stored data that failed verification. Intact data next
+// to it is kept and still readable; What says which piece is damaged and Hint
+// how to recover.
+type DamagedError struct {
+	What string // for example `chunk 17 of document "boundaries"`
+	Why  string // for example "checksum mismatch"
+	Hint string // for example "run 'trustsync repair', then sync with your partner"
+}
+
+func (e *DamagedError) Error() string {
+	msg := e.What + " is damaged"
+	if e.Why != "" {
+		msg += " (" + e.Why + ")"
+	}
+	if e.Hint != "" {
+		msg += ": " + e.Hint
+	}
+	return msg
+}
+
+// Unwrap returns [ErrDamaged].
+func (e *DamagedError) Unwrap() error { return ErrDamaged }
