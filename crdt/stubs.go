@@ -155,6 +155,23 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 	return Received{}, errTODO
 }
 
+// Adopt joins this device's documents to another space, the partner's: it
+// sets the space ID, and at the next sync this device's documents and the
+// partner's merge (nothing either wrote is lost, since every item has its own
+// random key). Pairing calls it on the joining device.
+func (s *Space) Adopt(ctx context.Context, spaceID string) error { return errTODO }
+
+// AddDevice records a device of a member (this one or the partner) in the
+// space document; the member record is created from d.Owner when missing.
+// Pairing calls it on the inviting device.
+func (s *Space) AddDevice(ctx context.Context, d trustsync.Device) error { return errTODO }
+
+// SetDeviceAddrs records this device's libp2p peer ID and listen addresses in
+// the space document, so that partner devices can redial it.
+func (s *Space) SetDeviceAddrs(ctx context.Context, peerID string, addrs []string) error {
+	return errTODO
+}
+
 // Peer returns the sync state of this space with one remote device, loading
 // what was persisted for it.
 func (s *Space) Peer(deviceID string) *Peer { return nil }
