@@ -1,0 +1,312 @@
+package crdt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/trustsync/trustsync"
+)
+
+// cleanText validates free text given by a partner.
+func cleanText(what, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", fmt.Errorf("%s is empty: %w", what, trustsync.ErrInvalid)
+	}
+	return s, nil
+}
+
+// AddBoundary proposes a boundary; the proposer's agreement is not implied.
+func (s *Space) AddBoundary(ctx context.Context, text string) (string, error) {
+	text, err := cleanText("the boundary text", text)
+	if err != nil {
+		return "", err
+	}
+	id := newID()
+	me := s.Self().MemberID
+	_, err = s.write(ctx, BoundariesDoc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		at := ms(s.now())
+		m := automerge.NewMap()
+		if err := root.Set(id, m); err != nil {
+			return edit{}, err
+		}
+		for _, f := range []struct {
+			k string
+			v any
+		}{
+			{"text", automerge.NewText(text)},
+			{"proposed_by", me},
+			{"proposed_at", at.UnixMilli()},
+			{"updated_at", at.UnixMilli()},
+			{"updated_by", me},
+			{"archived", false},
+			{"agree", automerge.NewMap()},
+			{"agree_at", automerge.NewMap()},
+		} {
+			if err := m.Set(f.k, f.v); err != nil {
+				return edit{}, err
+			}
+		}
+		return edit{action: "add", kind: KindBoundary, item: id,
+			summary: "proposed the boundary " + quote(text),
+			touched: []ItemRef{{KindBoundary, id}}}, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("add boundary: %w", err)
+	}
+	return id, nil
+}
+
+// Boundaries lists boundaries, oldest first.
+func (s *Space) Boundaries(ctx context.Context, opts ListOptions) ([]trustsync.Boundary, error) {
+	var out []trustsync.Boundary
+	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		p, err := loadPeople(tx)
+		if err != nil {
+			return err
+		}
+		items, err := tx.Items(KindBoundary)
+		if err != nil {
+			return err
+		}
+		out = make([]trustsync.Boundary, 0, len(items))
+		for _, it := range items {
+			var b trustsync.Boundary
+			if err := json.Unmarshal(it.Data, &b); err != nil {
+				return viewDamaged(it, err)
+			}
+			if b.Archived && !opts.All {
+				continue
+			}
+			p.boundary(&b)
+			out = append(out, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list boundaries: %w", err)
+	}
+	slices.SortFunc(out, func(a, b trustsync.Boundary) int {
+		if c := a.ProposedAt.Compare(b.ProposedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// Boundary returns one boundary; id may be an unambiguous prefix of at least
+// [trustsync.MinIDPrefix] characters.
+func (s *Space) Boundary(ctx context.Context, id string) (trustsync.Boundary, error) {
+	var b trustsync.Boundary
+	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		r, err := resolve(tx, id, KindBoundary)
+		if err != nil {
+			return err
+		}
+		p, err := loadPeople(tx)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(r.item.Data, &b); err != nil {
+			return viewDamaged(r.item, err)
+		}
+		p.boundary(&b)
+		return nil
+	})
+	return b, err
+}
+
+// resolveItem resolves an ID argument for a write.
+func (s *Space) resolveItem(ctx context.Context, id string, kinds ...string) (resolved, error) {
+	var r resolved
+	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		r, err = resolve(tx, id, kinds...)
+		return err
+	})
+	return r, err
+}
+
+// itemMap returns the map of an item in a document being edited.
+func itemMap(root *automerge.Map, kind, id string) (*automerge.Map, error) {
+	m := getMap(root, id)
+	if m == nil {
+		return nil, fmt.Errorf("no %s with ID %q in its document: %w", kindName(kind), id, trustsync.ErrNotFound)
+	}
+	return m, nil
+}
+
+// setText makes the Text at key read s, splicing only the part that differs
+// so that concurrent edits elsewhere in the text merge. A missing or non-Text
+// value is replaced by a new Text.
+func setText(m *automerge.Map, key, s string) error {
+	v := getValue(m, key)
+	if v == nil || v.Kind() != automerge.KindText {
+		return m.Set(key, automerge.NewText(s))
+	}
+	t := v.Text()
+	cur, err := t.Get()
+	if err != nil {
+		return err
+	}
+	// Positions are in Unicode code points.
+	a, b := []rune(cur), []rune(s)
+	pre := 0
+	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
+		pre++
+	}
+	suf := 0
+	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
+		suf++
+	}
+	return t.Splice(pre, len(a)-pre-suf, string(b[pre:len(b)-suf]))
+}
+
+// EditBoundary replaces a boundary's text. Earlier agreements stop counting.
+func (s *Space) EditBoundary(ctx context.Context, id, text string) error {
+	text, err := cleanText("the boundary text", text)
+	if err != nil {
+		return err
+	}
+	r, err := s.resolveItem(ctx, id, KindBoundary)
+	if err != nil {
+		return fmt.Errorf("edit boundary: %w", err)
+	}
+	me := s.Self().MemberID
+	_, err = s.write(ctx, r.item.Doc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		m, err := itemMap(root, KindBoundary, r.id)
+		if err != nil {
+			return edit{}, err
+		}
+		if getStr(m, "text") == text {
+			return edit{}, errNoChange
+		}
+		if err := setText(m, "text", text); err != nil {
+			return edit{}, err
+		}
+		if err := touch(m, me, s.now()); err != nil {
+			return edit{}, err
+		}
+		return edit{action: "edit", kind: KindBoundary, item: r.id,
+			summary: "changed the text to " + quote(text),
+			touched: []ItemRef{{KindBoundary, r.id}}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("edit boundary: %w", err)
+	}
+	return nil
+}
+
+// touch records who changed a boundary last, and when.
+func touch(m *automerge.Map, me string, at time.Time) error {
+	if err := setInt(m, "updated_at", at.UnixMilli()); err != nil {
+		return err
+	}
+	return m.Set("updated_by", me)
+}
+
+// AgreeBoundary records this member's agreement to the current text.
+func (s *Space) AgreeBoundary(ctx context.Context, id string) error {
+	r, err := s.resolveItem(ctx, id, KindBoundary)
+	if err != nil {
+		return fmt.Errorf("agree to boundary: %w", err)
+	}
+	me := s.Self().MemberID
+	_, err = s.write(ctx, r.item.Doc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		m, err := itemMap(root, KindBoundary, r.id)
+		if err != nil {
+			return edit{}, err
+		}
+		text := getStr(m, "text")
+		agree, agreeAt, err := memberMaps(m, "agree", "agree_at")
+		if err != nil {
+			return edit{}, err
+		}
+		if v := getValue(agree, me); v != nil && strOf(v) == text {
+			return edit{}, errNoChange
+		}
+		if err := agree.Set(me, text); err != nil {
+			return edit{}, err
+		}
+		if err := setTime(agreeAt, me, s.now()); err != nil {
+			return edit{}, err
+		}
+		return edit{action: "agree", kind: KindBoundary, item: r.id,
+			summary: "agreed to " + quote(text),
+			touched: []ItemRef{{KindBoundary, r.id}}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("agree to boundary: %w", err)
+	}
+	return nil
+}
+
+// memberMaps returns the two per-member maps of an item (agree and
+// agree_at, acks and ack_at), creating any that a foreign client left out.
+func memberMaps(m *automerge.Map, keys ...string) (*automerge.Map, *automerge.Map, error) {
+	out := make([]*automerge.Map, len(keys))
+	for i, k := range keys {
+		out[i] = getMap(m, k)
+		if out[i] == nil {
+			nm := automerge.NewMap()
+			if err := m.Set(k, nm); err != nil {
+				return nil, nil, err
+			}
+			out[i] = nm
+		}
+	}
+	return out[0], out[1], nil
+}
+
+// setArchived archives or restores an item of kind in doc.
+func (s *Space) setArchived(ctx context.Context, kind, id string, archived bool) error {
+	verb := "archive"
+	if !archived {
+		verb = "restore"
+	}
+	r, err := s.resolveItem(ctx, id, kind)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", verb, kindName(kind), err)
+	}
+	me := s.Self().MemberID
+	_, err = s.write(ctx, r.item.Doc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		m, err := itemMap(root, kind, r.id)
+		if err != nil {
+			return edit{}, err
+		}
+		if getBool(m, "archived") == archived {
+			return edit{}, errNoChange
+		}
+		if err := m.Set("archived", archived); err != nil {
+			return edit{}, err
+		}
+		if kind == KindBoundary {
+			if err := touch(m, me, s.now()); err != nil {
+				return edit{}, err
+			}
+		}
+		return edit{action: verb, kind: kind, item: r.id,
+			summary: verb + "d the " + kindName(kind),
+			touched: []ItemRef{{kind, r.id}}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", verb, kindName(kind), err)
+	}
+	return nil
+}
+
+// ArchiveBoundary hides a boundary; RestoreBoundary brings it back.
+func (s *Space) ArchiveBoundary(ctx context.Context, id string) error {
+	return s.setArchived(ctx, KindBoundary, id, true)
+}
+
+// RestoreBoundary undoes ArchiveBoundary.
+func (s *Space) RestoreBoundary(ctx context.Context, id string) error {
+	return s.setArchived(ctx, KindBoundary, id, false)
+}

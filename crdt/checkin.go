@@ -1,0 +1,154 @@
+package crdt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/automerge/automerge-go"
+	"github.com/trustsync/trustsync"
+)
+
+// AddCheckIn records a check-in by this member. The mood is required
+// (1..5); every text field may be empty.
+func (s *Space) AddCheckIn(ctx context.Context, c trustsync.NewCheckIn) (string, error) {
+	if !c.Mood.Valid() {
+		return "", fmt.Errorf("add check-in: mood %d is outside 1..5: %w", c.Mood, trustsync.ErrInvalid)
+	}
+	feelings := []string{}
+	for _, f := range c.Feelings {
+		if f = strings.TrimSpace(f); f != "" {
+			feelings = append(feelings, f)
+		}
+	}
+	fj, err := json.Marshal(feelings)
+	if err != nil {
+		return "", err
+	}
+	id := newID()
+	me := s.Self().MemberID
+	at := ms(s.now())
+	_, err = s.write(ctx, CheckInDoc(at), func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		m := automerge.NewMap()
+		if err := root.Set(id, m); err != nil {
+			return edit{}, err
+		}
+		if err := setFields(m,
+			"author", me,
+			"created_at", at.UnixMilli(),
+			"mood", int64(c.Mood),
+			"feelings", string(fj),
+			"note", automerge.NewText(strings.TrimSpace(c.Note)),
+			"needs", strings.TrimSpace(c.Needs),
+			"concerns", strings.TrimSpace(c.Concerns),
+			"appreciation", strings.TrimSpace(c.Appreciation),
+			"acks", automerge.NewMap(),
+			"ack_at", automerge.NewMap(),
+		); err != nil {
+			return edit{}, err
+		}
+		return edit{action: "add", kind: KindCheckIn, item: id,
+			summary: fmt.Sprintf("checked in (mood %d of 5)", c.Mood),
+			touched: []ItemRef{{KindCheckIn, id}}}, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("add check-in: %w", err)
+	}
+	return id, nil
+}
+
+// CheckIns lists check-ins, newest first.
+func (s *Space) CheckIns(ctx context.Context) ([]trustsync.CheckIn, error) {
+	var out []trustsync.CheckIn
+	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		p, err := loadPeople(tx)
+		if err != nil {
+			return err
+		}
+		items, err := tx.Items(KindCheckIn)
+		if err != nil {
+			return err
+		}
+		out = make([]trustsync.CheckIn, len(items))
+		for i, it := range items {
+			if err := json.Unmarshal(it.Data, &out[i]); err != nil {
+				return viewDamaged(it, err)
+			}
+			p.checkIn(&out[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list check-ins: %w", err)
+	}
+	slices.SortFunc(out, func(a, b trustsync.CheckIn) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return out, nil
+}
+
+// CheckIn returns one check-in by ID or prefix.
+func (s *Space) CheckIn(ctx context.Context, id string) (trustsync.CheckIn, error) {
+	var c trustsync.CheckIn
+	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		r, err := resolve(tx, id, KindCheckIn)
+		if err != nil {
+			return err
+		}
+		p, err := loadPeople(tx)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(r.item.Data, &c); err != nil {
+			return viewDamaged(r.item, err)
+		}
+		p.checkIn(&c)
+		return nil
+	})
+	return c, err
+}
+
+// AckCheckIn records this member's acknowledgement of a check-in, with an
+// optional reply. Acknowledging again replaces the reply.
+func (s *Space) AckCheckIn(ctx context.Context, id, reply string) error {
+	reply = strings.TrimSpace(reply)
+	r, err := s.resolveItem(ctx, id, KindCheckIn)
+	if err != nil {
+		return fmt.Errorf("acknowledge check-in: %w", err)
+	}
+	me := s.Self().MemberID
+	_, err = s.write(ctx, r.item.Doc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		m, err := itemMap(root, KindCheckIn, r.id)
+		if err != nil {
+			return edit{}, err
+		}
+		acks, ackAt, err := memberMaps(m, "acks", "ack_at")
+		if err != nil {
+			return edit{}, err
+		}
+		if v := getValue(acks, me); v != nil && strOf(v) == reply {
+			return edit{}, errNoChange
+		}
+		if err := acks.Set(me, reply); err != nil {
+			return edit{}, err
+		}
+		if err := setTime(ackAt, me, s.now()); err != nil {
+			return edit{}, err
+		}
+		summary := "acknowledged the check-in"
+		if reply != "" {
+			summary += " and replied " + quote(reply)
+		}
+		return edit{action: "ack", kind: KindCheckIn, item: r.id, summary: summary,
+			touched: []ItemRef{{KindCheckIn, r.id}}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("acknowledge check-in: %w", err)
+	}
+	return nil
+}

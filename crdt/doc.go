@@ -1,0 +1,89 @@
+// Package crdt keeps a couple's shared space -- boundaries, goals with their
+// steps, check-ins, and the partners' devices -- as Automerge CRDT documents
+// in a [trustsync.Store], and gives typed edits, listings, history and sync
+// states over them. It is the only package that imports automerge-go.
+//
+// A space is made with [Create] on the first device and opened with [Open]
+// afterwards; a second device joins its partner's space with [Space.Adopt]
+// and syncs through [Space.Peer] or [Space.Import].
+//
+// # The document model
+//
+// A space is a set of documents: [SpaceDoc] (members and devices),
+// [BoundariesDoc], [GoalsDoc], and one document per UTC month of check-ins
+// ([CheckInDoc]). Every document's root holds schema, schema_minor and kind,
+// and every item lives directly under the root, keyed by its random ID (16
+// characters of lowercase base32). No two devices ever create the same key,
+// so items never conflict; nested maps (agreements, steps, acknowledgements)
+// are created together with their item. Times are int64 Unix milliseconds.
+// The device ID is the Automerge actor ID of every change made on it, and
+// each change carries a message naming the action, the item and a summary, so
+// [Space.History] reads "Sam on sam-laptop changed the text to ...".
+//
+// Next to the documents the store keeps a materialized view: the current
+// value of every item as JSON. Listings ([Space.Boundaries],
+// [Space.CheckIns], ...) read only the view and never load an Automerge
+// document. Names of partners are resolved from the member items when read.
+//
+// IDs given to [Space.Boundary], [Space.EditBoundary] and the other methods
+// may be abbreviated to a unique prefix of at least [trustsync.MinIDPrefix]
+// characters; an ambiguous prefix gives a [*trustsync.AmbiguousIDError].
+//
+// # Merge semantics
+//
+//   - Two partners editing one boundary's text at once: Automerge Text merges
+//     both edits character by character; both survive. An edit splices only
+//     the part of the text that changed.
+//   - Agreements are keyed by member, so concurrent agreements both count. An
+//     agreement stores the exact text agreed to; a boundary is agreed only
+//     when both members' stored texts equal the current text. Any edit, even
+//     one concurrent with an agreement, asks both again.
+//   - Archive is a flag, not a deletion: an edit concurrent with an archive is
+//     kept and shows when the boundary is restored.
+//   - Concurrent writes to one scalar (a goal's title) end with the same
+//     winner on every device; both changes stay in the history with their
+//     values.
+//   - Edits touch only the fields they change, so fields written by a newer
+//     minor version survive. A document whose major schema version is newer
+//     than [SchemaMajor] can be read, but every write to it fails with an
+//     error wrapping [trustsync.ErrReadOnly].
+//
+// # Concurrency
+//
+// A [Space] is safe for concurrent use. Each document has a mutex in the
+// process, and every write runs inside one store Update, which serialises
+// processes: it catches up with chunks other processes appended, edits,
+// commits, and stores the new chunk, the view rows and the history entry in
+// the same transaction. After 64 chunks ([Options.CompactAfter]) a document
+// is compacted into one snapshot. When anything fails the cached document is
+// dropped and reloaded from the store next time, so memory never holds what
+// the disk does not. [Space.Refresh] picks up what other processes wrote;
+// [Space.Subscribe] delivers [Event] values and never blocks a writer.
+//
+// A [Peer] holds one Automerge sync state per document for one remote device,
+// persisted in the store's meta under "sync/<device>/<doc>". Received sync
+// messages and imported documents are stored with their history and view
+// rows in one transaction, exactly like local edits.
+//
+// # The guards
+//
+// automerge-go has sharp edges; each is guarded in guard.go and tested in
+// guard_test.go:
+//
+//   - Doc.Apply applies the whole batch a change came from: it is never
+//     called; changes are applied one by one through their own bytes.
+//   - chained Path calls alias: Path is never used; values are read by
+//     walking Map.Get.
+//   - d.Merge(d) and crossed merges deadlock: merging refuses self-merge and
+//     goes through Save and LoadIncremental, holding one lock at a time.
+//   - SyncState.Save takes no lock: every sync state sits behind a mutex.
+//   - native memory is freed only by finalizers: loaded bytes are counted and
+//     runtime.GC runs past a threshold.
+//   - a Go int is stored as a float64: integers are written as int64 and read
+//     from int64, uint64 or float64.
+//   - change timestamps are milliseconds here and seconds in JavaScript:
+//     values below 1e11 are read as seconds.
+//   - the first SaveIncremental after a load re-exports the whole history: it
+//     is called and discarded right after every load.
+//   - Load(nil) returns an empty document: empty input is refused first.
+package crdt

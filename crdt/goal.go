@@ -1,0 +1,272 @@
+package crdt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/automerge/automerge-go"
+	"github.com/trustsync/trustsync"
+)
+
+// setFields sets each field of a new item map.
+func setFields(m *automerge.Map, fields ...any) error {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if err := m.Set(fields[i].(string), fields[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddGoal adds a goal.
+func (s *Space) AddGoal(ctx context.Context, title, why string) (string, error) {
+	title, err := cleanText("the goal title", title)
+	if err != nil {
+		return "", err
+	}
+	why = strings.TrimSpace(why)
+	id := newID()
+	me := s.Self().MemberID
+	_, err = s.write(ctx, GoalsDoc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		m := automerge.NewMap()
+		if err := root.Set(id, m); err != nil {
+			return edit{}, err
+		}
+		if err := setFields(m,
+			"title", title,
+			"why", why,
+			"created_by", me,
+			"created_at", ms(s.now()).UnixMilli(),
+			"done", false,
+			"done_by", "",
+			"done_at", int64(0),
+			"archived", false,
+			"steps", automerge.NewMap(),
+		); err != nil {
+			return edit{}, err
+		}
+		return edit{action: "add", kind: KindGoal, item: id,
+			summary: "added the goal " + quote(title),
+			touched: []ItemRef{{KindGoal, id}}}, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("add goal: %w", err)
+	}
+	return id, nil
+}
+
+// EditGoal changes a goal's title or why.
+func (s *Space) EditGoal(ctx context.Context, id string, e GoalEdit) error {
+	var title, why string
+	if e.Title != nil {
+		var err error
+		if title, err = cleanText("the goal title", *e.Title); err != nil {
+			return err
+		}
+	}
+	if e.Why != nil {
+		why = strings.TrimSpace(*e.Why)
+	}
+	if e.Title == nil && e.Why == nil {
+		return nil
+	}
+	r, err := s.resolveItem(ctx, id, KindGoal)
+	if err != nil {
+		return fmt.Errorf("edit goal: %w", err)
+	}
+	_, err = s.write(ctx, r.item.Doc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		m, err := itemMap(root, KindGoal, r.id)
+		if err != nil {
+			return edit{}, err
+		}
+		var said []string
+		if e.Title != nil && getStr(m, "title") != title {
+			if err := m.Set("title", title); err != nil {
+				return edit{}, err
+			}
+			said = append(said, "changed the title to "+quote(title))
+		}
+		if e.Why != nil && getStr(m, "why") != why {
+			if err := m.Set("why", why); err != nil {
+				return edit{}, err
+			}
+			said = append(said, "changed the why to "+quote(why))
+		}
+		if len(said) == 0 {
+			return edit{}, errNoChange
+		}
+		return edit{action: "edit", kind: KindGoal, item: r.id,
+			summary: strings.Join(said, " and "),
+			touched: []ItemRef{{KindGoal, r.id}}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("edit goal: %w", err)
+	}
+	return nil
+}
+
+// AddStep adds a step to a goal and returns the step's ID.
+func (s *Space) AddStep(ctx context.Context, goalID, text string) (string, error) {
+	text, err := cleanText("the step text", text)
+	if err != nil {
+		return "", err
+	}
+	r, err := s.resolveItem(ctx, goalID, KindGoal)
+	if err != nil {
+		return "", fmt.Errorf("add step: %w", err)
+	}
+	id := newID()
+	me := s.Self().MemberID
+	_, err = s.write(ctx, r.item.Doc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		g, err := itemMap(root, KindGoal, r.id)
+		if err != nil {
+			return edit{}, err
+		}
+		steps := getMap(g, "steps")
+		if steps == nil {
+			steps = automerge.NewMap()
+			if err := g.Set("steps", steps); err != nil {
+				return edit{}, err
+			}
+		}
+		m := automerge.NewMap()
+		if err := steps.Set(id, m); err != nil {
+			return edit{}, err
+		}
+		if err := setFields(m,
+			"text", text,
+			"added_by", me,
+			"added_at", ms(s.now()).UnixMilli(),
+			"done", false,
+			"done_by", "",
+			"done_at", int64(0),
+		); err != nil {
+			return edit{}, err
+		}
+		return edit{action: "add", kind: KindStep, item: id, goal: r.id,
+			summary: "added the step " + quote(text),
+			touched: []ItemRef{{KindGoal, r.id}}}, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("add step: %w", err)
+	}
+	return id, nil
+}
+
+// MarkDone marks a goal or a step (given either's ID or prefix) done. It
+// returns the kind it marked: [KindGoal] or [KindStep].
+func (s *Space) MarkDone(ctx context.Context, id string) (string, error) {
+	r, err := s.resolveItem(ctx, id, KindGoal, KindStep)
+	if err != nil {
+		return "", fmt.Errorf("mark done: %w", err)
+	}
+	goalID := r.id
+	if r.kind == KindStep {
+		var sv stepView
+		if err := json.Unmarshal(r.item.Data, &sv); err != nil {
+			return "", viewDamaged(r.item, err)
+		}
+		goalID = sv.Goal
+	}
+	me := s.Self().MemberID
+	_, err = s.write(ctx, r.item.Doc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		g, err := itemMap(root, KindGoal, goalID)
+		if err != nil {
+			return edit{}, err
+		}
+		m := g
+		what := "the goal " + quote(getStr(g, "title"))
+		e := edit{action: "done", kind: KindGoal, item: goalID, touched: []ItemRef{{KindGoal, goalID}}}
+		if r.kind == KindStep {
+			if m = getMap(g, "steps", r.id); m == nil {
+				return edit{}, fmt.Errorf("no step with ID %q in its goal: %w", r.id, trustsync.ErrNotFound)
+			}
+			what = "the step " + quote(getStr(m, "text"))
+			e.kind, e.item, e.goal = KindStep, r.id, goalID
+		}
+		if getBool(m, "done") {
+			return edit{}, errNoChange
+		}
+		if err := setFields(m, "done", true, "done_by", me, "done_at", ms(s.now()).UnixMilli()); err != nil {
+			return edit{}, err
+		}
+		e.summary = "marked " + what + " done"
+		return e, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("mark done: %w", err)
+	}
+	return r.kind, nil
+}
+
+// ArchiveGoal hides a goal; RestoreGoal brings it back.
+func (s *Space) ArchiveGoal(ctx context.Context, id string) error {
+	return s.setArchived(ctx, KindGoal, id, true)
+}
+
+// RestoreGoal undoes ArchiveGoal.
+func (s *Space) RestoreGoal(ctx context.Context, id string) error {
+	return s.setArchived(ctx, KindGoal, id, false)
+}
+
+// Goals lists goals, oldest first.
+func (s *Space) Goals(ctx context.Context, opts ListOptions) ([]trustsync.Goal, error) {
+	var out []trustsync.Goal
+	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		p, err := loadPeople(tx)
+		if err != nil {
+			return err
+		}
+		items, err := tx.Items(KindGoal)
+		if err != nil {
+			return err
+		}
+		out = make([]trustsync.Goal, 0, len(items))
+		for _, it := range items {
+			var g trustsync.Goal
+			if err := json.Unmarshal(it.Data, &g); err != nil {
+				return viewDamaged(it, err)
+			}
+			if g.Archived && !opts.All {
+				continue
+			}
+			p.goal(&g)
+			out = append(out, g)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list goals: %w", err)
+	}
+	slices.SortFunc(out, func(a, b trustsync.Goal) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// Goal returns one goal by ID or prefix.
+func (s *Space) Goal(ctx context.Context, id string) (trustsync.Goal, error) {
+	var g trustsync.Goal
+	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		r, err := resolve(tx, id, KindGoal)
+		if err != nil {
+			return err
+		}
+		p, err := loadPeople(tx)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(r.item.Data, &g); err != nil {
+			return viewDamaged(r.item, err)
+		}
+		p.goal(&g)
+		return nil
+	})
+	return g, err
+}

@@ -1,0 +1,251 @@
+package crdt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/trustsync/trustsync"
+)
+
+// putMember creates the record "m:<id>" of the space document unless it
+// exists.
+func putMember(root *automerge.Map, id, name string, at time.Time) error {
+	if getMap(root, "m:"+id) != nil {
+		return nil
+	}
+	m := automerge.NewMap()
+	if err := root.Set("m:"+id, m); err != nil {
+		return err
+	}
+	return setFields(m, "name", name, "joined_at", at.UnixMilli())
+}
+
+// putDevice creates or updates the record "d:<id>" of the space document,
+// touching only the fields that differ.
+func putDevice(root *automerge.Map, d trustsync.Device, at time.Time) error {
+	m := getMap(root, "d:"+d.ID)
+	if m == nil {
+		m = automerge.NewMap()
+		if err := root.Set("d:"+d.ID, m); err != nil {
+			return err
+		}
+		added := d.AddedAt
+		if added.IsZero() {
+			added = at
+		}
+		addrs, _ := json.Marshal(nonNil(d.Addrs))
+		return setFields(m,
+			"member", d.Owner.ID,
+			"name", d.Name,
+			"peer_id", d.PeerID,
+			"addrs", string(addrs),
+			"added_at", added.UnixMilli(),
+			"removed", false,
+			"removed_at", int64(0),
+			"removed_by", "",
+		)
+	}
+	if d.Name != "" && getStr(m, "name") != d.Name {
+		if err := m.Set("name", d.Name); err != nil {
+			return err
+		}
+	}
+	if d.Owner.ID != "" && getStr(m, "member") != d.Owner.ID {
+		if err := m.Set("member", d.Owner.ID); err != nil {
+			return err
+		}
+	}
+	return setAddrs(m, d.PeerID, d.Addrs)
+}
+
+// setAddrs updates a device record's peer ID and addresses where they
+// differ; empty values are left alone.
+func setAddrs(m *automerge.Map, peerID string, addrs []string) error {
+	if peerID != "" && getStr(m, "peer_id") != peerID {
+		if err := m.Set("peer_id", peerID); err != nil {
+			return err
+		}
+	}
+	if addrs != nil {
+		b, _ := json.Marshal(addrs)
+		if getStr(m, "addrs") != string(b) {
+			if err := m.Set("addrs", string(b)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Members returns the partners of the space with their devices, in the order
+// they joined.
+func (s *Space) Members(ctx context.Context) ([]trustsync.Member, error) {
+	var out []trustsync.Member
+	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		out, err = readMembers(tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	return out, nil
+}
+
+func readMembers(tx trustsync.ReadTx) ([]trustsync.Member, error) {
+	items, err := tx.Items(KindMember)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]trustsync.Member, 0, len(items))
+	index := map[string]int{}
+	for _, it := range items {
+		var m trustsync.Member
+		if err := json.Unmarshal(it.Data, &m); err != nil {
+			return nil, viewDamaged(it, err)
+		}
+		m.Devices = []trustsync.Device{}
+		index[m.ID] = len(out)
+		out = append(out, m)
+	}
+	devs, err := tx.Items(KindDevice)
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range devs {
+		var d trustsync.Device
+		if err := json.Unmarshal(it.Data, &d); err != nil {
+			return nil, viewDamaged(it, err)
+		}
+		i, ok := index[d.Owner.ID]
+		if !ok {
+			continue
+		}
+		d.Owner.Name = out[i].Name
+		out[i].Devices = append(out[i].Devices, d)
+	}
+	for i := range out {
+		slices.SortFunc(out[i].Devices, func(a, b trustsync.Device) int {
+			if c := a.AddedAt.Compare(b.AddedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+	}
+	slices.SortFunc(out, func(a, b trustsync.Member) int {
+		if c := a.JoinedAt.Compare(b.JoinedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// Partner returns the other member, or an error wrapping
+// [trustsync.ErrNotFound] before pairing.
+func (s *Space) Partner(ctx context.Context) (trustsync.Member, error) {
+	ms, err := s.Members(ctx)
+	if err != nil {
+		return trustsync.Member{}, err
+	}
+	me := s.Self().MemberID
+	for _, m := range ms {
+		if m.ID != me {
+			return m, nil
+		}
+	}
+	return trustsync.Member{}, fmt.Errorf("no partner yet: pair with your partner's device first: %w", trustsync.ErrNotFound)
+}
+
+// AddDevice records a device of a member (this one or the partner) in the
+// space document; the member record is created from d.Owner when missing.
+// Pairing calls it on the inviting device.
+func (s *Space) AddDevice(ctx context.Context, d trustsync.Device) error {
+	d.ID = strings.ToLower(strings.TrimSpace(d.ID))
+	if !validDeviceID(d.ID) {
+		return fmt.Errorf("add device: device ID %q is not 32 hex characters: %w", d.ID, trustsync.ErrInvalid)
+	}
+	if d.Owner.ID == "" {
+		return fmt.Errorf("add device: the device has no owner: %w", trustsync.ErrInvalid)
+	}
+	_, err := s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
+		at := ms(s.now())
+		newMember := getMap(root, "m:"+d.Owner.ID) == nil
+		if newMember {
+			name := strings.TrimSpace(d.Owner.Name)
+			if name == "" {
+				return edit{}, fmt.Errorf("the new member %s has no name: %w", d.Owner.ID, trustsync.ErrInvalid)
+			}
+			if err := putMember(root, d.Owner.ID, name, at); err != nil {
+				return edit{}, err
+			}
+		}
+		existed := getMap(root, "d:"+d.ID) != nil
+		before, _ := deviceFromDoc(root, d.ID)
+		if err := putDevice(root, d, at); err != nil {
+			return edit{}, err
+		}
+		after, _ := deviceFromDoc(root, d.ID)
+		if existed && !newMember && slices.Equal(before.Addrs, after.Addrs) &&
+			before.Name == after.Name && before.PeerID == after.PeerID && before.Owner == after.Owner {
+			return edit{}, errNoChange
+		}
+		summary := fmt.Sprintf("added the device %q", d.Name)
+		if newMember {
+			summary = fmt.Sprintf("added %s with the device %q", quote(d.Owner.Name), d.Name)
+		} else if existed {
+			summary = fmt.Sprintf("updated the device %q", after.Name)
+		}
+		return edit{action: "add", kind: KindDevice, item: d.ID, summary: summary,
+			touched: []ItemRef{{KindMember, d.Owner.ID}, {KindDevice, d.ID}}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("add device: %w", err)
+	}
+	return nil
+}
+
+// SetDeviceAddrs records this device's libp2p peer ID and listen addresses in
+// the space document, so that partner devices can redial it. Nothing is
+// written when they are unchanged.
+func (s *Space) SetDeviceAddrs(ctx context.Context, peerID string, addrs []string) error {
+	me := s.Self()
+	addrs = nonNil(addrs)
+	_, err := s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
+		m := getMap(root, "d:"+me.DeviceID)
+		if m == nil {
+			if err := putDevice(root, trustsync.Device{ID: me.DeviceID, Name: me.DeviceName,
+				Owner: trustsync.Person{ID: me.MemberID}, PeerID: peerID, Addrs: addrs}, ms(s.now())); err != nil {
+				return edit{}, err
+			}
+		} else {
+			before, _ := deviceFromDoc(root, me.DeviceID)
+			if err := setAddrs(m, peerID, addrs); err != nil {
+				return edit{}, err
+			}
+			after, _ := deviceFromDoc(root, me.DeviceID)
+			if before.PeerID == after.PeerID && slices.Equal(before.Addrs, after.Addrs) {
+				return edit{}, errNoChange
+			}
+		}
+		return edit{action: "addrs", kind: KindDevice, item: me.DeviceID,
+			summary: fmt.Sprintf("updated the addresses of %q", me.DeviceName),
+			touched: []ItemRef{{KindDevice, me.DeviceID}}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("set device addresses: %w", err)
+	}
+	return nil
+}

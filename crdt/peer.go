@@ -1,0 +1,158 @@
+package crdt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/trustsync/trustsync"
+)
+
+// Peer holds the Automerge sync states of a space with one remote device, one
+// per document, persisted in the store so a reconnect sends only what is
+// missing. Its methods are safe for concurrent use.
+type Peer struct {
+	s      *Space
+	device string
+
+	mu     sync.Mutex // held for every use of a sync state; taken before a document's mutex
+	states map[string]*peerDoc
+}
+
+// peerDoc is the sync state of one document, bound to one loaded instance of
+// that document (gen). When the document is dropped or reloaded, the state is
+// re-created from what was persisted.
+type peerDoc struct {
+	ls  *lockedSyncState
+	gen uint64
+}
+
+// Peer returns the sync state of this space with one remote device, loading
+// what was persisted for it. Calls with the same device ID return the same
+// Peer.
+func (s *Space) Peer(deviceID string) *Peer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.peers[deviceID]
+	if p == nil {
+		p = &Peer{s: s, device: deviceID, states: map[string]*peerDoc{}}
+		if !s.closed {
+			s.peers[deviceID] = p
+		}
+	}
+	return p
+}
+
+func syncKey(device, doc string) string { return "sync/" + device + "/" + doc }
+
+// state returns the sync state of doc bound to the current instance of the
+// document, re-creating it from the persisted bytes when needed. p.mu and
+// ds.mu must be held and ds.doc loaded.
+func (p *Peer) state(tx trustsync.ReadTx, ds *docState) (*lockedSyncState, error) {
+	if pd := p.states[ds.id]; pd != nil && pd.gen == ds.gen && pd.ls.doc == ds.doc {
+		return pd.ls, nil
+	}
+	raw, err := tx.Get(syncKey(p.device, ds.id))
+	if err != nil && !errors.Is(err, trustsync.ErrNotFound) {
+		return nil, err
+	}
+	ls, err := newLockedSyncState(ds.doc, raw)
+	if err != nil {
+		// A sync state that cannot be decoded only costs a longer sync.
+		p.s.log.Warn("sync state unreadable; starting afresh", "peer", p.device, "doc", ds.id, "err", err)
+		ls, _ = newLockedSyncState(ds.doc, nil)
+	}
+	p.states[ds.id] = &peerDoc{ls: ls, gen: ds.gen}
+	return ls, nil
+}
+
+// GenerateMessage returns the next sync message for doc, or ok == false when
+// there is nothing to send. It first catches up with what other processes
+// stored. For a document this device does not have, the message asks the
+// peer for all of it.
+func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok bool, err error) {
+	if err := p.s.check(); err != nil {
+		return nil, false, err
+	}
+	if err := validDocID(doc); err != nil {
+		return nil, false, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ds := p.s.docState(doc)
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	var ls *lockedSyncState
+	err = p.s.st.View(ctx, func(tx trustsync.ReadTx) error {
+		if _, err := p.s.catchUp(tx, ds, true); err != nil {
+			return err
+		}
+		ls, err = p.state(tx, ds)
+		return err
+	})
+	if err != nil {
+		ds.drop()
+		delete(p.states, doc)
+		return nil, false, fmt.Errorf("sync %q: %w", doc, err)
+	}
+	p.s.noteSeen(doc, ds.seq)
+	msg, ok = ls.generate()
+	return msg, ok, nil
+}
+
+// ReceiveMessage applies a sync message for doc from this peer and stores the
+// result durably together with the updated sync state: the new changes as a
+// chunk, their history entries and the view rows of the items they touched.
+func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Received, error) {
+	if err := p.s.check(); err != nil {
+		return Received{}, err
+	}
+	if err := validDocID(doc); err != nil {
+		return Received{}, err
+	}
+	if len(msg) == 0 {
+		return Received{}, fmt.Errorf("sync %q: empty sync message: %w", doc, trustsync.ErrInvalid)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ds := p.s.docState(doc)
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	var rec Received
+	err := p.s.st.Update(ctx, func(tx trustsync.Tx) error {
+		if _, err := p.s.catchUp(tx, ds, true); err != nil {
+			return err
+		}
+		ls, err := p.state(tx, ds)
+		if err != nil {
+			return err
+		}
+		old := ds.doc.Heads()
+		if err := ls.receive(p.s.mem, msg); err != nil {
+			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
+		}
+		if rec, err = p.s.absorb(tx, ds, old); err != nil {
+			return err
+		}
+		return tx.Put(syncKey(p.device, doc), ls.save())
+	})
+	if err != nil {
+		ds.drop()
+		delete(p.states, doc)
+		return Received{}, fmt.Errorf("sync %q: %w", doc, err)
+	}
+	p.s.noteSeen(doc, ds.seq)
+	if rec.Changes > 0 {
+		p.s.publish(Event{Doc: doc, Items: rec.Items, Remote: true, From: p.device})
+	}
+	return rec, nil
+}
+
+// Reset forgets the in-flight part of every sync state (after a broken
+// connection), keeping what was persisted.
+func (p *Peer) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.states = map[string]*peerDoc{}
+}

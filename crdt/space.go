@@ -1,0 +1,706 @@
+package crdt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/trustsync/trustsync"
+)
+
+// identityKey is the store meta key holding the JSON of this device's
+// [Identity].
+const identityKey = "identity"
+
+// damagedHint tells a user how to recover from a damaged chunk.
+const damagedHint = "the rest of the space is intact; sync with your partner's device to restore what is missing, or restore a backup"
+
+// Space is one couple's shared space on this device: every shared document,
+// kept in a [trustsync.Store]. It is safe for concurrent use by several
+// goroutines, and several processes may open spaces on one store.
+type Space struct {
+	st           trustsync.Store
+	log          *slog.Logger
+	now          func() time.Time
+	compactAfter int
+	mem          *memGuard
+
+	mu       sync.Mutex // guards everything below; never held while waiting for a document
+	id       Identity
+	closed   bool
+	docs     map[string]*docState
+	seen     map[string]int64 // per document, the highest chunk Seq this space has seen
+	lastSeen int64            // the store's LastSeq at the last Refresh (or Open)
+	subs     map[*subscriber]struct{}
+	peers    map[string]*Peer
+}
+
+// docState is one document as cached in memory. Its mutex serialises every
+// use of the document in this process; the store's Update serialises
+// processes.
+type docState struct {
+	id string
+
+	mu   sync.Mutex
+	doc  *automerge.Doc // nil until loaded, and after any failure
+	seq  int64          // the highest chunk Seq merged into doc
+	incr int            // incremental chunks stored since the last snapshot
+	gen  uint64         // bumped whenever doc is replaced or dropped
+}
+
+// drop forgets the cached document so that the next use reloads it from the
+// store. Called with ds.mu held after any failure, so that memory never holds
+// what the store does not.
+func (ds *docState) drop() {
+	ds.doc = nil
+	ds.seq = 0
+	ds.incr = 0
+	ds.gen++
+}
+
+func newSpace(st trustsync.Store, opts Options) *Space {
+	s := &Space{
+		st:           st,
+		log:          opts.Logger,
+		now:          opts.Now,
+		compactAfter: opts.CompactAfter,
+		mem:          newMemGuard(),
+		docs:         map[string]*docState{},
+		seen:         map[string]int64{},
+		subs:         map[*subscriber]struct{}{},
+		peers:        map[string]*Peer{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.compactAfter <= 0 {
+		s.compactAfter = 64
+	}
+	return s
+}
+
+// Create makes a new space in an empty store, with the caller as its first
+// member and this device as its first device. It fails with
+// [trustsync.ErrAlreadyInitialized] if the store already holds a space.
+func Create(ctx context.Context, st trustsync.Store, opts CreateOptions) (*Space, error) {
+	name := strings.TrimSpace(opts.MemberName)
+	if name == "" {
+		return nil, fmt.Errorf("create space: a member name is required: %w", trustsync.ErrInvalid)
+	}
+	dev := strings.TrimSpace(opts.DeviceName)
+	if dev == "" {
+		dev, _ = os.Hostname()
+		if dev == "" {
+			dev = "device"
+		}
+	}
+	s := newSpace(st, opts.Options)
+	s.id = Identity{
+		SpaceID:    newID(),
+		MemberID:   newID(),
+		MemberName: name,
+		DeviceID:   newDeviceID(),
+		DeviceName: dev,
+	}
+	ds := s.docState(SpaceDoc)
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	var e edit
+	err := st.Update(ctx, func(tx trustsync.Tx) error {
+		if _, err := tx.Get(identityKey); err == nil {
+			return trustsync.ErrAlreadyInitialized
+		} else if !errors.Is(err, trustsync.ErrNotFound) {
+			return err
+		}
+		b, err := json.Marshal(s.id)
+		if err != nil {
+			return err
+		}
+		if err := tx.Put(identityKey, b); err != nil {
+			return err
+		}
+		at := s.now()
+		e, err = s.writeTx(tx, ds, at, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+			if err := putMember(root, s.id.MemberID, name, at); err != nil {
+				return edit{}, err
+			}
+			if err := putDevice(root, trustsync.Device{
+				ID: s.id.DeviceID, Name: dev, Owner: trustsync.Person{ID: s.id.MemberID}, AddedAt: at,
+			}, at); err != nil {
+				return edit{}, err
+			}
+			return edit{action: "create", kind: "space", summary: fmt.Sprintf("created the space on %q", dev),
+				touched: []ItemRef{{KindMember, s.id.MemberID}, {KindDevice, s.id.DeviceID}}}, nil
+		})
+		if err != nil {
+			return err
+		}
+		s.lastSeen, err = tx.LastSeq()
+		return err
+	})
+	if err != nil {
+		ds.drop()
+		return nil, fmt.Errorf("create space: %w", err)
+	}
+	s.noteSeen(SpaceDoc, ds.seq)
+	_ = e
+	return s, nil
+}
+
+// Open opens the space held in st. It fails with [trustsync.ErrNotInitialized]
+// if there is none. Open reads no Automerge document; documents are loaded
+// when first written or synced.
+func Open(ctx context.Context, st trustsync.Store, opts Options) (*Space, error) {
+	s := newSpace(st, opts)
+	err := st.View(ctx, func(tx trustsync.ReadTx) error {
+		b, err := tx.Get(identityKey)
+		if errors.Is(err, trustsync.ErrNotFound) {
+			return trustsync.ErrNotInitialized
+		}
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &s.id); err != nil {
+			return &trustsync.DamagedError{What: "the identity record", Why: err.Error(),
+				Hint: "restore a backup, or create the space again and pair"}
+		}
+		if !validDeviceID(s.id.DeviceID) {
+			return &trustsync.DamagedError{What: "the identity record", Why: "invalid device ID",
+				Hint: "restore a backup, or create the space again and pair"}
+		}
+		s.lastSeen, err = tx.LastSeq()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open space: %w", err)
+	}
+	return s, nil
+}
+
+// Close releases the space's documents and subscriptions; it does not close
+// the store. Safe to call twice.
+func (s *Space) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	for sub := range s.subs {
+		close(sub.ch)
+		delete(s.subs, sub)
+	}
+	s.docs = map[string]*docState{}
+	s.peers = map[string]*Peer{}
+	return nil
+}
+
+// Self returns who writes on this device.
+func (s *Space) Self() Identity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.id
+}
+
+// check returns ErrClosed once the space is closed.
+func (s *Space) check() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("space: %w", trustsync.ErrClosed)
+	}
+	return nil
+}
+
+// docState returns the cache entry of a document, creating it.
+func (s *Space) docState(id string) *docState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ds := s.docs[id]
+	if ds == nil {
+		ds = &docState{id: id}
+		s.docs[id] = ds
+	}
+	return ds
+}
+
+func (s *Space) noteSeen(doc string, seq int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq > s.seen[doc] {
+		s.seen[doc] = seq
+	}
+}
+
+// damaged turns a failure to read or decode stored bytes into a
+// *trustsync.DamagedError, keeping one the store already returned.
+func damaged(what string, err error) error {
+	var de *trustsync.DamagedError
+	if errors.As(err, &de) {
+		return err
+	}
+	if errors.Is(err, trustsync.ErrDamaged) {
+		return &trustsync.DamagedError{What: what, Why: err.Error(), Hint: damagedHint}
+	}
+	return err
+}
+
+// catchUp brings ds.doc up to date with the store: it loads the document
+// when it is not cached (an empty one when create is set and the store has
+// none) and merges chunks appended since. It returns how many chunks it
+// merged into an already cached document (written by other processes).
+// ds.mu must be held. On error the caller drops ds.
+func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, error) {
+	if ds.doc == nil {
+		chunks, err := tx.Chunks(ds.id, 0)
+		if err != nil {
+			return 0, damaged(fmt.Sprintf("document %q", ds.id), err)
+		}
+		if len(chunks) == 0 {
+			if !create {
+				return 0, nil
+			}
+			d := automerge.New()
+			if err := d.SetActorID(s.id.DeviceID); err != nil {
+				return 0, err
+			}
+			ds.doc, ds.seq, ds.incr = d, 0, 0
+			ds.gen++
+			return 0, nil
+		}
+		d, err := loadDoc(s.mem, chunks[0].Data)
+		if err != nil {
+			return 0, chunkDamaged(chunks[0], err)
+		}
+		if err := d.SetActorID(s.id.DeviceID); err != nil {
+			return 0, err
+		}
+		incr := 0
+		if !chunks[0].Snapshot {
+			incr = 1
+		}
+		for _, c := range chunks[1:] {
+			if err := loadInto(s.mem, d, c.Data); err != nil {
+				return 0, chunkDamaged(c, err)
+			}
+			if c.Snapshot {
+				incr = 0
+			} else {
+				incr++
+			}
+		}
+		ds.doc, ds.seq, ds.incr = d, chunks[len(chunks)-1].Seq, incr
+		ds.gen++
+		return 0, nil
+	}
+	chunks, err := tx.Chunks(ds.id, ds.seq)
+	if err != nil {
+		return 0, damaged(fmt.Sprintf("document %q", ds.id), err)
+	}
+	for _, c := range chunks {
+		if err := loadInto(s.mem, ds.doc, c.Data); err != nil {
+			return 0, chunkDamaged(c, err)
+		}
+		if c.Snapshot {
+			ds.incr = 0
+		} else {
+			ds.incr++
+		}
+		ds.seq = c.Seq
+	}
+	return len(chunks), nil
+}
+
+func chunkDamaged(c trustsync.Chunk, err error) error {
+	return &trustsync.DamagedError{
+		What: fmt.Sprintf("chunk %d of document %q", c.Seq, c.Doc),
+		Why:  "cannot be decoded: " + err.Error(),
+		Hint: damagedHint,
+	}
+}
+
+// edit describes one committed change: its message and the view items it
+// touched.
+type edit struct {
+	action  string
+	kind    string
+	item    string
+	goal    string // for steps: the goal holding the step
+	summary string
+	touched []ItemRef
+}
+
+// errNoChange is returned by an edit function when the document already
+// holds what the edit asks for; nothing is committed.
+var errNoChange = errors.New("no change")
+
+// editFunc changes a document. It must only touch the fields it changes.
+type editFunc func(d *automerge.Doc, root *automerge.Map) (edit, error)
+
+// readOnly returns an error wrapping ErrReadOnly when doc was written by a
+// newer major schema than this build's.
+func readOnly(doc string, root *automerge.Map) error {
+	major, ok := getInt(root, "schema")
+	if ok && major > SchemaMajor {
+		return fmt.Errorf("document %q uses schema version %d and this trustsync understands up to %d; upgrade trustsync to change it: %w",
+			doc, major, SchemaMajor, trustsync.ErrReadOnly)
+	}
+	return nil
+}
+
+// docKind is the kind value written at the root of a document.
+func docKind(doc string) string {
+	if strings.HasPrefix(doc, "checkins/") {
+		return "checkins"
+	}
+	return doc
+}
+
+// writeTx runs one edit inside a store transaction: catch up, check the
+// schema, edit, commit, store the chunk, the view rows and the history
+// entry, and compact. ds.mu must be held; on error the caller drops ds.
+func (s *Space) writeTx(tx trustsync.Tx, ds *docState, at time.Time, fn editFunc) (edit, error) {
+	if _, err := s.catchUp(tx, ds, true); err != nil {
+		return edit{}, err
+	}
+	d := ds.doc
+	root := d.RootMap()
+	if err := readOnly(ds.id, root); err != nil {
+		return edit{}, err
+	}
+	if getValue(root, "schema") == nil {
+		if err := setInt(root, "schema", SchemaMajor); err != nil {
+			return edit{}, err
+		}
+		if err := setInt(root, "schema_minor", SchemaMinor); err != nil {
+			return edit{}, err
+		}
+		if err := root.Set("kind", docKind(ds.id)); err != nil {
+			return edit{}, err
+		}
+	}
+	e, err := fn(d, root)
+	if err != nil {
+		return edit{}, err
+	}
+	msg := e.message()
+	hash, err := d.Commit(msg, automerge.CommitOptions{Time: &at})
+	if err != nil {
+		return edit{}, fmt.Errorf("commit: %w", err)
+	}
+	if err := s.storeChunk(tx, ds); err != nil {
+		return edit{}, err
+	}
+	if err := putViews(tx, ds.id, root, e.touched); err != nil {
+		return edit{}, err
+	}
+	if err := tx.AddHistory(trustsync.HistoryEntry{
+		Hash: hash.String(), Doc: ds.id, Actor: s.id.DeviceID, At: time.UnixMilli(at.UnixMilli()).UTC(), Message: msg,
+	}); err != nil {
+		return edit{}, err
+	}
+	return e, s.maybeCompact(tx, ds)
+}
+
+// storeChunk appends the changes made since the last save as a new chunk.
+func (s *Space) storeChunk(tx trustsync.Tx, ds *docState) error {
+	chunk := ds.doc.SaveIncremental()
+	if len(chunk) == 0 {
+		return nil
+	}
+	seq, err := tx.AppendChunk(ds.id, chunk)
+	if err != nil {
+		return err
+	}
+	ds.seq = seq
+	ds.incr++
+	return nil
+}
+
+// maybeCompact replaces a document's chunks with one snapshot once it has
+// collected compactAfter incremental chunks.
+func (s *Space) maybeCompact(tx trustsync.Tx, ds *docState) error {
+	if ds.incr < s.compactAfter {
+		return nil
+	}
+	seq, err := tx.Compact(ds.id, ds.doc.Save(), ds.seq)
+	if err != nil {
+		return fmt.Errorf("compact %q: %w", ds.id, err)
+	}
+	s.log.Debug("compacted document", "doc", ds.id, "chunks", ds.incr)
+	ds.seq = seq
+	ds.incr = 0
+	return nil
+}
+
+// write runs one local edit of doc durably and publishes its event.
+func (s *Space) write(ctx context.Context, doc string, fn editFunc) (edit, error) {
+	if err := s.check(); err != nil {
+		return edit{}, err
+	}
+	ds := s.docState(doc)
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	var e edit
+	var foreign int
+	err := s.st.Update(ctx, func(tx trustsync.Tx) error {
+		var err error
+		// Catch up first, to learn whether other processes wrote.
+		if foreign, err = s.catchUp(tx, ds, true); err != nil {
+			return err
+		}
+		e, err = s.writeTx(tx, ds, s.now(), fn)
+		return err
+	})
+	if errors.Is(err, errNoChange) {
+		return edit{}, nil
+	}
+	if err != nil {
+		ds.drop()
+		return edit{}, err
+	}
+	s.noteSeen(doc, ds.seq)
+	if foreign > 0 {
+		s.publish(Event{Doc: doc, Remote: true})
+	}
+	s.publish(Event{Doc: doc, Items: e.touched})
+	return e, nil
+}
+
+// message is the change message: compact JSON naming the action, kind and
+// item, with a human summary.
+func (e edit) message() string {
+	b, _ := json.Marshal(changeMsg{A: e.action, K: e.kind, I: e.item, G: e.goal, S: e.summary})
+	return string(b)
+}
+
+// changeMsg is the JSON form of a change message.
+type changeMsg struct {
+	A string `json:"a"`
+	K string `json:"k"`
+	I string `json:"i,omitempty"`
+	G string `json:"g,omitempty"`
+	S string `json:"s"`
+}
+
+// view runs fn on a read-only snapshot of the store.
+func (s *Space) view(ctx context.Context, fn func(tx trustsync.ReadTx) error) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	return s.st.View(ctx, fn)
+}
+
+// Docs returns the IDs of every shared document in the space.
+func (s *Space) Docs(ctx context.Context) ([]string, error) {
+	var docs []string
+	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		docs, err = tx.Docs()
+		return err
+	})
+	return docs, err
+}
+
+// loaded runs fn with the up-to-date document doc, or nil when the store has
+// none.
+func (s *Space) loaded(ctx context.Context, doc string, fn func(d *automerge.Doc) error) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	ds := s.docState(doc)
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	err := s.st.View(ctx, func(tx trustsync.ReadTx) error {
+		_, err := s.catchUp(tx, ds, false)
+		return err
+	})
+	if err != nil {
+		ds.drop()
+		return err
+	}
+	s.noteSeen(doc, ds.seq)
+	if ds.doc == nil || len(ds.doc.Heads()) == 0 {
+		return fn(nil)
+	}
+	return fn(ds.doc)
+}
+
+// Heads returns the current heads of a document as hex change hashes, sorted;
+// nil for a document this device does not have.
+func (s *Space) Heads(ctx context.Context, doc string) ([]string, error) {
+	var heads []string
+	err := s.loaded(ctx, doc, func(d *automerge.Doc) error {
+		if d != nil {
+			heads = hexHeads(d.Heads())
+		}
+		return nil
+	})
+	return heads, err
+}
+
+// Save returns the whole document as Automerge bytes (what JavaScript
+// Automerge.load reads), or nil for a document this device does not have.
+func (s *Space) Save(ctx context.Context, doc string) ([]byte, error) {
+	var b []byte
+	err := s.loaded(ctx, doc, func(d *automerge.Doc) error {
+		if d != nil {
+			b = d.Save()
+		}
+		return nil
+	})
+	return b, err
+}
+
+// Import merges a whole saved document from a peer (the bytes of Save) into
+// the local one and stores the result durably.
+func (s *Space) Import(ctx context.Context, doc string, data []byte, from string) (Received, error) {
+	if err := s.check(); err != nil {
+		return Received{}, err
+	}
+	if err := validDocID(doc); err != nil {
+		return Received{}, err
+	}
+	if len(data) == 0 {
+		return Received{}, fmt.Errorf("import %q: no data: %w", doc, trustsync.ErrInvalid)
+	}
+	// Validate the bytes on a scratch document: LoadIncremental into a
+	// non-empty document accepts garbage without error.
+	if _, err := loadDoc(s.mem, data); err != nil {
+		return Received{}, fmt.Errorf("import %q: not an Automerge document (%v): %w", doc, err, trustsync.ErrInvalid)
+	}
+	ds := s.docState(doc)
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	var rec Received
+	err := s.st.Update(ctx, func(tx trustsync.Tx) error {
+		if _, err := s.catchUp(tx, ds, true); err != nil {
+			return err
+		}
+		old := ds.doc.Heads()
+		if err := loadInto(s.mem, ds.doc, data); err != nil {
+			return fmt.Errorf("import %q: %w", doc, err)
+		}
+		var err error
+		rec, err = s.absorb(tx, ds, old)
+		return err
+	})
+	if err != nil {
+		ds.drop()
+		return Received{}, err
+	}
+	s.noteSeen(doc, ds.seq)
+	if rec.Changes > 0 {
+		s.publish(Event{Doc: doc, Items: rec.Items, Remote: true, From: from})
+	}
+	return rec, nil
+}
+
+// validDocID checks a document ID given by a caller or a peer.
+func validDocID(doc string) error {
+	switch doc {
+	case SpaceDoc, BoundariesDoc, GoalsDoc:
+		return nil
+	}
+	if m, ok := strings.CutPrefix(doc, "checkins/"); ok {
+		if _, err := time.Parse("2006-01", m); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown document %q: %w", doc, trustsync.ErrInvalid)
+}
+
+// absorb stores the changes that arrived in ds.doc since the heads old (from
+// a peer): a chunk, history entries and the view rows of the items their
+// messages name. ds.mu must be held, inside an Update.
+func (s *Space) absorb(tx trustsync.Tx, ds *docState, old []automerge.ChangeHash) (Received, error) {
+	rec := Received{Doc: ds.id}
+	if equalHeads(old, ds.doc.Heads()) {
+		return rec, nil
+	}
+	chs, err := ds.doc.Changes(old...)
+	if err != nil {
+		return rec, err
+	}
+	if err := s.storeChunk(tx, ds); err != nil {
+		return rec, err
+	}
+	entries := make([]trustsync.HistoryEntry, 0, len(chs))
+	refs := map[ItemRef]bool{}
+	whole := ds.id == SpaceDoc
+	for _, c := range chs {
+		msg := c.Message()
+		entries = append(entries, trustsync.HistoryEntry{
+			Hash: c.Hash().String(), Doc: ds.id, Actor: c.ActorID(), At: changeTime(c), Message: msg,
+		})
+		var m changeMsg
+		if err := json.Unmarshal([]byte(msg), &m); err != nil || m.I == "" {
+			whole = true
+			continue
+		}
+		for _, r := range refsOf(ds.id, m) {
+			refs[r] = true
+		}
+	}
+	if err := tx.AddHistory(entries...); err != nil {
+		return rec, err
+	}
+	root := ds.doc.RootMap()
+	var list []ItemRef
+	if whole {
+		list, err = allRefs(ds.id, root)
+		if err != nil {
+			return rec, err
+		}
+	} else {
+		for r := range refs {
+			list = append(list, r)
+		}
+	}
+	if err := putViews(tx, ds.id, root, list); err != nil {
+		return rec, err
+	}
+	rec.Changes = len(chs)
+	rec.Items = list
+	sortRefs(rec.Items)
+	return rec, s.maybeCompact(tx, ds)
+}
+
+// Adopt joins this device's documents to another space, the partner's: it
+// sets the space ID, and at the next sync this device's documents and the
+// partner's merge (nothing either wrote is lost, since every item has its own
+// random key). Pairing calls it on the joining device.
+func (s *Space) Adopt(ctx context.Context, spaceID string) error {
+	spaceID = strings.TrimSpace(spaceID)
+	if spaceID == "" {
+		return fmt.Errorf("adopt: no space ID given: %w", trustsync.ErrInvalid)
+	}
+	if err := s.check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	id := s.id
+	s.mu.Unlock()
+	id.SpaceID = spaceID
+	b, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	if err := s.st.Update(ctx, func(tx trustsync.Tx) error { return tx.Put(identityKey, b) }); err != nil {
+		return fmt.Errorf("adopt space: %w", err)
+	}
+	s.mu.Lock()
+	s.id.SpaceID = spaceID
+	s.mu.Unlock()
+	return nil
+}
