@@ -27,6 +27,14 @@ func impls() []impl {
 			t.Cleanup(func() { m.Close() })
 			return m
 		}},
+		{"disk", func(t *testing.T) trustsync.Store {
+			d, err := store.Open(t.TempDir(), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { d.Close() })
+			return d
+		}},
 	}
 }
 
