@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
+)
+
+// HistoryOptions are the inputs of 'trustsync history'.
+type HistoryOptions struct {
+	Factory *Factory
+	JSON    bool
+	Limit   int
+}
+
+// NewCmdHistory returns 'trustsync history'.
+func NewCmdHistory(f *Factory, runF func(*HistoryOptions) error) *cobra.Command {
+	opts := &HistoryOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:     "history [--json] [--limit N]",
+		Aliases: []string{"log"},
+		Short:   "Show who changed what, when, and on which device",
+		Long: heredoc(`
+			Show every change to what you share, newest first: who made it, when,
+			on which device, and what it was. Changes that came from your
+			partner's devices appear exactly like your own. Both of you see the
+			same history.
+
+			--json prints an array of objects with the fields hash, at, by,
+			device, device_id, doc, kind, item, action and summary.
+		`),
+		Example: heredoc(`
+			$ trustsync history
+			$ trustsync history --limit 10 --json
+		`),
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Limit < 0 {
+				return usageErrorf("--limit must be 0 (everything) or more, got %d", opts.Limit)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return historyRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array")
+	cmd.Flags().IntVarP(&opts.Limit, "limit", "n", 0, "show at most `N` changes, the newest (0: all)")
+	return cmd
+}
+
+func historyRun(ctx context.Context, opts *HistoryOptions) error {
+	f := opts.Factory
+	sp, err := f.Space(ctx)
+	if err != nil {
+		return err
+	}
+	hist, err := sp.History(ctx, crdt.HistoryOptions{Limit: opts.Limit})
+	if err != nil {
+		return err
+	}
+	r, err := loadRoster(ctx, sp)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		out := []changeJSON{}
+		for _, h := range hist {
+			out = append(out, r.changeJSON(h))
+		}
+		return writeJSON(f.IOStreams.Out, out)
+	}
+	if len(hist) == 0 {
+		fmt.Fprintln(f.IOStreams.ErrOut, "Nothing has changed yet.")
+		return nil
+	}
+	return writeHistory(f.IOStreams.Out, r, f.Now(), hist, "")
+}
+
+// writeHistory prints changes as an aligned table, after heading when there
+// is any change.
+func writeHistory(w io.Writer, r *roster, now time.Time, hist []trustsync.Change, heading string) error {
+	if len(hist) == 0 {
+		return nil
+	}
+	fmt.Fprint(w, heading)
+	t := newTable(w)
+	fmt.Fprintln(t, "WHEN\tWHO\tDEVICE\tWHAT")
+	for _, h := range hist {
+		what := oneLine(h.Summary)
+		if what == "" {
+			what = h.Action + " " + h.Kind
+		}
+		if h.Item != "" && h.Kind != "" {
+			what = fmt.Sprintf("%s %s: %s", h.Kind, short(h.Item), what)
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", relTime(now, h.At), h.By.Name, r.deviceName(h.Device), what)
+	}
+	return t.Flush()
+}

@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
+)
+
+// InitOptions are the inputs of 'trustsync init'.
+type InitOptions struct {
+	Factory *Factory
+	Name    string
+	Device  string
+	Listen  []string
+	NoMDNS  bool
+	// ListenGiven is set when --listen was given, so that the environment
+	// does not override it.
+	ListenGiven bool
+}
+
+// NewCmdInit returns 'trustsync init'. runF replaces the command's work in
+// tests; nil runs it.
+func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
+	opts := &InitOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "init --name NAME [--listen MULTIADDR]... [--no-mdns] [--device NAME]",
+		Short: "Set up this device with your name and an empty shared space",
+		Long: heredoc(`
+			Set up this device: your name as your partner will see it, a name for
+			this device, and an empty space for your boundaries, goals and
+			check-ins. Pair with your partner afterwards to share it.
+
+			--listen sets the addresses this device listens on when it syncs
+			(default: TCP and QUIC on all interfaces). A port of 0 is picked the
+			first time the device listens and then kept, so your partner's devices
+			can find this one again. --no-mdns turns off discovery on the local
+			network. TRUSTSYNC_LISTEN (comma-separated) and TRUSTSYNC_MDNS=off
+			do the same from the environment.
+
+			init prints the new device's ID on standard output. It never touches
+			the network, and fails if the home already holds a space.
+		`),
+		Example: heredoc(`
+			$ trustsync init --name Sam
+			$ trustsync init --name Sam --device sam-laptop
+			$ trustsync --home /tmp/alex init --name Alex --listen /ip4/127.0.0.1/tcp/0 --no-mdns
+		`),
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.ListenGiven = cmd.Flags().Changed("listen")
+			if strings.TrimSpace(opts.Name) == "" {
+				return usageErrorf("--name is required: it is how your partner will see you")
+			}
+			for _, a := range opts.Listen {
+				if err := CheckMultiaddr(a); err != nil {
+					return &UsageError{Err: err}
+				}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return initRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Name, "name", "", "your `NAME`, as your partner will see it")
+	cmd.Flags().StringVar(&opts.Device, "device", "", "a `NAME` for this device (default: the host name)")
+	cmd.Flags().StringArrayVar(&opts.Listen, "listen", nil, "a `MULTIADDR` to listen on when syncing; repeat for several")
+	cmd.Flags().BoolVar(&opts.NoMDNS, "no-mdns", false, "do not look for your partner's devices on the local network")
+	return cmd
+}
+
+func initRun(ctx context.Context, opts *InitOptions) error {
+	f := opts.Factory
+	cfg := Config{Listen: opts.Listen, MDNS: !opts.NoMDNS}
+	if !opts.ListenGiven {
+		cfg.Listen = append([]string(nil), DefaultListen...)
+	}
+	env, err := applyEnv(cfg, f.Getenv)
+	if err != nil {
+		return &userError{msg: err.Error(), err: err}
+	}
+	if !opts.ListenGiven {
+		cfg.Listen = env.Listen
+	}
+	cfg.MDNS = cfg.MDNS && env.MDNS
+
+	st, err := f.createStore(ctx)
+	if err != nil {
+		return err
+	}
+	sp, err := crdt.Create(ctx, st, crdt.CreateOptions{
+		Options:    f.spaceOptions(),
+		MemberName: strings.TrimSpace(opts.Name),
+		DeviceName: strings.TrimSpace(opts.Device),
+	})
+	if errors.Is(err, trustsync.ErrAlreadyInitialized) {
+		home, _ := f.Home()
+		return &userError{
+			msg: fmt.Sprintf("%s already holds a space, so nothing was changed: use it as it is, or give another --home for another device", home),
+			err: err,
+		}
+	}
+	if err != nil {
+		return err
+	}
+	f.space = sp
+	if err := saveConfig(ctx, st, cfg); err != nil {
+		return fmt.Errorf("save the device configuration: %w", err)
+	}
+	self := sp.Self()
+	home, _ := f.Home()
+	w := f.IOStreams.ErrOut
+	fmt.Fprintf(w, "Welcome, %s. This device (%s) is ready, with its data in %s.\n", self.MemberName, self.DeviceName, home)
+	fmt.Fprintf(w, "Next: invite your partner with 'trustsync pair', and add what matters to you with\n")
+	fmt.Fprintf(w, "'trustsync boundary add', 'trustsync goal add' or 'trustsync checkin add'.\n")
+	fmt.Fprintln(f.IOStreams.Out, self.DeviceID)
+	return nil
+}

@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is the version the command reports; main may set it at build time.
+var Version = "dev"
+
+// NewCmdRoot returns the trustsync command with every subcommand added.
+func NewCmdRoot(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "trustsync <command> [flags]",
+		Short: "Boundaries, goals and check-ins for a couple rebuilding trust",
+		Long: heredoc(`
+			trustsync keeps what the two of you agree on -- the boundaries you set,
+			the goals you share, the check-ins you write to each other -- on your own
+			devices, and syncs it directly between them, with no server in between.
+
+			Both of you have exactly the same powers: everything one of you writes,
+			the other can read, and every change shows who made it, when, and on
+			which device. Nothing here tracks where someone is, what they do on
+			their phone, or turns your relationship into a score.
+
+			trustsync is not for relationships where someone is afraid, controlled
+			or hurt. If that is you, please talk to people who can help: in the US
+			the National Domestic Violence Hotline (1-800-799-7233, thehotline.org);
+			elsewhere, your local emergency number or a domestic abuse helpline.
+
+			Each home directory is one device. It is --home, else $TRUSTSYNC_HOME,
+			else $XDG_DATA_HOME/trustsync, else ~/.local/share/trustsync.
+
+			Exit codes: 0 success, 1 failure, 2 wrong usage (unknown flag or
+			command, missing argument, flag value out of range).
+		`),
+		Example: heredoc(`
+			$ trustsync init --name Sam
+			$ trustsync boundary add "I tell you when I am in touch with my ex"
+			$ trustsync checkin add --mood 3 --feeling hopeful --feeling tired
+			$ trustsync status
+		`),
+		Version:       Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          noArgsOrUnknownCommand,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.SetIn(f.IOStreams.In)
+	cmd.SetOut(f.IOStreams.Out)
+	cmd.SetErr(f.IOStreams.ErrOut)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &UsageError{Err: err}
+	})
+	cmd.CompletionOptions.DisableDefaultCmd = true
+	cmd.SetVersionTemplate("trustsync {{.Version}}\n")
+	cmd.PersistentFlags().StringVar(&f.HomeFlag, "home", "", "the `DIR` that holds this device's data")
+
+	cmd.AddGroup(
+		&cobra.Group{ID: "setup", Title: "Setting up:"},
+		&cobra.Group{ID: "docs", Title: "What you share:"},
+		&cobra.Group{ID: "sync", Title: "Devices and sync:"},
+	)
+	// Every subcommand is added here, and only here.
+	for _, c := range []struct {
+		group string
+		cmd   *cobra.Command
+	}{
+		{"setup", NewCmdInit(f, nil)},
+		{"setup", NewCmdStatus(f, nil)},
+		{"docs", NewCmdBoundary(f)},
+		{"docs", NewCmdGoal(f)},
+		{"docs", NewCmdCheckin(f)},
+		{"docs", NewCmdHistory(f, nil)},
+		{"docs", NewCmdExport(f, nil)},
+		// The sync commands (pair, serve, sync, devices, unpair) join the
+		// "sync" group here.
+		{"", NewCmdCompletion(f)},
+	} {
+		c.cmd.GroupID = c.group
+		cmd.AddCommand(c.cmd)
+	}
+	return cmd
+}
+
+// Execute runs cmd with args and returns the exit code. It writes any error
+// as one line on standard error, closes what the factory opened, and never
+// panics on a command's error.
+func Execute(ctx context.Context, f *Factory, cmd *cobra.Command, args []string) int {
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	closeErr := f.Close()
+	if err == nil && closeErr != nil {
+		err = closeErr
+	}
+	if err == nil {
+		return ExitOK
+	}
+	if errors.Is(err, errSilent) {
+		return ExitFailure
+	}
+	if isCobraUsageError(err) {
+		err = &UsageError{Err: err}
+	}
+	home, _ := f.Home()
+	msg, code := ErrorLine(err, home)
+	if code == ExitUsage {
+		msg += ": see 'trustsync " + helpPath(cmd, args) + "--help'"
+	}
+	fmt.Fprintf(f.IOStreams.ErrOut, "trustsync: %s\n", msg)
+	return code
+}
+
+// isCobraUsageError recognises the usage errors cobra makes itself, which
+// are plain errors.
+func isCobraUsageError(err error) bool {
+	var usage *UsageError
+	if errors.As(err, &usage) {
+		return false
+	}
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "required flag", "invalid argument", "flag needs an argument", "accepts ", "requires "} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// helpPath returns the path of the subcommand args name, with a trailing
+// space, to point to its help ("boundary add ").
+func helpPath(root *cobra.Command, args []string) string {
+	c, _, err := root.Find(args)
+	if err != nil || c == nil || c == root {
+		return ""
+	}
+	return strings.TrimPrefix(c.CommandPath(), root.Name()+" ") + " "
+}
+
+// noArgsOrUnknownCommand refuses arguments to a command that only groups
+// subcommands.
+func noArgsOrUnknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		return usageErrorf("unknown command %q for %q (did you mean %q?)", args[0], cmd.CommandPath(), s[0])
+	}
+	return usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
+}
+
+// exactArgs requires exactly the named arguments, so that a missing one is
+// named in the error.
+func exactArgs(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) < len(names):
+			return usageErrorf("missing %s", strings.Join(names[len(args):], " and "))
+		case len(args) > len(names):
+			return usageErrorf("unexpected argument %q (put text with spaces in quotes)", args[len(names)])
+		}
+		return nil
+	}
+}
+
+// newGroupCmd returns a command that only groups subcommands.
+func newGroupCmd(use, short, long, example string) *cobra.Command {
+	return &cobra.Command{
+		Use:     use,
+		Short:   short,
+		Long:    long,
+		Example: example,
+		Args:    noArgsOrUnknownCommand,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+}
+
+// heredoc removes the common indentation and the surrounding blank lines of
+// a help text written as an indented raw string.
+func heredoc(s string) string {
+	lines := strings.Split(strings.Trim(s, "\n"), "\n")
+	indent := -1
+	for _, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		n := len(l) - len(strings.TrimLeft(l, " \t"))
+		if indent < 0 || n < indent {
+			indent = n
+		}
+	}
+	for i, l := range lines {
+		if len(l) >= indent && indent > 0 {
+			lines[i] = l[indent:]
+		} else {
+			lines[i] = strings.TrimLeft(l, " \t")
+		}
+	}
+	return strings.TrimRight(strings.Join(lines, "\n"), " \t\n")
+}

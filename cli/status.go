@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// StatusOptions are the inputs of 'trustsync status'.
+type StatusOptions struct {
+	Factory *Factory
+	JSON    bool
+}
+
+// NewCmdStatus returns 'trustsync status'.
+func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
+	opts := &StatusOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "status [--json]",
+		Short: "Show this device, your partner and your devices",
+		Long: heredoc(`
+			Show who you are on this device, your partner once you have paired,
+			the devices of each of you with when they last synced, and the
+			addresses this device listens on when it syncs.
+
+			status reads only this device's data; it does not go online to
+			check on anyone.
+		`),
+		Example: heredoc(`
+			$ trustsync status
+			$ trustsync status --json
+		`),
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return statusRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+type statusJSON struct {
+	Home     string       `json:"home"`
+	SpaceID  string       `json:"space_id"`
+	Me       string       `json:"me"`
+	MemberID string       `json:"member_id"`
+	Device   string       `json:"device"`
+	DeviceID string       `json:"device_id"`
+	Partner  *string      `json:"partner"`
+	Members  []memberJSON `json:"members"`
+	Listen   []string     `json:"listen"`
+	MDNS     bool         `json:"mdns"`
+}
+
+func statusRun(ctx context.Context, opts *StatusOptions) error {
+	f := opts.Factory
+	sp, err := f.Space(ctx)
+	if err != nil {
+		return err
+	}
+	r, err := loadRoster(ctx, sp)
+	if err != nil {
+		return err
+	}
+	cfg, err := f.Config(ctx)
+	if err != nil {
+		return err
+	}
+	home, _ := f.Home()
+	self := sp.Self()
+	partner, paired := r.partner()
+	if opts.JSON {
+		v := statusJSON{
+			Home:     home,
+			SpaceID:  self.SpaceID,
+			Me:       self.MemberName,
+			MemberID: self.MemberID,
+			Device:   self.DeviceName,
+			DeviceID: self.DeviceID,
+			Members:  r.membersJSON(),
+			Listen:   nonNil(cfg.Listen),
+			MDNS:     cfg.MDNS,
+		}
+		if paired {
+			v.Partner = &partner.Name
+		}
+		return writeJSON(f.IOStreams.Out, v)
+	}
+
+	w := f.IOStreams.Out
+	c := palette{f.IOStreams.Color}
+	fmt.Fprintf(w, "%s %s, on %s (device %s)\n", c.bold("You:"), self.MemberName, self.DeviceName, short(self.DeviceID))
+	if paired {
+		fmt.Fprintf(w, "%s %s\n", c.bold("Partner:"), partner.Name)
+	} else {
+		fmt.Fprintf(w, "%s not paired yet: run 'trustsync pair' on this device, then join from theirs\n", c.bold("Partner:"))
+	}
+	fmt.Fprintf(w, "%s %s\n\n", c.bold("Data:"), home)
+
+	t := newTable(w)
+	fmt.Fprintln(t, "DEVICE\tWHOSE\tSTATUS\tLAST SYNC")
+	for _, m := range r.members {
+		for _, d := range m.Devices {
+			var state string
+			switch {
+			case d.ID == self.DeviceID:
+				state = "this device"
+			case d.Removed:
+				state = "unpaired " + relTime(f.Now(), d.RemovedAt)
+			default:
+				state = "unknown until the next sync"
+			}
+			last := "not synced yet"
+			if d.ID == self.DeviceID {
+				last = "-"
+			}
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", d.Name, m.Name, state, last)
+		}
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	mdns := "on"
+	if !cfg.MDNS {
+		mdns = "off"
+	}
+	fmt.Fprintf(w, "\n%s\n", c.bold("When syncing, this device listens on:"))
+	for _, a := range cfg.Listen {
+		fmt.Fprintf(w, "  %s\n", a)
+	}
+	fmt.Fprintf(w, "Local network discovery (mDNS): %s\n", mdns)
+	return nil
+}
