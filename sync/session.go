@@ -1,0 +1,859 @@
+package sync
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
+)
+
+// Session defaults.
+const (
+	DefaultTimeout   = 30 * time.Second
+	DefaultKeepAlive = 10 * time.Second
+)
+
+// SessionConfig configures a [Session]. Conn is required; every other field
+// has a working zero value.
+type SessionConfig struct {
+	// Conn carries the frames: a libp2p stream, a net.Conn, one end of a
+	// net.Pipe. If it has SetReadDeadline and SetWriteDeadline, every read
+	// and write runs under a deadline. The session closes it.
+	Conn io.ReadWriteCloser
+	// Initiator is true on the side that opened Conn. It sends its hello
+	// first; the other side answers only after checking it, so a stranger
+	// learns nothing of the space.
+	Initiator bool
+	// RemotePeer is the authenticated libp2p peer ID of the other side, when
+	// known. A device whose recorded peer ID differs is refused.
+	RemotePeer string
+	// TrustDevice, when set, is asked about a device the space does not
+	// list (yet), for example one configured by the caller during pairing.
+	// Removed devices are refused regardless. Default: refuse.
+	TrustDevice func(deviceID, memberID string) bool
+	// MaxFrame is the largest frame accepted or sent. Default:
+	// [DefaultMaxFrame].
+	MaxFrame int
+	// Timeout bounds every write and the wait for the peer's hello.
+	// Default: [DefaultTimeout].
+	Timeout time.Duration
+	// KeepAlive is how often an idle session sends a ping. A peer silent
+	// for three times as long is dropped. Default: [DefaultKeepAlive].
+	KeepAlive time.Duration
+	// Logger receives debug messages. Default: discard.
+	Logger *slog.Logger
+
+	hooks sessionHooks
+}
+
+// sessionHooks let a Node follow a session.
+type sessionHooks struct {
+	hello    func(Remote)
+	received func(Remote, crdt.Received)
+	synced   func(Remote)
+}
+
+// Remote describes the device on the other side of a session, as its hello
+// and the space's members name it.
+type Remote struct {
+	DeviceID   string
+	DeviceName string
+	MemberID   string
+	MemberName string
+	PeerID     string // the libp2p peer ID, when known
+}
+
+// Stats counts what a session moved so far.
+type Stats struct {
+	BytesIn, BytesOut int64
+	// Received counts the distinct items (by kind) that changes received
+	// from the peer touched; Sent is the peer's own count of what it
+	// received from us, as its last STATUS said.
+	Received, Sent map[string]int
+	// Changes is the number of Automerge changes received that were new.
+	Changes int
+}
+
+// Session runs the sync protocol with one peer over one connection. Make it
+// with [NewSession], then call [Session.Run].
+type Session struct {
+	cfg  SessionConfig
+	r    replica
+	self crdt.Identity
+	log  *slog.Logger
+
+	bytesIn, bytesOut atomic.Int64
+	pokes             chan chan struct{}
+	notify            chan []string
+	done              chan struct{}
+	started           atomic.Bool
+
+	mu       stdsync.Mutex
+	remote   Remote
+	hello    bool
+	synced   bool
+	changed  chan struct{}
+	err      error
+	received map[string]map[string]bool
+	sent     map[string]int
+	changes  int
+}
+
+// NewSession prepares a session syncing space over cfg.Conn.
+func NewSession(space *crdt.Space, cfg SessionConfig) *Session {
+	return newSession(spaceReplica{space}, cfg)
+}
+
+func newSession(r replica, cfg SessionConfig) *Session {
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = DefaultMaxFrame
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = DefaultKeepAlive
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Session{
+		cfg:      cfg,
+		r:        r,
+		self:     r.Self(),
+		log:      log,
+		pokes:    make(chan chan struct{}),
+		notify:   make(chan []string, 1),
+		done:     make(chan struct{}),
+		changed:  make(chan struct{}),
+		received: map[string]map[string]bool{},
+		sent:     map[string]int{},
+	}
+}
+
+// Remote returns the peer's device as its hello named it; the zero value
+// before the hello exchange succeeded.
+func (s *Session) Remote() Remote {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.remote
+}
+
+// Stats returns what the session moved so far.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{
+		BytesIn:  s.bytesIn.Load(),
+		BytesOut: s.bytesOut.Load(),
+		Received: map[string]int{},
+		Sent:     maps.Clone(s.sent),
+		Changes:  s.changes,
+	}
+	for k, ids := range s.received {
+		st.Received[k] = len(ids)
+	}
+	return st
+}
+
+// Done is closed when Run has returned.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err returns why the session ended, or nil while it runs.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Notify tells the session that documents changed (for example found by
+// [crdt.Space.Refresh]) so that it sends what is new. It never blocks.
+func (s *Session) Notify(docs []string) {
+	for {
+		select {
+		case s.notify <- docs:
+			return
+		default:
+		}
+		select {
+		case old := <-s.notify:
+			docs = append(slices.Clone(docs), old...)
+		default:
+		}
+	}
+}
+
+// WaitSynced waits until both sides hold the same heads of every document:
+// it compares the peer's latest STATUS with this device's heads as they are
+// when WaitSynced is called, or later.
+func (s *Session) WaitSynced(ctx context.Context) error {
+	req := make(chan struct{})
+	select {
+	case s.pokes <- req:
+	case <-s.done:
+		return s.endErr()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-req:
+	case <-s.done:
+		return s.endErr()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for {
+		s.mu.Lock()
+		synced, ch := s.synced, s.changed
+		s.mu.Unlock()
+		if synced {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-s.done:
+			return s.endErr()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Session) endErr() error {
+	if err := s.Err(); err != nil {
+		return fmt.Errorf("session ended: %w", err)
+	}
+	return fmt.Errorf("session ended: %w", trustsync.ErrClosed)
+}
+
+func (s *Session) setState(f func()) {
+	s.mu.Lock()
+	f()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// outQueue is the unbounded queue between the protocol loop and the writer,
+// so that the loop never blocks on a slow peer and always keeps reading.
+type outQueue struct {
+	mu       stdsync.Mutex
+	frames   [][]byte
+	finished bool
+	wake     chan struct{}
+}
+
+func (q *outQueue) push(f []byte) {
+	q.mu.Lock()
+	q.frames = append(q.frames, f)
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *outQueue) finish() {
+	q.mu.Lock()
+	q.finished = true
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *outQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *outQueue) pop() (f []byte, ok, finished bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 {
+		return nil, false, q.finished
+	}
+	f = q.frames[0]
+	q.frames[0] = nil
+	q.frames = q.frames[1:]
+	return f, true, false
+}
+
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// Run syncs until ctx is cancelled, the peer goes away or a protocol error
+// happens, and returns why. A refused or malformed peer gets an ERROR frame
+// with the reason before the connection closes. Run closes the connection
+// and, however the session ended, resets the peer's in-flight sync state so
+// that the next session resumes from what was persisted. Run may be called
+// once.
+func (s *Session) Run(ctx context.Context) (err error) {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("sync: session already run")
+	}
+	var peer syncPeer
+	defer func() {
+		if peer != nil {
+			peer.Reset()
+		}
+		s.setState(func() {
+			s.synced = false
+			s.err = err
+			if s.err == nil {
+				s.err = trustsync.ErrClosed
+			}
+		})
+		close(s.done)
+	}()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, unsub := s.r.Subscribe()
+	defer unsub()
+
+	in := make(chan frame, 16)
+	readErr := make(chan error, 1)
+	writeErr := make(chan error, 1)
+	out := &outQueue{wake: make(chan struct{}, 1)}
+	var wg stdsync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); readErr <- s.readLoop(ctx, in) }()
+	go func() { defer wg.Done(); writeErr <- s.writeLoop(ctx, out) }()
+
+	p := &protocol{s: s, out: out, pending: map[string]bool{}, dirty: map[string]bool{}}
+	err = p.loop(ctx, in, readErr, writeErr, events)
+	peer = p.peer
+
+	writerGone := errors.Is(err, errWriter)
+	var pe *RemoteError
+	if err != nil && !writerGone && !errors.As(err, &pe) && ctx.Err() == nil && isProtocolError(err) {
+		// Tell the peer why, then close.
+		out.push(encodeFrame(frameError, appendString(nil, truncate(err.Error(), maxString-8))))
+		out.finish()
+		t := time.NewTimer(min(s.cfg.Timeout, 2*time.Second))
+		select {
+		case <-writeErr:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	cancel()
+	s.cfg.Conn.Close()
+	wg.Wait()
+	if errors.Is(err, errWriter) {
+		err = errors.Unwrap(err)
+	}
+	return err
+}
+
+var errWriter = errors.New("write")
+
+func isProtocolError(err error) bool {
+	for _, e := range []error{ErrFrameTooLarge, ErrMalformed, ErrSpaceMismatch, ErrUnknownDevice, ErrBadDoc, ErrVersion, errRejected} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// errRejected marks data from the peer that crdt refused.
+var errRejected = errors.New("rejected data from peer")
+
+func (s *Session) readLoop(ctx context.Context, in chan<- frame) error {
+	dl, _ := s.cfg.Conn.(deadliner)
+	br := bufio.NewReaderSize(countingReader{s.cfg.Conn, &s.bytesIn}, 64<<10)
+	idle := 3 * s.cfg.KeepAlive
+	for {
+		if dl != nil {
+			dl.SetReadDeadline(time.Now().Add(idle))
+		}
+		f, err := readFrame(br, s.cfg.MaxFrame)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("peer silent for %v: %w", idle, err)
+			}
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("peer closed the connection: %w", err)
+			}
+			return err
+		}
+		select {
+		case in <- f:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Session) writeLoop(ctx context.Context, q *outQueue) error {
+	dl, _ := s.cfg.Conn.(deadliner)
+	ping := time.NewTimer(s.cfg.KeepAlive)
+	defer ping.Stop()
+	write := func(b []byte) error {
+		if dl != nil {
+			dl.SetWriteDeadline(time.Now().Add(s.cfg.Timeout))
+		}
+		n, err := s.cfg.Conn.Write(b)
+		s.bytesOut.Add(int64(n))
+		if err != nil {
+			return fmt.Errorf("%w: %w", errWriter, err)
+		}
+		ping.Reset(s.cfg.KeepAlive)
+		return nil
+	}
+	for {
+		f, ok, finished := q.pop()
+		if ok {
+			if err := write(f); err != nil {
+				return err
+			}
+			continue
+		}
+		if finished {
+			return nil
+		}
+		select {
+		case <-q.wake:
+		case <-ping.C:
+			if err := write(encodeFrame(framePing, nil)); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// protocol is the state of the loop goroutine of Run.
+type protocol struct {
+	s    *Session
+	out  *outQueue
+	peer syncPeer
+
+	remote     Remote
+	helloDone  bool
+	theirDocs  map[string]bool
+	myHeads    map[string][]string
+	pending    map[string]bool // docs to generate messages for
+	dirty      map[string]bool // docs whose heads may have changed
+	allDirty   bool
+	peerDigest *[sha256.Size]byte
+	sentDigest *[sha256.Size]byte
+	sentTally  map[string]int
+	tally      map[string]int
+	waiters    []chan struct{}
+}
+
+func (p *protocol) send(typ byte, body []byte) error {
+	f := encodeFrame(typ, body)
+	if len(f) > p.s.cfg.MaxFrame+binaryLenMax {
+		return fmt.Errorf("%w: outgoing frame of %d bytes", ErrFrameTooLarge, len(f))
+	}
+	p.out.push(f)
+	return nil
+}
+
+const binaryLenMax = 10
+
+func (p *protocol) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-chan error, events <-chan crdt.Event) error {
+	s := p.s
+	if s.cfg.Initiator {
+		if err := p.sendHello(ctx); err != nil {
+			return err
+		}
+	}
+	helloTimer := time.NewTimer(s.cfg.Timeout)
+	defer helloTimer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-readErr:
+			return err
+		case err := <-writeErr:
+			if err == nil {
+				err = io.ErrClosedPipe
+			}
+			return err
+		case <-helloTimer.C:
+			if !p.helloDone {
+				return fmt.Errorf("no hello from the peer within %v", s.cfg.Timeout)
+			}
+		case f := <-in:
+			if err := p.handle(ctx, f); err != nil {
+				return err
+			}
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			p.event(ev)
+		case docs := <-s.notify:
+			for _, d := range docs {
+				if ValidDoc(d) {
+					p.pending[d] = true
+					p.dirty[d] = true
+				}
+			}
+		case req := <-s.pokes:
+			p.allDirty = true
+			p.waiters = append(p.waiters, req)
+		}
+		if p.helloDone && len(in) == 0 {
+			if err := p.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (p *protocol) event(ev crdt.Event) {
+	if ev.Lost {
+		p.allDirty = true
+		for d := range p.theirDocs {
+			p.pending[d] = true
+		}
+		for d := range p.myHeads {
+			p.pending[d] = true
+		}
+		return
+	}
+	if !ValidDoc(ev.Doc) {
+		return
+	}
+	p.pending[ev.Doc] = true
+	p.dirty[ev.Doc] = true
+}
+
+func (p *protocol) sendHello(ctx context.Context) error {
+	if err := p.refreshHeads(ctx, true); err != nil {
+		return err
+	}
+	h := hello{
+		Version:  ProtocolVersion,
+		SpaceID:  p.s.self.SpaceID,
+		DeviceID: p.s.self.DeviceID,
+		MemberID: p.s.self.MemberID,
+		Docs:     map[string][]string{},
+	}
+	for d, hs := range p.myHeads {
+		if len(hs) > 0 {
+			h.Docs[d] = hs
+		}
+	}
+	body, err := h.encode()
+	if err != nil {
+		return fmt.Errorf("hello: %w", err)
+	}
+	return p.send(frameHello, body)
+}
+
+// refreshHeads re-reads the heads of dirty documents (all when all is set)
+// and marks those that changed as pending.
+func (p *protocol) refreshHeads(ctx context.Context, all bool) error {
+	r := p.s.r
+	if p.myHeads == nil {
+		p.myHeads = map[string][]string{}
+		all = true
+	}
+	docs := sortedKeys(p.dirty)
+	if all || p.allDirty {
+		ds, err := r.Docs(ctx)
+		if err != nil {
+			return fmt.Errorf("list documents: %w", err)
+		}
+		docs = append(ds, sortedKeys(p.myHeads)...)
+	}
+	for _, d := range docs {
+		if !ValidDoc(d) {
+			continue
+		}
+		hs, err := r.Heads(ctx, d)
+		if err != nil {
+			return fmt.Errorf("heads of %s: %w", d, err)
+		}
+		hs = slices.Clone(hs)
+		slices.Sort(hs)
+		if !slices.Equal(hs, p.myHeads[d]) {
+			p.pending[d] = true
+		}
+		if len(hs) == 0 {
+			delete(p.myHeads, d)
+		} else {
+			p.myHeads[d] = hs
+		}
+	}
+	clear(p.dirty)
+	p.allDirty = false
+	return nil
+}
+
+func (p *protocol) handle(ctx context.Context, f frame) error {
+	s := p.s
+	switch f.typ {
+	case framePing:
+		return nil
+	case frameError:
+		d := &decoder{b: f.body}
+		reason := d.string("reason")
+		if d.err != nil {
+			reason = "(unreadable reason)"
+		}
+		return &RemoteError{Reason: reason}
+	case frameHello:
+		if p.helloDone {
+			return fmt.Errorf("%w: second hello", ErrMalformed)
+		}
+		return p.onHello(ctx, f.body)
+	}
+	if !p.helloDone {
+		return fmt.Errorf("%w: frame type %d before hello", ErrMalformed, f.typ)
+	}
+	switch f.typ {
+	case frameSnapshot:
+		doc, data, err := decodeDocPayload(f.body)
+		if err != nil {
+			return err
+		}
+		rec, err := s.r.Import(ctx, doc, data, p.remote.DeviceID)
+		if err != nil {
+			return fmt.Errorf("%w: document %s: %w", errRejected, doc, err)
+		}
+		p.theirDocs[doc] = true
+		p.received(doc, rec)
+	case frameSync:
+		doc, msg, err := decodeDocPayload(f.body)
+		if err != nil {
+			return err
+		}
+		rec, err := p.peer.ReceiveMessage(ctx, doc, msg)
+		if err != nil {
+			return fmt.Errorf("%w: sync message for %s: %w", errRejected, doc, err)
+		}
+		p.theirDocs[doc] = true
+		p.received(doc, rec)
+	case frameStatus:
+		st, err := decodeStatus(f.body)
+		if err != nil {
+			return err
+		}
+		p.peerDigest = &st.Digest
+		s.setState(func() { s.sent = st.Received })
+		p.updateSynced()
+	default:
+		return fmt.Errorf("%w: unknown frame type %d", ErrMalformed, f.typ)
+	}
+	return nil
+}
+
+func (p *protocol) received(doc string, rec crdt.Received) {
+	p.pending[doc] = true
+	p.dirty[doc] = true
+	if rec.Changes == 0 && len(rec.Items) == 0 {
+		return
+	}
+	s := p.s
+	s.setState(func() {
+		s.changes += rec.Changes
+		for _, it := range rec.Items {
+			if s.received[it.Kind] == nil {
+				s.received[it.Kind] = map[string]bool{}
+			}
+			s.received[it.Kind][it.ID] = true
+		}
+	})
+	if s.cfg.hooks.received != nil {
+		s.cfg.hooks.received(p.remote, rec)
+	}
+}
+
+func (p *protocol) onHello(ctx context.Context, body []byte) error {
+	s := p.s
+	h, err := decodeHello(body)
+	if err != nil {
+		return err
+	}
+	if h.SpaceID != s.self.SpaceID {
+		return fmt.Errorf("%w: hello names space %q", ErrSpaceMismatch, truncate(h.SpaceID, 64))
+	}
+	if h.DeviceID == s.self.DeviceID {
+		return fmt.Errorf("%w: peer claims to be this device", ErrUnknownDevice)
+	}
+	members, err := s.r.Members(ctx)
+	if err != nil {
+		return fmt.Errorf("read members: %w", err)
+	}
+	remote := Remote{DeviceID: h.DeviceID, MemberID: h.MemberID, PeerID: s.cfg.RemotePeer}
+	dev, mem, found := findDevice(members, h.DeviceID)
+	switch {
+	case found && dev.Removed:
+		return fmt.Errorf("%w: device %s was removed", ErrUnknownDevice, truncate(h.DeviceID, 64))
+	case found && dev.Owner.ID != "" && dev.Owner.ID != h.MemberID:
+		return fmt.Errorf("%w: device %s belongs to another member", ErrUnknownDevice, truncate(h.DeviceID, 64))
+	case found && s.cfg.RemotePeer != "" && dev.PeerID != "" && dev.PeerID != s.cfg.RemotePeer:
+		return fmt.Errorf("%w: device %s has another peer ID", ErrUnknownDevice, truncate(h.DeviceID, 64))
+	case found:
+		remote.DeviceName = dev.Name
+		remote.MemberName = mem.Name
+		if remote.MemberName == "" {
+			remote.MemberName = dev.Owner.Name
+		}
+	case s.cfg.TrustDevice != nil && s.cfg.TrustDevice(h.DeviceID, h.MemberID):
+		for _, m := range members {
+			if m.ID == h.MemberID {
+				remote.MemberName = m.Name
+			}
+		}
+	default:
+		return fmt.Errorf("%w: %s is not a device of this space", ErrUnknownDevice, truncate(h.DeviceID, 64))
+	}
+	p.remote = remote
+	p.peer = s.r.syncPeer(h.DeviceID)
+	if p.peer == nil {
+		return fmt.Errorf("no sync state for device %s", h.DeviceID)
+	}
+	if !s.cfg.Initiator {
+		if err := p.sendHello(ctx); err != nil {
+			return err
+		}
+	} else if err := p.refreshHeads(ctx, true); err != nil {
+		return err
+	}
+	p.theirDocs = map[string]bool{}
+	for d, hs := range h.Docs {
+		if len(hs) > 0 {
+			p.theirDocs[d] = true
+		}
+		if !slices.Equal(hs, p.myHeads[d]) && len(p.myHeads[d]) > 0 {
+			p.pending[d] = true
+		}
+	}
+	for d := range p.myHeads {
+		if !p.theirDocs[d] {
+			p.pending[d] = true
+		}
+	}
+	// Docs only the peer has arrive as snapshots; docs with equal heads
+	// need nothing until they change.
+	for d := range p.pending {
+		if p.theirDocs[d] && slices.Equal(h.Docs[d], p.myHeads[d]) {
+			delete(p.pending, d)
+		}
+	}
+	p.helloDone = true
+	s.setState(func() { s.remote = remote; s.hello = true })
+	s.log.Debug("hello", "device", remote.DeviceID, "member", remote.MemberName, "docs", len(h.Docs))
+	if s.cfg.hooks.hello != nil {
+		s.cfg.hooks.hello(remote)
+	}
+	return nil
+}
+
+// flush sends what is pending: snapshots of documents the peer lacks, sync
+// messages for the others, then a STATUS when the digest or tally changed.
+func (p *protocol) flush(ctx context.Context) error {
+	s := p.s
+	if p.allDirty || len(p.dirty) > 0 {
+		if err := p.refreshHeads(ctx, false); err != nil {
+			return err
+		}
+	}
+	for _, doc := range sortedKeys(p.pending) {
+		delete(p.pending, doc)
+		if !p.theirDocs[doc] {
+			if len(p.myHeads[doc]) == 0 {
+				continue
+			}
+			data, err := s.r.Save(ctx, doc)
+			if err != nil {
+				return fmt.Errorf("save %s: %w", doc, err)
+			}
+			if len(data) == 0 {
+				continue
+			}
+			body, err := encodeDocPayload(doc, data)
+			if err != nil {
+				return err
+			}
+			if err := p.send(frameSnapshot, body); err != nil {
+				return err
+			}
+			p.theirDocs[doc] = true
+			continue
+		}
+		msg, ok, err := p.peer.GenerateMessage(ctx, doc)
+		if err != nil {
+			return fmt.Errorf("generate sync message for %s: %w", doc, err)
+		}
+		if !ok {
+			continue
+		}
+		body, err := encodeDocPayload(doc, msg)
+		if err != nil {
+			return err
+		}
+		if err := p.send(frameSync, body); err != nil {
+			return err
+		}
+	}
+	d := digest(p.myHeads)
+	st := s.Stats()
+	if p.sentDigest == nil || *p.sentDigest != d || !maps.Equal(p.sentTally, st.Received) {
+		if err := p.send(frameStatus, status{Digest: d, Received: st.Received}.encode()); err != nil {
+			return err
+		}
+		p.sentDigest = &d
+		p.sentTally = st.Received
+	}
+	p.updateSynced()
+	for _, w := range p.waiters {
+		close(w)
+	}
+	p.waiters = nil
+	return nil
+}
+
+func (p *protocol) updateSynced() {
+	s := p.s
+	synced := p.helloDone && p.peerDigest != nil && p.sentDigest != nil &&
+		*p.peerDigest == *p.sentDigest && !p.allDirty && len(p.dirty) == 0
+	s.mu.Lock()
+	was := s.synced
+	s.mu.Unlock()
+	if synced == was {
+		return
+	}
+	s.setState(func() { s.synced = synced })
+	if synced && s.cfg.hooks.synced != nil {
+		s.cfg.hooks.synced(p.remote)
+	}
+}
