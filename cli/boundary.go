@@ -59,7 +59,7 @@ func NewCmdBoundaryAdd(f *Factory, runF func(*BoundaryAddOptions) error) *cobra.
 
 			Prints the new boundary's ID on standard output.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync boundary add "I will answer honestly when you ask where I was"
 			$ id=$(trustsync boundary add "I need us to keep our phones unlocked at home")
 		`),
@@ -114,7 +114,7 @@ func NewCmdBoundaryList(f *Factory, runF func(*BoundaryListOptions) error) *cobr
 			proposed_by, proposed_at, updated_at, agreed_by, waiting_for, agreed,
 			archived and agreements.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync boundary list
 			$ trustsync boundary list --all --json
 		`),
@@ -194,7 +194,7 @@ func NewCmdBoundaryShow(f *Factory, runF func(*BoundaryShowOptions) error) *cobr
 			--json prints one object with the fields of 'boundary list --json'
 			and a history array.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync boundary show 7hq2kd4m
 			$ trustsync boundary show 7hq2kd --json
 		`),
@@ -306,7 +306,7 @@ func NewCmdBoundaryEdit(f *Factory, runF func(*BoundaryEditOptions) error) *cobr
 			so after an edit both of you need to agree again. The earlier words
 			stay in the history.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync boundary edit 7hq2kd4m "I tell you within a day when my ex contacts me"
 		`),
 		Args: exactArgs("ID", "TEXT"),
@@ -356,7 +356,7 @@ func NewCmdBoundaryAgree(f *Factory, runF func(*BoundaryAgreeOptions) error) *co
 			what you can honestly keep: it is fine to talk it over and edit the
 			words first. If the words change later, you will be asked again.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync boundary agree 7hq2kd4m
 		`),
 		Args: exactArgs("ID"),
@@ -418,7 +418,7 @@ func NewCmdBoundaryArchive(f *Factory, runF func(*BoundaryArchiveOptions) error)
 			stays in 'boundary list --all', in the history and in exports, and
 			'trustsync boundary restore ID' brings it back.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync boundary archive 7hq2kd4m
 		`),
 		Args: exactArgs("ID"),
@@ -443,7 +443,7 @@ func NewCmdBoundaryRestore(f *Factory, runF func(*BoundaryArchiveOptions) error)
 			Bring an archived boundary back to the list, with its words and
 			agreements as they were.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync boundary list --all
 			$ trustsync boundary restore 7hq2kd4m
 		`),

@@ -78,7 +78,7 @@ func NewCmdCheckinAdd(f *Factory, runF func(*CheckinAddOptions) error) *cobra.Co
 			Prints the new check-in's ID on standard output. A --mood outside 1..5
 			is wrong usage (exit code 2).
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync checkin add --mood 2 --feeling anxious --feeling lonely
 			$ trustsync checkin add --mood 4 --feeling grateful --note "I noticed you came home early."
 			$ echo "I need a quiet evening." | trustsync checkin add --mood 3 --needs "time to talk on Sunday"
@@ -98,13 +98,13 @@ func NewCmdCheckinAdd(f *Factory, runF func(*CheckinAddOptions) error) *cobra.Co
 			return checkinAddRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().IntVarP(&opts.Mood, "mood", "m", 0, "how you feel, from 1 (very low) to 5 (very good)")
-	cmd.Flags().StringArrayVarP(&opts.Feelings, "feeling", "f", nil, "a feeling you notice, in a word or two; repeat for several")
-	cmd.Flags().StringVar(&opts.Note, "note", "", "the note, instead of the editor or standard input")
+	cmd.Flags().IntVarP(&opts.Mood, "mood", "m", 0, "how you feel, `1..5`: 1 very low, 3 okay, 5 very good")
+	cmd.Flags().StringArrayVarP(&opts.Feelings, "feeling", "f", nil, "a `FEELING` you notice, in a word or two; repeat for several")
+	cmd.Flags().StringVar(&opts.Note, "note", "", "the note as `TEXT`, instead of the editor or standard input")
 	cmd.Flags().BoolVarP(&opts.Edit, "edit", "e", false, "write the note in $EDITOR even when not at a terminal")
-	cmd.Flags().StringVar(&opts.Needs, "needs", "", "what you need from your partner")
-	cmd.Flags().StringVar(&opts.Concerns, "concerns", "", "what worries you")
-	cmd.Flags().StringVar(&opts.Appreciation, "appreciation", "", "what you appreciated")
+	cmd.Flags().StringVar(&opts.Needs, "needs", "", "`TEXT` saying what you need from your partner")
+	cmd.Flags().StringVar(&opts.Concerns, "concerns", "", "`TEXT` saying what worries you")
+	cmd.Flags().StringVar(&opts.Appreciation, "appreciation", "", "`TEXT` saying what you appreciated")
 	return cmd
 }
 
@@ -178,7 +178,7 @@ func NewCmdCheckinList(f *Factory, runF func(*CheckinListOptions) error) *cobra.
 			feelings, note, needs, concerns, appreciation, created_at (RFC 3339),
 			acknowledged_by (names) and acks (each with by, at and reply).
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync checkin list
 			$ trustsync checkin list --json
 		`),
@@ -278,7 +278,7 @@ func NewCmdCheckinShow(f *Factory, runF func(*CheckinShowOptions) error) *cobra.
 
 			--json prints one object shaped like those of 'checkin list --json'.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync checkin show 5fk2m9qa
 		`),
 		Args: exactArgs("ID"),
@@ -365,7 +365,7 @@ func NewCmdCheckinAck(f *Factory, runF func(*CheckinAckOptions) error) *cobra.Co
 			reply is optional. Reflecting back what you heard ("I hear that you
 			felt alone on Friday") often means more than explaining yourself.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync checkin ack 5fk2m9qa
 			$ trustsync checkin ack 5fk2m9qa --reply "I hear that Friday was hard. I am here."
 		`),
@@ -378,7 +378,7 @@ func NewCmdCheckinAck(f *Factory, runF func(*CheckinAckOptions) error) *cobra.Co
 			return checkinAckRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Reply, "reply", "r", "", "a few words back to your partner")
+	cmd.Flags().StringVarP(&opts.Reply, "reply", "r", "", "a few words back to your partner, as `TEXT`")
 	return cmd
 }
 
@@ -390,7 +390,14 @@ func checkinAckRun(ctx context.Context, opts *CheckinAckOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := sp.AckCheckIn(ctx, opts.ID, strings.TrimSpace(opts.Reply)); err != nil {
+	ci, err := sp.CheckIn(ctx, opts.ID)
+	if err != nil {
+		return lookupError(err, "check-in", opts.ID, checkinList)
+	}
+	if ci.Author.ID == sp.Self().MemberID {
+		return failf("check-in %s is your own: your partner acknowledges it once it reaches them", short(ci.ID))
+	}
+	if err := sp.AckCheckIn(ctx, ci.ID, strings.TrimSpace(opts.Reply)); err != nil {
 		return lookupError(err, "check-in", opts.ID, checkinList)
 	}
 	fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "Acknowledged. Thank you for listening.")

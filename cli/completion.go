@@ -14,7 +14,7 @@ func NewCmdCompletion(f *Factory) *cobra.Command {
 			Print a script that lets your shell complete trustsync's commands and
 			flags. Load it in your shell's start-up file, as the examples show.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			# bash, in ~/.bashrc:
 			$ source <(trustsync completion bash)
 			# zsh, in ~/.zshrc (after compinit):

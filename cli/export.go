@@ -49,7 +49,7 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 			written readable by you alone. Your partner can export the same
 			things from their side: nothing here is hidden from either of you.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync export --format markdown --out our-space.md
 			$ trustsync export --format json > backup.json
 			$ trustsync export --format automerge --out ./automerge-backup
@@ -70,7 +70,7 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 			return exportRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Format, "format", "json", "json, markdown or automerge")
+	cmd.Flags().StringVar(&opts.Format, "format", "json", "`FORMAT`: json, markdown or automerge")
 	cmd.Flags().StringVarP(&opts.Out, "out", "o", "", "write to `FILE` (a directory for automerge) instead of standard output")
 	return cmd
 }

@@ -60,7 +60,7 @@ func NewCmdGoalAdd(f *Factory, runF func(*GoalAddOptions) error) *cobra.Command 
 
 			Prints the new goal's ID on standard output.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync goal add "Talk for ten minutes every evening"
 			$ trustsync goal add "See a couples counsellor" --why "I want help to hear you better"
 		`),
@@ -73,7 +73,7 @@ func NewCmdGoalAdd(f *Factory, runF func(*GoalAddOptions) error) *cobra.Command 
 			return goalAddRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Why, "why", "", "what this goal means to you")
+	cmd.Flags().StringVar(&opts.Why, "why", "", "`TEXT` saying what this goal means to you")
 	return cmd
 }
 
@@ -113,7 +113,7 @@ func NewCmdGoalStep(f *Factory, runF func(*GoalStepOptions) error) *cobra.Comman
 
 			Prints the new step's ID on standard output.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync goal step 3mzk8x2q "Book a first session"
 		`),
 		Args: exactArgs("ID", "TEXT"),
@@ -165,7 +165,7 @@ func NewCmdGoalDone(f *Factory, runF func(*GoalDoneOptions) error) *cobra.Comman
 			(shown by 'trustsync goal show'). It is worth taking a moment
 			together to notice it.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync goal done 9tq4r1vb
 		`),
 		Args: exactArgs("ID"),
@@ -222,7 +222,7 @@ func NewCmdGoalList(f *Factory, runF func(*GoalListOptions) error) *cobra.Comman
 			done, done_by, done_at, created_by, created_at, archived and steps
 			(each with id, text, done, added_by, added_at, done_by, done_at).
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync goal list
 			$ trustsync goal list --all --json
 		`),
@@ -320,7 +320,7 @@ func NewCmdGoalShow(f *Factory, runF func(*GoalShowOptions) error) *cobra.Comman
 
 			--json prints one object shaped like those of 'goal list --json'.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync goal show 3mzk8x2q
 		`),
 		Args: exactArgs("ID"),
@@ -404,7 +404,7 @@ func NewCmdGoalEdit(f *Factory, runF func(*GoalEditOptions) error) *cobra.Comman
 			Change a goal's title, its why, or both. The earlier words stay in
 			the history.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync goal edit 3mzk8x2q --title "Talk for twenty minutes every evening"
 			$ trustsync goal edit 3mzk8x2q --why "I feel closer to you after we talk"
 		`),
@@ -422,8 +422,8 @@ func NewCmdGoalEdit(f *Factory, runF func(*GoalEditOptions) error) *cobra.Comman
 			return goalEditRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Title, "title", "", "the new title")
-	cmd.Flags().StringVar(&opts.Why, "why", "", "the new why (\"\" clears it)")
+	cmd.Flags().StringVar(&opts.Title, "title", "", "the new title, as `TEXT`")
+	cmd.Flags().StringVar(&opts.Why, "why", "", "the new why, as `TEXT` (\"\" clears it)")
 	return cmd
 }
 
@@ -482,7 +482,7 @@ func newGoalArchiveCmd(f *Factory, runF func(*GoalArchiveOptions) error, restore
 			in 'goal list --all', in the history and in exports, and
 			'trustsync goal restore ID' brings it back.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync goal archive 3mzk8x2q
 		`),
 		Args: exactArgs("ID"),

@@ -34,7 +34,7 @@ func NewCmdHistory(f *Factory, runF func(*HistoryOptions) error) *cobra.Command 
 			--json prints an array of objects with the fields hash, at, by,
 			device, device_id, doc, kind, item, action and summary.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync history
 			$ trustsync history --limit 10 --json
 		`),

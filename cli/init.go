@@ -45,7 +45,7 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 			init prints the new device's ID on standard output. It never touches
 			the network, and fails if the home already holds a space.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync init --name Sam
 			$ trustsync init --name Sam --device sam-laptop
 			$ trustsync --home /tmp/alex init --name Alex --listen /ip4/127.0.0.1/tcp/0 --no-mdns

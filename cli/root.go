@@ -38,7 +38,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 			Exit codes: 0 success, 1 failure, 2 wrong usage (unknown flag or
 			command, missing argument, flag value out of range).
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync init --name Sam
 			$ trustsync boundary add "I tell you when I am in touch with my ex"
 			$ trustsync checkin add --mood 3 --feeling hopeful --feeling tired
@@ -62,11 +62,11 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	cmd.SetVersionTemplate("trustsync {{.Version}}\n")
 	cmd.PersistentFlags().StringVar(&f.HomeFlag, "home", "", "the `DIR` that holds this device's data")
 
-	cmd.AddGroup(
-		&cobra.Group{ID: "setup", Title: "Setting up:"},
-		&cobra.Group{ID: "docs", Title: "What you share:"},
-		&cobra.Group{ID: "sync", Title: "Devices and sync:"},
-	)
+	groups := []*cobra.Group{
+		{ID: "setup", Title: "Setting up:"},
+		{ID: "docs", Title: "What you share:"},
+		{ID: "sync", Title: "Devices and sync:"},
+	}
 	// Every subcommand is added here, and only here.
 	for _, c := range []struct {
 		group string
@@ -85,6 +85,14 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	} {
 		c.cmd.GroupID = c.group
 		cmd.AddCommand(c.cmd)
+	}
+	for _, g := range groups {
+		for _, c := range cmd.Commands() {
+			if c.GroupID == g.ID {
+				cmd.AddGroup(g)
+				break
+			}
+		}
 	}
 	return cmd
 }
@@ -149,6 +157,9 @@ func noArgsOrUnknownCommand(cmd *cobra.Command, args []string) error {
 	if len(args) == 0 {
 		return nil
 	}
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
 	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
 		return usageErrorf("unknown command %q for %q (did you mean %q?)", args[0], cmd.CommandPath(), s[0])
 	}
@@ -175,12 +186,18 @@ func newGroupCmd(use, short, long, example string) *cobra.Command {
 		Use:     use,
 		Short:   short,
 		Long:    long,
-		Example: example,
+		Example: examples(example),
 		Args:    noArgsOrUnknownCommand,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
 	}
+}
+
+// examples formats the Examples section of a help text: indented under its
+// heading, as cobra prints it verbatim.
+func examples(s string) string {
+	return indent(heredoc(s), "  ")
 }
 
 // heredoc removes the common indentation and the surrounding blank lines of

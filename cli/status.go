@@ -27,7 +27,7 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 			status reads only this device's data; it does not go online to
 			check on anyone.
 		`),
-		Example: heredoc(`
+		Example: examples(`
 			$ trustsync status
 			$ trustsync status --json
 		`),
