@@ -119,8 +119,13 @@ func Open(dir string, opts Options) (*Disk, error) {
 	return d, nil
 }
 
-// setup switches the database to WAL mode and migrates its schema.
+// setup checks that the file is a trustsync store (or empty), switches it to
+// WAL mode and migrates its schema.
 func (d *Disk) setup(ctx context.Context) error {
+	// Refuse a file that is not ours before changing anything in it.
+	if _, err := checkLayout(ctx, d.db, len(migrations())); err != nil {
+		return d.openErr(err)
+	}
 	var mode string
 	if err := d.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
 		return d.openErr(err)

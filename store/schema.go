@@ -67,40 +67,33 @@ CREATE TABLE quarantine (
 	}
 }
 
-// migrate brings the schema of db up to date in one write transaction and
-// returns the versions it found and left.
+// migrate brings the schema of db up to date and returns the versions it
+// found and left. A store already up to date is only read, so that opening
+// does not wait for another process's write; otherwise the migration runs in
+// one write transaction.
 func migrate(ctx context.Context, db *sql.DB) (from, to int, err error) {
+	steps := migrations()
+	from, err = checkLayout(ctx, db, len(steps))
+	if err != nil || from == len(steps) {
+		return from, from, err
+	}
+
 	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: one process migrates at a time
 	if err != nil {
 		return 0, 0, err
 	}
 	defer tx.Rollback()
-
-	var app, tables int
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&from); err != nil {
-		return 0, 0, err
-	}
-	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
-		return 0, 0, err
-	}
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
-		return 0, 0, err
-	}
-	steps := migrations()
-	switch {
-	case app != 0 && app != applicationID, app == 0 && tables > 0:
-		return 0, 0, errForeign
-	case from > len(steps):
-		return 0, 0, fmt.Errorf("%w (its layout is version %d; this build knows up to %d)", ErrNewerVersion, from, len(steps))
-	case from == len(steps):
-		return from, from, nil
+	// Another process may have migrated meanwhile.
+	from, err = checkLayout(ctx, tx, len(steps))
+	if err != nil || from == len(steps) {
+		return from, from, err
 	}
 	for v := from; v < len(steps); v++ {
 		if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
 			return 0, 0, fmt.Errorf("migrate store layout to version %d: %w", v+1, err)
 		}
 	}
-	// PRAGMA takes no parameters; both values are integers of this code.
+	// PRAGMA takes no parameters; both values are constants of this code.
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", applicationID, len(steps))); err != nil {
 		return 0, 0, err
 	}
@@ -108,4 +101,27 @@ func migrate(ctx context.Context, db *sql.DB) (from, to int, err error) {
 		return 0, 0, err
 	}
 	return from, len(steps), nil
+}
+
+// checkLayout returns the schema version of a trustsync store, 0 for an empty
+// database, errForeign for another program's database and an error wrapping
+// ErrNewerVersion for a version above known.
+func checkLayout(ctx context.Context, q querier, known int) (int, error) {
+	var version, app, tables int
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return 0, err
+	}
+	if err := q.QueryRowContext(ctx, "PRAGMA application_id").Scan(&app); err != nil {
+		return 0, err
+	}
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
+		return 0, err
+	}
+	switch {
+	case app != 0 && app != applicationID, app == 0 && tables > 0:
+		return 0, errForeign
+	case version > known:
+		return 0, fmt.Errorf("%w (its layout is version %d; this build knows up to %d)", ErrNewerVersion, version, known)
+	}
+	return version, nil
 }

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -804,9 +803,39 @@ func TestStore_Close(t *testing.T) {
 	})
 }
 
-// equalBytes reports whether two chunk lists hold the same bytes.
-func equalBytes(a, b []trustsync.Chunk) bool {
-	return slices.EqualFunc(a, b, func(x, y trustsync.Chunk) bool {
-		return x.Seq == y.Seq && x.Doc == y.Doc && x.Snapshot == y.Snapshot && bytes.Equal(x.Data, y.Data)
+func TestStore_ViewInsideUpdate(t *testing.T) {
+	forEach(t, func(t *testing.T, s trustsync.Store) {
+		appendChunk(t, s, "a", "a1")
+		update(t, s, func(tx trustsync.Tx) error {
+			if _, err := tx.AppendChunk("a", []byte("a2")); err != nil {
+				return err
+			}
+			// Another reader (a View started inside) sees only what is
+			// committed.
+			view(t, s, func(r trustsync.ReadTx) error {
+				cs, err := r.Chunks("", 0)
+				if got := summary(cs); !slices.Equal(got, []string{"1:a:a1"}) {
+					t.Errorf("View inside Update sees %v, want only the committed chunk", got)
+				}
+				return err
+			})
+			// The Update itself sees its own writes.
+			cs, err := tx.Chunks("", 0)
+			if got := summary(cs); !slices.Equal(got, []string{"1:a:a1", "2:a:a2"}) {
+				t.Errorf("Update sees %v, want its own write too", got)
+			}
+			return err
+		})
+	})
+}
+
+func TestStore_ViewIsReadOnly(t *testing.T) {
+	forEach(t, func(t *testing.T, s trustsync.Store) {
+		view(t, s, func(tx trustsync.ReadTx) error {
+			if _, ok := tx.(trustsync.Tx); ok {
+				t.Errorf("View hands out a %T that can write", tx)
+			}
+			return nil
+		})
 	})
 }
