@@ -244,7 +244,7 @@ func TestMemGuard_NoteLoad(t *testing.T) {
 		{"nothing", nil, 0},
 		{"below the threshold", []int{1 << 10, 1 << 10}, 0},
 		{"one past the threshold", []int{memThreshold / nativeFactor}, 1},
-		{"many small", make64KiB(100), 100 * (64 << 10) * nativeFactor / memThreshold},
+		{"many small", make1KiB(100), 100 * (1 << 10) * nativeFactor / memThreshold},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,10 +260,10 @@ func TestMemGuard_NoteLoad(t *testing.T) {
 	}
 }
 
-func make64KiB(n int) []int {
+func make1KiB(n int) []int {
 	out := make([]int, n)
 	for i := range out {
-		out[i] = 64 << 10
+		out[i] = 1 << 10
 	}
 	return out
 }

@@ -172,6 +172,12 @@ func (s *Space) Partner(ctx context.Context) (trustsync.Member, error) {
 // AddDevice records a device of a member (this one or the partner) in the
 // space document; the member record is created from d.Owner when missing.
 // Pairing calls it on the inviting device.
+//
+// A device that already has a space of its own holds its own member and
+// device records. Import its space document (or sync it) before AddDevice:
+// AddDevice then only updates the fields that differ. Creating a record the
+// device also created leaves two concurrent maps under one key, of which
+// Automerge shows only one on every device.
 func (s *Space) AddDevice(ctx context.Context, d trustsync.Device) error {
 	d.ID = strings.ToLower(strings.TrimSpace(d.ID))
 	if !validDeviceID(d.ID) {
