@@ -321,8 +321,9 @@ func (d *Disk) Update(ctx context.Context, fn func(trustsync.Tx) error) error {
 
 // Close checkpoints the write-ahead log into the database file when no other
 // process is using it, and closes the database. It waits for the calls in
-// progress. It is safe to call more than once; every later call returns an
-// error wrapping [trustsync.ErrClosed].
+// progress, so it must not be called from inside View or Update. It is safe
+// to call more than once; afterwards View, Update, Size and Quarantined return
+// an error wrapping [trustsync.ErrClosed].
 func (d *Disk) Close() error {
 	d.mu.Lock()
 	if d.closed {

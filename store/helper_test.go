@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/store"
 )
@@ -27,7 +29,8 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(runHelper(mode))
 	}
-	os.Exit(m.Run())
+	// Every store closed by a test must leave no goroutine behind.
+	goleak.VerifyTestMain(m)
 }
 
 // helperConfig is what a helper process is told through its environment.

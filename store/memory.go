@@ -126,8 +126,8 @@ func (m *Memory) Update(ctx context.Context, fn func(trustsync.Tx) error) error 
 	return nil
 }
 
-// Close releases the store; every later call returns [trustsync.ErrClosed].
-// It is safe to call more than once.
+// Close releases the store; afterwards View, Update and Quarantined return
+// an error wrapping [trustsync.ErrClosed]. It is safe to call more than once.
 func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
