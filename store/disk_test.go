@@ -584,3 +584,29 @@ func TestDisk_Reopen(t *testing.T) {
 		return nil
 	})
 }
+
+// TestOpen_UnusualPath opens a home whose path holds characters that mean
+// something in a SQLite URI: the database lands exactly there.
+func TestOpen_UnusualPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "Sam & Alex?mode=ro#1 100%")
+	s := openDisk(t, dir, store.Options{})
+	appendChunk(t, s, "a", "x")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{store.FileName}) {
+		t.Errorf("%s holds %v, want only %s", dir, names, store.FileName)
+	}
+	s = openDisk(t, dir, store.Options{})
+	if got := summary(chunks(t, s, "", 0)); !slices.Equal(got, []string{"1:a:x"}) {
+		t.Errorf("after reopening: %v", got)
+	}
+}
