@@ -21,13 +21,32 @@ import (
 // error, which would silently stand in for the real one.
 var errEmptyInput = errors.New("empty input")
 
+// errNotAutomerge is returned for bytes that do not start with the magic
+// bytes of an Automerge chunk. LoadIncremental into a non-empty document
+// returns nil for any garbage, so garbage must be refused before it.
+var errNotAutomerge = errors.New("not Automerge data (bad magic bytes)")
+
+// automergeMagic starts every Automerge chunk: documents, change sets and
+// single changes.
+const automergeMagic = "\x85\x6f\x4a\x83"
+
+func checkInput(data []byte) error {
+	if len(data) == 0 {
+		return errEmptyInput
+	}
+	if len(data) < len(automergeMagic) || string(data[:len(automergeMagic)]) != automergeMagic {
+		return errNotAutomerge
+	}
+	return nil
+}
+
 // loadDoc loads a whole saved document, refusing empty input, and counts the
 // bytes towards mem. It then calls SaveIncremental once and discards it: the
 // first SaveIncremental after a load otherwise re-exports the whole history,
 // which would be stored again as the next chunk.
 func loadDoc(mem *memGuard, data []byte) (*automerge.Doc, error) {
-	if len(data) == 0 {
-		return nil, errEmptyInput
+	if err := checkInput(data); err != nil {
+		return nil, err
 	}
 	mem.noteLoad(len(data))
 	d, err := automerge.Load(data)
@@ -40,11 +59,12 @@ func loadDoc(mem *memGuard, data []byte) (*automerge.Doc, error) {
 
 // loadInto merges saved bytes (a document or incremental changes) into d,
 // refusing empty input, and discards the SaveIncremental it causes (see
-// loadDoc). Note that LoadIncremental on a non-empty document accepts garbage
-// without error: callers that take untrusted bytes validate them first.
+// loadDoc). LoadIncremental on a non-empty document accepts garbage without
+// error, so input must at least start with Automerge's magic bytes; callers
+// that take untrusted bytes validate them further first.
 func loadInto(mem *memGuard, d *automerge.Doc, data []byte) error {
-	if len(data) == 0 {
-		return errEmptyInput
+	if err := checkInput(data); err != nil {
+		return err
 	}
 	mem.noteLoad(len(data))
 	if err := d.LoadIncremental(data); err != nil {

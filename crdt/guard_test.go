@@ -454,6 +454,18 @@ func TestLoadDoc_RefusesEmptyInput(t *testing.T) {
 	}
 }
 
+func TestLoadInto_RefusesGarbage(t *testing.T) {
+	d := newTestDoc(t, 2) // non-empty: automerge itself would accept garbage
+	for _, garbage := range [][]byte{[]byte("garbage!"), {0x85}, {0x85, 0x6f, 0x4a, 0x84, 1, 2}} {
+		if err := loadInto(nil, d, garbage); !errors.Is(err, errNotAutomerge) {
+			t.Errorf("loadInto(%q) = %v, want errNotAutomerge", garbage, err)
+		}
+	}
+	if err := loadInto(nil, d, newTestDoc(t, 3).Save()); err != nil {
+		t.Fatalf("loadInto of a real document: %v", err)
+	}
+}
+
 func TestGetMap_WalksWithoutAliasing(t *testing.T) {
 	d := automerge.New()
 	root := d.RootMap()

@@ -632,9 +632,17 @@ func (s *Space) absorb(tx trustsync.Tx, ds *docState, old []automerge.ChangeHash
 	if err != nil {
 		return rec, err
 	}
-	if err := s.storeChunk(tx, ds); err != nil {
+	// Store exactly the new changes. SaveIncremental cannot be used: the
+	// guarded load that brought them in (Import) has already consumed it.
+	// It is called and discarded so that the next local write's chunk
+	// does not repeat them.
+	ds.doc.SaveIncremental()
+	seq, err := tx.AppendChunk(ds.id, automerge.SaveChanges(chs))
+	if err != nil {
 		return rec, err
 	}
+	ds.seq = seq
+	ds.incr++
 	entries := make([]trustsync.HistoryEntry, 0, len(chs))
 	refs := map[ItemRef]bool{}
 	whole := ds.id == SpaceDoc
