@@ -206,15 +206,24 @@ func (r *roster) device(dev string) (trustsync.Device, bool) {
 	return trustsync.Device{}, false
 }
 
+// selfFirst returns the members with this device's member first.
+func (r *roster) selfFirst() []trustsync.Member {
+	var out []trustsync.Member
+	for _, m := range r.members {
+		if m.ID == r.self.MemberID {
+			out = append([]trustsync.Member{m}, out...)
+		} else {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // memberNames returns the names of both partners, this one first.
 func (r *roster) memberNames() []string {
 	var names []string
-	for _, m := range r.members {
-		if m.ID == r.self.MemberID {
-			names = append([]string{m.Name}, names...)
-		} else {
-			names = append(names, m.Name)
-		}
+	for _, m := range r.selfFirst() {
+		names = append(names, m.Name)
 	}
 	if len(names) == 0 && r.self.MemberName != "" {
 		names = []string{r.self.MemberName}
@@ -239,7 +248,7 @@ func (r *roster) agreement(b trustsync.Boundary) agreement {
 			a.agreedBy = append(a.agreedBy, ag.By.Name)
 		}
 	}
-	for _, m := range r.members {
+	for _, m := range r.selfFirst() {
 		if !agreed[m.ID] {
 			a.waitingFor = append(a.waitingFor, m.Name)
 		}

@@ -108,6 +108,12 @@ func initDevice(t *testing.T, name, dev string) *device {
 // withSpace opens a device's space directly through the library.
 func (d *device) withSpace(fn func(ctx context.Context, sp *crdt.Space)) {
 	d.t.Helper()
+	d.withStore(func(ctx context.Context, _ trustsync.Store, sp *crdt.Space) { fn(ctx, sp) })
+}
+
+// withStore opens a device's store and space directly through the library.
+func (d *device) withStore(fn func(ctx context.Context, st trustsync.Store, sp *crdt.Space)) {
+	d.t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(d.home, store.Options{})
 	if err != nil {
@@ -119,7 +125,7 @@ func (d *device) withSpace(fn func(ctx context.Context, sp *crdt.Space)) {
 		d.t.Fatal(err)
 	}
 	defer sp.Close()
-	fn(ctx, sp)
+	fn(ctx, st, sp)
 }
 
 // pair joins b to a's space and records each one's device on the other, as
@@ -151,31 +157,34 @@ func deviceOf(id crdt.Identity) trustsync.Device {
 // syncDevices copies every document each way between two homes.
 func syncDevices(t *testing.T, a, b *device) {
 	t.Helper()
-	copyDocs := func(from, to *device) {
-		docs := map[string][]byte{}
-		var fromID string
-		from.withSpace(func(ctx context.Context, sp *crdt.Space) {
-			fromID = sp.Self().DeviceID
-			ids, err := sp.Docs(ctx)
+	copyDocs(t, a, b)
+	copyDocs(t, b, a)
+}
+
+// copyDocs imports every document of from into to, the way sync does.
+func copyDocs(t *testing.T, from, to *device) {
+	t.Helper()
+	docs := map[string][]byte{}
+	var fromID string
+	from.withSpace(func(ctx context.Context, sp *crdt.Space) {
+		fromID = sp.Self().DeviceID
+		ids, err := sp.Docs(ctx)
+		must(t, err)
+		for _, doc := range ids {
+			data, err := sp.Save(ctx, doc)
 			must(t, err)
-			for _, doc := range ids {
-				data, err := sp.Save(ctx, doc)
-				must(t, err)
-				docs[doc] = data
+			docs[doc] = data
+		}
+	})
+	to.withSpace(func(ctx context.Context, sp *crdt.Space) {
+		for doc, data := range docs {
+			if data == nil {
+				continue
 			}
-		})
-		to.withSpace(func(ctx context.Context, sp *crdt.Space) {
-			for doc, data := range docs {
-				if data == nil {
-					continue
-				}
-				_, err := sp.Import(ctx, doc, data, fromID)
-				must(t, err)
-			}
-		})
-	}
-	copyDocs(a, b)
-	copyDocs(b, a)
+			_, err := sp.Import(ctx, doc, data, fromID)
+			must(t, err)
+		}
+	})
 }
 
 func must(t *testing.T, err error) {
@@ -198,4 +207,3 @@ func contains(t *testing.T, what, got string, wants ...string) {
 		}
 	}
 }
-
