@@ -332,7 +332,7 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	go func() { defer wg.Done(); readErr <- s.readLoop(ctx, in) }()
 	go func() { defer wg.Done(); writeErr <- s.writeLoop(ctx, out) }()
 
-	p := &protocol{s: s, out: out, pending: map[string]bool{}, dirty: map[string]bool{}}
+	p := &proto{s: s, out: out, pending: map[string]bool{}, dirty: map[string]bool{}}
 	err = p.loop(ctx, in, readErr, writeErr, events)
 	peer = p.peer
 
@@ -452,8 +452,8 @@ func (c countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// protocol is the state of the loop goroutine of Run.
-type protocol struct {
+// proto is the state of the loop goroutine of Run.
+type proto struct {
 	s    *Session
 	out  *outQueue
 	peer syncPeer
@@ -472,7 +472,7 @@ type protocol struct {
 	waiters    []chan struct{}
 }
 
-func (p *protocol) send(typ byte, body []byte) error {
+func (p *proto) send(typ byte, body []byte) error {
 	f := encodeFrame(typ, body)
 	if len(f) > p.s.cfg.MaxFrame+binaryLenMax {
 		return fmt.Errorf("%w: outgoing frame of %d bytes", ErrFrameTooLarge, len(f))
@@ -483,7 +483,7 @@ func (p *protocol) send(typ byte, body []byte) error {
 
 const binaryLenMax = 10
 
-func (p *protocol) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-chan error, events <-chan crdt.Event) error {
+func (p *proto) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-chan error, events <-chan crdt.Event) error {
 	s := p.s
 	if s.cfg.Initiator {
 		if err := p.sendHello(ctx); err != nil {
@@ -536,7 +536,7 @@ func (p *protocol) loop(ctx context.Context, in <-chan frame, readErr, writeErr 
 	}
 }
 
-func (p *protocol) event(ev crdt.Event) {
+func (p *proto) event(ev crdt.Event) {
 	if ev.Lost {
 		p.allDirty = true
 		for d := range p.theirDocs {
@@ -554,7 +554,7 @@ func (p *protocol) event(ev crdt.Event) {
 	p.dirty[ev.Doc] = true
 }
 
-func (p *protocol) sendHello(ctx context.Context) error {
+func (p *proto) sendHello(ctx context.Context) error {
 	if err := p.refreshHeads(ctx, true); err != nil {
 		return err
 	}
@@ -579,7 +579,7 @@ func (p *protocol) sendHello(ctx context.Context) error {
 
 // refreshHeads re-reads the heads of dirty documents (all when all is set)
 // and marks those that changed as pending.
-func (p *protocol) refreshHeads(ctx context.Context, all bool) error {
+func (p *proto) refreshHeads(ctx context.Context, all bool) error {
 	r := p.s.r
 	if p.myHeads == nil {
 		p.myHeads = map[string][]string{}
@@ -617,7 +617,7 @@ func (p *protocol) refreshHeads(ctx context.Context, all bool) error {
 	return nil
 }
 
-func (p *protocol) handle(ctx context.Context, f frame) error {
+func (p *proto) handle(ctx context.Context, f frame) error {
 	s := p.s
 	switch f.typ {
 	case framePing:
@@ -675,7 +675,7 @@ func (p *protocol) handle(ctx context.Context, f frame) error {
 	return nil
 }
 
-func (p *protocol) received(doc string, rec crdt.Received) {
+func (p *proto) received(doc string, rec crdt.Received) {
 	p.pending[doc] = true
 	p.dirty[doc] = true
 	if rec.Changes == 0 && len(rec.Items) == 0 {
@@ -696,7 +696,7 @@ func (p *protocol) received(doc string, rec crdt.Received) {
 	}
 }
 
-func (p *protocol) onHello(ctx context.Context, body []byte) error {
+func (p *proto) onHello(ctx context.Context, body []byte) error {
 	s := p.s
 	h, err := decodeHello(body)
 	if err != nil {
@@ -780,7 +780,7 @@ func (p *protocol) onHello(ctx context.Context, body []byte) error {
 
 // flush sends what is pending: snapshots of documents the peer lacks, sync
 // messages for the others, then a STATUS when the digest or tally changed.
-func (p *protocol) flush(ctx context.Context) error {
+func (p *proto) flush(ctx context.Context) error {
 	s := p.s
 	if p.allDirty || len(p.dirty) > 0 {
 		if err := p.refreshHeads(ctx, false); err != nil {
@@ -842,7 +842,7 @@ func (p *protocol) flush(ctx context.Context) error {
 	return nil
 }
 
-func (p *protocol) updateSynced() {
+func (p *proto) updateSynced() {
 	s := p.s
 	synced := p.helloDone && p.peerDigest != nil && p.sentDigest != nil &&
 		*p.peerDigest == *p.sentDigest && !p.allDirty && len(p.dirty) == 0

@@ -1,0 +1,28 @@
+package sync
+
+import (
+	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// gater admits only trusted peers: the space's current devices and the
+// peers the caller configured. A stranger's connection is dropped as soon as
+// the secure handshake names it, before any stream opens. Note that a
+// refused dialer's Connect still returns nil; only its streams fail, which
+// is why a peer counts as online only after the hello exchange.
+type gater struct {
+	trusted func(peer.ID) bool
+}
+
+var _ connmgr.ConnectionGater = (*gater)(nil)
+
+func (g *gater) InterceptPeerDial(p peer.ID) bool                 { return g.trusted(p) }
+func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.trusted(p) }
+func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
+func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	return g.trusted(p)
+}
+func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
