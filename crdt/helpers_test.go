@@ -103,9 +103,16 @@ func docsOf(t *testing.T, spaces ...*crdt.Space) []string {
 	return slices.Compact(all)
 }
 
+// fataler is what the helpers need of a *testing.T or a *rapid.T.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // syncAll runs the sync protocol between a and b for every document until
 // neither has anything to send.
-func syncAll(t testing.TB, a, b *crdt.Space) {
+func syncAll(t fataler, a, b *crdt.Space) {
 	t.Helper()
 	ctx := context.Background()
 	pa := a.Peer(b.Self().DeviceID)
@@ -124,7 +131,7 @@ func syncAll(t testing.TB, a, b *crdt.Space) {
 	}
 }
 
-func syncDoc(t testing.TB, pa, pb *crdt.Peer, doc string) {
+func syncDoc(t fataler, pa, pb *crdt.Peer, doc string) {
 	t.Helper()
 	ctx := context.Background()
 	for round := 0; ; round++ {
