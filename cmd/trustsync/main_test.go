@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/store"
+)
+
+// TestMain lets the test binary act as the trustsync command, so that the
+// scripts run the real main in its own process.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"trustsync": main})
+}
+
+// TestScripts runs the end-to-end scripts in testdata/script. Besides the
+// standard commands they can use:
+//
+//	exits N prog [args...]   run prog, expecting exit code N
+//	capture NAME             set $NAME to the last standard output, trimmed
+//	json PATH WANT           the last standard output is JSON whose value at
+//	                         PATH (dot-separated keys and indexes; a final
+//	                         "#" for a length) encodes to WANT
+//	pair HOME1 HOME2         join HOME2 to HOME1's space, as pairing does
+//	sync HOME1 HOME2         copy every document both ways, as sync does
+//
+// pair and sync use the library directly and no network: the sync
+// commands are tested where they are written.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits":   cmdExits,
+			"capture": cmdCapture,
+			"json":    cmdJSON,
+			"pair":    cmdPair,
+			"sync":    cmdSync,
+		},
+	})
+}
+
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits N prog [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		got = exitErr.ExitCode()
+	case err != nil:
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: capture NAME")
+	}
+	v := strings.TrimSpace(ts.ReadFile("stdout"))
+	if v == "" || strings.Contains(v, "\n") {
+		ts.Fatalf("capture %s: stdout is %q, want one line", args[0], v)
+	}
+	ts.Setenv(args[0], v)
+}
+
+func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: json PATH WANT")
+	}
+	var v any
+	if err := json.Unmarshal([]byte(ts.ReadFile("stdout")), &v); err != nil {
+		ts.Fatalf("stdout is not one JSON value: %v", err)
+	}
+	if args[0] != "." {
+		for _, key := range strings.Split(args[0], ".") {
+			switch cur := v.(type) {
+			case map[string]any:
+				if key == "#" {
+					v = float64(len(cur))
+					continue
+				}
+				var ok bool
+				if v, ok = cur[key]; !ok {
+					ts.Fatalf("json %s: no key %q", args[0], key)
+				}
+			case []any:
+				if key == "#" {
+					v = float64(len(cur))
+					continue
+				}
+				i, err := strconv.Atoi(key)
+				if err != nil || i < 0 || i >= len(cur) {
+					ts.Fatalf("json %s: no index %q in an array of %d", args[0], key, len(cur))
+				}
+				v = cur[i]
+			default:
+				ts.Fatalf("json %s: cannot look up %q in %v", args[0], key, cur)
+			}
+		}
+	}
+	b, err := json.Marshal(v)
+	ts.Check(err)
+	if got := string(b); (got == args[1]) == neg {
+		if neg {
+			ts.Fatalf("json %s is %s", args[0], got)
+		}
+		ts.Fatalf("json %s is %s, want %s", args[0], got, args[1])
+	}
+}
+
+// withSpace opens the space of a home through the library.
+func withSpace(ts *testscript.TestScript, home string, fn func(ctx context.Context, sp *crdt.Space)) {
+	ctx := context.Background()
+	st, err := store.Open(ts.MkAbs(home), store.Options{})
+	ts.Check(err)
+	defer st.Close()
+	sp, err := crdt.Open(ctx, st, crdt.Options{})
+	ts.Check(err)
+	defer sp.Close()
+	fn(ctx, sp)
+}
+
+func cmdPair(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: pair HOME1 HOME2")
+	}
+	device := func(id crdt.Identity) trustsync.Device {
+		return trustsync.Device{ID: id.DeviceID, Name: id.DeviceName,
+			Owner: trustsync.Person{ID: id.MemberID, Name: id.MemberName}}
+	}
+	var a, b crdt.Identity
+	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) { a = sp.Self() })
+	withSpace(ts, args[1], func(ctx context.Context, sp *crdt.Space) {
+		b = sp.Self()
+		ts.Check(sp.Adopt(ctx, a.SpaceID))
+		ts.Check(sp.AddDevice(ctx, device(a)))
+	})
+	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) {
+		ts.Check(sp.AddDevice(ctx, device(b)))
+	})
+	cmdSync(ts, false, args)
+}
+
+func cmdSync(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sync HOME1 HOME2")
+	}
+	copyDocs := func(from, to string) {
+		docs := map[string][]byte{}
+		var fromID string
+		withSpace(ts, from, func(ctx context.Context, sp *crdt.Space) {
+			fromID = sp.Self().DeviceID
+			ids, err := sp.Docs(ctx)
+			ts.Check(err)
+			for _, doc := range ids {
+				data, err := sp.Save(ctx, doc)
+				ts.Check(err)
+				docs[doc] = data
+			}
+		})
+		withSpace(ts, to, func(ctx context.Context, sp *crdt.Space) {
+			for doc, data := range docs {
+				if data != nil {
+					_, err := sp.Import(ctx, doc, data, fromID)
+					ts.Check(err)
+				}
+			}
+		})
+	}
+	copyDocs(args[0], args[1])
+	copyDocs(args[1], args[0])
+}
