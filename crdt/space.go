@@ -32,6 +32,9 @@ type Space struct {
 	compactAfter int
 	mem          *memGuard
 
+	clockMu sync.Mutex
+	last    time.Time // the last time handed out by now
+
 	mu       sync.Mutex // guards everything below; never held while waiting for a document
 	id       Identity
 	closed   bool
@@ -69,7 +72,6 @@ func newSpace(st trustsync.Store, opts Options) *Space {
 	s := &Space{
 		st:           st,
 		log:          opts.Logger,
-		now:          opts.Now,
 		compactAfter: opts.CompactAfter,
 		mem:          newMemGuard(),
 		docs:         map[string]*docState{},
@@ -80,8 +82,22 @@ func newSpace(st trustsync.Store, opts Options) *Space {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.now == nil {
-		s.now = time.Now
+	clock := opts.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	// Times are stored in milliseconds. Handing out strictly increasing
+	// ones keeps this device's items and changes in the order they were
+	// made even when several fall within one millisecond.
+	s.now = func() time.Time {
+		s.clockMu.Lock()
+		defer s.clockMu.Unlock()
+		t := ms(clock())
+		if !t.After(s.last) {
+			t = s.last.Add(time.Millisecond)
+		}
+		s.last = t
+		return t
 	}
 	if s.compactAfter <= 0 {
 		s.compactAfter = 64
