@@ -42,6 +42,21 @@ type device struct {
 
 func newDevice(t testing.TB, member string) *device {
 	t.Helper()
+	d := newDeviceNoTB(t, member)
+	t.Cleanup(func() { d.space.Close(); d.st.Close() })
+	return d
+}
+
+// fataler is what both *testing.T and *rapid.T offer.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// newDeviceNoTB makes a device the caller closes.
+func newDeviceNoTB(t fataler, member string) *device {
+	t.Helper()
 	ctx := context.Background()
 	st := store.NewMemory()
 	sp, err := crdt.Create(ctx, st, crdt.CreateOptions{MemberName: member, DeviceName: member + "-laptop"})
@@ -56,13 +71,12 @@ func newDevice(t testing.TB, member string) *device {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sp.Close(); st.Close() })
 	return &device{space: sp, st: st, key: key, id: id}
 }
 
 // pairAll makes every device trust every other: they join the first one's
 // space and record each other's device and peer ID (what pairing will do).
-func pairAll(t testing.TB, devs ...*device) {
+func pairAll(t fataler, devs ...*device) {
 	t.Helper()
 	ctx := context.Background()
 	for _, d := range devs[1:] {
@@ -124,7 +138,7 @@ func waitSynced(t testing.TB, a, b *Node) {
 }
 
 // state renders what a user sees of a space, for comparing devices.
-func state(t testing.TB, d *device) string {
+func state(t fataler, d *device) string {
 	t.Helper()
 	ctx := context.Background()
 	bs, err := d.space.Boundaries(ctx, crdt.ListOptions{All: true})
@@ -163,7 +177,7 @@ func state(t testing.TB, d *device) string {
 	return out
 }
 
-func sameState(t testing.TB, devs ...*device) {
+func sameState(t fataler, devs ...*device) {
 	t.Helper()
 	want := state(t, devs[0])
 	for i, d := range devs[1:] {
@@ -295,7 +309,7 @@ func indexOf(s, sub string) int {
 	return -1
 }
 
-func must(t testing.TB, err error) {
+func must(t fataler, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
