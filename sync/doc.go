@@ -1,0 +1,108 @@
+// Package sync keeps a couple's space in step between their devices, peer to
+// peer, with no server. It is the only package of trustsync that imports
+// go-libp2p.
+//
+// A [Node] keeps one device online: it listens with libp2p (TCP and QUIC),
+// admits only the devices recorded in the space, dials them, and runs one
+// [Session] with each. A Session speaks the sync protocol over any
+// [io.ReadWriteCloser], so the protocol is tested over [net.Pipe] and libp2p
+// is only the edge.
+//
+//	n, err := sync.New(sync.Config{Space: space, Store: st})
+//	if err != nil { ... }
+//	if err := n.Start(ctx); err != nil { ... }
+//	defer n.Close()
+//	report, err := n.SyncOnce(ctx) // `trustsync sync`
+//
+// # The protocol
+//
+// One libp2p stream per pair of devices carries protocol [ProtocolID]. The
+// device with the lower peer ID opens it; the other waits, and a newer stream
+// from the same device replaces an older one (the device restarted). The
+// opener sends its HELLO first; the other side answers with its own HELLO
+// only after checking the first, so a stranger learns nothing.
+//
+// After the hellos, each side compares heads. A document the other side
+// lacks entirely is sent as one SNAPSHOT: its compressed Save(), which costs
+// about as much as the document on disk, where the Automerge sync protocol
+// of the wrapped core would send every change raw (about 88 times as much).
+// Documents both sides hold with different heads run the Automerge sync
+// protocol through [crdt.Peer]: each SYNC carries one compressed message,
+// and a reply is generated after every message received until neither side
+// has anything to say. Documents with equal heads cost nothing.
+//
+// While connected, the session subscribes to the space and sends a message
+// as soon as a document changes, locally, through another session (so three
+// devices converge through any one of them) or in another process on the
+// same store, which the node notices by polling [crdt.Space.Refresh] every
+// [Config.RefreshInterval].
+//
+// Whenever a side has nothing more to send and its heads changed, it sends a
+// STATUS with a digest of all its heads. Two sides are synced when the peer's
+// latest digest equals this side's digest of its current heads:
+// [Session.WaitSynced] and [Node.WaitSynced] wait for that.
+//
+// # Frames
+//
+// A frame is a uvarint length (of the type byte and body), one type byte and
+// the body. Strings are a uvarint length and bytes. Frames larger than
+// [DefaultMaxFrame] (8 MiB) are refused before their body is read, and end
+// the session.
+//
+//   - HELLO: protocol version ([ProtocolVersion]), space ID, device ID,
+//     member ID, then each document ID with its heads (32-byte hashes).
+//   - SNAPSHOT: document ID, codec byte (0 raw, 1 DEFLATE), the Save() bytes.
+//   - SYNC: document ID, codec byte, one Automerge sync message.
+//   - STATUS: the 32-byte digest of every document's heads, and how many
+//     items of each kind this side received from the peer so far (which is
+//     how the sender can say "sent 2 boundaries").
+//   - ERROR: a reason; the sender closes the connection next.
+//   - PING: keepalive, sent after [SessionConfig.KeepAlive] of silence.
+//
+// Every read waits at most three keepalive intervals and every write at most
+// [SessionConfig.Timeout] when the connection supports deadlines (net.Conn,
+// libp2p streams). Payloads inflate to at most 256 MiB.
+//
+// # Security
+//
+// Anyone on the network is refused before any document byte. The node's
+// connection gater admits, once the secure handshake has authenticated the
+// peer, only the peer IDs of the space's current devices and of
+// [Config.Peers]. As go-libp2p does not tell a refused dialer (its Connect
+// returns nil; only its streams fail), a peer counts as online only after the
+// hello exchange succeeds: see [PeerOnline].
+//
+// The hello is checked next: the space ID must be ours ([ErrSpaceMismatch]);
+// the device must be a current, not removed, device of the space, owned by
+// the member the hello names, whose recorded peer ID is the connection's
+// ([ErrUnknownDevice]); document IDs must be space, boundaries, goals or
+// checkins/YYYY-MM ([ErrBadDoc]). A paired device's bytes stay untrusted:
+// malformed frames ([ErrMalformed]), oversized frames ([ErrFrameTooLarge])
+// and data crdt refuses end the session with an ERROR frame, never a panic;
+// sync messages and snapshots reach crdt only through
+// [crdt.Peer.ReceiveMessage] and [crdt.Space.Import]. Removing a device
+// drops its session and its connection at once.
+//
+// Private networks (a pnet PSK) are never used: they would turn off QUIC.
+// Port mapping on the router is off unless [Config.NATPortMap] is set.
+//
+// # Reconnecting
+//
+// go-libp2p does not redial. The node dials every trusted device without a
+// session, from the addresses recorded in the space ([crdt.Space.SetDeviceAddrs],
+// written by each device at start and after each sync), from
+// [Config.Peers] and from mDNS announcements (an address hint only, off with
+// [Config.NoMDNS]). Failed dials back off exponentially with jitter between
+// [Config.RedialMin] and [Config.RedialMax]; fresh addresses clear both that
+// backoff and the swarm's own dial backoff. When a session breaks, the
+// peer's in-flight sync state is reset ([crdt.Peer.Reset]) so that the next
+// session resumes from the persisted state, sending only what is missing.
+//
+// # Events
+//
+// [Node.Subscribe] reports [PeerOnline] after a successful hello,
+// [PeerOffline] when a session ends, [ChangesReceived] with the items a
+// peer's changes touched, and [Synced] when both sides hold the same heads.
+// [Node.SyncOnce] returns a [Report] that reads like "received 2 boundaries
+// and 1 check-in from Sam (sam-laptop)".
+package sync
