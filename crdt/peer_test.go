@@ -1,0 +1,110 @@
+package crdt_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
+)
+
+func TestPeer_GenerateMessage(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	a, st := newSpaceAt(t, c, "Sam", "sam-laptop")
+	b, _ := newSpaceAt(t, c, "Alex", "alex-phone")
+	pair(t, a, b)
+	pa := a.Peer(b.Self().DeviceID)
+	// Nothing new: nothing to send once the peers are in sync.
+	if _, ok, err := pa.GenerateMessage(ctx, crdt.SpaceDoc); err != nil || ok {
+		t.Fatalf("in sync: ok=%v err=%v", ok, err)
+	}
+	// Another process writes to a's store; a's next message carries it.
+	other := must[*crdt.Space](t)(crdt.Open(ctx, st, crdt.Options{}))
+	defer other.Close()
+	id := must[string](t)(other.AddBoundary(ctx, "Written by another process"))
+	syncDoc(t, pa, b.Peer(a.Self().DeviceID), crdt.BoundariesDoc)
+	if got := mustBoundary(t, b, id); got.Text != "Written by another process" {
+		t.Fatalf("b got %+v", got)
+	}
+	_, _, err := pa.GenerateMessage(ctx, "nope")
+	wantErr(t, err, trustsync.ErrInvalid)
+}
+
+func TestPeer_ReceiveMessage(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	a, _ := newSpaceAt(t, c, "Sam", "sam-laptop")
+	b, stB := newSpaceAt(t, c, "Alex", "alex-phone")
+	pair(t, a, b)
+	id := must[string](t)(a.AddBoundary(ctx, "Kind words"))
+	pa, pb := a.Peer(b.Self().DeviceID), b.Peer(a.Self().DeviceID)
+	events, stop := b.Subscribe()
+	defer stop()
+	tests := []struct {
+		name    string
+		msg     []byte
+		wantErr error
+	}{
+		{"empty", nil, trustsync.ErrInvalid},
+		{"not a sync message", []byte("hello, I am not a sync message"), trustsync.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := pb.ReceiveMessage(ctx, crdt.BoundariesDoc, tt.msg)
+			wantErr(t, err, tt.wantErr)
+		})
+	}
+	// After refused messages the peers still sync.
+	var got crdt.Received
+	for {
+		msg, ok, err := pa.GenerateMessage(ctx, crdt.BoundariesDoc)
+		noErr(t, err)
+		if !ok {
+			break
+		}
+		rec := must[crdt.Received](t)(pb.ReceiveMessage(ctx, crdt.BoundariesDoc, msg))
+		got.Changes += rec.Changes
+		got.Items = append(got.Items, rec.Items...)
+		if m, ok, _ := pb.GenerateMessage(ctx, crdt.BoundariesDoc); ok {
+			must[crdt.Received](t)(pa.ReceiveMessage(ctx, crdt.BoundariesDoc, m))
+		}
+	}
+	if got.Changes != 1 || len(got.Items) != 1 || got.Items[0].ID != id {
+		t.Fatalf("received %+v", got)
+	}
+	if ev := <-events; !ev.Remote || ev.From != a.Self().DeviceID || ev.Doc != crdt.BoundariesDoc {
+		t.Fatalf("event %+v", ev)
+	}
+	// The sync state is persisted beside the document.
+	noErr(t, stB.View(ctx, func(tx trustsync.ReadTx) error {
+		_, err := tx.Get("sync/" + a.Self().DeviceID + "/" + crdt.BoundariesDoc)
+		return err
+	}))
+	// The history names who made the change.
+	h := must[[]trustsync.Change](t)(b.History(ctx, crdt.HistoryOptions{Item: id}))
+	if len(h) != 1 || h[0].By.Name != "Sam" || h[0].Device != "sam-laptop" {
+		t.Fatalf("history %+v", h)
+	}
+}
+
+func TestPeer_Reset(t *testing.T) {
+	ctx := context.Background()
+	a, b := newPair(t)
+	pa, pb := a.Peer(b.Self().DeviceID), b.Peer(a.Self().DeviceID)
+	id := must[string](t)(a.AddBoundary(ctx, "Before the break"))
+	// A message is lost on a broken connection...
+	if _, ok, err := pa.GenerateMessage(ctx, crdt.BoundariesDoc); err != nil || !ok {
+		t.Fatalf("generate: ok=%v err=%v", ok, err)
+	}
+	// ...both sides reset and sync again from what was persisted.
+	pa.Reset()
+	pb.Reset()
+	syncDoc(t, pa, pb, crdt.BoundariesDoc)
+	if got := mustBoundary(t, b, id); got.Text != "Before the break" {
+		t.Fatalf("after reset: %+v", got)
+	}
+	if a.Peer(b.Self().DeviceID) != pa {
+		t.Fatal("Peer returned a new value for the same device")
+	}
+}
