@@ -85,9 +85,12 @@ func readFrame(r io.Reader) ([]byte, error) {
 
 type encoder struct{ b []byte }
 
-func (e *encoder) byte(v byte)    { e.b = append(e.b, v) }
-func (e *encoder) bytes(p []byte) { e.b = binary.AppendUvarint(e.b, uint64(len(p))); e.b = append(e.b, p...) }
-func (e *encoder) str(s string)   { e.bytes([]byte(s)) }
+func (e *encoder) byte(v byte) { e.b = append(e.b, v) }
+func (e *encoder) bytes(p []byte) {
+	e.b = binary.AppendUvarint(e.b, uint64(len(p)))
+	e.b = append(e.b, p...)
+}
+func (e *encoder) str(s string) { e.bytes([]byte(s)) }
 func (e *encoder) heads(hs []automerge.ChangeHash) {
 	e.b = binary.AppendUvarint(e.b, uint64(len(hs)))
 	for _, h := range hs {

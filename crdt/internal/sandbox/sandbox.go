@@ -250,6 +250,9 @@ func (c *Checker) check(ctx context.Context, doc string, base *automerge.Doc, si
 		heads = base.Heads()
 	}
 	for attempt := 0; ; attempt++ {
+		if c.mirrors[doc] == nil && c.ch != nil {
+			c.evict(ctx)
+		}
 		ch, err := c.child()
 		if err != nil {
 			return err
@@ -312,9 +315,6 @@ func (c *Checker) syncMirror(ctx context.Context, ch *child, doc string, base *a
 	if m != nil && !full && equalHeads(m.heads, heads) {
 		m.used = c.clock
 		return nil
-	}
-	if m == nil {
-		c.evict(ctx)
 	}
 	mode, data, from := modeFull, []byte(nil), []automerge.ChangeHash(nil)
 	if m != nil && !full && len(m.heads) > 0 && base != nil && known(base, m.heads) {
