@@ -86,4 +86,11 @@
 //   - the first SaveIncremental after a load re-exports the whole history: it
 //     is called and discarded right after every load.
 //   - Load(nil) returns an empty document: empty input is refused first.
+//   - LoadIncremental into a non-empty document accepts garbage: input must
+//     start with Automerge's magic bytes, and imported documents are decoded
+//     on a scratch document first.
+//
+// A damaged chunk (failing its checksum, or undecodable) makes its document
+// refuse writes and sync with a [*trustsync.DamagedError]; listings keep
+// working from the view and nothing is compacted away.
 package crdt
