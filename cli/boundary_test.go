@@ -48,7 +48,7 @@ func TestBoundary_Lifecycle(t *testing.T) {
 		id[:8]+"  waiting for Sam and your partner  I tell you the same day when my ex contacts me",
 		other[:8])
 
-	d.now = d.now.Add(2 * time.Hour)
+	d.now = d.now.Add(2*time.Hour + 30*time.Second)
 	r = d.run("boundary", "agree", id[:6])
 	if r.code != ExitOK || r.out != "" || !strings.Contains(r.errOut, "You agreed") {
 		t.Fatalf("agree: %+v", r)

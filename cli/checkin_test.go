@@ -131,7 +131,7 @@ func TestCheckin_ListShowAck(t *testing.T) {
 	sam := initDevice(t, "Sam", "sam-laptop")
 	alex := initDevice(t, "Alex", "alex-phone")
 	first := sam.create("checkin", "add", "--mood", "2", "--feeling", "anxious", "--note", "I felt alone on Friday.", "--needs", "a call when you are late")
-	sam.now = sam.now.Add(24 * time.Hour)
+	sam.now = sam.now.Add(25 * time.Hour)
 	second := sam.create("checkin", "add", "--mood", "4", "--note", "I liked our walk.", "--appreciation", "the tea you made")
 
 	// Newest first.

@@ -127,7 +127,7 @@ func TestStatus_Paired(t *testing.T) {
 func TestHistory(t *testing.T) {
 	d := initDevice(t, "Sam", "sam-laptop")
 	b := d.create("boundary", "add", "I say when I need a break")
-	d.now = d.now.Add(3 * 24 * time.Hour)
+	d.now = d.now.Add(3*24*time.Hour + time.Hour)
 	d.create("goal", "add", "Cook together")
 	out := d.ok("history")
 	contains(t, "history", out, "WHEN", "WHO", "DEVICE", "WHAT",
