@@ -118,7 +118,7 @@ func ErrorLine(err error, home string) (string, int) {
 	case errors.As(err, &amb):
 		msg = amb.Error()
 	case errors.Is(err, trustsync.ErrNotFound):
-		msg = stripSentinel(err, trustsync.ErrNotFound) + " was not found"
+		msg = stripSentinel(err, trustsync.ErrNotFound)
 	case errors.Is(err, trustsync.ErrBusy):
 		msg = fmt.Sprintf("another trustsync process is busy with %s: try again in a moment", home)
 	case errors.Is(err, trustsync.ErrReadOnly):

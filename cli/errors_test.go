@@ -30,6 +30,8 @@ func TestErrorLine(t *testing.T) {
 			"the data in /data/home is damaged (view row)", ExitFailure},
 		{"ambiguous", &trustsync.AmbiguousIDError{Prefix: "abcdef", Candidates: []string{"abcdefgh", "abcdefxy"}},
 			`ID "abcdef" matches 2 items (abcdefgh, abcdefxy): type more of it`, ExitFailure},
+		{"not found", fmt.Errorf("crdt: no document %q: %w", "goals", trustsync.ErrNotFound),
+			`no document "goals"`, ExitFailure},
 		{"busy", fmt.Errorf("update: %w", trustsync.ErrBusy),
 			"another trustsync process is busy with /data/home: try again in a moment", ExitFailure},
 		{"read-only", fmt.Errorf("edit: %w", trustsync.ErrReadOnly),

@@ -176,15 +176,16 @@ type memberJSON struct {
 }
 
 type deviceJSON struct {
-	ID       string   `json:"id"`
-	Name     string   `json:"name"`
-	This     bool     `json:"this_device"`
-	PeerID   string   `json:"peer_id,omitempty"`
-	Addrs    []string `json:"addrs"`
-	AddedAt  string   `json:"added_at"`
-	Removed  bool     `json:"removed"`
-	Online   bool     `json:"online"`
-	LastSync string   `json:"last_sync"`
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	This    bool     `json:"this_device"`
+	PeerID  string   `json:"peer_id,omitempty"`
+	Addrs   []string `json:"addrs"`
+	AddedAt string   `json:"added_at"`
+	Removed bool     `json:"removed"`
+	// Online and LastSync are null until the sync layer reports them.
+	Online   *bool   `json:"online"`
+	LastSync *string `json:"last_sync"`
 }
 
 func (r *roster) membersJSON() []memberJSON {
