@@ -1,0 +1,352 @@
+package sandbox
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/automerge/automerge-go"
+)
+
+// EnvVar is the environment variable that turns a process into a checker
+// child. The parent sets it to childMagic when it re-executes its own binary;
+// the package's init function sees it and serves requests instead of letting
+// the program run.
+const EnvVar = "TRUSTSYNC_SANDBOX_CHILD"
+
+// childMagic is the value of EnvVar in a child. It names the protocol
+// version, so that a binary never serves a parent of another version.
+const childMagic = "v1"
+
+// File descriptors of the child's request and reply pipes. The protocol does
+// not use stdin and stdout, so that nothing another package prints can
+// corrupt a frame; the child's stdout and stderr go to the parent's
+// diagnostics buffer.
+const (
+	childReqFD   = 3
+	childReplyFD = 4
+)
+
+func init() {
+	if os.Getenv(EnvVar) != childMagic {
+		return
+	}
+	os.Exit(serveChild())
+}
+
+// serveChild runs the child's request loop until the parent closes the
+// request pipe, and returns the exit code.
+func serveChild() int {
+	in := os.NewFile(childReqFD, "sandbox-requests")
+	out := os.NewFile(childReplyFD, "sandbox-replies")
+	if in == nil || out == nil {
+		fmt.Fprintf(os.Stderr, "%s is set but this process has no request pipe: it was not started by the trustsync sandbox\n", EnvVar)
+		return 2
+	}
+	s := &server{mirrors: map[string]*automerge.Doc{}}
+	r := bufio.NewReaderSize(in, 64<<10)
+	for {
+		req, err := readFrame(r)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0
+			}
+			fmt.Fprintf(os.Stderr, "sandbox child: reading a request: %v\n", err)
+			return 2
+		}
+		rep := s.handle(req)
+		if err := writeFrame(out, encodeReply(rep)); err != nil {
+			fmt.Fprintf(os.Stderr, "sandbox child: writing a reply: %v\n", err)
+			return 2
+		}
+		s.maybeGC()
+	}
+}
+
+type server struct {
+	mirrors map[string]*automerge.Doc
+	loaded  int64 // estimated native bytes loaded since the last GC
+}
+
+// nativeFactor estimates native bytes held per loaded byte (see crdt's
+// memGuard): automerge-go frees native memory only from finalizers.
+const (
+	nativeFactor = 2048
+	gcThreshold  = 64 << 20
+)
+
+func (s *server) note(n int) { s.loaded += int64(n) * nativeFactor }
+
+func (s *server) maybeGC() {
+	if s.loaded > gcThreshold {
+		s.loaded = 0
+		debug.FreeOSMemory() // runs the GC, so finalizers free native memory
+		runtime.GC()
+	}
+}
+
+// handle runs one request. A Go panic (automerge-go panics on some results
+// it does not expect) is caught and answered as a rejection; a Rust panic
+// aborts the process, which the parent sees as a crash.
+func (s *server) handle(req []byte) (rep reply) {
+	d := decoder{b: req}
+	op := d.byte()
+	defer func() {
+		if v := recover(); v != nil {
+			// The mirror may be half-changed: no heads are sent, so the
+			// parent resyncs it before its next use.
+			rep = reply{status: stRejected, text: fmt.Sprintf("go panic: %v", v)}
+		}
+	}()
+	switch op {
+	case opPing:
+		return reply{status: stOK}
+	case opForget:
+		key := d.str()
+		if d.err != nil {
+			return protoErr(d.err)
+		}
+		delete(s.mirrors, key)
+		return reply{status: stOK}
+	case opSync:
+		return s.sync(&d)
+	case opMessage:
+		return s.message(&d)
+	case opLoad:
+		return s.load(&d)
+	case opChanges:
+		data := d.bytes()
+		if d.err != nil {
+			return protoErr(d.err)
+		}
+		s.note(len(data))
+		if err := checkChanges(data); err != nil {
+			return reply{status: stRejected, text: err.Error()}
+		}
+		return reply{status: stOK}
+	}
+	return protoErr(fmt.Errorf("unknown op %d", op))
+}
+
+func protoErr(err error) reply { return reply{status: stProtoError, text: err.Error()} }
+
+func (s *server) sync(d *decoder) reply {
+	key, mode, base, data, want := d.str(), d.byte(), d.heads(), d.bytes(), d.heads()
+	if d.err != nil {
+		return protoErr(d.err)
+	}
+	s.note(len(data))
+	switch mode {
+	case modeFull:
+		delete(s.mirrors, key)
+		m := automerge.New()
+		if len(data) > 0 {
+			var err error
+			if m, err = automerge.Load(data); err != nil {
+				return reply{status: stOutOfStep, text: "loading the base: " + err.Error()}
+			}
+		}
+		s.mirrors[key] = m
+	case modeDelta:
+		m := s.mirrors[key]
+		if m == nil {
+			return reply{status: stOutOfStep, text: "no mirror"}
+		}
+		if !equalHeads(m.Heads(), base) {
+			return reply{status: stOutOfStep, text: "mirror not at the base heads", heads: m.Heads()}
+		}
+		if err := m.LoadIncremental(data); err != nil {
+			delete(s.mirrors, key)
+			return reply{status: stOutOfStep, text: "loading the delta: " + err.Error()}
+		}
+	default:
+		return protoErr(fmt.Errorf("unknown sync mode %d", mode))
+	}
+	m := s.mirrors[key]
+	h := m.Heads()
+	if !equalHeads(h, want) {
+		delete(s.mirrors, key)
+		return reply{status: stOutOfStep, text: "mirror heads differ from the parent's after sync", heads: h}
+	}
+	return reply{status: stOK, heads: h}
+}
+
+// mirror returns the mirror of key if it is at the expected heads.
+func (s *server) mirror(key string, expect []automerge.ChangeHash) (*automerge.Doc, *reply) {
+	m := s.mirrors[key]
+	if m == nil {
+		return nil, &reply{status: stOutOfStep, text: "no mirror"}
+	}
+	if h := m.Heads(); !equalHeads(h, expect) {
+		return nil, &reply{status: stOutOfStep, text: "mirror not at the expected heads", heads: h}
+	}
+	return m, nil
+}
+
+func (s *server) message(d *decoder) reply {
+	key, expect, state, msg := d.str(), d.heads(), d.bytes(), d.bytes()
+	if d.err != nil {
+		return protoErr(d.err)
+	}
+	m, bad := s.mirror(key, expect)
+	if bad != nil {
+		return *bad
+	}
+	s.note(len(msg) + len(state))
+	// The mirror's heads are sent back on every path: a failed receive may
+	// have applied part of the message.
+	if err := receive(m, state, msg); err != nil {
+		return reply{status: stRejected, text: err.Error(), heads: m.Heads()}
+	}
+	return reply{status: stOK, heads: m.Heads()}
+}
+
+// receive does what the parent will do with the message: decode the sync
+// state, receive the message, generate the next message from that state
+// (it reads the peer's have and need fields, which the message supplied),
+// save the state, and read what the new changes brought.
+func receive(m *automerge.Doc, state, msg []byte) error {
+	var ss *automerge.SyncState
+	if len(state) == 0 {
+		ss = automerge.NewSyncState(m)
+	} else {
+		var err error
+		if ss, err = automerge.LoadSyncState(m, state); err != nil {
+			return fmt.Errorf("sync state: %w", err)
+		}
+	}
+	before := m.Heads()
+	if _, err := ss.ReceiveMessage(msg); err != nil {
+		return err
+	}
+	ss.GenerateMessage()
+	ss.Save()
+	return exercise(m, before)
+}
+
+func (s *server) load(d *decoder) reply {
+	key, expect, data := d.str(), d.heads(), d.bytes()
+	if d.err != nil {
+		return protoErr(d.err)
+	}
+	m, bad := s.mirror(key, expect)
+	if bad != nil {
+		return *bad
+	}
+	s.note(2 * len(data))
+	// Import first loads the bytes alone to see that they are a document.
+	scratch, err := automerge.Load(data)
+	if err != nil {
+		return reply{status: stRejected, text: err.Error(), heads: m.Heads()}
+	}
+	if err := exercise(scratch, nil); err != nil {
+		return reply{status: stRejected, text: err.Error(), heads: m.Heads()}
+	}
+	before := m.Heads()
+	if err := m.LoadIncremental(data); err != nil {
+		return reply{status: stRejected, text: err.Error(), heads: m.Heads()}
+	}
+	if err := exercise(m, before); err != nil {
+		return reply{status: stRejected, text: err.Error(), heads: m.Heads()}
+	}
+	return reply{status: stOK, heads: m.Heads()}
+}
+
+func checkChanges(data []byte) error {
+	chs, err := automerge.LoadChanges(data)
+	if err != nil {
+		return err
+	}
+	for _, c := range chs {
+		readChange(c)
+	}
+	return nil
+}
+
+func readChange(c *automerge.Change) {
+	c.Hash()
+	c.ActorID()
+	c.ActorSeq()
+	c.Dependencies()
+	c.Message()
+	c.Timestamp()
+	c.Save()
+}
+
+// exercise reads what the parent reads after accepting new changes: the
+// changes since before (hashes, actors, messages, times, raw bytes) and
+// every value of the document. A panic in Rust here aborts the child, so
+// the input is rejected before the parent does the same reads.
+func exercise(d *automerge.Doc, before []automerge.ChangeHash) error {
+	chs, err := d.Changes(before...)
+	if err != nil {
+		return fmt.Errorf("listing the new changes: %w", err)
+	}
+	for _, c := range chs {
+		readChange(c)
+	}
+	budget := 1 << 20
+	return walk(d.Root(), &budget, 0)
+}
+
+var errTooDeep = errors.New("document nested too deeply")
+
+// walk reads a value and everything under it, at most *budget values.
+func walk(v *automerge.Value, budget *int, depth int) error {
+	*budget--
+	if *budget < 0 {
+		return nil
+	}
+	if depth > 1000 {
+		return errTooDeep
+	}
+	switch v.Kind() {
+	case automerge.KindMap:
+		vals, err := v.Map().Values()
+		if err != nil {
+			return err
+		}
+		for _, c := range vals {
+			if err := walk(c, budget, depth+1); err != nil {
+				return err
+			}
+		}
+	case automerge.KindList:
+		vals, err := v.List().Values()
+		if err != nil {
+			return err
+		}
+		for _, c := range vals {
+			if err := walk(c, budget, depth+1); err != nil {
+				return err
+			}
+		}
+	case automerge.KindText:
+		if _, err := v.Text().Get(); err != nil {
+			return err
+		}
+	case automerge.KindCounter:
+		if _, err := v.Counter().Get(); err != nil {
+			return err
+		}
+	case automerge.KindStr:
+		v.Str()
+	case automerge.KindBytes:
+		v.Bytes()
+	case automerge.KindInt64:
+		v.Int64()
+	case automerge.KindUint64:
+		v.Uint64()
+	case automerge.KindFloat64:
+		v.Float64()
+	case automerge.KindBool:
+		v.Bool()
+	case automerge.KindTime:
+		v.Time()
+	}
+	return nil
+}

@@ -1,0 +1,593 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/automerge/automerge-go"
+)
+
+// ErrRejected is wrapped by every error that means "do not apply these
+// bytes, they are bad": automerge refused them in the checker, they
+// crashed the checker (see ErrCrashed), they took longer than
+// Options.Timeout, or they are larger than Options.MaxInput.
+var ErrRejected = errors.New("untrusted Automerge input rejected")
+
+// ErrCrashed is wrapped, together with ErrRejected, when the input killed
+// the checker process (a Rust panic aborts it with SIGABRT) or made it
+// exceed Options.Timeout. The same bytes would have killed or hung the
+// caller's process.
+var ErrCrashed = errors.New("input crashed the checker process")
+
+// ErrUnavailable is wrapped when the check could not be made: the checker
+// could not be started, it died while loading the caller's own (trusted)
+// document, the Checker is closed. The input was not judged; it must not be
+// applied either.
+var ErrUnavailable = errors.New("sandbox checker unavailable")
+
+// Options tune a Checker. The zero value is usable.
+type Options struct {
+	// Timeout bounds one request to the child, including bringing its
+	// mirror in step. Input that takes longer is rejected and the child is
+	// killed. Default 30s.
+	Timeout time.Duration
+	// MaxInput bounds the untrusted bytes of one check. Larger input is
+	// rejected without being sent. Default 64 MiB.
+	MaxInput int
+	// MaxMirrors bounds the documents the child mirrors; the least
+	// recently used mirror is dropped beyond it. Default 16.
+	MaxMirrors int
+	// Command, when set, returns the command that starts a child; it must
+	// run a binary that imports this package, with the environment it is
+	// given. Tests use it; by default the running binary
+	// (os.Executable) is re-executed.
+	Command func() (*exec.Cmd, error)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.MaxInput <= 0 {
+		o.MaxInput = 64 << 20
+	}
+	if o.MaxMirrors <= 0 {
+		o.MaxMirrors = 16
+	}
+	return o
+}
+
+// Stats counts what a Checker did.
+type Stats struct {
+	Checks      int // inputs checked (sent to the child)
+	Rejected    int // inputs rejected, of which:
+	Crashes     int //   inputs that killed the child (or timed out)
+	Starts      int // child processes started
+	FullSyncs   int // mirrors loaded from a whole Save of the caller's document
+	DeltaSyncs  int // mirrors brought in step with the caller's new changes
+	OutOfSteps  int // replies that found a mirror not where the parent thought
+	BaseCrashes int // children that died loading trusted state
+}
+
+// Checker applies untrusted Automerge bytes in a child process before the
+// caller applies them for real. It holds one child, started on first use
+// and restarted after it dies; requests are served one at a time. A
+// Checker is safe for concurrent use. Close it to kill the child.
+type Checker struct {
+	opts Options
+
+	mu      sync.Mutex
+	ch      *child
+	mirrors map[string]*mirrorState
+	clock   uint64
+	closed  bool
+	stats   Stats
+}
+
+// mirrorState is the parent's belief about one mirror in the child.
+type mirrorState struct {
+	heads []automerge.ChangeHash
+	used  uint64
+}
+
+// New returns a Checker. No process is started until the first check.
+func New(opts Options) *Checker {
+	return &Checker{opts: opts.withDefaults(), mirrors: map[string]*mirrorState{}}
+}
+
+// Close kills and reaps the child. Checks after Close fail with
+// ErrUnavailable.
+func (c *Checker) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.ch != nil {
+		c.ch.kill()
+		c.ch = nil
+	}
+	c.mirrors = map[string]*mirrorState{}
+	return nil
+}
+
+// Stats returns counters of what the Checker did.
+func (c *Checker) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// Start starts the child now rather than at the first check, and reports
+// whether it answers.
+func (c *Checker) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch, err := c.child()
+	if err != nil {
+		return err
+	}
+	var e encoder
+	e.byte(opPing)
+	_, err = c.roundTrip(ctx, ch, e.b)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Forget drops the mirror of doc in the child, for a document the caller
+// no longer holds.
+func (c *Checker) Forget(doc string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forget(context.Background(), doc)
+}
+
+func (c *Checker) forget(ctx context.Context, doc string) {
+	if _, ok := c.mirrors[doc]; !ok {
+		return
+	}
+	delete(c.mirrors, doc)
+	if c.ch == nil {
+		return
+	}
+	var e encoder
+	e.byte(opForget)
+	e.str(doc)
+	if _, err := c.roundTrip(ctx, c.ch, e.b); err != nil {
+		c.lost()
+	}
+}
+
+// CheckMessage reports whether the sync message msg can safely be given to
+// SyncState.ReceiveMessage on base with a sync state decoded from
+// syncState (the bytes of SyncState.Save; nil for a new state). The child
+// applies it to its mirror of base, generates the next message, and reads
+// the document; nil means the child survived and automerge accepted the
+// message. doc names the mirror: use one name per real document for the
+// life of the Checker (a space ID plus a document ID, say). base is the
+// caller's trusted document, read (Heads, Changes, Save) but not changed;
+// nil stands for an empty document.
+//
+// The caller must hold base still (no writes by others) from the check
+// until it has applied msg, and must apply msg only when the error is nil.
+func (c *Checker) CheckMessage(ctx context.Context, doc string, base *automerge.Doc, syncState, msg []byte) error {
+	if len(msg) == 0 {
+		return fmt.Errorf("%w: empty sync message", ErrRejected)
+	}
+	return c.check(ctx, doc, base, len(msg)+len(syncState), "sync message", func(expect []automerge.ChangeHash) []byte {
+		var e encoder
+		e.byte(opMessage)
+		e.str(doc)
+		e.heads(expect)
+		e.bytes(syncState)
+		e.bytes(msg)
+		return e.b
+	})
+}
+
+// CheckLoad reports whether data, a whole saved document or incremental
+// chunks from a peer, can safely be given to automerge.Load and then to
+// base.LoadIncremental. Arguments and rules are those of CheckMessage.
+func (c *Checker) CheckLoad(ctx context.Context, doc string, base *automerge.Doc, data []byte) error {
+	if len(data) == 0 {
+		return fmt.Errorf("%w: empty document", ErrRejected)
+	}
+	return c.check(ctx, doc, base, len(data), "document", func(expect []automerge.ChangeHash) []byte {
+		var e encoder
+		e.byte(opLoad)
+		e.str(doc)
+		e.heads(expect)
+		e.bytes(data)
+		return e.b
+	})
+}
+
+// CheckChanges reports whether data can safely be given to
+// automerge.LoadChanges and the changes read (hash, actor, dependencies,
+// message, time, bytes). It needs no document.
+func (c *Checker) CheckChanges(ctx context.Context, data []byte) error {
+	if len(data) == 0 {
+		return fmt.Errorf("%w: no changes", ErrRejected)
+	}
+	if len(data) > c.opts.MaxInput {
+		return fmt.Errorf("%w: %d bytes of changes, more than the limit of %d", ErrRejected, len(data), c.opts.MaxInput)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch, err := c.child()
+	if err != nil {
+		return err
+	}
+	var e encoder
+	e.byte(opChanges)
+	e.bytes(data)
+	c.stats.Checks++
+	rep, err := c.roundTrip(ctx, ch, e.b)
+	if err != nil {
+		return c.inputFailed(ctx, err, "changes")
+	}
+	return c.verdict(rep, "changes")
+}
+
+// check brings the mirror of doc in step with base, then sends the request
+// built by build and judges the reply.
+func (c *Checker) check(ctx context.Context, doc string, base *automerge.Doc, size int, what string, build func(expect []automerge.ChangeHash) []byte) error {
+	if size > c.opts.MaxInput {
+		return fmt.Errorf("%w: %s of %d bytes, more than the limit of %d", ErrRejected, what, size, c.opts.MaxInput)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var heads []automerge.ChangeHash
+	if base != nil {
+		heads = base.Heads()
+	}
+	for attempt := 0; ; attempt++ {
+		if c.mirrors[doc] == nil && c.ch != nil {
+			c.evict(ctx)
+		}
+		ch, err := c.child()
+		if err != nil {
+			return err
+		}
+		if err := c.syncMirror(ctx, ch, doc, base, heads, attempt > 0); err != nil {
+			return err
+		}
+		c.stats.Checks++
+		rep, err := c.roundTrip(ctx, ch, build(heads))
+		if err != nil {
+			return c.inputFailed(ctx, err, what)
+		}
+		if rep.status == stOutOfStep && attempt == 0 {
+			// The mirror was not where we thought: resync from a whole
+			// Save and try once more.
+			c.stats.Checks--
+			c.stats.OutOfSteps++
+			delete(c.mirrors, doc)
+			continue
+		}
+		if m := c.mirrors[doc]; m != nil {
+			m.heads = rep.heads
+		}
+		return c.verdict(rep, what)
+	}
+}
+
+// verdict turns a reply to an input into the error Check returns.
+func (c *Checker) verdict(rep reply, what string) error {
+	switch rep.status {
+	case stOK:
+		return nil
+	case stRejected:
+		c.stats.Rejected++
+		return fmt.Errorf("%w: bad %s: %s", ErrRejected, what, rep.text)
+	}
+	return fmt.Errorf("%w: checker answered status %d: %s", ErrUnavailable, rep.status, rep.text)
+}
+
+// inputFailed handles a child that failed while judging an input: it died
+// (the input crashed it), timed out, or ctx ended.
+func (c *Checker) inputFailed(ctx context.Context, err error, what string) error {
+	ch := c.ch
+	c.lost()
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("sandbox: checking a %s: %w", what, ctxErr)
+	}
+	c.stats.Rejected++
+	c.stats.Crashes++
+	why := ch.death(err)
+	return fmt.Errorf("%w: %w: the %s %s", ErrRejected, ErrCrashed, what, why)
+}
+
+// syncMirror brings the child's mirror of doc to heads: nothing when it is
+// there already, the changes it lacks when its heads are all in base, a
+// whole Save of base otherwise (or when full is set).
+func (c *Checker) syncMirror(ctx context.Context, ch *child, doc string, base *automerge.Doc, heads []automerge.ChangeHash, full bool) error {
+	c.clock++
+	m := c.mirrors[doc]
+	if m != nil && !full && equalHeads(m.heads, heads) {
+		m.used = c.clock
+		return nil
+	}
+	mode, data, from := modeFull, []byte(nil), []automerge.ChangeHash(nil)
+	if m != nil && !full && len(m.heads) > 0 && base != nil && known(base, m.heads) {
+		chs, err := base.Changes(m.heads...)
+		if err != nil {
+			return fmt.Errorf("%w: reading the changes of %q: %v", ErrUnavailable, doc, err)
+		}
+		mode, data, from = modeDelta, automerge.SaveChanges(chs), m.heads
+	} else if base != nil && len(heads) > 0 {
+		data = base.Save()
+	}
+	var e encoder
+	e.byte(opSync)
+	e.str(doc)
+	e.byte(mode)
+	e.heads(from)
+	e.bytes(data)
+	e.heads(heads)
+	rep, err := c.roundTrip(ctx, ch, e.b)
+	if err == nil && rep.status == stOutOfStep && mode == modeDelta {
+		c.stats.OutOfSteps++
+		delete(c.mirrors, doc)
+		return c.syncMirror(ctx, ch, doc, base, heads, true)
+	}
+	if err != nil {
+		c.lost()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("sandbox: syncing %q: %w", doc, ctxErr)
+		}
+		c.stats.BaseCrashes++
+		return fmt.Errorf("%w: the checker died loading the caller's own %q: %s", ErrUnavailable, doc, ch.death(err))
+	}
+	if rep.status != stOK {
+		delete(c.mirrors, doc)
+		return fmt.Errorf("%w: the checker could not mirror %q: %s", ErrUnavailable, doc, rep.text)
+	}
+	if mode == modeFull {
+		c.stats.FullSyncs++
+	} else {
+		c.stats.DeltaSyncs++
+	}
+	c.mirrors[doc] = &mirrorState{heads: rep.heads, used: c.clock}
+	return nil
+}
+
+// known reports whether every hash in hs is a change of d.
+func known(d *automerge.Doc, hs []automerge.ChangeHash) bool {
+	for _, h := range hs {
+		if _, err := d.Change(h); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// evict drops least recently used mirrors until there is room for one more.
+func (c *Checker) evict(ctx context.Context) {
+	for len(c.mirrors) >= c.opts.MaxMirrors {
+		var oldest string
+		var at uint64
+		for k, m := range c.mirrors {
+			if oldest == "" || m.used < at {
+				oldest, at = k, m.used
+			}
+		}
+		c.forget(ctx, oldest)
+	}
+}
+
+// child returns the running child, starting one if needed. c.mu is held.
+func (c *Checker) child() (*child, error) {
+	if c.closed {
+		return nil, fmt.Errorf("%w: checker closed", ErrUnavailable)
+	}
+	if c.ch != nil {
+		return c.ch, nil
+	}
+	ch, err := startChild(c.opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	c.stats.Starts++
+	c.ch = ch
+	return ch, nil
+}
+
+// lost kills the child after a failed exchange; its mirrors are gone.
+func (c *Checker) lost() {
+	if c.ch != nil {
+		c.ch.kill()
+		c.ch = nil
+	}
+	c.mirrors = map[string]*mirrorState{}
+}
+
+// roundTrip sends one request and reads its reply, within Options.Timeout
+// and ctx.
+func (c *Checker) roundTrip(ctx context.Context, ch *child, req []byte) (reply, error) {
+	if err := ctx.Err(); err != nil {
+		return reply{}, err
+	}
+	deadline := time.Now().Add(c.opts.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	ch.req.SetWriteDeadline(deadline)
+	ch.rep.SetReadDeadline(deadline)
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		ch.req.SetWriteDeadline(time.Unix(1, 0))
+		ch.rep.SetReadDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+	}()
+	if err := writeFrame(ch.req, req); err != nil {
+		return reply{}, err
+	}
+	p, err := readFrame(ch.repR)
+	if err != nil {
+		return reply{}, err
+	}
+	return decodeReply(p)
+}
+
+// child is one running checker process.
+type child struct {
+	cmd    *exec.Cmd
+	req    *os.File // parent's end of the request pipe
+	rep    *os.File // parent's end of the reply pipe
+	repR   *bufio.Reader
+	stderr *tailBuffer
+	waited bool
+	status string
+}
+
+func startChild(opts Options) (*child, error) {
+	var cmd *exec.Cmd
+	if opts.Command != nil {
+		var err error
+		if cmd, err = opts.Command(); err != nil {
+			return nil, err
+		}
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("finding this program to start the checker: %v", err)
+		}
+		cmd = exec.Command(exe)
+	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Env = append(withoutVar(env, EnvVar), EnvVar+"="+childMagic, "GOMAXPROCS=1")
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		reqR.Close()
+		reqW.Close()
+		return nil, err
+	}
+	tail := &tailBuffer{max: 4096}
+	cmd.Stdin = nil
+	cmd.Stdout = tail
+	cmd.Stderr = tail
+	cmd.ExtraFiles = []*os.File{reqR, repW} // fds 3 and 4 in the child
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	reqR.Close()
+	repW.Close()
+	if err != nil {
+		reqW.Close()
+		repR.Close()
+		return nil, fmt.Errorf("starting the checker %s: %v", cmd.Path, err)
+	}
+	return &child{cmd: cmd, req: reqW, rep: repR, repR: bufio.NewReaderSize(repR, 4096), stderr: tail}, nil
+}
+
+// withoutVar returns env without entries for name.
+func withoutVar(env []string, name string) []string {
+	out := make([]string, 0, len(env)+2)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// kill kills the child and reaps it.
+func (ch *child) kill() {
+	if ch.waited {
+		return
+	}
+	ch.req.Close()
+	ch.cmd.Process.Kill()
+	ch.wait()
+}
+
+func (ch *child) wait() {
+	if ch.waited {
+		return
+	}
+	ch.waited = true
+	err := ch.cmd.Wait()
+	ch.rep.Close()
+	ch.req.Close()
+	ch.status = describeExit(ch.cmd.ProcessState, err)
+}
+
+// death reports why the child stopped answering, after err from the pipe.
+// It reaps the child.
+func (ch *child) death(err error) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		ch.kill()
+		return "took too long: the checker was killed after the timeout"
+	}
+	ch.kill()
+	msg := "crashed the checker (" + ch.status + ")"
+	if t := ch.stderr.lastLine(); t != "" {
+		msg += ": " + t
+	}
+	return msg
+}
+
+func describeExit(ps *os.ProcessState, err error) string {
+	if ps == nil {
+		return fmt.Sprint(err)
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "killed by " + ws.Signal().String()
+	}
+	return ps.String()
+}
+
+// tailBuffer keeps the last max bytes written to it: the child's stderr,
+// where a Rust panic prints its message before aborting.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+// lastLine returns the most telling line: the Rust panic message when there
+// is one, else the last non-empty line.
+func (t *tailBuffer) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(t.b)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "panicked at") {
+			if i+1 < len(lines) {
+				return strings.TrimSpace(lines[i]) + " " + strings.TrimSpace(lines[i+1])
+			}
+			return strings.TrimSpace(lines[i])
+		}
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
+}

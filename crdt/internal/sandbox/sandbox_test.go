@@ -1,0 +1,290 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// newDoc returns a document with n items under "items", committed in
+// batches of 10.
+func newDoc(t testing.TB, n int) *automerge.Doc {
+	t.Helper()
+	d := automerge.New()
+	items := automerge.NewMap()
+	if err := d.RootMap().Set("items", items); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		it := automerge.NewMap()
+		if err := items.Set(fmt.Sprintf("item-%04d", i), it); err != nil {
+			t.Fatal(err)
+		}
+		if err := it.Set("text", automerge.NewText(fmt.Sprintf("item number %d", i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := it.Set("n", int64(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 9 {
+			if _, err := d.Commit(fmt.Sprintf("batch %d", i/10)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := d.Commit("last", automerge.CommitOptions{AllowEmpty: true}); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func edit(t testing.TB, d *automerge.Doc, key string, v int64) {
+	t.Helper()
+	if err := d.RootMap().Set(key, v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Commit("edit " + key); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pair is a local document (the caller's, checked) and a remote one that
+// sends sync messages to it.
+type pair struct {
+	local, remote     *automerge.Doc
+	localSS, remoteSS *automerge.SyncState
+}
+
+func newPair(local, remote *automerge.Doc) *pair {
+	return &pair{local: local, remote: remote, localSS: automerge.NewSyncState(local), remoteSS: automerge.NewSyncState(remote)}
+}
+
+// TestValidMessagesPassAndMirrorStaysInStep syncs two documents that both
+// keep changing, checking every message before applying it, and checks that
+// the mirror follows with deltas, not whole loads.
+func TestValidMessagesPassAndMirrorStaysInStep(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	p := newPair(newDoc(t, 50), automerge.New())
+	messages := 0
+	for round := 0; round < 40; round++ {
+		edit(t, p.local, fmt.Sprintf("local-%d", round), int64(round))
+		edit(t, p.remote, fmt.Sprintf("remote-%d", round), int64(round))
+		for i := 0; i < 10; i++ {
+			progressed := false
+			if m, ok := p.remoteSS.GenerateMessage(); ok {
+				b := m.Bytes()
+				if err := c.CheckMessage(ctx, "doc", p.local, p.localSS.Save(), b); err != nil {
+					t.Fatalf("round %d: valid message rejected: %v", round, err)
+				}
+				if _, err := p.localSS.ReceiveMessage(b); err != nil {
+					t.Fatal(err)
+				}
+				messages++
+				progressed = true
+			}
+			if m, ok := p.localSS.GenerateMessage(); ok {
+				if _, err := p.remoteSS.ReceiveMessage(m.Bytes()); err != nil {
+					t.Fatal(err)
+				}
+				progressed = true
+			}
+			if !progressed {
+				break
+			}
+		}
+		if !equalHeads(p.local.Heads(), p.remote.Heads()) {
+			t.Fatalf("round %d: not in sync", round)
+		}
+	}
+	st := c.Stats()
+	t.Logf("%d messages, stats %+v", messages, st)
+	if st.Checks != messages || st.Rejected != 0 || st.Starts != 1 {
+		t.Fatalf("stats %+v after %d valid messages", st, messages)
+	}
+	if st.FullSyncs != 1 || st.OutOfSteps != 0 {
+		t.Fatalf("mirror was reloaded: %+v", st)
+	}
+	if st.DeltaSyncs == 0 {
+		t.Fatalf("local edits never reached the mirror as deltas: %+v", st)
+	}
+}
+
+// TestRejectedMessageDoesNotDesync checks that after garbage and after a
+// message the caller checked but did not apply, the next valid message
+// still passes.
+func TestRejectedMessageDoesNotDesync(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	p := newPair(newDoc(t, 20), newDoc(t, 5))
+	m, _ := p.remoteSS.GenerateMessage()
+	if err := c.CheckMessage(ctx, "doc", p.local, p.localSS.Save(), []byte{0x42, 1, 2, 3}); !errors.Is(err, ErrRejected) {
+		t.Fatalf("garbage: %v", err)
+	}
+	// Checked but not applied: the mirror is now ahead of the caller.
+	first := m.Bytes()
+	if err := c.CheckMessage(ctx, "doc", p.local, p.localSS.Save(), first); err != nil {
+		t.Fatal(err)
+	}
+	p.localSS.ReceiveMessage(first)
+	lm, _ := p.localSS.GenerateMessage()
+	p.remoteSS.ReceiveMessage(lm.Bytes())
+	m2, ok := p.remoteSS.GenerateMessage()
+	if !ok {
+		t.Fatal("no second message")
+	}
+	fresh := automerge.New()
+	if err := c.CheckMessage(ctx, "doc", fresh, nil, m2.Bytes()); err != nil {
+		t.Fatalf("after the mirror got ahead: %v", err)
+	}
+	if st := c.Stats(); st.FullSyncs < 2 {
+		t.Fatalf("mirror ahead of the caller was not reloaded: %+v", st)
+	}
+}
+
+// TestKilledChildRestarts kills the child from outside between checks and
+// in the middle of a stream of messages: the next check fails or passes,
+// the one after starts a new child and passes.
+func TestKilledChildRestarts(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	local := newDoc(t, 30)
+	p := newPair(local, automerge.New())
+	for i := 0; i < 5; i++ {
+		edit(t, p.remote, fmt.Sprintf("r%d", i), int64(i))
+		m, ok := p.remoteSS.GenerateMessage()
+		if !ok {
+			t.Fatal("nothing to send")
+		}
+		b := m.Bytes()
+		if i == 2 {
+			c.mu.Lock()
+			pid := c.ch.cmd.Process.Pid
+			c.mu.Unlock()
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			// The kill is seen as a crash of whatever is checked next.
+			err := c.CheckMessage(ctx, "doc", p.local, p.localSS.Save(), b)
+			if !errors.Is(err, ErrCrashed) || !errors.Is(err, ErrRejected) {
+				t.Fatalf("check on a killed child: %v", err)
+			}
+			t.Logf("check on a killed child: %v", err)
+		}
+		if err := c.CheckMessage(ctx, "doc", p.local, p.localSS.Save(), b); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if _, err := p.localSS.ReceiveMessage(b); err != nil {
+			t.Fatal(err)
+		}
+		lm, ok := p.localSS.GenerateMessage()
+		if ok {
+			p.remoteSS.ReceiveMessage(lm.Bytes())
+		}
+	}
+	if st := c.Stats(); st.Starts != 2 || st.Crashes != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestTimeoutKillsChild(t *testing.T) {
+	c := New(Options{Timeout: time.Nanosecond})
+	defer c.Close()
+	err := c.CheckMessage(context.Background(), "doc", nil, nil, []byte{0x42})
+	if !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrCrashed) {
+		t.Fatalf("timeout: %v", err)
+	}
+}
+
+func TestContextCanceled(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := c.CheckMessage(ctx, "doc", nil, nil, []byte{0x42})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrRejected) {
+		t.Fatalf("canceled: %v", err)
+	}
+}
+
+func TestCheckLoad(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	local := newDoc(t, 10)
+	remote := newDoc(t, 10)
+	if err := c.CheckLoad(ctx, "doc", local, remote.Save()); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.LoadIncremental(remote.Save()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckLoad(ctx, "doc", local, []byte("\x85\x6f\x4a\x83garbage")); !errors.Is(err, ErrRejected) {
+		t.Fatalf("garbage: %v", err)
+	}
+	if err := c.CheckLoad(ctx, "doc", local, []byte("not automerge")); !errors.Is(err, ErrRejected) {
+		t.Fatalf("garbage: %v", err)
+	}
+	chs, _ := remote.Changes()
+	if err := c.CheckChanges(ctx, automerge.SaveChanges(chs)); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.FullSyncs != 1 || st.DeltaSyncs != 0 || st.Checks != 4 || st.Rejected != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestOversizedRejectedWithoutChild(t *testing.T) {
+	c := New(Options{MaxInput: 100})
+	defer c.Close()
+	err := c.CheckMessage(context.Background(), "doc", nil, nil, make([]byte, 101))
+	if !errors.Is(err, ErrRejected) || c.Stats().Starts != 0 {
+		t.Fatalf("oversized: %v %+v", err, c.Stats())
+	}
+}
+
+func TestClosed(t *testing.T) {
+	c := New(Options{})
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := c.CheckMessage(context.Background(), "doc", nil, nil, []byte{0x42}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+// TestChildWithoutPipes starts this test binary with EnvVar set but without
+// the request pipe: it must not run the tests, and must exit with code 2.
+func TestChildWithoutPipes(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=XXX")
+	cmd.Env = append(os.Environ(), EnvVar+"="+childMagic)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("exit: %v, output %q", err, out)
+	}
+	if strings.Contains(string(out), "PASS") {
+		t.Fatalf("the tests ran: %q", out)
+	}
+}
