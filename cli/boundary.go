@@ -158,7 +158,7 @@ func boundaryListRun(ctx context.Context, opts *BoundaryListOptions) error {
 	}
 	c := palette{f.IOStreams.Color}
 	t := newTable(f.IOStreams.Out)
-	fmt.Fprintln(t, "ID\tSTATUS\tBOUNDARY")
+	fmt.Fprintf(t, "ID\t%s\tBOUNDARY\n", c.plain("STATUS"))
 	for _, b := range bs {
 		status := r.agreement(b).status()
 		colored := c.yellow(status)

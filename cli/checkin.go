@@ -219,7 +219,7 @@ func checkinListRun(ctx context.Context, opts *CheckinListOptions) error {
 	c := palette{f.IOStreams.Color}
 	now := f.Now()
 	t := newTable(f.IOStreams.Out)
-	fmt.Fprintln(t, "ID\tWHEN\tWHO\tMOOD\tFEELINGS\tACKNOWLEDGED\tNOTE")
+	fmt.Fprintf(t, "ID\tWHEN\tWHO\tMOOD\tFEELINGS\t%s\tNOTE\n", c.plain("ACKNOWLEDGED"))
 	for _, ci := range cs {
 		ack := c.yellow(ackStatus(ci, self.MemberID))
 		if len(ci.Acks) > 0 {

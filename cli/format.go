@@ -95,6 +95,10 @@ func (p palette) yellow(s string) string { return p.wrap("33", s) }
 func (p palette) grey(s string) string   { return p.wrap("90", s) }
 func (p palette) bold(s string) string   { return p.wrap("01", s) }
 
+// plain wraps s in codes that change nothing, for a cell (a header) in a
+// column whose other cells are coloured, so that the column stays aligned.
+func (p palette) plain(s string) string { return p.wrap("39", s) }
+
 // moodWords names the moods of a check-in: how the author feels, never a
 // rating of the other.
 var moodWords = map[trustsync.Mood]string{

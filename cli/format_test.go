@@ -124,7 +124,7 @@ func TestPalette(t *testing.T) {
 	}
 	// Cells of one column must stay aligned whatever their colour.
 	lens := map[int]bool{}
-	for _, s := range []string{on.green("x"), on.yellow("x"), on.grey("x"), on.bold("x")} {
+	for _, s := range []string{on.green("x"), on.yellow("x"), on.grey("x"), on.bold("x"), on.plain("x")} {
 		lens[len(s)] = true
 	}
 	if len(lens) != 1 {

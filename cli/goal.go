@@ -262,7 +262,7 @@ func goalListRun(ctx context.Context, opts *GoalListOptions) error {
 	}
 	c := palette{f.IOStreams.Color}
 	t := newTable(f.IOStreams.Out)
-	fmt.Fprintln(t, "ID\tPROGRESS\tGOAL")
+	fmt.Fprintf(t, "ID\t%s\tGOAL\n", c.plain("PROGRESS"))
 	for _, g := range gs {
 		p := progress(g)
 		switch {

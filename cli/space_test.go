@@ -158,8 +158,13 @@ func TestColour(t *testing.T) {
 	if !strings.Contains(out.String(), "\x1b[33m") {
 		t.Errorf("colour on, but no colour: %q", out.String())
 	}
-	if plain := d.ok("boundary", "list"); strings.Contains(plain, "\x1b[") {
+	plain := d.ok("boundary", "list")
+	if strings.Contains(plain, "\x1b[") {
 		t.Errorf("colour off, but escape codes: %q", plain)
+	}
+	// Colour changes nothing else: the columns stay where they were.
+	if stripped := regexp.MustCompile("\x1b\\[[0-9]+m").ReplaceAllString(out.String(), ""); stripped != plain {
+		t.Errorf("with colour, once the codes are removed:\n%s\nwithout colour:\n%s", stripped, plain)
 	}
 	if plain := d.ok("boundary", "list", "--json"); strings.Contains(plain, "\x1b[") {
 		t.Errorf("escape codes in JSON: %q", plain)
