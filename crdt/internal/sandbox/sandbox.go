@@ -205,6 +205,26 @@ func (c *Checker) CheckLoad(ctx context.Context, doc string, base *automerge.Doc
 		e.byte(opLoad)
 		e.str(doc)
 		e.heads(expect)
+		e.byte(1)
+		e.bytes(data)
+		return e.b
+	})
+}
+
+// CheckIncremental reports whether data, incremental chunks or changes
+// from a peer, can safely be given to base.LoadIncremental. Unlike
+// CheckLoad it does not require data to load alone (its changes may depend
+// on changes base has). Arguments and rules are those of CheckMessage.
+func (c *Checker) CheckIncremental(ctx context.Context, doc string, base *automerge.Doc, data []byte) error {
+	if len(data) == 0 {
+		return fmt.Errorf("%w: no data", ErrRejected)
+	}
+	return c.check(ctx, doc, base, len(data), "incremental data", func(expect []automerge.ChangeHash) []byte {
+		var e encoder
+		e.byte(opLoad)
+		e.str(doc)
+		e.heads(expect)
+		e.byte(0)
 		e.bytes(data)
 		return e.b
 	})
@@ -557,17 +577,22 @@ func describeExit(ps *os.ProcessState, err error) string {
 	return ps.String()
 }
 
-// tailBuffer keeps the last max bytes written to it: the child's stderr,
-// where a Rust panic prints its message before aborting.
+// tailBuffer keeps the first and the last max bytes written to it: the
+// child's stderr, where a Rust panic prints its message before aborting and
+// the Go runtime then prints "SIGABRT: abort" and a long traceback.
 type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
+	mu   sync.Mutex
+	max  int
+	head []byte
+	b    []byte
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if n := min(t.max-len(t.head), len(p)); n > 0 {
+		t.head = append(t.head, p[:n]...)
+	}
 	t.b = append(t.b, p...)
 	if len(t.b) > t.max {
 		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
@@ -576,17 +601,25 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 // lastLine returns the most telling line: the Rust panic message when there
-// is one, else the last non-empty line.
+// is one, else the Go runtime's first crash line (a Rust abort arrives as
+// "SIGABRT: abort"), else the last non-empty line.
 func (t *tailBuffer) lastLine() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(t.b)), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.Contains(lines[i], "panicked at") {
+	lines := strings.Split(strings.TrimSpace(string(t.head)+"\n"+string(t.b)), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "panicked at") {
 			if i+1 < len(lines) {
-				return strings.TrimSpace(lines[i]) + " " + strings.TrimSpace(lines[i+1])
+				return strings.TrimSpace(l) + " " + strings.TrimSpace(lines[i+1])
 			}
-			return strings.TrimSpace(lines[i])
+			return strings.TrimSpace(l)
+		}
+	}
+	for _, l := range lines {
+		for _, p := range []string{"SIG", "fatal error:", "panic:"} {
+			if strings.HasPrefix(l, p) {
+				return strings.TrimSpace(l)
+			}
 		}
 	}
 	return strings.TrimSpace(lines[len(lines)-1])

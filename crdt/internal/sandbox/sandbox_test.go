@@ -203,12 +203,82 @@ func TestKilledChildRestarts(t *testing.T) {
 	}
 }
 
+// The test binary, started as a child with hookEnv set, misbehaves on
+// purpose: "hang" sleeps on every sync message, "abort" aborts the process
+// (as a Rust panic does) on every sync message.
+const hookEnv = "SANDBOX_TEST_HOOK"
+
+var _ = func() int {
+	switch os.Getenv(hookEnv) {
+	case "hang":
+		childHook = func(op byte) {
+			if op == opMessage {
+				time.Sleep(time.Hour)
+			}
+		}
+	case "abort":
+		childHook = func(op byte) {
+			if op == opMessage {
+				syscall.Kill(os.Getpid(), syscall.SIGABRT)
+				time.Sleep(time.Hour)
+			}
+		}
+	}
+	return 0
+}()
+
+func hooked(t *testing.T, mode string) func() (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() (*exec.Cmd, error) {
+		cmd := exec.Command(exe)
+		cmd.Env = append(os.Environ(), hookEnv+"="+mode)
+		return cmd, nil
+	}
+}
+
 func TestTimeoutKillsChild(t *testing.T) {
-	c := New(Options{Timeout: time.Nanosecond})
+	c := New(Options{Timeout: 300 * time.Millisecond, Command: hooked(t, "hang")})
 	defer c.Close()
-	err := c.CheckMessage(context.Background(), "doc", nil, nil, []byte{0x42})
-	if !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrCrashed) {
+	d := newDoc(t, 3)
+	err := c.CheckMessage(context.Background(), "doc", d, nil, []byte{0x42})
+	if !errors.Is(err, ErrRejected) || !errors.Is(err, ErrCrashed) || !strings.Contains(err.Error(), "too long") {
 		t.Fatalf("timeout: %v", err)
+	}
+	if st := c.Stats(); st.Crashes != 1 || st.FullSyncs != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestAbortIsRejected(t *testing.T) {
+	c := New(Options{Command: hooked(t, "abort")})
+	defer c.Close()
+	d := newDoc(t, 3)
+	for i := 0; i < 3; i++ {
+		err := c.CheckMessage(context.Background(), "doc", d, nil, []byte{0x42})
+		if !errors.Is(err, ErrRejected) || !errors.Is(err, ErrCrashed) || !strings.Contains(err.Error(), "SIGABRT") && !strings.Contains(err.Error(), "aborted") {
+			t.Fatalf("abort: %v", err)
+		}
+		if i == 0 {
+			t.Log(err)
+		}
+	}
+	if st := c.Stats(); st.Crashes != 3 || st.Starts != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestContextCanceledMidCheck(t *testing.T) {
+	c := New(Options{Command: hooked(t, "hang")})
+	defer c.Close()
+	d := newDoc(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := c.CheckMessage(ctx, "doc", d, nil, []byte{0x42})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrRejected) {
+		t.Fatalf("deadline: %v", err)
 	}
 }
 
