@@ -22,7 +22,7 @@ import (
 // takes a while, so it is built once and kept under os.TempDir, keyed by
 // benchSpaceVersion; bump the version when the stored format changes.
 const (
-	benchSpaceVersion = "v1"
+	benchSpaceVersion = "v2"
 	benchCheckIns     = 1825
 	benchBoundaries   = 200
 	benchGoals        = 50
@@ -195,7 +195,8 @@ func BenchmarkStorage(b *testing.B) {
 		gs, _ := s.Goals(ctx, crdt.ListOptions{All: true})
 		cs, _ := s.CheckIns(ctx)
 		ms, _ := s.Members(ctx)
-		export, err := json.Marshal(map[string]any{"members": ms, "boundaries": bs, "goals": gs, "checkins": cs})
+		hs, _ := s.History(ctx, crdt.HistoryOptions{})
+		export, err := json.Marshal(map[string]any{"members": ms, "boundaries": bs, "goals": gs, "checkins": cs, "history": hs})
 		if err != nil {
 			b.Fatal(err)
 		}

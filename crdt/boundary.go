@@ -2,7 +2,6 @@ package crdt
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,9 +75,9 @@ func (s *Space) Boundaries(ctx context.Context, opts ListOptions) ([]trustsync.B
 		}
 		out = make([]trustsync.Boundary, 0, len(items))
 		for _, it := range items {
-			var b trustsync.Boundary
-			if err := json.Unmarshal(it.Data, &b); err != nil {
-				return viewDamaged(it, err)
+			b, err := readBoundary(it)
+			if err != nil {
+				return err
 			}
 			if b.Archived && !opts.All {
 				continue
@@ -113,8 +112,8 @@ func (s *Space) Boundary(ctx context.Context, id string) (trustsync.Boundary, er
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(r.item.Data, &b); err != nil {
-			return viewDamaged(r.item, err)
+		if b, err = readBoundary(r.item); err != nil {
+			return err
 		}
 		p.boundary(&b)
 		return nil

@@ -73,8 +73,8 @@ func (s *Space) CheckIns(ctx context.Context) ([]trustsync.CheckIn, error) {
 		}
 		out = make([]trustsync.CheckIn, len(items))
 		for i, it := range items {
-			if err := json.Unmarshal(it.Data, &out[i]); err != nil {
-				return viewDamaged(it, err)
+			if err := readCheckIn(it, &out[i]); err != nil {
+				return err
 			}
 			p.checkIn(&out[i])
 		}
@@ -104,8 +104,8 @@ func (s *Space) CheckIn(ctx context.Context, id string) (trustsync.CheckIn, erro
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(r.item.Data, &c); err != nil {
-			return viewDamaged(r.item, err)
+		if err := readCheckIn(r.item, &c); err != nil {
+			return err
 		}
 		p.checkIn(&c)
 		return nil

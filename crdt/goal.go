@@ -226,9 +226,9 @@ func (s *Space) Goals(ctx context.Context, opts ListOptions) ([]trustsync.Goal, 
 		}
 		out = make([]trustsync.Goal, 0, len(items))
 		for _, it := range items {
-			var g trustsync.Goal
-			if err := json.Unmarshal(it.Data, &g); err != nil {
-				return viewDamaged(it, err)
+			g, err := readGoal(it)
+			if err != nil {
+				return err
 			}
 			if g.Archived && !opts.All {
 				continue
@@ -262,8 +262,8 @@ func (s *Space) Goal(ctx context.Context, id string) (trustsync.Goal, error) {
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(r.item.Data, &g); err != nil {
-			return viewDamaged(r.item, err)
+		if g, err = readGoal(r.item); err != nil {
+			return err
 		}
 		p.goal(&g)
 		return nil

@@ -51,11 +51,23 @@ type Space struct {
 type docState struct {
 	id string
 
-	mu   sync.Mutex
-	doc  *automerge.Doc // nil until loaded, and after any failure
-	seq  int64          // the highest chunk Seq merged into doc
-	incr int            // incremental chunks stored since the last snapshot
-	gen  uint64         // bumped whenever doc is replaced or dropped
+	mu        sync.Mutex
+	doc       *automerge.Doc // nil until loaded, and after any failure
+	seq       int64          // the highest chunk Seq merged into doc
+	incr      int            // incremental chunks stored since the last snapshot
+	incrBytes int            // their total size
+	snapBytes int            // the size of the last snapshot, 0 without one
+	gen       uint64         // bumped whenever doc is replaced or dropped
+}
+
+// note counts a chunk stored or read after the ones already counted.
+func (ds *docState) note(c trustsync.Chunk) {
+	if c.Snapshot {
+		ds.incr, ds.incrBytes, ds.snapBytes = 0, 0, len(c.Data)
+		return
+	}
+	ds.incr++
+	ds.incrBytes += len(c.Data)
 }
 
 // drop forgets the cached document so that the next use reloads it from the
@@ -64,7 +76,7 @@ type docState struct {
 func (ds *docState) drop() {
 	ds.doc = nil
 	ds.seq = 0
-	ds.incr = 0
+	ds.incr, ds.incrBytes, ds.snapBytes = 0, 0, 0
 	ds.gen++
 }
 
@@ -290,7 +302,8 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 			if err := d.SetActorID(s.id.DeviceID); err != nil {
 				return 0, err
 			}
-			ds.doc, ds.seq, ds.incr = d, 0, 0
+			ds.doc, ds.seq = d, 0
+			ds.incr, ds.incrBytes, ds.snapBytes = 0, 0, 0
 			ds.gen++
 			return 0, nil
 		}
@@ -301,21 +314,16 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 		if err := d.SetActorID(s.id.DeviceID); err != nil {
 			return 0, err
 		}
-		incr := 0
-		if !chunks[0].Snapshot {
-			incr = 1
-		}
 		for _, c := range chunks[1:] {
 			if err := loadInto(s.mem, d, c.Data); err != nil {
 				return 0, chunkDamaged(c, err)
 			}
-			if c.Snapshot {
-				incr = 0
-			} else {
-				incr++
-			}
 		}
-		ds.doc, ds.seq, ds.incr = d, chunks[len(chunks)-1].Seq, incr
+		ds.doc, ds.seq = d, chunks[len(chunks)-1].Seq
+		ds.incr, ds.incrBytes, ds.snapBytes = 0, 0, 0
+		for _, c := range chunks {
+			ds.note(c)
+		}
 		ds.gen++
 		return 0, nil
 	}
@@ -327,11 +335,7 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 		if err := loadInto(s.mem, ds.doc, c.Data); err != nil {
 			return 0, chunkDamaged(c, err)
 		}
-		if c.Snapshot {
-			ds.incr = 0
-		} else {
-			ds.incr++
-		}
+		ds.note(c)
 		ds.seq = c.Seq
 	}
 	return len(chunks), nil
@@ -439,23 +443,47 @@ func (s *Space) storeChunk(tx trustsync.Tx, ds *docState) error {
 		return err
 	}
 	ds.seq = seq
-	ds.incr++
+	ds.note(trustsync.Chunk{Data: chunk})
 	return nil
 }
 
-// maybeCompact replaces a document's chunks with one snapshot once it has
-// collected compactAfter incremental chunks.
+// compactShare is how large a document's incremental chunks may grow, as a
+// share of its snapshot, before it is compacted: 1/compactShare. An
+// incremental chunk repeats what a snapshot compresses (every change's
+// actor, time, message and the full text it inserts), so a chunk holding
+// one check-in is about four times what that check-in adds to the
+// snapshot. Compacting when the chunks reach half the snapshot keeps a
+// document's stored bytes under 1.5 times its Save() plus one chunk, small
+// documents included (a month of check-ins never collects 64 chunks). The
+// cost is one Save() per compaction; since the chunks to collect grow with
+// the snapshot, the number of compactions grows only logarithmically with
+// the number of items added.
+const compactShare = 2
+
+// needsCompact tells whether ds should be compacted now: after compactAfter
+// incremental chunks, or once they hold more than 1/compactShare of the
+// snapshot's bytes (at once for a document without a snapshot).
+func (s *Space) needsCompact(ds *docState) bool {
+	if ds.incr == 0 {
+		return false
+	}
+	return ds.incr >= s.compactAfter || ds.incrBytes*compactShare > ds.snapBytes
+}
+
+// maybeCompact replaces a document's chunks with one snapshot when
+// needsCompact says so.
 func (s *Space) maybeCompact(tx trustsync.Tx, ds *docState) error {
-	if ds.incr < s.compactAfter {
+	if !s.needsCompact(ds) {
 		return nil
 	}
-	seq, err := tx.Compact(ds.id, ds.doc.Save(), ds.seq)
+	snap := ds.doc.Save()
+	seq, err := tx.Compact(ds.id, snap, ds.seq)
 	if err != nil {
 		return fmt.Errorf("compact %q: %w", ds.id, err)
 	}
-	s.log.Debug("compacted document", "doc", ds.id, "chunks", ds.incr)
+	s.log.Debug("compacted document", "doc", ds.id, "chunks", ds.incr, "chunk_bytes", ds.incrBytes, "snapshot_bytes", len(snap))
 	ds.seq = seq
-	ds.incr = 0
+	ds.note(trustsync.Chunk{Snapshot: true, Data: snap})
 	return nil
 }
 
@@ -653,12 +681,13 @@ func (s *Space) absorb(tx trustsync.Tx, ds *docState, old []automerge.ChangeHash
 	// It is called and discarded so that the next local write's chunk
 	// does not repeat them.
 	ds.doc.SaveIncremental()
-	seq, err := tx.AppendChunk(ds.id, automerge.SaveChanges(chs))
+	chunk := automerge.SaveChanges(chs)
+	seq, err := tx.AppendChunk(ds.id, chunk)
 	if err != nil {
 		return rec, err
 	}
 	ds.seq = seq
-	ds.incr++
+	ds.note(trustsync.Chunk{Data: chunk})
 	entries := make([]trustsync.HistoryEntry, 0, len(chs))
 	refs := map[ItemRef]bool{}
 	whole := ds.id == SpaceDoc

@@ -22,9 +22,9 @@ func isMetaKey(k string) bool {
 	return k == "schema" || k == "schema_minor" || k == "kind"
 }
 
-// stepView is a step's view row: the step and the goal holding it.
+// stepView is a step's view row: the goal holding it. (The step itself is
+// in its goal's row; rows written by earlier versions also hold the step.)
 type stepView struct {
-	trustsync.Step
 	Goal string `json:"goal"`
 }
 
@@ -108,13 +108,13 @@ func putViews(tx trustsync.Tx, doc string, root *automerge.Map, refs []ItemRef) 
 		switch r.Kind {
 		case KindBoundary:
 			if b, ok := boundaryFromDoc(root, r.ID); ok {
-				err = put(KindBoundary, r.ID, b)
+				err = put(KindBoundary, r.ID, boundaryRow(b))
 			}
 		case KindGoal:
 			if g, ok := goalFromDoc(root, r.ID); ok {
-				if err = put(KindGoal, r.ID, g); err == nil {
+				if err = put(KindGoal, r.ID, goalRow(g)); err == nil {
 					for _, st := range g.Steps {
-						if err = put(KindStep, st.ID, stepView{Step: st, Goal: g.ID}); err != nil {
+						if err = put(KindStep, st.ID, stepView{Goal: g.ID}); err != nil {
 							break
 						}
 					}
@@ -122,7 +122,7 @@ func putViews(tx trustsync.Tx, doc string, root *automerge.Map, refs []ItemRef) 
 			}
 		case KindCheckIn:
 			if c, ok := checkInFromDoc(root, r.ID); ok {
-				err = put(KindCheckIn, r.ID, c)
+				err = put(KindCheckIn, r.ID, checkInRow(c))
 			}
 		case KindMember:
 			if m, ok := memberFromDoc(root, r.ID); ok {
@@ -136,6 +136,148 @@ func putViews(tx trustsync.Tx, doc string, root *automerge.Map, refs []ItemRef) 
 		if err != nil {
 			return fmt.Errorf("update view of %s %s: %w", r.Kind, r.ID, err)
 		}
+	}
+	return nil
+}
+
+// The stored rows of boundaries, goals and check-ins. They use the JSON
+// names of the root package's types, so a row decodes into them, but leave
+// out what is known without them: the item's ID (the row's key), names
+// (resolved from the members when read), whether a boundary is agreed
+// (derived from its agreements when read), and empty or false fields.
+// Rows written before this layout, with every field, decode the same way.
+
+type personRow struct {
+	ID string `json:"id,omitempty"`
+}
+
+func personRowOf(p *trustsync.Person) *personRow {
+	if p == nil {
+		return nil
+	}
+	return &personRow{ID: p.ID}
+}
+
+type agreementRow struct {
+	By      personRow `json:"by"`
+	At      time.Time `json:"at"`
+	Current bool      `json:"current,omitempty"`
+}
+
+type boundaryView struct {
+	Text       string         `json:"text"`
+	ProposedBy personRow      `json:"proposed_by"`
+	ProposedAt time.Time      `json:"proposed_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	Agreements []agreementRow `json:"agreements,omitempty"`
+	Archived   bool           `json:"archived,omitempty"`
+}
+
+func boundaryRow(b trustsync.Boundary) boundaryView {
+	v := boundaryView{Text: b.Text, ProposedBy: personRow{b.ProposedBy.ID}, ProposedAt: b.ProposedAt,
+		UpdatedAt: b.UpdatedAt, Archived: b.Archived}
+	for _, a := range b.Agreements {
+		v.Agreements = append(v.Agreements, agreementRow{By: personRow{a.By.ID}, At: a.At, Current: a.Current})
+	}
+	return v
+}
+
+type stepRow struct {
+	ID      string     `json:"id"`
+	Text    string     `json:"text"`
+	AddedBy personRow  `json:"added_by"`
+	AddedAt time.Time  `json:"added_at"`
+	Done    bool       `json:"done,omitempty"`
+	DoneBy  *personRow `json:"done_by,omitempty"`
+	DoneAt  time.Time  `json:"done_at,omitzero"`
+}
+
+type goalView struct {
+	Title     string     `json:"title"`
+	Why       string     `json:"why,omitempty"`
+	CreatedBy personRow  `json:"created_by"`
+	CreatedAt time.Time  `json:"created_at"`
+	Done      bool       `json:"done,omitempty"`
+	DoneBy    *personRow `json:"done_by,omitempty"`
+	DoneAt    time.Time  `json:"done_at,omitzero"`
+	Archived  bool       `json:"archived,omitempty"`
+	Steps     []stepRow  `json:"steps,omitempty"`
+}
+
+func goalRow(g trustsync.Goal) goalView {
+	v := goalView{Title: g.Title, Why: g.Why, CreatedBy: personRow{g.CreatedBy.ID}, CreatedAt: g.CreatedAt,
+		Done: g.Done, DoneBy: personRowOf(g.DoneBy), DoneAt: g.DoneAt, Archived: g.Archived}
+	for _, st := range g.Steps {
+		v.Steps = append(v.Steps, stepRow{ID: st.ID, Text: st.Text, AddedBy: personRow{st.AddedBy.ID}, AddedAt: st.AddedAt,
+			Done: st.Done, DoneBy: personRowOf(st.DoneBy), DoneAt: st.DoneAt})
+	}
+	return v
+}
+
+type ackRow struct {
+	By    personRow `json:"by"`
+	At    time.Time `json:"at"`
+	Reply string    `json:"reply,omitempty"`
+}
+
+type checkInView struct {
+	Author       personRow      `json:"author"`
+	CreatedAt    time.Time      `json:"created_at"`
+	Mood         trustsync.Mood `json:"mood"`
+	Feelings     []string       `json:"feelings,omitempty"`
+	Note         string         `json:"note,omitempty"`
+	Needs        string         `json:"needs,omitempty"`
+	Concerns     string         `json:"concerns,omitempty"`
+	Appreciation string         `json:"appreciation,omitempty"`
+	Acks         []ackRow       `json:"acks,omitempty"`
+}
+
+func checkInRow(c trustsync.CheckIn) checkInView {
+	v := checkInView{Author: personRow{c.Author.ID}, CreatedAt: c.CreatedAt, Mood: c.Mood, Feelings: c.Feelings,
+		Note: c.Note, Needs: c.Needs, Concerns: c.Concerns, Appreciation: c.Appreciation}
+	for _, a := range c.Acks {
+		v.Acks = append(v.Acks, ackRow{By: personRow{a.By.ID}, At: a.At, Reply: a.Reply})
+	}
+	return v
+}
+
+// readBoundary decodes a boundary's view row.
+func readBoundary(it trustsync.Item) (trustsync.Boundary, error) {
+	var b trustsync.Boundary
+	if err := json.Unmarshal(it.Data, &b); err != nil {
+		return b, viewDamaged(it, err)
+	}
+	b.ID = it.ID
+	if b.Agreements == nil {
+		b.Agreements = []trustsync.Agreement{}
+	}
+	return b, nil
+}
+
+// readGoal decodes a goal's view row.
+func readGoal(it trustsync.Item) (trustsync.Goal, error) {
+	var g trustsync.Goal
+	if err := json.Unmarshal(it.Data, &g); err != nil {
+		return g, viewDamaged(it, err)
+	}
+	g.ID = it.ID
+	if g.Steps == nil {
+		g.Steps = []trustsync.Step{}
+	}
+	return g, nil
+}
+
+// readCheckIn decodes a check-in's view row.
+func readCheckIn(it trustsync.Item, c *trustsync.CheckIn) error {
+	if err := json.Unmarshal(it.Data, c); err != nil {
+		return viewDamaged(it, err)
+	}
+	c.ID = it.ID
+	if c.Feelings == nil {
+		c.Feelings = []string{}
+	}
+	if c.Acks == nil {
+		c.Acks = []trustsync.Ack{}
 	}
 	return nil
 }
@@ -394,11 +536,16 @@ func equalHeads(a, b []automerge.ChangeHash) bool {
 	return slices.Equal(hexHeads(a), hexHeads(b))
 }
 
+// quoteMax is how many characters of a text a history summary quotes. Every
+// change carries its summary, in the Automerge document and in the store's
+// history, so quoting whole texts would store each of them twice more.
+const quoteMax = 40
+
 // quote shortens s for a history summary.
 func quote(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > 80 {
-		s = string(r[:79]) + "…"
+	if r := []rune(s); len(r) > quoteMax {
+		s = string(r[:quoteMax-1]) + "…"
 	}
 	return fmt.Sprintf("%q", s)
 }
