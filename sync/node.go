@@ -890,6 +890,13 @@ func (n *Node) SyncOnce(ctx context.Context) (Report, error) {
 
 func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 	pr := PeerReport{Peer: id}
+	// Count from now: a session that already ran (under `serve`) counts
+	// only what moves from here on; a new one counts everything.
+	pre := n.session(id)
+	var before Stats
+	if pre != nil {
+		before = pre.s.Stats()
+	}
 	dctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 	err := n.connect(dctx, id)
 	cancel()
@@ -902,13 +909,15 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 		pr.Err = errors.New("the session ended at once")
 		return pr
 	}
-	before := ns.s.Stats()
 	if err := n.WaitSynced(ctx, id); err != nil {
 		pr.Err = err
 		return pr
 	}
 	if cur := n.session(id); cur != nil {
 		ns = cur
+	}
+	if ns != pre {
+		before = Stats{}
 	}
 	after := ns.s.Stats()
 	pr.Remote = ns.s.Remote()

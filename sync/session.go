@@ -492,8 +492,30 @@ func (p *proto) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-c
 	}
 	helloTimer := time.NewTimer(s.cfg.Timeout)
 	defer helloTimer.Stop()
+	// The watchdog restarts the Automerge sync protocol when a session that
+	// is not synced made no progress for a while: the wrapped core can stall
+	// with a message marked in flight that the peer had no reason to answer.
+	watchdog := time.NewTicker(s.cfg.KeepAlive / 5)
+	defer watchdog.Stop()
+	lastProgress := int64(-1)
 	for {
 		select {
+		case <-watchdog.C:
+			progress := s.bytesIn.Load() + s.bytesOut.Load()
+			stalled := progress == lastProgress
+			lastProgress = progress
+			if !stalled || !p.helloDone || p.peerDigest == nil || p.sentDigest == nil || *p.peerDigest == *p.sentDigest {
+				continue
+			}
+			s.log.Debug("sync stalled; restarting the sync states", "device", p.remote.DeviceID)
+			p.peer.Reset()
+			for d := range p.theirDocs {
+				p.pending[d] = true
+			}
+			for d := range p.myHeads {
+				p.pending[d] = true
+			}
+			p.allDirty = true
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-readErr:
