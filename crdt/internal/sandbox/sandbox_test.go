@@ -16,6 +16,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(rawEnv); path != "" {
+		os.Exit(applyRaw(path))
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -356,5 +359,36 @@ func TestChildWithoutPipes(t *testing.T) {
 	}
 	if strings.Contains(string(out), "PASS") {
 		t.Fatalf("the tests ran: %q", out)
+	}
+}
+
+// TestMirrorEviction checks three documents with room for two mirrors:
+// each check still passes, and evicted mirrors are reloaded.
+func TestMirrorEviction(t *testing.T) {
+	c := New(Options{MaxMirrors: 2})
+	defer c.Close()
+	ctx := context.Background()
+	var pairs []*pair
+	for i := 0; i < 3; i++ {
+		pairs = append(pairs, newPair(newDoc(t, 3), newDoc(t, 2)))
+	}
+	for round := 0; round < 2; round++ {
+		for i, p := range pairs {
+			edit(t, p.remote, "k", int64(round))
+			m, ok := p.remoteSS.GenerateMessage()
+			if !ok {
+				t.Fatal("nothing to send")
+			}
+			if err := c.CheckMessage(ctx, fmt.Sprintf("doc%d", i), p.local, p.localSS.Save(), m.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			p.localSS.ReceiveMessage(m.Bytes())
+		}
+	}
+	c.mu.Lock()
+	n := len(c.mirrors)
+	c.mu.Unlock()
+	if st := c.Stats(); n != 2 || st.FullSyncs != 6 || st.Rejected != 0 {
+		t.Fatalf("%d mirrors, stats %+v", n, st)
 	}
 }
