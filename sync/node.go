@@ -683,7 +683,9 @@ func (n *Node) waitOnline(ctx context.Context, id peer.ID) error {
 		}
 		if ns != nil {
 			seen = ns
-		} else if seen != nil && lastErr != nil {
+		} else if seen != nil && refused(lastErr) {
+			// A refusal will not change by waiting; a broken stream (or
+			// one replaced by a newer stream) may be followed by another.
 			return fmt.Errorf("session with %s: %w", id, lastErr)
 		}
 		select {
@@ -1017,4 +1019,11 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	}
 	n.mu.Unlock()
 	n.signal(n.wake)
+}
+
+// refused reports whether a session ended because one side refused the
+// other, rather than because the connection broke.
+func refused(err error) bool {
+	var re *RemoteError
+	return err != nil && (errors.As(err, &re) || isProtocolError(err))
 }

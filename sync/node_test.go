@@ -241,6 +241,10 @@ func TestNode_OfflineEditsMergeOnReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSynced(t, na, nb)
+	// Each device records its addresses in the space; going offline
+	// before they reached the partner would leave nothing to redial.
+	waitAddrs(t, a, b)
+	waitAddrs(t, b, a)
 	listenA := addrStrings(na)
 	listenB := addrStrings(nb)
 	na.Close()
@@ -498,4 +502,23 @@ func testLogger() *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// waitAddrs waits until d's space holds addresses for other's device.
+func waitAddrs(t testing.TB, d, other *device) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ms, err := d.space.Members(context.Background())
+		must(t, err)
+		for _, m := range ms {
+			for _, dev := range m.Devices {
+				if dev.ID == other.space.Self().DeviceID && len(dev.Addrs) > 0 {
+					return
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the partner's addresses never arrived")
 }

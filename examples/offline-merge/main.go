@@ -185,6 +185,14 @@ func run() error {
 	if err := waitSynced(ctx, alex, sam); err != nil {
 		return err
 	}
+	// Each device records its own addresses in the space so that the other
+	// can redial it later; let those reach the partner before going offline.
+	if err := waitAddrs(ctx, alex, sam); err != nil {
+		return err
+	}
+	if err := waitAddrs(ctx, sam, alex); err != nil {
+		return err
+	}
 	say("Alex proposed %q; Sam proposed %q; Alex wrote a check-in.", "We talk before any purchase over 100", "We check in every Sunday evening")
 	say("Synced: both devices hold the same changes.")
 
@@ -336,4 +344,24 @@ func render(ctx context.Context, d *device) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// waitAddrs waits until d's space holds addresses for other's device.
+func waitAddrs(ctx context.Context, d, other *device) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ms, err := d.space.Members(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			for _, dev := range m.Devices {
+				if dev.ID == other.space.Self().DeviceID && len(dev.Addrs) > 0 {
+					return nil
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("%s's addresses never reached %s's device", other.name, d.name)
 }
