@@ -89,9 +89,9 @@
 // 0.04 ms to receive it directly; most of it is the save-and-reload of the
 // mirror (Save 4 ms, Load 8 ms) and the walk over every value (3 ms),
 // which grow with the document. A message without changes costs a round
-// trip and a receive. Local edits between messages add a delta sync
-// (about 3 ms here). Starting a child costs about 6 ms; a restart
-// followed by a check (the mirror loaded from a whole Save) about 25 ms.
+// trip and a receive. A local edit between messages adds a delta sync
+// (under 1 ms here). Starting a child costs about 3-6 ms; a restart
+// followed by a check (the mirror loaded from a whole Save) about 17-25 ms.
 // The child's memory grows with the documents it mirrors (at most
 // Options.MaxMirrors of them).
 //
