@@ -458,7 +458,7 @@ func (s *Space) storeChunk(tx trustsync.Tx, ds *docState) error {
 // cost is one Save() per compaction; since the chunks to collect grow with
 // the snapshot, the number of compactions grows only logarithmically with
 // the number of items added.
-const compactShare = 2
+const compactShare = 4
 
 // needsCompact tells whether ds should be compacted now: after compactAfter
 // incremental chunks, or once they hold more than 1/compactShare of the

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/automerge/automerge-go"
 	"github.com/trustsync/trustsync"
@@ -185,6 +187,16 @@ func TestSpace_DamagedChunk(t *testing.T) {
 		t.Run(fmt.Sprintf("noticed by store=%v", noticed), func(t *testing.T) {
 			mem := store.NewMemory()
 			s := newTestSpace(t, mem, Options{})
+			// A long first boundary makes a snapshot large enough that
+			// the next three are kept as chunks of their own.
+			rng := rand.New(rand.NewPCG(3, 4))
+			long := make([]byte, 16000)
+			for i := range long {
+				long[i] = 'a' + byte(rng.IntN(26))
+			}
+			if _, err := s.AddBoundary(ctx, string(long)); err != nil {
+				t.Fatal(err)
+			}
 			var ids []string
 			for i := 0; i < 3; i++ {
 				id, err := s.AddBoundary(ctx, fmt.Sprint("boundary ", i))
@@ -198,6 +210,9 @@ func TestSpace_DamagedChunk(t *testing.T) {
 				chunks, _ = tx.Chunks(BoundariesDoc, 0)
 				return nil
 			})
+			if len(chunks) < 3 {
+				t.Fatalf("%d chunks, want a snapshot and chunks after it", len(chunks))
+			}
 			ds := &damagingStore{Store: mem, seq: chunks[1].Seq, noticed: noticed}
 			s2, err := Open(ctx, ds, Options{})
 			if err != nil {
@@ -206,7 +221,7 @@ func TestSpace_DamagedChunk(t *testing.T) {
 			defer s2.Close()
 			// Reading the view still shows everything.
 			bs, err := s2.Boundaries(ctx, ListOptions{})
-			if err != nil || len(bs) != 3 {
+			if err != nil || len(bs) != 4 {
 				t.Fatalf("list with a damaged chunk: %v, %d boundaries", err, len(bs))
 			}
 			// Writing the damaged document fails clearly.
@@ -271,6 +286,112 @@ func TestSpace_Compaction(t *testing.T) {
 	h, _ := s2.History(ctx, HistoryOptions{Item: id})
 	if len(h) != 12 {
 		t.Fatalf("%d history entries, want 12", len(h))
+	}
+}
+
+// TestSpace_CompactsSmallDocuments fills one month with 40 check-ins, far
+// fewer than CompactAfter chunks: the month's document must still be
+// compacted, holding one snapshot first and chunks worth at most
+// 1/compactShare of it, so that its stored bytes stay within a bound of its
+// Save().
+func TestSpace_CompactsSmallDocuments(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	at := time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC)
+	s := newTestSpace(t, mem, Options{Now: func() time.Time { return at }})
+	rng := rand.New(rand.NewPCG(5, 6))
+	words := strings.Fields("we talked about the week and I felt heard when you listened without fixing it")
+	for i := 0; i < 40; i++ {
+		var note strings.Builder
+		for note.Len() < 500 {
+			note.WriteString(words[rng.IntN(len(words))] + " ")
+		}
+		if _, err := s.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 3, Note: note.String()}); err != nil {
+			t.Fatal(err)
+		}
+		at = at.Add(17 * time.Hour)
+	}
+	doc := CheckInDoc(time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC))
+	var chunks []trustsync.Chunk
+	noErr(t, mem.View(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		chunks, err = tx.Chunks(doc, 0)
+		return err
+	}))
+	saved := must[[]byte](t)(s.Save(ctx, doc))
+	stored, largest, snapshots := 0, 0, 0
+	for _, c := range chunks {
+		stored += len(c.Data)
+		if c.Snapshot {
+			snapshots++
+		} else {
+			largest = max(largest, len(c.Data))
+		}
+	}
+	limit := len(saved) + len(saved)/compactShare + largest
+	if snapshots != 1 || !chunks[0].Snapshot || stored > limit {
+		t.Fatalf("month of 40 check-ins: %d chunks, %d snapshots (first: %v), %d bytes stored; Save() is %d bytes, want one snapshot first and at most %d bytes",
+			len(chunks), snapshots, chunks[0].Snapshot, stored, len(saved), limit)
+	}
+	// The check-ins are all there when the document is reloaded.
+	fresh := must[*Space](t)(Open(ctx, mem, Options{}))
+	defer fresh.Close()
+	d := must[*automerge.Doc](t)(automerge.Load(must[[]byte](t)(fresh.Save(ctx, doc))))
+	if refs, _ := allRefs(doc, d.RootMap()); len(refs) != 40 {
+		t.Fatalf("the stored month holds %d check-ins, want 40", len(refs))
+	}
+}
+
+// TestSpace_ViewRowsAreCompact checks what the view rows leave out (the
+// item's ID, names, empty fields, whether a boundary is agreed, a step's
+// own fields), and that everything still reads back.
+func TestSpace_ViewRowsAreCompact(t *testing.T) {
+	ctx := context.Background()
+	mem := store.NewMemory()
+	s := newTestSpace(t, mem, Options{})
+	bid := must[string](t)(s.AddBoundary(ctx, "Home by eleven"))
+	gid := must[string](t)(s.AddGoal(ctx, "Walks", ""))
+	sid := must[string](t)(s.AddStep(ctx, gid, "Pick a route"))
+	cid := must[string](t)(s.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 4, Note: "calm week"}))
+	rows := map[string]string{}
+	noErr(t, mem.View(ctx, func(tx trustsync.ReadTx) error {
+		for _, r := range []ItemRef{{KindBoundary, bid}, {KindGoal, gid}, {KindStep, sid}, {KindCheckIn, cid}} {
+			it, err := tx.Item(r.Kind, r.ID)
+			if err != nil {
+				return err
+			}
+			rows[r.Kind] = string(it.Data)
+		}
+		return nil
+	}))
+	for kind, row := range rows {
+		for _, leftOut := range []string{`"name"`, `"agreed"`, `"archived"`, `"acks"`, `"done"`, `"why"`, `"needs"`, `[]`} {
+			if strings.Contains(row, leftOut) {
+				t.Errorf("%s row holds %s: %s", kind, leftOut, row)
+			}
+		}
+		for _, id := range []string{bid, cid} {
+			if strings.Contains(row, `"`+id+`"`) {
+				t.Errorf("%s row holds an item's ID: %s", kind, row)
+			}
+		}
+	}
+	if rows[KindStep] != `{"goal":"`+gid+`"}` {
+		t.Errorf("step row %s, want only its goal", rows[KindStep])
+	}
+	b := must[trustsync.Boundary](t)(s.Boundary(ctx, bid))
+	g := must[trustsync.Goal](t)(s.Goal(ctx, gid))
+	c := must[trustsync.CheckIn](t)(s.CheckIn(ctx, cid))
+	if b.ID != bid || b.Text != "Home by eleven" || b.ProposedBy.Name != "Sam" || b.Agreements == nil ||
+		g.ID != gid || len(g.Steps) != 1 || g.Steps[0].ID != sid || g.Steps[0].AddedBy.Name != "Sam" ||
+		c.ID != cid || c.Note != "calm week" || c.Author.Name != "Sam" || c.Acks == nil || c.Feelings == nil {
+		t.Fatalf("read back: %+v\n%+v\n%+v", b, g, c)
+	}
+	if _, err := s.MarkDone(ctx, sid[:8]); err != nil {
+		t.Fatal(err)
+	}
+	if g := must[trustsync.Goal](t)(s.Goal(ctx, gid)); !g.Steps[0].Done || g.Steps[0].DoneBy == nil || g.Steps[0].DoneBy.Name != "Sam" {
+		t.Fatalf("step after MarkDone: %+v", g.Steps[0])
 	}
 }
 
@@ -364,5 +485,23 @@ func childWrites(t *testing.T, dir string, n int) {
 		if _, err := s.AddBoundary(ctx, fmt.Sprint("child ", i)); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// must and noErr are the in-package twins of helpers_test.go's.
+func must[T any](t testing.TB) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func noErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -98,7 +98,10 @@ func Open(dir string, opts Options) (*Disk, error) {
 	q.Set("_busy_timeout", strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10))
 	q.Set("_synchronous", "FULL") // fsync the WAL at every commit
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	db, err := sql.Open("sqlite3", dsn)
+	registerDriver.Do(func() {
+		sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: connectHook})
+	})
+	db, err := sql.Open(driverName, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -119,26 +122,70 @@ func Open(dir string, opts Options) (*Disk, error) {
 	return d, nil
 }
 
+// driverName is the database/sql driver of [Disk]: go-sqlite3 with
+// connectHook.
+const driverName = "sqlite3-trustsync"
+
+var registerDriver sync.Once
+
+// The write-ahead log is checkpointed into the database file once it holds
+// walCheckpointPages pages (SQLite's default is 1000, 4 MiB), and a log
+// file that grew past walSizeLimit is truncated to it when it restarts, so
+// it does not keep the size of its busiest moment.
+const (
+	walCheckpointPages = 256
+	walSizeLimit       = 1 << 20
+)
+
+// connectHook sets what the DSN cannot on every new connection.
+func connectHook(c *sqlite3.SQLiteConn) error {
+	_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d; PRAGMA journal_size_limit = %d",
+		walCheckpointPages, walSizeLimit), nil)
+	return err
+}
+
 // setup checks that the file is a trustsync store (or empty), switches it to
 // WAL mode and migrates its schema.
 func (d *Disk) setup(ctx context.Context) error {
-	// Refuse a file that is not ours before changing anything in it.
-	if _, err := checkLayout(ctx, d.db, len(migrations())); err != nil {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
 		return d.openErr(err)
 	}
+	defer conn.Close()
+	// Refuse a file that is not ours before changing anything in it.
+	if _, err := checkLayout(ctx, conn, len(migrations())); err != nil {
+		return d.openErr(err)
+	}
+	// A new file gets auto_vacuum=INCREMENTAL, so that pages freed by
+	// compactions can be given back (see trimFreePages). It must be set
+	// before the first write to the file, which switching to WAL is, and
+	// on the same connection.
+	var pages int
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return d.openErr(err)
+	}
+	if pages == 0 {
+		if _, err := conn.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+			return d.openErr(err)
+		}
+	}
 	var mode string
-	if err := d.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
 		return d.openErr(err)
 	}
 	if mode != "wal" {
 		return fmt.Errorf("open store %s: cannot use write-ahead logging here (journal mode stays %q)", d.path, mode)
 	}
+	conn.Close()
 	from, to, err := migrate(ctx, d.db)
 	if err != nil {
 		return d.openErr(err)
 	}
 	if from != to {
 		d.log.Info("store schema upgraded", "path", d.path, "from", from, "to", to)
+	}
+	if from > 0 && from != to {
+		d.vacuum(ctx)
 	}
 	d.log.Debug("store opened", "path", d.path, "schema", to)
 	return nil
@@ -365,6 +412,30 @@ func (d *Disk) checkpoint() {
 	case busy != 0:
 		d.log.Debug("store checkpoint postponed: store in use", "path", d.path)
 	}
+}
+
+// vacuum rewrites the database file after a migration: the tables that a
+// migration copied leave their old pages free, and a store created before
+// auto_vacuum=INCREMENTAL gets it now. It is best effort: another process
+// using the store makes it give up at once, and the free pages are then
+// reused by later writes.
+func (d *Disk) vacuum(ctx context.Context) {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		d.log.Warn("store vacuum skipped", "path", d.path, "err", err)
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
+		d.log.Warn("store vacuum skipped", "path", d.path, "err", err)
+		return
+	}
+	defer conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", d.busy.Milliseconds()))
+	if _, err := conn.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM"); err != nil {
+		d.log.Info("store vacuum postponed: store in use", "path", d.path, "err", err)
+		return
+	}
+	d.log.Debug("store vacuumed", "path", d.path)
 }
 
 // Quarantined returns the chunks set aside by Quarantine, oldest first, with

@@ -3,8 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/trustsync/trustsync"
 )
 
 // TestOpen_ConnectionSettings checks what SIGKILL tests cannot: that every
@@ -43,6 +49,16 @@ func TestOpen_ConnectionSettings(t *testing.T) {
 		if sync != 2 || busy != 1234 || mode != "wal" {
 			t.Errorf("connection %d: synchronous=%d busy_timeout=%d journal_mode=%s; want 2 (FULL), 1234, wal", i, sync, busy, mode)
 		}
+		var autoVacuum, walPages, walLimit int
+		for q, v := range map[string]*int{"auto_vacuum": &autoVacuum, "wal_autocheckpoint": &walPages, "journal_size_limit": &walLimit} {
+			if err := c.QueryRowContext(ctx, "PRAGMA "+q).Scan(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if autoVacuum != 2 || walPages != walCheckpointPages || walLimit != walSizeLimit {
+			t.Errorf("connection %d: auto_vacuum=%d wal_autocheckpoint=%d journal_size_limit=%d; want 2 (INCREMENTAL), %d, %d",
+				i, autoVacuum, walPages, walLimit, walCheckpointPages, walSizeLimit)
+		}
 	}
 }
 
@@ -61,5 +77,147 @@ func TestPrefixEnd(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("prefixEnd(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestOpen_MigratesLayout1 opens a store written with the first layout:
+// items and history (text hashes and actors, and one that is not hex) come
+// through unchanged and in order, a known hash is still a duplicate, and the
+// file is vacuumed into auto_vacuum=INCREMENTAL.
+func TestOpen_MigratesLayout1(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	old, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashA := strings.Repeat("ab", 32)
+	hashB := strings.Repeat("0f", 32)
+	actor := strings.Repeat("c3", 16)
+	for _, q := range []string{
+		"PRAGMA journal_mode=WAL",
+		migrations()[0],
+		fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = 1", applicationID),
+		fmt.Sprintf(`INSERT INTO chunks (doc, snapshot, hash, data) VALUES ('boundaries', 0, x'%x', x'01')`, checksum([]byte{1})),
+		`INSERT INTO items (kind, id, doc, data) VALUES ('boundary', 'b1', 'boundaries', '{"text":"one"}'), ('boundary', 'b2', 'boundaries', '{"text":"two"}')`,
+		`INSERT INTO history (hash, doc, actor, at, message) VALUES
+			('` + hashA + `', 'boundaries', '` + actor + `', 5, 'first'),
+			('not-hex', 'boundaries', 'SomeActor', 5, 'second'),
+			('` + hashB + `', 'goals', '` + actor + `', 3, 'oldest')`,
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	d, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	var version, autoVacuum int
+	if err := d.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.db.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&autoVacuum); err != nil {
+		t.Fatal(err)
+	}
+	if version != len(migrations()) || autoVacuum != 2 {
+		t.Errorf("after migration: user_version=%d auto_vacuum=%d, want %d and 2", version, autoVacuum, len(migrations()))
+	}
+	want := []trustsync.HistoryEntry{
+		{Hash: "not-hex", Doc: "boundaries", Actor: "SomeActor", At: time.UnixMilli(5), Message: "second"},
+		{Hash: hashA, Doc: "boundaries", Actor: actor, At: time.UnixMilli(5), Message: "first"},
+		{Hash: hashB, Doc: "goals", Actor: actor, At: time.UnixMilli(3), Message: "oldest"},
+	}
+	err = d.Update(ctx, func(tx trustsync.Tx) error {
+		// Already there: nothing is added.
+		if err := tx.AddHistory(trustsync.HistoryEntry{Hash: hashA, Doc: "x", Actor: "y", At: time.UnixMilli(9), Message: "again"},
+			trustsync.HistoryEntry{Hash: "not-hex", Doc: "x", Actor: "y", At: time.UnixMilli(9), Message: "again"}); err != nil {
+			return err
+		}
+		return tx.PutItem(trustsync.Item{Kind: "boundary", ID: "b1", Doc: "boundaries", Data: []byte(`{"text":"uno"}`)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.View(ctx, func(tx trustsync.ReadTx) error {
+		got, err := tx.History(0, 0)
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("history after migration:\n%+v\nwant\n%+v", got, want)
+		}
+		items, err := tx.Items("boundary")
+		if err != nil {
+			return err
+		}
+		texts := map[string]string{}
+		for _, it := range items {
+			texts[it.ID] = string(it.Data)
+		}
+		if len(texts) != 2 || texts["b1"] != `{"text":"uno"}` || texts["b2"] != `{"text":"two"}` {
+			t.Errorf("items after migration: %v", texts)
+		}
+		cs, err := tx.Chunks("boundaries", 0)
+		if err != nil || len(cs) != 1 {
+			t.Errorf("chunks after migration: %d, %v", len(cs), err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCompact_GivesPagesBack compacts a document whose chunks filled
+// hundreds of pages into a small snapshot: the pages freed beyond
+// freePagesKept go back to the file system in the same Update.
+func TestCompact_GivesPagesBack(t *testing.T) {
+	d, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	pages := func() (count, free int) {
+		t.Helper()
+		if err := d.db.QueryRowContext(ctx, "PRAGMA page_count").Scan(&count); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.db.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
+			t.Fatal(err)
+		}
+		return count, free
+	}
+	var last int64
+	err = d.Update(ctx, func(tx trustsync.Tx) error {
+		for i := range 300 {
+			data := []byte(fmt.Sprintf("%d%s", i, strings.Repeat("x", 3000)))
+			if last, err = tx.AppendChunk("boundaries", data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := pages()
+	err = d.Update(ctx, func(tx trustsync.Tx) error {
+		_, err := tx.Compact("boundaries", []byte("snapshot"), last)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, free := pages()
+	if free > freePagesKept || after > before-300+freePagesKept {
+		t.Errorf("after compacting 300 chunks of ~3 KB: %d pages (%d before), %d free; want at most %d free", after, before, free, freePagesKept)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -203,7 +204,9 @@ func (tx *diskTx) History(offset, limit int) ([]trustsync.HistoryEntry, error) {
 		limit = -1 // SQLite: no limit
 	}
 	rows, err := tx.q.QueryContext(tx.ctx,
-		"SELECT hash, doc, actor, at, message FROM history ORDER BY at DESC, rowid DESC LIMIT ? OFFSET ?",
+		"SELECT h.hash, d.name, a.name, h.at, h.message FROM history h "+
+			"JOIN history_names d ON d.id = h.doc JOIN history_names a ON a.id = h.actor "+
+			"ORDER BY h.at DESC, h.rowid DESC LIMIT ? OFFSET ?",
 		limit, max(offset, 0))
 	if err != nil {
 		return nil, tx.fail(op, err)
@@ -213,9 +216,11 @@ func (tx *diskTx) History(offset, limit int) ([]trustsync.HistoryEntry, error) {
 	for rows.Next() {
 		var e trustsync.HistoryEntry
 		var at int64
-		if err := rows.Scan(&e.Hash, &e.Doc, &e.Actor, &at, &e.Message); err != nil {
+		var hash, doc, actor any
+		if err := rows.Scan(&hash, &doc, &actor, &at, &e.Message); err != nil {
 			return nil, tx.fail(op, err)
 		}
+		e.Hash, e.Doc, e.Actor = fromHexColumn(hash), fromHexColumn(doc), fromHexColumn(actor)
 		e.At = time.UnixMilli(at)
 		out = append(out, e)
 	}
@@ -289,7 +294,75 @@ func (tx *diskTx) Compact(doc string, snapshot []byte, through int64) (int64, er
 		"DELETE FROM chunks WHERE doc = ? AND (seq <= ? OR hash = ?)", doc, through, sum); err != nil {
 		return 0, tx.fail(op, err)
 	}
-	return tx.insertChunk(op, doc, true, snapshot, sum)
+	seq, err := tx.insertChunk(op, doc, true, snapshot, sum)
+	if err != nil {
+		return 0, err
+	}
+	return seq, tx.trimFreePages(op)
+}
+
+// freePagesKept is how many free pages (of 4 KiB) a store keeps for the
+// next writes before it gives the rest back to the file system.
+const freePagesKept = 64
+
+// trimFreePages shrinks the database file when compactions have left more
+// than freePagesKept pages free. It runs inside the Update, so it commits
+// (and is undone) with it. Stores created before auto_vacuum=INCREMENTAL
+// was set answer it without doing anything; their free pages are reused by
+// later writes.
+func (tx *diskTx) trimFreePages(op string) error {
+	var free int64
+	if err := tx.q.QueryRowContext(tx.ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
+		return tx.fail(op, err)
+	}
+	if free <= freePagesKept {
+		return nil
+	}
+	// PRAGMA takes no parameters; the count is an integer of this code.
+	rows, err := tx.q.QueryContext(tx.ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", free-freePagesKept/2))
+	if err != nil {
+		return tx.fail(op, err)
+	}
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return tx.fail(op, err)
+	}
+	return rows.Close()
+}
+
+// hexColumn is how a change hash or actor ID is stored in the history
+// table: the bytes of a lowercase hex string (half the size), any other
+// string as text. The mapping is one to one, so the unique hash column
+// still finds duplicates.
+func hexColumn(s string) any {
+	if len(s) == 0 || len(s)%2 != 0 {
+		return s
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return s
+		}
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return s
+	}
+	return b
+}
+
+// fromHexColumn reads back what hexColumn stored.
+func fromHexColumn(v any) string {
+	switch v := v.(type) {
+	case []byte:
+		return hex.EncodeToString(v)
+	case string:
+		return v
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
 }
 
 func (tx *diskTx) Quarantine(seq int64) error {
@@ -332,8 +405,11 @@ func (tx *diskTx) PutItem(it trustsync.Item) error {
 	if it.Kind == "" || it.ID == "" {
 		return fmt.Errorf("put item: empty kind or ID: %w", trustsync.ErrInvalid)
 	}
+	// An upsert, not INSERT OR REPLACE: the row keeps its place (its
+	// rowid), so the table's pages stay full.
 	if _, err := tx.q.ExecContext(tx.ctx,
-		"INSERT OR REPLACE INTO items (kind, id, doc, data) VALUES (?, ?, ?, ?)",
+		"INSERT INTO items (kind, id, doc, data) VALUES (?, ?, ?, ?) "+
+			"ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc, data = excluded.data",
 		it.Kind, it.ID, it.Doc, blob(it.Data)); err != nil {
 		return tx.fail(op, err)
 	}
@@ -345,17 +421,53 @@ func (tx *diskTx) AddHistory(entries ...trustsync.HistoryEntry) error {
 	if err := tx.check(op); err != nil {
 		return err
 	}
+	names := map[any]int64{}
 	for _, e := range entries {
 		if e.Hash == "" {
 			return fmt.Errorf("add history: empty change hash: %w", trustsync.ErrInvalid)
 		}
+		doc, err := tx.historyName(names, e.Doc)
+		if err != nil {
+			return tx.fail(op, err)
+		}
+		actor, err := tx.historyName(names, hexColumn(e.Actor))
+		if err != nil {
+			return tx.fail(op, err)
+		}
 		if _, err := tx.q.ExecContext(tx.ctx,
 			"INSERT INTO history (hash, doc, actor, at, message) VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
-			e.Hash, e.Doc, e.Actor, e.At.UnixMilli(), e.Message); err != nil {
+			hexColumn(e.Hash), doc, actor, e.At.UnixMilli(), e.Message); err != nil {
 			return tx.fail(op, err)
 		}
 	}
 	return nil
+}
+
+// historyName returns the number of a document ID or an actor (as
+// hexColumn stores it) in history_names, adding it when new. known caches
+// the numbers for one call of AddHistory.
+func (tx *diskTx) historyName(known map[any]int64, name any) (int64, error) {
+	key := name
+	if b, ok := name.([]byte); ok {
+		key = [2]string{"bytes", string(b)} // []byte is not comparable
+	}
+	if id, ok := known[key]; ok {
+		return id, nil
+	}
+	var id int64
+	err := tx.q.QueryRowContext(tx.ctx, "SELECT id FROM history_names WHERE name = ?", name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		var res sql.Result
+		res, err = tx.q.ExecContext(tx.ctx, "INSERT INTO history_names (name) VALUES (?)", name)
+		if err == nil {
+			id, err = res.LastInsertId()
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	known[key] = id
+	return id, nil
 }
 
 func (tx *diskTx) Put(key string, value []byte) error {

@@ -64,6 +64,58 @@ CREATE TABLE quarantine (
 	at       INTEGER NOT NULL -- Unix milliseconds
 );
 `,
+		// 2: a smaller layout. Items live in a rowid table: rows are
+		// appended in the order they were first written and updated in
+		// place, so its pages fill up, where a table keyed by random IDs
+		// leaves each page about a third empty. History stores change
+		// hashes that are lowercase hex as their bytes (half the size, in
+		// the table and in the hash index), and refers to its documents
+		// and actors, a handful of values repeated in every entry, by
+		// number.
+		`
+ALTER TABLE items RENAME TO items_v1;
+CREATE TABLE items (
+	kind TEXT NOT NULL,
+	id   TEXT NOT NULL,
+	doc  TEXT NOT NULL,
+	data BLOB NOT NULL,
+	UNIQUE (kind, id)
+);
+INSERT INTO items (kind, id, doc, data) SELECT kind, id, doc, data FROM items_v1;
+DROP TABLE items_v1;
+
+DROP INDEX history_at;
+ALTER TABLE history RENAME TO history_v1;
+CREATE TABLE history_names (
+	id   INTEGER PRIMARY KEY,
+	name BLOB    NOT NULL UNIQUE -- a document ID (text), or an actor stored like a hash
+);
+CREATE TABLE history (
+	hash    BLOB    NOT NULL UNIQUE, -- bytes of a lowercase hex hash, else its text
+	doc     INTEGER NOT NULL,        -- history_names.id
+	actor   INTEGER NOT NULL,        -- history_names.id
+	at      INTEGER NOT NULL,        -- Unix milliseconds
+	message TEXT    NOT NULL
+);
+CREATE INDEX history_at ON history (at);
+CREATE TEMP TABLE history_conv AS
+	SELECT
+		rowid AS n,
+		CASE WHEN length(hash) > 0 AND length(hash) % 2 = 0 AND lower(hex(unhex(hash))) = hash THEN unhex(hash) ELSE hash END AS hash,
+		doc,
+		CASE WHEN length(actor) > 0 AND length(actor) % 2 = 0 AND lower(hex(unhex(actor))) = actor THEN unhex(actor) ELSE actor END AS actor,
+		at, message
+	FROM history_v1;
+INSERT INTO history_names (name) SELECT doc FROM history_conv UNION SELECT actor FROM history_conv;
+INSERT INTO history (hash, doc, actor, at, message)
+	SELECT c.hash, d.id, a.id, c.at, c.message
+	FROM history_conv c
+	JOIN history_names d ON d.name = c.doc
+	JOIN history_names a ON a.name = c.actor
+	ORDER BY c.n;
+DROP TABLE history_conv;
+DROP TABLE history_v1;
+`,
 	}
 }
 
