@@ -57,6 +57,13 @@ type Options struct {
 	// CompactAfter is how many incremental chunks a document may collect
 	// before it is compacted into one snapshot. Default: 64.
 	CompactAfter int
+	// NoSandbox turns off the child process that applies every sync message
+	// and imported document from a peer before it reaches the real document
+	// (see "Untrusted bytes" in the package documentation). Without it, a
+	// malformed message can abort the whole process. Default: false (the
+	// sandbox is on); turn it off only for inputs you produced yourself,
+	// such as benchmarks of the raw library.
+	NoSandbox bool
 }
 
 // CreateOptions name the first partner and device of a new space.

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt/internal/sandbox"
 )
 
 // Peer holds the Automerge sync states of a space with one remote device, one
@@ -127,6 +128,13 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		ls, err := p.state(tx, ds)
 		if err != nil {
 			return err
+		}
+		// The message comes from a peer: it reaches ds.doc only after a
+		// disposable child process survived applying it to its mirror.
+		if err := p.s.vet(ctx, func(c *sandbox.Checker) error {
+			return c.CheckMessage(ctx, doc, ds.doc, ls.save(), msg)
+		}); err != nil {
+			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
 		}
 		old := ds.doc.Heads()
 		if err := ls.receive(p.s.mem, msg); err != nil {

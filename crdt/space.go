@@ -13,6 +13,7 @@ import (
 
 	"github.com/automerge/automerge-go"
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt/internal/sandbox"
 )
 
 // identityKey is the store meta key holding the JSON of this device's
@@ -31,6 +32,7 @@ type Space struct {
 	now          func() time.Time
 	compactAfter int
 	mem          *memGuard
+	checker      *sandbox.Checker // nil with Options.NoSandbox
 
 	clockMu sync.Mutex
 	last    time.Time // the last time handed out by now
@@ -90,6 +92,9 @@ func newSpace(st trustsync.Store, opts Options) *Space {
 		seen:         map[string]int64{},
 		subs:         map[*subscriber]struct{}{},
 		peers:        map[string]*Peer{},
+	}
+	if !opts.NoSandbox {
+		s.checker = sandbox.New(sandbox.Options{})
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -230,7 +235,20 @@ func (s *Space) Close() error {
 	}
 	s.docs = map[string]*docState{}
 	s.peers = map[string]*Peer{}
+	if s.checker != nil {
+		return s.checker.Close()
+	}
 	return nil
+}
+
+// vet runs a check of untrusted bytes in the sandbox child. Without a
+// sandbox (Options.NoSandbox) it accepts everything. An unavailable sandbox
+// is an error too: untrusted bytes are never applied unchecked.
+func (s *Space) vet(ctx context.Context, check func(*sandbox.Checker) error) error {
+	if s.checker == nil {
+		return nil
+	}
+	return check(s.checker)
 }
 
 // Self returns who writes on this device.
@@ -618,11 +636,6 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 	if len(data) == 0 {
 		return Received{}, fmt.Errorf("import %q: no data: %w", doc, trustsync.ErrInvalid)
 	}
-	// Validate the bytes on a scratch document: LoadIncremental into a
-	// non-empty document accepts garbage without error.
-	if _, err := loadDoc(s.mem, data); err != nil {
-		return Received{}, fmt.Errorf("import %q: not an Automerge document (%v): %w", doc, err, trustsync.ErrInvalid)
-	}
 	ds := s.docState(doc)
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
@@ -630,6 +643,11 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 	err := s.st.Update(ctx, func(tx trustsync.Tx) error {
 		if _, err := s.catchUp(tx, ds, true); err != nil {
 			return err
+		}
+		// The bytes come from a peer: they reach ds.doc only after a
+		// disposable child process survived loading them into its mirror.
+		if err := s.vet(ctx, func(c *sandbox.Checker) error { return c.CheckLoad(ctx, doc, ds.doc, data) }); err != nil {
+			return fmt.Errorf("import %q: not a valid Automerge document (%v): %w", doc, err, trustsync.ErrInvalid)
 		}
 		old := ds.doc.Heads()
 		if err := loadInto(s.mem, ds.doc, data); err != nil {
