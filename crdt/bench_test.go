@@ -67,17 +67,7 @@ func buildBenchSpace(b *testing.B, dir string) {
 	}
 	defer s.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
-	words := strings.Fields("today we talked about the week and I felt heard when you listened " +
-		"without fixing it I noticed the small things you did the tea the note on the fridge " +
-		"work was hard and I was tired but I want us to keep walking together on Sundays")
-	sentence := func(n int) string {
-		var sb strings.Builder
-		for sb.Len() < n {
-			sb.WriteString(words[rng.IntN(len(words))])
-			sb.WriteByte(' ')
-		}
-		return strings.TrimSpace(sb.String())
-	}
+	sentence := func(n int) string { return benchSentence(rng, n) }
 	for i := 0; i < benchBoundaries; i++ {
 		id, err := s.AddBoundary(ctx, sentence(80))
 		if err != nil {
@@ -111,6 +101,20 @@ func buildBenchSpace(b *testing.B, dir string) {
 		}
 		day = day.Add(24 * time.Hour)
 	}
+}
+
+var benchWords = strings.Fields("today we talked about the week and I felt heard when you listened " +
+	"without fixing it I noticed the small things you did the tea the note on the fridge " +
+	"work was hard and I was tired but I want us to keep walking together on Sundays")
+
+// benchSentence returns about n characters of words drawn with rng.
+func benchSentence(rng *rand.Rand, n int) string {
+	var sb strings.Builder
+	for sb.Len() < n {
+		sb.WriteString(benchWords[rng.IntN(len(benchWords))])
+		sb.WriteByte(' ')
+	}
+	return strings.TrimSpace(sb.String())
 }
 
 // BenchmarkOpenListCheckIns opens the disk store and the space and lists
@@ -159,8 +163,11 @@ func BenchmarkListBoundaries(b *testing.B) {
 }
 
 // BenchmarkStorage reports the bytes the benchmark space takes on disk
-// against the sum of Save() of its documents and the size of a JSON export
-// of everything it holds. Each iteration loads every document.
+// (the database and its write-ahead log) against the sum of one Save() of
+// each of its documents plus a JSON export of everything it holds, the
+// members, boundaries, goals, check-ins and history that `trustsync export
+// --format json` writes. It also reports the ratio against an export without
+// the history, the stricter figure. Each iteration loads every document.
 func BenchmarkStorage(b *testing.B) {
 	dir := benchSpace(b)
 	ctx := context.Background()
@@ -173,7 +180,7 @@ func BenchmarkStorage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var saved, exported int
+	var saved, exported, exportedNoHistory int
 	for b.Loop() {
 		s, err := crdt.Open(ctx, st, crdt.Options{})
 		if err != nil {
@@ -191,32 +198,69 @@ func BenchmarkStorage(b *testing.B) {
 			}
 			saved += len(data)
 		}
-		bs, _ := s.Boundaries(ctx, crdt.ListOptions{All: true})
-		gs, _ := s.Goals(ctx, crdt.ListOptions{All: true})
-		cs, _ := s.CheckIns(ctx)
-		ms, _ := s.Members(ctx)
-		hs, _ := s.History(ctx, crdt.HistoryOptions{})
-		export, err := json.Marshal(map[string]any{"members": ms, "boundaries": bs, "goals": gs, "checkins": cs, "history": hs})
+		all := map[string]any{}
+		for name, read := range map[string]func() (any, error){
+			"members":    func() (any, error) { return s.Members(ctx) },
+			"boundaries": func() (any, error) { return s.Boundaries(ctx, crdt.ListOptions{All: true}) },
+			"goals":      func() (any, error) { return s.Goals(ctx, crdt.ListOptions{All: true}) },
+			"checkins":   func() (any, error) { return s.CheckIns(ctx) },
+			"history":    func() (any, error) { return s.History(ctx, crdt.HistoryOptions{}) },
+		} {
+			if all[name], err = read(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		export, err := json.Marshal(all)
 		if err != nil {
 			b.Fatal(err)
 		}
 		exported = len(export)
+		delete(all, "history")
+		if export, err = json.Marshal(all); err != nil {
+			b.Fatal(err)
+		}
+		exportedNoHistory = len(export)
 		s.Close()
 	}
 	b.ReportMetric(float64(disk), "disk-bytes")
 	b.ReportMetric(float64(saved), "save-bytes")
 	b.ReportMetric(float64(exported), "json-bytes")
+	b.ReportMetric(float64(exportedNoHistory), "json-nohistory-bytes")
 	b.ReportMetric(float64(disk)/float64(saved+exported), "disk/(save+json)")
+	b.ReportMetric(float64(disk)/float64(saved+exportedNoHistory), "disk/(save+json-nohistory)")
 }
 
-// BenchmarkDurableEdits edits boundaries of a copy of the benchmark space,
-// each edit committed durably (fsynced) before the next.
+// durableEdits is how many edits one iteration of BenchmarkDurableEdits
+// makes.
+const durableEdits = 10000
+
+// BenchmarkDurableEdits makes 10,000 edits to the boundaries of a copy of
+// the benchmark space (kept under $TMPDIR, so TMPDIR chooses the disk),
+// each committed durably (fsynced) before the next. It reports edits per
+// second, the peak RSS of the process during the edits (VmHWM, reset
+// before them), the largest the write-ahead log grew and the store's size
+// afterwards. Run it alone (-bench 'DurableEdits$'): the peak RSS is the
+// process's.
 func BenchmarkDurableEdits(b *testing.B) {
+	durableEditsBench(b)
+}
+
+// BenchmarkCompactionPolicy runs BenchmarkDurableEdits with the byte rule
+// of compaction at other shares of the snapshot, and without it (a
+// compaction every 64 chunks only).
+func BenchmarkCompactionPolicy(b *testing.B) {
+	for _, share := range []int{0, 2, 4} {
+		b.Run(fmt.Sprintf("share=%d", share), func(b *testing.B) {
+			defer crdt.SetCompactShare(share)()
+			durableEditsBench(b)
+		})
+	}
+}
+
+func durableEditsBench(b *testing.B) {
 	src := benchSpace(b)
 	dir := b.TempDir()
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		copyFile(b, filepath.Join(src, store.FileName+suffix), filepath.Join(dir, store.FileName+suffix))
-	}
+	copyStore(b, src, dir)
 	ctx := context.Background()
 	st, err := store.Open(dir, store.Options{})
 	if err != nil {
@@ -236,16 +280,64 @@ func BenchmarkDurableEdits(b *testing.B) {
 	if err := s.EditBoundary(ctx, bs[0].ID, bs[0].Text+" (warm)"); err != nil {
 		b.Fatal(err)
 	}
-	i := 0
-	start := time.Now()
+	resetPeakRSS(b)
+	wal := filepath.Join(dir, store.FileName+"-wal")
+	var walMax int64
+	n := 0
 	for b.Loop() {
-		bd := bs[i%len(bs)]
-		if err := s.EditBoundary(ctx, bd.ID, fmt.Sprintf("%s (edit %d)", bd.Text, i)); err != nil {
-			b.Fatal(err)
+		for range durableEdits {
+			bd := bs[n%len(bs)]
+			if err := s.EditBoundary(ctx, bd.ID, fmt.Sprintf("%s (edit %d)", bd.Text, n)); err != nil {
+				b.Fatal(err)
+			}
+			n++
+			if n%100 == 0 {
+				if fi, err := os.Stat(wal); err == nil {
+					walMax = max(walMax, fi.Size())
+				}
+			}
 		}
-		i++
 	}
-	b.ReportMetric(float64(i)/time.Since(start).Seconds(), "edits/s")
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "edits/s")
+	b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(walMax), "wal-max-bytes")
+	if size, err := st.Size(); err == nil {
+		b.ReportMetric(float64(size), "disk-bytes")
+	}
+}
+
+// copyStore copies the store files in src to dst.
+func copyStore(b *testing.B, src, dst string) {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		copyFile(b, filepath.Join(src, store.FileName+suffix), filepath.Join(dst, store.FileName+suffix))
+	}
+}
+
+// resetPeakRSS resets the process's peak resident set size (Linux: writing
+// 5 to /proc/self/clear_refs), so that VmHWM measures what follows.
+func resetPeakRSS(b *testing.B) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Logf("cannot reset the peak RSS (%v): it includes what ran before", err)
+	}
+}
+
+// peakRSS returns VmHWM, the process's peak resident set size, in bytes.
+func peakRSS(b *testing.B) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmHWM in /proc/self/status")
+	return 0
 }
 
 func copyFile(b *testing.B, from, to string) {

@@ -470,13 +470,15 @@ func (s *Space) storeChunk(tx trustsync.Tx, ds *docState) error {
 // incremental chunk repeats what a snapshot compresses (every change's
 // actor, time, message and the full text it inserts), so a chunk holding
 // one check-in is about four times what that check-in adds to the
-// snapshot. Compacting when the chunks reach half the snapshot keeps a
-// document's stored bytes under 1.5 times its Save() plus one chunk, small
-// documents included (a month of check-ins never collects 64 chunks). The
-// cost is one Save() per compaction; since the chunks to collect grow with
-// the snapshot, the number of compactions grows only logarithmically with
-// the number of items added.
-const compactShare = 4
+// snapshot. Compacting when the chunks reach a quarter of the snapshot
+// keeps a document's stored bytes under 1.25 times its Save() plus one
+// chunk, small documents included (a month of check-ins never collects 64
+// chunks). The cost is one Save() per compaction; since the chunks to
+// collect grow with the snapshot, the number of compactions grows only
+// logarithmically with the number of items added. BENCHMARKS.md compares
+// shares. A variable only so that BenchmarkCompactionPolicy can compare;
+// never changed otherwise. Zero turns the rule off (compactAfter alone).
+var compactShare = 4
 
 // needsCompact tells whether ds should be compacted now: after compactAfter
 // incremental chunks, or once they hold more than 1/compactShare of the
@@ -485,7 +487,7 @@ func (s *Space) needsCompact(ds *docState) bool {
 	if ds.incr == 0 {
 		return false
 	}
-	return ds.incr >= s.compactAfter || ds.incrBytes*compactShare > ds.snapBytes
+	return ds.incr >= s.compactAfter || (compactShare > 0 && ds.incrBytes*compactShare > ds.snapBytes)
 }
 
 // maybeCompact replaces a document's chunks with one snapshot when
