@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/trustsync/trustsync"
 )
@@ -58,4 +59,19 @@ func LoadOrCreateKey(ctx context.Context, st trustsync.Store) (crypto.PrivKey, e
 		return nil, fmt.Errorf("create libp2p key: %w", err)
 	}
 	return key, nil
+}
+
+// DevicePeerID returns the libp2p peer ID of this device, as a string for
+// [trustsync.Device].PeerID: the ID of the key [LoadOrCreateKey] returns
+// (creating the key the first time).
+func DevicePeerID(ctx context.Context, st trustsync.Store) (string, error) {
+	key, err := LoadOrCreateKey(ctx, st)
+	if err != nil {
+		return "", err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return "", fmt.Errorf("peer ID of the libp2p key: %w", err)
+	}
+	return id.String(), nil
 }
