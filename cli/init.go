@@ -36,14 +36,14 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 			check-ins. Pair with your partner afterwards to share it.
 
 			--listen sets the addresses this device listens on when it syncs
-			(default: TCP and QUIC on all interfaces). A port of 0 is picked the
-			first time the device listens and then kept, so your partner's devices
-			can find this one again. --no-mdns turns off discovery on the local
-			network. TRUSTSYNC_LISTEN (comma-separated) and TRUSTSYNC_MDNS=off
+			(default: TCP and QUIC on all interfaces). A port of 0 is replaced now
+			by a port that is free on this machine, and kept, so your partner's
+			devices can find this one again. --no-mdns turns off discovery on the
+			local network. TRUSTSYNC_LISTEN (comma-separated) and TRUSTSYNC_MDNS=off
 			do the same from the environment.
 
-			init prints the new device's ID on standard output. It never touches
-			the network, and fails if the home already holds a space.
+			init prints the new device's ID on standard output. It sends nothing
+			over the network, and fails if the home already holds a space.
 		`),
 		Example: examples(`
 			$ trustsync init --name Sam
@@ -88,6 +88,9 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 		cfg.Listen = env.Listen
 	}
 	cfg.MDNS = cfg.MDNS && env.MDNS
+	if cfg.Listen, err = ResolvePorts(cfg.Listen); err != nil {
+		return err
+	}
 
 	st, err := f.createStore(ctx)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/store"
+	tsync "github.com/trustsync/trustsync/sync"
 )
 
 // TestMain lets the test binary act as the trustsync command, so that the
@@ -29,7 +30,8 @@ func TestMain(m *testing.M) {
 //	json PATH WANT           the last standard output is JSON whose value at
 //	                         PATH (dot-separated keys and indexes; a final
 //	                         "#" for a length) encodes to WANT
-//	pair HOME1 HOME2         join HOME2 to HOME1's space, as pairing does
+//	pair HOME1 HOME2         join HOME2 to HOME1's space, as pairing does,
+//	                         recording each device's libp2p peer ID
 //	sync HOME1 HOME2         copy every document both ways, as sync does
 //
 // pair and sync use the library directly and no network: the sync
@@ -136,23 +138,35 @@ func withSpace(ts *testscript.TestScript, home string, fn func(ctx context.Conte
 	fn(ctx, sp)
 }
 
+// peerID returns the libp2p peer ID of a home's device, making its key
+// the first time, as the sync commands do.
+func peerID(ts *testscript.TestScript, home string) string {
+	st, err := store.Open(ts.MkAbs(home), store.Options{})
+	ts.Check(err)
+	defer st.Close()
+	id, err := tsync.DevicePeerID(context.Background(), st)
+	ts.Check(err)
+	return id
+}
+
 func cmdPair(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: pair HOME1 HOME2")
 	}
-	device := func(id crdt.Identity) trustsync.Device {
+	device := func(id crdt.Identity, peerID string) trustsync.Device {
 		return trustsync.Device{ID: id.DeviceID, Name: id.DeviceName,
-			Owner: trustsync.Person{ID: id.MemberID, Name: id.MemberName}}
+			Owner: trustsync.Person{ID: id.MemberID, Name: id.MemberName}, PeerID: peerID}
 	}
 	var a, b crdt.Identity
+	aPeer, bPeer := peerID(ts, args[0]), peerID(ts, args[1])
 	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) { a = sp.Self() })
 	withSpace(ts, args[1], func(ctx context.Context, sp *crdt.Space) {
 		b = sp.Self()
 		ts.Check(sp.Adopt(ctx, a.SpaceID))
-		ts.Check(sp.AddDevice(ctx, device(a)))
+		ts.Check(sp.AddDevice(ctx, device(a, aPeer)))
 	})
 	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) {
-		ts.Check(sp.AddDevice(ctx, device(b)))
+		ts.Check(sp.AddDevice(ctx, device(b, bPeer)))
 	})
 	cmdSync(ts, false, args)
 }
