@@ -34,6 +34,7 @@ func impls() []impl {
 			t.Cleanup(func() { d.Close() })
 			return d
 		}},
+		{"encrypted", openEncryptedDisk}, // encrypt_test.go
 	}
 }
 
