@@ -30,6 +30,9 @@ type NodeOptions struct {
 	// Config.Peers there). Space, Store, ListenAddrs and NoMDNS are already
 	// set.
 	Configure func(*tsync.Config)
+	// BeforeStart, when set, is called with the node made but not started:
+	// subscribe to its events there to miss none.
+	BeforeStart func(*tsync.Node)
 }
 
 // RefreshInterval is how often a node started by StartNode looks for edits
@@ -107,6 +110,9 @@ func (f *Factory) StartNode(ctx context.Context, opts NodeOptions) (*tsync.Node,
 	n, err := tsync.New(scfg)
 	if err != nil {
 		return nil, err
+	}
+	if opts.BeforeStart != nil {
+		opts.BeforeStart(n)
 	}
 	if err := n.Start(ctx); err != nil {
 		n.Close()
@@ -272,4 +278,50 @@ func loadLastSync(ctx context.Context, st trustsync.Store, deviceID string) (tim
 		return nil
 	})
 	return at, ok, err
+}
+
+// syncRecorder keeps the time of the last sync with each device in the
+// store, writing each device's record at most once per recordEvery (a live
+// session reports a sync after every edit) and the latest at flush.
+type syncRecorder struct {
+	st      trustsync.Store
+	now     func() time.Time
+	written map[string]time.Time // when each device's record was last written
+	pending map[string]time.Time // syncs not written yet
+}
+
+const recordEvery = 2 * time.Second
+
+func newSyncRecorder(st trustsync.Store, now func() time.Time) *syncRecorder {
+	return &syncRecorder{st: st, now: now, written: map[string]time.Time{}, pending: map[string]time.Time{}}
+}
+
+// synced notes a sync with deviceID now, writing it unless a record was
+// written less than recordEvery ago.
+func (r *syncRecorder) synced(ctx context.Context, deviceID string) error {
+	if deviceID == "" {
+		return nil
+	}
+	now := r.now()
+	if w, ok := r.written[deviceID]; ok && now.Sub(w) < recordEvery {
+		r.pending[deviceID] = now
+		return nil
+	}
+	delete(r.pending, deviceID)
+	r.written[deviceID] = now
+	return recordLastSync(ctx, r.st, deviceID, now)
+}
+
+// flush writes every sync not written yet.
+func (r *syncRecorder) flush(ctx context.Context) error {
+	var errs []error
+	for id, at := range r.pending {
+		if err := recordLastSync(ctx, r.st, id, at); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.written[id] = at
+		delete(r.pending, id)
+	}
+	return errors.Join(errs...)
 }

@@ -81,6 +81,8 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		{"docs", NewCmdExport(f, nil)},
 		// The sync commands (pair, serve, sync, devices, unpair) join the
 		// "sync" group here.
+		{"sync", NewCmdServe(f, nil)},
+		{"sync", NewCmdSync(f, nil)},
 		{"", NewCmdCompletion(f)},
 	} {
 		c.cmd.GroupID = c.group

@@ -93,7 +93,7 @@ func TestStatus(t *testing.T) {
 		"Partner: not paired yet",
 		"Data: "+d.home,
 		"sam-laptop  Sam    this device",
-		"  /ip4/127.0.0.1/tcp/0",
+		"  /ip4/127.0.0.1/tcp/", // port 0 became a port picked at init
 		"Local network discovery (mDNS): off")
 	s := decode[statusJSON](t, d.ok("status", "--json"))
 	if s.Me != "Sam" || s.Device != "sam-laptop" || s.Partner != nil || s.MDNS || len(s.Listen) != 1 ||
@@ -117,7 +117,7 @@ func TestStatus_Paired(t *testing.T) {
 	alex := initDevice(t, "Alex", "alex-phone")
 	pair(t, sam, alex)
 	out := sam.ok("status")
-	contains(t, "status", out, "Partner: Alex", "alex-phone  Alex   unknown until the next sync  not synced yet")
+	contains(t, "status", out, "Partner: Alex", "alex-phone  Alex   paired       not synced yet")
 	s := decode[statusJSON](t, sam.ok("status", "--json"))
 	if s.Partner == nil || *s.Partner != "Alex" || len(s.Members) != 2 {
 		t.Fatalf("status --json: %+v", s)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -70,6 +71,25 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
+	st, err := f.Store(ctx)
+	if err != nil {
+		return err
+	}
+	// When this device last synced with each other device, as recorded by
+	// serve and sync. Whether a device is online only a running node knows:
+	// status does not go online, so it never says.
+	lastSync := map[string]time.Time{}
+	for _, m := range r.members {
+		for _, d := range m.Devices {
+			at, ok, err := loadLastSync(ctx, st, d.ID)
+			if err != nil {
+				return err
+			}
+			if ok {
+				lastSync[d.ID] = at
+			}
+		}
+	}
 	home, _ := f.Home()
 	self := sp.Self()
 	partner, paired := r.partner()
@@ -87,6 +107,15 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		}
 		if paired {
 			v.Partner = &partner.Name
+		}
+		for i := range v.Members {
+			for j := range v.Members[i].Devices {
+				d := &v.Members[i].Devices[j]
+				if at, ok := lastSync[d.ID]; ok {
+					s := jsonTime(at)
+					d.LastSync = &s
+				}
+			}
 		}
 		return writeJSON(f.IOStreams.Out, v)
 	}
@@ -112,9 +141,12 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			case d.Removed:
 				state = "unpaired " + relTime(f.Now(), d.RemovedAt)
 			default:
-				state = "unknown until the next sync"
+				state = "paired"
 			}
 			last := "not synced yet"
+			if at, ok := lastSync[d.ID]; ok {
+				last = relTime(f.Now(), at)
+			}
 			if d.ID == self.DeviceID {
 				last = "-"
 			}

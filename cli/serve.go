@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/trustsync/trustsync/crdt"
+	tsync "github.com/trustsync/trustsync/sync"
+)
+
+// ServeOptions are the inputs of 'trustsync serve'.
+type ServeOptions struct {
+	Factory *Factory
+	// Listen replaces the stored listen addresses for this run (--listen).
+	Listen []string
+}
+
+// NewCmdServe returns 'trustsync serve'. runF replaces the command's work in
+// tests; nil runs it.
+func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
+	opts := &ServeOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "serve [--listen MULTIADDR]...",
+		Short: "Stay online and sync live with your partner's devices",
+		Long: heredoc(`
+			Stay online and sync with your paired devices as soon as they can be
+			reached, until interrupted (Ctrl-C, SIGINT or SIGTERM). What either of
+			you writes meanwhile -- here with other trustsync commands, or on the
+			other device -- reaches the other side within about a second.
+
+			When ready, serve prints one line on standard output: "listening on "
+			followed by this device's addresses, separated by spaces. On standard
+			error it says, in words, when a device connects or disconnects and
+			what was received from it. It records when each device last synced,
+			which 'trustsync status' shows.
+
+			--listen replaces the addresses kept at init for this run only
+			(TRUSTSYNC_LISTEN does the same). Interrupting serve takes the device
+			offline cleanly; everything received is already saved.
+		`),
+		Example: examples(`
+			$ trustsync serve
+			$ trustsync serve --listen /ip4/0.0.0.0/tcp/4001 --listen /ip4/0.0.0.0/udp/4001/quic-v1
+		`),
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("listen") {
+				opts.Listen = nil
+			}
+			for _, a := range opts.Listen {
+				if err := CheckMultiaddr(a); err != nil {
+					return &UsageError{Err: err}
+				}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return serveRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringArrayVar(&opts.Listen, "listen", nil, "a `MULTIADDR` to listen on instead of the kept ones; repeat for several")
+	return cmd
+}
+
+func serveRun(ctx context.Context, opts *ServeOptions) error {
+	f := opts.Factory
+	errOut := f.IOStreams.ErrOut
+	var events <-chan tsync.Event
+	n, err := f.StartNode(ctx, NodeOptions{
+		Listen:      opts.Listen,
+		Logger:      warnLogger(errOut),
+		BeforeStart: func(n *tsync.Node) { events, _ = n.Subscribe() },
+	})
+	if err != nil {
+		return err
+	}
+	st, err := f.Store(ctx)
+	if err != nil {
+		n.Close()
+		return err
+	}
+	rec := newSyncRecorder(st, f.Now)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		logEvents(ctx, errOut, events, rec)
+	}()
+
+	var addrs []string
+	for _, a := range n.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	fmt.Fprintf(f.IOStreams.Out, "listening on %s\n", strings.Join(addrs, " "))
+	if len(n.Peers()) == 0 {
+		fmt.Fprintln(errOut, "not paired with any device yet: pair with 'trustsync pair' to sync with your partner")
+	}
+
+	<-ctx.Done()
+	fmt.Fprintln(errOut, "going offline")
+	closeErr := n.Close() // ends the sessions, then closes events
+	<-done
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := rec.flush(fctx); err != nil {
+		return fmt.Errorf("record the last sync: %w", err)
+	}
+	if closeErr != nil {
+		return fmt.Errorf("go offline: %w", closeErr)
+	}
+	return nil
+}
+
+// logEvents tells, in words, what happens to the sessions of a node until
+// its events close, and records each device's last sync.
+func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec *syncRecorder) {
+	wctx := context.WithoutCancel(ctx)
+	insync := map[string]bool{} // by peer: said "in sync" since it came online
+	tick := time.NewTicker(recordEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if err := rec.flush(wctx); err != nil {
+				fmt.Fprintf(w, "cannot record the last sync: %v\n", oneLine(err.Error()))
+			}
+			continue
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			name := remoteName(ev.Peer.String(), ev.Remote)
+			switch ev.Type {
+			case tsync.PeerOnline:
+				insync[ev.Peer.String()] = false
+				fmt.Fprintf(w, "connected to %s\n", name)
+			case tsync.PeerOffline:
+				delete(insync, ev.Peer.String())
+				if ev.Err != nil && !errors.Is(ev.Err, context.Canceled) {
+					fmt.Fprintf(w, "disconnected from %s: %s\n", name, oneLine(ev.Err.Error()))
+				} else {
+					fmt.Fprintf(w, "disconnected from %s\n", name)
+				}
+			case tsync.ChangesReceived:
+				if words := receivedWords(ev.Received.Items); words != "" {
+					fmt.Fprintf(w, "received %s from %s\n", words, name)
+				}
+			case tsync.Synced:
+				if !insync[ev.Peer.String()] {
+					insync[ev.Peer.String()] = true
+					fmt.Fprintf(w, "in sync with %s\n", name)
+				}
+				if err := rec.synced(wctx, ev.Remote.DeviceID); err != nil {
+					fmt.Fprintf(w, "cannot record the last sync: %v\n", oneLine(err.Error()))
+				}
+			}
+		}
+	}
+}
+
+// receivedWords counts the distinct items of each kind that received
+// changes touched, in words ("2 boundaries and 1 check-in").
+func receivedWords(items []crdt.ItemRef) string {
+	seen := map[crdt.ItemRef]bool{}
+	tally := map[string]int{}
+	for _, it := range items {
+		if !seen[it] {
+			seen[it] = true
+			tally[it.Kind]++
+		}
+	}
+	return tsync.Words(tally)
+}
+
+// remoteName names a device the way sync reports do: "Sam (sam-laptop)",
+// or the end of its peer ID before the hello said who it is.
+func remoteName(peerID string, r tsync.Remote) string {
+	switch {
+	case r.MemberName != "" && r.DeviceName != "":
+		return fmt.Sprintf("%s (%s)", r.MemberName, r.DeviceName)
+	case r.MemberName != "":
+		return r.MemberName
+	case len(peerID) > 8:
+		return "device " + peerID[len(peerID)-8:]
+	}
+	return "device " + peerID
+}
+
+// warnLogger writes the node's warnings to w as plain lines; debug and info
+// messages are dropped.
+func warnLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		Level: slog.LevelWarn,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}

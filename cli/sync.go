@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	tsync "github.com/trustsync/trustsync/sync"
+)
+
+// SyncOptions are the inputs of 'trustsync sync'.
+type SyncOptions struct {
+	Factory *Factory
+	Timeout time.Duration
+	JSON    bool
+}
+
+// DefaultSyncTimeout is how long 'trustsync sync' waits for a paired device.
+const DefaultSyncTimeout = 30 * time.Second
+
+// syncRetry is the pause between attempts while no paired device answers.
+const syncRetry = 250 * time.Millisecond
+
+// NewCmdSync returns 'trustsync sync'. runF replaces the command's work in
+// tests; nil runs it.
+func NewCmdSync(f *Factory, runF func(*SyncOptions) error) *cobra.Command {
+	opts := &SyncOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "sync [--timeout DUR] [--json]",
+		Short: "Sync once with the paired devices that can be reached",
+		Long: heredoc(`
+			Connect to the paired devices that can be reached, sync with each until
+			both sides hold the same changes, say what was sent and received, and
+			exit. Your partner's device must be on and running 'trustsync serve'
+			(or syncing at the same time).
+
+			sync keeps trying until --timeout (default 30s) and exits 1 if no
+			paired device answered by then. A device that answered is synced
+			even when another did not; those are named on standard error.
+
+			--json prints one JSON object: the devices synced, with what was
+			received from and sent to each, by kind.
+		`),
+		Example: examples(`
+			$ trustsync sync
+			received 2 boundaries and 1 check-in from Sam (sam-laptop); sent 1 goal
+			$ trustsync sync --timeout 2m --json
+		`),
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Timeout <= 0 {
+				return usageErrorf("--timeout must be more than 0, as in 30s or 2m")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return syncRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", DefaultSyncTimeout, "how long to wait for a paired device (`DUR`, as in 30s or 2m)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+type syncJSON struct {
+	Synced  int              `json:"synced"`
+	Devices []syncDeviceJSON `json:"devices"`
+}
+
+type syncDeviceJSON struct {
+	DeviceID string         `json:"device_id"`
+	Device   string         `json:"device"`
+	Member   string         `json:"member"`
+	PeerID   string         `json:"peer_id"`
+	OK       bool           `json:"ok"`
+	Error    *string        `json:"error"`
+	Received map[string]int `json:"received"`
+	Sent     map[string]int `json:"sent"`
+	BytesIn  int64          `json:"bytes_in"`
+	BytesOut int64          `json:"bytes_out"`
+}
+
+func syncRun(ctx context.Context, opts *SyncOptions) error {
+	f := opts.Factory
+	n, err := f.StartNode(ctx, NodeOptions{})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	if len(n.Peers()) == 0 {
+		return failf("this device is not paired with any other yet: pair with your partner with 'trustsync pair' first")
+	}
+
+	tctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	var rep tsync.Report
+	for {
+		rep, err = n.SyncOnce(tctx)
+		if err == nil || !errors.Is(err, tsync.ErrNoPeers) || tctx.Err() != nil {
+			break
+		}
+		select {
+		case <-tctx.Done():
+		case <-time.After(syncRetry):
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, tsync.ErrNoPeers) {
+		return failf("no paired device answered within %s: is your partner's device on and running 'trustsync serve'?", opts.Timeout)
+	}
+	if err != nil {
+		return err
+	}
+
+	st, err := f.Store(ctx)
+	if err != nil {
+		return err
+	}
+	now := f.Now()
+	for _, p := range rep.Peers {
+		if p.OK && p.Remote.DeviceID != "" {
+			if err := recordLastSync(ctx, st, p.Remote.DeviceID, now); err != nil {
+				return fmt.Errorf("record the last sync: %w", err)
+			}
+		}
+	}
+	if err := n.Close(); err != nil {
+		return fmt.Errorf("go offline: %w", err)
+	}
+
+	if opts.JSON {
+		v := syncJSON{Synced: rep.Synced(), Devices: []syncDeviceJSON{}}
+		for _, p := range rep.Peers {
+			d := syncDeviceJSON{
+				DeviceID: p.Remote.DeviceID,
+				Device:   p.Remote.DeviceName,
+				Member:   p.Remote.MemberName,
+				PeerID:   p.Peer.String(),
+				OK:       p.OK,
+				Received: nonNilMap(p.Received),
+				Sent:     nonNilMap(p.Sent),
+				BytesIn:  p.BytesIn,
+				BytesOut: p.BytesOut,
+			}
+			if p.Err != nil {
+				e := oneLine(p.Err.Error())
+				d.Error = &e
+			}
+			v.Devices = append(v.Devices, d)
+		}
+		return writeJSON(f.IOStreams.Out, v)
+	}
+	for _, p := range rep.Peers {
+		name := remoteName(p.Peer.String(), p.Remote)
+		if !p.OK {
+			fmt.Fprintf(f.IOStreams.ErrOut, "could not reach %s within %s\n", name, opts.Timeout)
+			continue
+		}
+		fmt.Fprintln(f.IOStreams.Out, p.String())
+	}
+	return nil
+}
+
+func nonNilMap(m map[string]int) map[string]int {
+	if m == nil {
+		return map[string]int{}
+	}
+	return m
+}
