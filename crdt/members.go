@@ -136,6 +136,10 @@ func readMembers(tx trustsync.ReadTx) ([]trustsync.Member, error) {
 		d.Owner.Name = out[i].Name
 		out[i].Devices = append(out[i].Devices, d)
 	}
+	// A member with no device is the record that Create made for a device
+	// which then joined as another, existing member (JoinAs deletes it;
+	// its view row stays).
+	out = slices.DeleteFunc(out, func(m trustsync.Member) bool { return len(m.Devices) == 0 })
 	for i := range out {
 		slices.SortFunc(out[i].Devices, func(a, b trustsync.Device) int {
 			if c := a.AddedAt.Compare(b.AddedAt); c != 0 {
