@@ -141,7 +141,8 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 				fmt.Fprintf(w, "connected to %s\n", name)
 			case tsync.PeerOffline:
 				delete(insync, ev.Peer.String())
-				if ev.Err != nil && !errors.Is(ev.Err, context.Canceled) {
+				// A partner going offline cleanly ends the stream (EOF).
+				if ev.Err != nil && !errors.Is(ev.Err, context.Canceled) && !errors.Is(ev.Err, io.EOF) {
 					fmt.Fprintf(w, "disconnected from %s: %s\n", name, oneLine(ev.Err.Error()))
 				} else {
 					fmt.Fprintf(w, "disconnected from %s\n", name)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/cli"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/store"
 	tsync "github.com/trustsync/trustsync/sync"
@@ -33,9 +34,18 @@ func TestMain(m *testing.M) {
 //	pair HOME1 HOME2         join HOME2 to HOME1's space, as pairing does,
 //	                         recording each device's libp2p peer ID
 //	sync HOME1 HOME2         copy every document both ways, as sync does
+//	start NAME prog [args...] run prog in the background, its standard
+//	                         output and error going to $WORK/NAME.out and
+//	                         $WORK/NAME.err (killed when the script ends)
+//	await NAME REGEXP        wait up to 30s until NAME.out or NAME.err has
+//	                         a line matching REGEXP
+//	halt NAME [SIG [N]]      send SIG (INT or TERM, default INT) to NAME,
+//	                         wait up to 30s, and expect exit code N (default 0)
 //
-// pair and sync use the library directly and no network: the sync
-// commands are tested where they are written.
+// pair and sync use the library directly and no network: they stand in for
+// the real pairing and for copying documents in scripts about other things.
+// pair records each device's peer ID and kept listen addresses, so that the
+// real sync commands can then find each other on 127.0.0.1.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
@@ -46,6 +56,9 @@ func TestScripts(t *testing.T) {
 			"json":    cmdJSON,
 			"pair":    cmdPair,
 			"sync":    cmdSync,
+			"start":   cmdStart,
+			"await":   cmdAwait,
+			"halt":    cmdHalt,
 		},
 	})
 }
@@ -138,27 +151,44 @@ func withSpace(ts *testscript.TestScript, home string, fn func(ctx context.Conte
 	fn(ctx, sp)
 }
 
-// peerID returns the libp2p peer ID of a home's device, making its key
-// the first time, as the sync commands do.
-func peerID(ts *testscript.TestScript, home string) string {
+// netID is how a partner finds a device: its libp2p peer ID and the
+// addresses it keeps.
+type netID struct {
+	peer  string
+	addrs []string
+}
+
+// networkID returns the libp2p peer ID of a home's device, making its key
+// the first time as the sync commands do, and the listen addresses stored
+// at init.
+func networkID(ts *testscript.TestScript, home string) netID {
 	st, err := store.Open(ts.MkAbs(home), store.Options{})
 	ts.Check(err)
 	defer st.Close()
-	id, err := tsync.DevicePeerID(context.Background(), st)
+	ctx := context.Background()
+	id, err := tsync.DevicePeerID(ctx, st)
 	ts.Check(err)
-	return id
+	var cfg cli.Config
+	ts.Check(st.View(ctx, func(tx trustsync.ReadTx) error {
+		b, err := tx.Get(cli.ConfigKey)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, &cfg)
+	}))
+	return netID{peer: id, addrs: cfg.Listen}
 }
 
 func cmdPair(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: pair HOME1 HOME2")
 	}
-	device := func(id crdt.Identity, peerID string) trustsync.Device {
+	device := func(id crdt.Identity, n netID) trustsync.Device {
 		return trustsync.Device{ID: id.DeviceID, Name: id.DeviceName,
-			Owner: trustsync.Person{ID: id.MemberID, Name: id.MemberName}, PeerID: peerID}
+			Owner: trustsync.Person{ID: id.MemberID, Name: id.MemberName}, PeerID: n.peer, Addrs: n.addrs}
 	}
 	var a, b crdt.Identity
-	aPeer, bPeer := peerID(ts, args[0]), peerID(ts, args[1])
+	aPeer, bPeer := networkID(ts, args[0]), networkID(ts, args[1])
 	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) { a = sp.Self() })
 	withSpace(ts, args[1], func(ctx context.Context, sp *crdt.Space) {
 		b = sp.Self()
