@@ -325,6 +325,9 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 			ds.gen++
 			return 0, nil
 		}
+		if err := s.vetStored(ds.id, nil, chunks); err != nil {
+			return 0, err
+		}
 		d, err := loadDoc(s.mem, chunks[0].Data)
 		if err != nil {
 			return 0, chunkDamaged(chunks[0], err)
@@ -349,6 +352,9 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 	if err != nil {
 		return 0, damaged(fmt.Sprintf("document %q", ds.id), err)
 	}
+	if err := s.vetStored(ds.id, ds.doc, chunks); err != nil {
+		return 0, err
+	}
 	for _, c := range chunks {
 		if err := loadInto(s.mem, ds.doc, c.Data); err != nil {
 			return 0, chunkDamaged(c, err)
@@ -357,6 +363,57 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 		ds.seq = c.Seq
 	}
 	return len(chunks), nil
+}
+
+// vetStored has the sandbox child load stored chunks of doc (on top of
+// base, nil for a document not loaded yet) before this process does. The
+// store's checksums stop accidents, not someone who can write the file, or a
+// bug: bytes with a valid checksum can still abort automerge and with it the
+// process. Chunks the child cannot survive make the document damaged, naming
+// the first chunk that does it. Without a sandbox, or when the child cannot
+// be run, the chunks are loaded unchecked, as before there was a sandbox.
+func (s *Space) vetStored(doc string, base *automerge.Doc, chunks []trustsync.Chunk) error {
+	if s.checker == nil || len(chunks) == 0 {
+		return nil
+	}
+	ctx := context.Background()
+	check := func(chunks []trustsync.Chunk) error {
+		var data []byte
+		for _, c := range chunks {
+			data = append(data, c.Data...)
+		}
+		if base == nil {
+			return s.checker.CheckLoad(ctx, doc, nil, data)
+		}
+		return s.checker.CheckIncremental(ctx, doc, base, data)
+	}
+	err := check(chunks)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sandbox.ErrRejected) {
+		s.log.Warn("stored chunks loaded without a sandbox check", "doc", doc, "err", err)
+		return nil
+	}
+	// Rare: find the first chunk that makes the load fail.
+	bad := chunks[len(chunks)-1]
+	for i := range chunks[:len(chunks)-1] {
+		if e := check(chunks[:i+1]); errors.Is(e, sandbox.ErrRejected) {
+			bad, err = chunks[i], e
+			break
+		}
+	}
+	return &trustsync.DamagedError{
+		What: fmt.Sprintf("chunk %d of document %q", bad.Seq, doc),
+		Why:  "automerge cannot load it: " + oneLine(err.Error()),
+		Hint: damagedHint,
+	}
+}
+
+// oneLine keeps the first line of s.
+func oneLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
 }
 
 func chunkDamaged(c trustsync.Chunk, err error) error {
