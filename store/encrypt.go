@@ -421,3 +421,23 @@ func (e *Encrypted) Quarantined() ([]trustsync.Chunk, error) {
 	}
 	return cs, nil
 }
+
+// ErrEncrypted is returned by code that finds an encrypted store where it
+// was given no key.
+var ErrEncrypted = errors.New("store is encrypted: its key is needed to open it")
+
+// IsEncrypted reports whether st was written through [Encrypt] (it holds
+// the key check value), so that a caller without a key can refuse it
+// instead of mixing plaintext into it.
+func IsEncrypted(ctx context.Context, st trustsync.Store) (bool, error) {
+	var found bool
+	err := st.View(ctx, func(tx trustsync.ReadTx) error {
+		_, err := tx.Get(keyCheckKey)
+		if errors.Is(err, trustsync.ErrNotFound) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	return found, err
+}
