@@ -36,6 +36,11 @@ var ErrDamaged = errors.New("damaged data")
 // store's busy timeout.
 var ErrBusy = errors.New("store busy")
 
+// ErrNoSpace is returned when a write failed because the disk holding the
+// store is full. Nothing of that write was kept; it can be tried again once
+// space is freed.
+var ErrNoSpace = errors.New("no space left on the disk")
+
 // ErrClosed is returned by any call on a closed space, store or node.
 var ErrClosed = errors.New("closed")
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -225,7 +226,7 @@ func (d *Disk) damagedFile(err error) *trustsync.DamagedError {
 	}
 }
 
-// sqlErr maps SQLite's busy and corruption errors to trustsync's.
+// sqlErr maps SQLite's busy, corruption and disk-full errors to trustsync's.
 func (d *Disk) sqlErr(err error) error {
 	var se sqlite3.Error
 	if !errors.As(err, &se) {
@@ -236,6 +237,14 @@ func (d *Disk) sqlErr(err error) error {
 		return d.busyErr("another trustsync process")
 	case sqlite3.ErrCorrupt, sqlite3.ErrNotADB:
 		return d.damagedFile(err)
+	case sqlite3.ErrFull:
+		return fmt.Errorf("%w (%s): free some space, then try again", trustsync.ErrNoSpace, d.path)
+	case sqlite3.ErrIoErr:
+		// A file size limit (EFBIG) or a quota (EDQUOT) is the same to
+		// the user as a full disk; SQLite reports them as I/O errors.
+		if se.SystemErrno == syscall.ENOSPC || se.SystemErrno == syscall.EFBIG || se.SystemErrno == syscall.EDQUOT {
+			return fmt.Errorf("%w (%s: %s): free some space, then try again", trustsync.ErrNoSpace, d.path, se.SystemErrno)
+		}
 	}
 	return err
 }
