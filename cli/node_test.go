@@ -1,0 +1,252 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
+	tsync "github.com/trustsync/trustsync/sync"
+)
+
+func TestResolvePorts(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []string
+		want []string // "" where a picked port is expected
+	}{
+		{"kept port", []string{"/ip4/127.0.0.1/tcp/4001"}, []string{"/ip4/127.0.0.1/tcp/4001"}},
+		{"tcp", []string{"/ip4/127.0.0.1/tcp/0"}, []string{""}},
+		{"quic", []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, []string{""}},
+		{"both", []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}, []string{"", ""}},
+		{"mixed", []string{"/ip4/127.0.0.1/tcp/5001", "/ip4/127.0.0.1/udp/0/quic-v1"}, []string{"/ip4/127.0.0.1/tcp/5001", ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ResolvePorts(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.in) {
+				t.Fatalf("got %v", got)
+			}
+			for i := range got {
+				if tt.want[i] != "" {
+					if got[i] != tt.want[i] {
+						t.Errorf("address %d: %s, want %s", i, got[i], tt.want[i])
+					}
+					continue
+				}
+				if !samePortOrPicked(got[i], tt.in[i]) || got[i] == tt.in[i] {
+					t.Errorf("address %d: %s, want %s with a picked port", i, got[i], tt.in[i])
+				}
+			}
+		})
+	}
+	if _, err := ResolvePorts([]string{"/ip4/127.0.0.1/udp/0"}); err == nil {
+		t.Error("ResolvePorts accepted UDP without quic-v1")
+	}
+}
+
+// TestStartNode_PortInUse: a kept port taken by another program fails with
+// one line naming the port and --listen, before libp2p is asked.
+func TestStartNode_PortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	port := l.Addr().(*net.TCPAddr).Port
+	d := newDevice(t)
+	d.create("init", "--name", "Sam", "--device", "laptop", "--listen", "/ip4/127.0.0.1/tcp/"+strconv.Itoa(port), "--no-mdns")
+	msg := d.fail(ExitFailure, "serve")
+	want := "trustsync: port " + strconv.Itoa(port) + " is in use by another program"
+	if !strings.HasPrefix(msg, want) || !strings.HasSuffix(msg, "choose another with --listen\n") {
+		t.Fatalf("serve on a taken port: %q, want %q...", msg, want)
+	}
+}
+
+// TestStartNode_ResolvesStoredPortZero: a home whose stored port is 0 (made
+// before init picked ports, or by the library) gets a port at the first
+// start, and keeps it.
+func TestStartNode_ResolvesStoredPortZero(t *testing.T) {
+	d := initDevice(t, "Sam", "laptop")
+	d.withStore(func(ctx context.Context, st trustsync.Store, _ *crdt.Space) {
+		must(t, saveConfig(ctx, st, Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}))
+	})
+	f, _, _ := testFactory(d)
+	f.HomeFlag = d.home
+	t.Cleanup(func() { f.Close() })
+	n, err := f.StartNode(context.Background(), NodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := n.Addrs()
+	must(t, n.Close())
+	must(t, f.Close())
+	cfg := storedConfig(t, d.home)
+	_, _, port := hostPort(cfg.Listen[0])
+	if port == 0 || len(addrs) != 1 || !strings.Contains(addrs[0].String(), "/tcp/"+strconv.Itoa(port)+"/") {
+		t.Fatalf("stored %v, node listened on %v: want the same picked port", cfg.Listen, addrs)
+	}
+}
+
+func TestSyncRecorder(t *testing.T) {
+	d := initDevice(t, "Sam", "laptop")
+	d.withStore(func(ctx context.Context, st trustsync.Store, _ *crdt.Space) {
+		now := t0
+		r := newSyncRecorder(st, func() time.Time { return now })
+		last := func() time.Time {
+			at, ok, err := loadLastSync(ctx, st, "dev1")
+			must(t, err)
+			if !ok {
+				return time.Time{}
+			}
+			return at
+		}
+		steps := []struct {
+			advance time.Duration
+			flush   bool
+			want    time.Time
+		}{
+			{0, false, t0},                                // first sync: written at once
+			{time.Second, false, t0},                      // within recordEvery: pending
+			{0, true, t0.Add(time.Second)},                // flush writes it
+			{recordEvery, false, t0.Add(3 * time.Second)}, // later: written at once
+		}
+		for i, s := range steps {
+			now = now.Add(s.advance)
+			if s.flush {
+				must(t, r.flush(ctx))
+			} else {
+				must(t, r.synced(ctx, "dev1"))
+			}
+			if got := last(); !got.Equal(s.want) {
+				t.Fatalf("step %d: last sync %v, want %v", i, got, s.want)
+			}
+		}
+	})
+}
+
+// lockedBuffer is a buffer a command writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// testFactory is a factory for d whose streams a running command can
+// write while the test reads them.
+func testFactory(d *device) (*Factory, *lockedBuffer, *lockedBuffer) {
+	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	f := NewFactory(&IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
+	f.Getenv = func(k string) string { return d.env[k] }
+	f.Now = func() time.Time { return d.now }
+	return f, out, errOut
+}
+
+// TestServe_InProcess runs serve as main does, with a context that ends
+// like SIGINT: it prints one "listening on" line with this device's peer
+// ID, syncs what the partner (a sync run) brings, records the sync, and
+// exits 0 once the context ends.
+func TestServe_InProcess(t *testing.T) {
+	sam := initDevice(t, "Sam", "sam-laptop")
+	alex := initDevice(t, "Alex", "alex-phone")
+	pairNet(t, sam, alex)
+	alex.create("boundary", "add", "No phones at dinner")
+
+	f, out, errOut := testFactory(sam)
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- Execute(ctx, f, NewCmdRoot(f), []string{"--home", sam.home, "serve"}) }()
+	t.Cleanup(func() {
+		cancel()
+		<-code
+	})
+	waitFor(t, "listening on", func() string { return out.String() + errOut.String() })
+	if !strings.HasPrefix(out.String(), "listening on /ip4/127.0.0.1/tcp/") || strings.Count(out.String(), "\n") != 1 {
+		t.Fatalf("serve printed %q, want one line \"listening on ADDRS\"", out.String())
+	}
+
+	r := alex.run("sync", "--timeout", "20s")
+	// Both sides also exchange the devices' records (addresses).
+	if r.code != ExitOK || !strings.Contains(r.out, "sent 1 boundary") || strings.Count(r.out, "\n") != 1 || r.errOut != "" {
+		t.Fatalf("sync: exit %d, stdout %q, stderr %q", r.code, r.out, r.errOut)
+	}
+	waitFor(t, "received 1 boundary from Alex (alex-phone)", errOut.String)
+
+	cancel()
+	select {
+	case c := <-code:
+		if c != ExitOK {
+			t.Fatalf("serve exited %d after the context ended; stderr %q", c, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve still running 30s after its context ended")
+	}
+	code <- ExitOK // for the cleanup
+	contains(t, "serve's stderr", errOut.String(), "connected to Alex (alex-phone)\n", "going offline\n")
+	contains(t, "Sam's boundaries", sam.ok("boundary", "list"), "No phones at dinner")
+	var alexID string
+	alex.withSpace(func(ctx context.Context, sp *crdt.Space) { alexID = sp.Self().DeviceID })
+	sam.withStore(func(ctx context.Context, st trustsync.Store, _ *crdt.Space) {
+		if _, ok, err := loadLastSync(ctx, st, alexID); err != nil || !ok {
+			t.Fatalf("serve recorded no last sync with Alex's device (%v)", err)
+		}
+	})
+}
+
+// pairNet pairs two devices as pair does, recording each one's peer ID and
+// kept addresses so that the sync commands find each other on 127.0.0.1.
+func pairNet(t *testing.T, a, b *device) {
+	t.Helper()
+	type netID struct {
+		peer  string
+		addrs []string
+	}
+	ids := map[*device]netID{}
+	for _, d := range []*device{a, b} {
+		d.withStore(func(ctx context.Context, st trustsync.Store, _ *crdt.Space) {
+			p, err := tsync.DevicePeerID(ctx, st)
+			must(t, err)
+			cfg, err := loadConfig(ctx, st)
+			must(t, err)
+			ids[d] = netID{p, cfg.Listen}
+		})
+	}
+	pair(t, a, b)
+	for _, p := range [][2]*device{{a, b}, {b, a}} {
+		var other trustsync.Device
+		p[1].withSpace(func(ctx context.Context, sp *crdt.Space) { other = deviceOf(sp.Self()) })
+		other.PeerID, other.Addrs = ids[p[1]].peer, ids[p[1]].addrs
+		p[0].withSpace(func(ctx context.Context, sp *crdt.Space) { must(t, sp.AddDevice(ctx, other)) })
+	}
+}
+
+func waitFor(t *testing.T, want string, read func() string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(read(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within 30s in %q", want, read())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
