@@ -11,6 +11,7 @@ import (
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/internal/keys"
 )
 
 // Factory gives commands what they share: the streams, the environment, and
@@ -32,10 +33,17 @@ type Factory struct {
 	OpenStore func(dir string) (trustsync.Store, error)
 	// HomeFlag is the value of the --home flag, "" when not given.
 	HomeFlag string
+	// Keeper keeps the key of an unlocked encrypted home between commands.
+	// Default: keys.SystemKeeper on Getenv (see lock.go).
+	Keeper *keys.Keeper
+	// ReadSecret asks for a passphrase without echo. Default: read the
+	// terminal behind IOStreams.In (see lock.go).
+	ReadSecret func(prompt string) ([]byte, error)
 
 	home  string
 	store trustsync.Store
 	space *crdt.Space
+	key   []byte // the data key of an encrypted home, once known
 }
 
 // NewFactory returns a Factory for the given streams, reading the process's
@@ -124,7 +132,14 @@ func (f *Factory) openStore(ctx context.Context, home string) (trustsync.Store, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	key, err := f.homeKey(home) // lock.go: nil for a home without encryption
+	if err != nil {
+		return nil, err
+	}
 	st, err := f.OpenStore(home)
+	if err == nil && key != nil {
+		st, err = encryptStore(ctx, st, key)
+	}
 	if err != nil {
 		var user *userError
 		if errors.As(err, &user) || errors.Is(err, trustsync.ErrDamaged) ||

@@ -18,6 +18,8 @@ type InitOptions struct {
 	Device  string
 	Listen  []string
 	NoMDNS  bool
+	// Encrypt encrypts the home at rest under a passphrase (lock.go).
+	Encrypt bool
 	// ListenGiven is set when --listen was given, so that the environment
 	// does not override it.
 	ListenGiven bool
@@ -71,6 +73,7 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 	cmd.Flags().StringVar(&opts.Device, "device", "", "a `NAME` for this device (default: the host name)")
 	cmd.Flags().StringArrayVar(&opts.Listen, "listen", nil, "a `MULTIADDR` to listen on when syncing; repeat for several")
 	cmd.Flags().BoolVar(&opts.NoMDNS, "no-mdns", false, "do not look for your partner's devices on the local network")
+	cmd.Flags().BoolVar(&opts.Encrypt, "encrypt", false, "encrypt everything in the home under a passphrase (asked, or TRUSTSYNC_PASSPHRASE); see 'trustsync unlock'")
 	return cmd
 }
 
@@ -92,6 +95,15 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 		return err
 	}
 
+	if opts.Encrypt {
+		home, err := f.Home()
+		if err != nil {
+			return err
+		}
+		if err := f.setUpEncryption(home); err != nil {
+			return err
+		}
+	}
 	st, err := f.createStore(ctx)
 	if err != nil {
 		return err
@@ -121,6 +133,9 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 	fmt.Fprintf(w, "Welcome, %s. This device (%s) is ready, with its data in %s.\n", self.MemberName, self.DeviceName, home)
 	fmt.Fprintf(w, "Next: invite your partner with 'trustsync pair', and add what matters to you with\n")
 	fmt.Fprintf(w, "'trustsync boundary add', 'trustsync goal add' or 'trustsync checkin add'.\n")
+	if opts.Encrypt {
+		f.tellEncrypted(home)
+	}
 	fmt.Fprintln(f.IOStreams.Out, self.DeviceID)
 	return nil
 }

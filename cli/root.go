@@ -65,6 +65,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	groups := []*cobra.Group{
 		{ID: "setup", Title: "Setting up:"},
 		{ID: "docs", Title: "What you share:"},
+		{ID: "private", Title: "What stays yours:"},
 		{ID: "sync", Title: "Devices and sync:"},
 	}
 	// Every subcommand is added here, and only here.
@@ -79,6 +80,9 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		{"docs", NewCmdCheckin(f)},
 		{"docs", NewCmdHistory(f, nil)},
 		{"docs", NewCmdExport(f, nil)},
+		{"private", NewCmdJournal(f)},
+		{"private", NewCmdLock(f)},
+		{"private", NewCmdUnlock(f)},
 		// The sync commands (pair, serve, sync, devices, unpair) join the
 		// "sync" group here.
 		{"sync", NewCmdServe(f, nil)},
