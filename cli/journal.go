@@ -207,7 +207,16 @@ func newCmdJournalList(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [--json]",
 		Short: "List your journal entries, newest first",
-		Args:  exactArgs(),
+		Long: heredoc(`
+			List your journal entries, newest first, with their mood and whether
+			you shared them. --json prints an array of objects with id, text,
+			mood, created_at and shared (the check-ins each was copied into).
+		`),
+		Example: examples(`
+			$ trustsync journal list
+			$ trustsync journal list --json
+		`),
+		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.withJournal(cmd.Context(), func(j *journal.Journal) error {
 				es, err := j.Entries(cmd.Context())
@@ -251,7 +260,13 @@ func newCmdJournalShow(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show ID [--json]",
 		Short: "Show one journal entry in full",
-		Args:  exactArgs("ID"),
+		Long: heredoc(`
+			Show one journal entry in full, and when it was shared, if it was.
+		`),
+		Example: examples(`
+			$ trustsync journal show 4mzq2k7a
+		`),
+		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkIDArg(args[0]); err != nil {
 				return err
@@ -388,7 +403,14 @@ func newCmdJournalPlan(f *Factory) *cobra.Command {
 	add := &cobra.Command{
 		Use:   "add TEXT",
 		Short: "Add a practice to your plan; prints its ID",
-		Args:  exactArgs("TEXT"),
+		Long: heredoc(`
+			Add something you do to look after yourself to your plan. Prints the
+			new practice's ID, for 'journal selfcare log --practice'.
+		`),
+		Example: examples(`
+			$ trustsync journal plan add "A walk after work"
+		`),
+		Args: exactArgs("TEXT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.withJournal(cmd.Context(), func(j *journal.Journal) error {
 				p, err := j.AddPractice(cmd.Context(), args[0])
@@ -404,7 +426,14 @@ func newCmdJournalPlan(f *Factory) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list [--all] [--json]",
 		Short: "List the practices of your plan",
-		Args:  exactArgs(),
+		Long: heredoc(`
+			List the practices of your plan, oldest first; --all includes the ones
+			you dropped.
+		`),
+		Example: examples(`
+			$ trustsync journal plan list
+		`),
+		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.withJournal(cmd.Context(), func(j *journal.Journal) error {
 				ps, err := j.Plan(cmd.Context(), all)
@@ -439,7 +468,14 @@ func newCmdJournalPlan(f *Factory) *cobra.Command {
 	drop := &cobra.Command{
 		Use:   "drop ID",
 		Short: "Take a practice out of your plan (its log stays)",
-		Args:  exactArgs("ID"),
+		Long: heredoc(`
+			Take a practice out of your plan. What you logged for it stays in your
+			self-care log; 'plan list --all' still shows it.
+		`),
+		Example: examples(`
+			$ trustsync journal plan drop 7hd2kq3m
+		`),
+		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkIDArg(args[0]); err != nil {
 				return err
@@ -470,7 +506,15 @@ func newCmdJournalSelfCare(f *Factory) *cobra.Command {
 	logCmd := &cobra.Command{
 		Use:   "log [NOTE] [--practice ID]",
 		Short: "Log self-care; prints its ID",
-		Args:  cobra.MaximumNArgs(1),
+		Long: heredoc(`
+			Log something you did to look after yourself: a note, a practice of
+			your plan, or both. Prints the new log entry's ID.
+		`),
+		Example: examples(`
+			$ trustsync journal selfcare log --practice 7hd2kq3m "felt lighter"
+			$ trustsync journal selfcare log "an early night"
+		`),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			note := ""
 			if len(args) == 1 {
@@ -495,7 +539,13 @@ func newCmdJournalSelfCare(f *Factory) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list [--days N] [--json]",
 		Short: "Show your self-care log, newest first",
-		Args:  exactArgs(),
+		Long: heredoc(`
+			Show your self-care log, newest first, all of it or the last N days.
+		`),
+		Example: examples(`
+			$ trustsync journal selfcare list --days 7
+		`),
+		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			since, err := sinceDays(f, cmd, days)
 			if err != nil {
@@ -545,6 +595,10 @@ func newCmdJournalSelfCare(f *Factory) *cobra.Command {
 			practice of your plan and how often you did it, and how many other
 			things you logged. Your notes are never included. Asks before sharing,
 			as 'journal share' does.
+		`),
+		Example: examples(`
+			$ trustsync journal selfcare share --mood 4 --dry-run
+			$ trustsync journal selfcare share --mood 4 --days 14
 		`),
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
