@@ -48,6 +48,73 @@
 //     than [SchemaMajor] can be read, but every write to it fails with an
 //     error wrapping [trustsync.ErrReadOnly].
 //
+// # The practices of rebuilding trust
+//
+// Six more documents hold what a couple does to rebuild trust, with the same
+// rules (items under the root keyed by random ID, nested maps created with
+// their item, history in words, the view for listings):
+//
+//   - [CommitmentsDoc]: small promises ([Space.AddCommitment]) with a plain
+//     timeline of the times each was kept or missed
+//     ([Space.RecordCommitment]), each entry acknowledged by the partner who
+//     did not write it ([Space.AckCommitmentEntry]). There is no score, no
+//     streak and no percentage anywhere: only dated entries in words.
+//   - [ApologiesDoc]: a structured apology ([Space.WriteApology]: what
+//     happened, its impact as the author understands it, what they take
+//     responsibility for, what they will do differently) that the other
+//     partner may acknowledge when ready ([Space.AckApology]); nothing ever
+//     asks them to.
+//   - [SetbacksDoc]: what went wrong, linked to the boundary, goal or
+//     commitment it touched ([Space.SetbacksAbout]), what each partner felt
+//     (keyed by member, so both are kept), and every revision of the plan
+//     (each under its own key, so concurrent revisions are both kept and the
+//     later one is current).
+//   - [RhythmDoc]: the check-in cadence ([Space.SetRhythm], daily or weekly
+//     on a day). Like a boundary, it is agreed only when both partners
+//     agreed to the exact cadence in effect; changing it asks both again.
+//     [Space.Due] computes locally, with no network, when this partner's
+//     next check-in is due and which of the other's check-ins wait for an
+//     acknowledgement.
+//   - [QuestionsDoc]: questions answered together (below).
+//   - [MomentsDoc]: a light log of good moments and thanks ([Space.AddMoment]).
+//
+// # Answered together
+//
+// [Space.AskQuestion] adds a question both partners answer, and
+// [Space.AnswerQuestion] an answer that the other partner cannot read until
+// they have answered too, without any server. Each answer is sealed with
+// AES-256-GCM under a fresh random key and bound to its question and author;
+// the sealed answer goes into the shared document, and the key stays in this
+// device's store (its meta, which is never synced). The author's device
+// writes the key into the shared document -- reveals the answer -- only once
+// the other partner's answer is there: at once when answering second;
+// otherwise in the same transaction that stores the other answer when it
+// arrives by sync or import, or at the latest at the next read
+// ([Space.RevealAnswers], which [Space.Questions] and [Space.Question] call).
+// Answering in either order, offline, or at the same time all work. An
+// answer cannot be changed once given ([ErrAnswered]).
+//
+// What this protects: through any normal use of trustsync, on any device,
+// neither partner can read the other's answer before giving their own, and
+// the answer's words are never in a shared document, a history summary or a
+// sync message before then.
+//
+// What it does not protect:
+//   - A partner can answer with anything, even nonsense, just to make the
+//     other's answer appear. The seal enforces the order, not sincerity.
+//   - The key sits in the answering device's own store until it is revealed,
+//     next to the sealed answer. Anyone who can read that device's disk (or
+//     run trustsync on it) can read that device's own answers; the seal is
+//     against the other partner's devices, not against the author's.
+//   - Who answered which question, and when, is visible to both at once, as
+//     is when an answer was revealed, which tells the other that the
+//     revealing device received their answer.
+//   - Only the device that wrote an answer holds its key. If a partner
+//     answers on a laptop and the laptop is lost before it reveals, that
+//     answer stays sealed for good; their other devices cannot reveal it.
+//   - A modified trustsync on the other partner's device could reveal its
+//     own answer early; it can never make this device reveal early.
+//
 // # Concurrency
 //
 // A [Space] is safe for concurrent use. Each document has a mutex in the

@@ -729,14 +729,8 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 
 // validDocID checks a document ID given by a caller or a peer.
 func validDocID(doc string) error {
-	switch doc {
-	case SpaceDoc, BoundariesDoc, GoalsDoc:
+	if ValidDoc(doc) {
 		return nil
-	}
-	if m, ok := strings.CutPrefix(doc, "checkins/"); ok {
-		if _, err := time.Parse("2006-01", m); err == nil {
-			return nil
-		}
 	}
 	return fmt.Errorf("unknown document %q: %w", doc, trustsync.ErrInvalid)
 }
@@ -799,6 +793,12 @@ func (s *Space) absorb(tx trustsync.Tx, ds *docState, old []automerge.ChangeHash
 	}
 	if err := putViews(tx, ds.id, root, list); err != nil {
 		return rec, err
+	}
+	if ds.id == QuestionsDoc {
+		// Answers the received changes made revealable (question.go).
+		if err := s.revealReceived(tx, ds); err != nil {
+			return rec, err
+		}
 	}
 	rec.Changes = len(chs)
 	rec.Items = list

@@ -48,6 +48,8 @@ func refOfKey(doc, key string) (ItemRef, bool) {
 		return ItemRef{KindGoal, key}, true
 	case strings.HasPrefix(doc, "checkins/"):
 		return ItemRef{KindCheckIn, key}, true
+	case practiceKind(doc) != "":
+		return ItemRef{practiceKind(doc), key}, true
 	}
 	return ItemRef{}, false
 }
@@ -70,6 +72,9 @@ func allRefs(doc string, root *automerge.Map) ([]ItemRef, error) {
 
 // refsOf returns the view items a change message names.
 func refsOf(doc string, m changeMsg) []ItemRef {
+	if refs, ok := practiceRefs(doc, m); ok {
+		return refs
+	}
 	if m.K == KindStep && m.G != "" {
 		return []ItemRef{{KindGoal, m.G}}
 	}
@@ -132,6 +137,8 @@ func putViews(tx trustsync.Tx, doc string, root *automerge.Map, refs []ItemRef) 
 			if d, ok := deviceFromDoc(root, r.ID); ok {
 				err = put(KindDevice, r.ID, d)
 			}
+		default:
+			_, err = putPracticeView(put, root, r)
 		}
 		if err != nil {
 			return fmt.Errorf("update view of %s %s: %w", r.Kind, r.ID, err)

@@ -10,8 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
+
+	"github.com/trustsync/trustsync/crdt"
 )
 
 // Frame types. Every frame on the wire is a uvarint length (of the type byte
@@ -67,11 +68,10 @@ type RemoteError struct {
 
 func (e *RemoteError) Error() string { return "peer refused: " + e.Reason }
 
-var docIDPattern = regexp.MustCompile(`^(space|boundaries|goals|checkins/\d{4}-\d{2})$`)
-
-// ValidDoc reports whether id names a document a space can hold: space,
-// boundaries, goals or checkins/YYYY-MM.
-func ValidDoc(id string) bool { return docIDPattern.MatchString(id) }
+// ValidDoc reports whether id names a document a space can hold; the list
+// is crdt's ([crdt.ValidDoc]), so that a new kind of document syncs without
+// a change here.
+func ValidDoc(id string) bool { return crdt.ValidDoc(id) }
 
 func checkDoc(id string) error {
 	if !ValidDoc(id) {

@@ -1,0 +1,151 @@
+package crdt
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/trustsync/trustsync"
+)
+
+// NewApology is what a partner writes in an apology. Happened is required;
+// the other parts may be left empty, though a sincere apology usually says
+// each of them.
+type NewApology struct {
+	Happened       string // what happened, plainly
+	Impact         string // its impact on the other, as the author understands it
+	Responsibility string // what the author takes responsibility for
+	Different      string // what the author will do differently
+}
+
+// Apology is a structured apology written by one partner. The other may
+// acknowledge it when, and if, they are ready; nothing ever asks them to.
+type Apology struct {
+	ID             string           `json:"id"`
+	Author         trustsync.Person `json:"author"`
+	WrittenAt      time.Time        `json:"written_at"`
+	Happened       string           `json:"happened"`
+	Impact         string           `json:"impact"`
+	Responsibility string           `json:"responsibility"`
+	Different      string           `json:"different"`
+	Acks           []trustsync.Ack  `json:"acks"`
+}
+
+// WriteApology records an apology by this member.
+func (s *Space) WriteApology(ctx context.Context, a NewApology) (string, error) {
+	happened, err := cleanText("what happened", a.Happened)
+	if err != nil {
+		return "", fmt.Errorf("write apology: %w", err)
+	}
+	id := newID()
+	me := s.Self().MemberID
+	_, err = s.write(ctx, ApologiesDoc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		m := automerge.NewMap()
+		if err := root.Set(id, m); err != nil {
+			return edit{}, err
+		}
+		if err := setFields(m,
+			"author", me,
+			"written_at", s.now().UnixMilli(),
+			"happened", automerge.NewText(happened),
+			"impact", automerge.NewText(strings.TrimSpace(a.Impact)),
+			"responsibility", automerge.NewText(strings.TrimSpace(a.Responsibility)),
+			"different", automerge.NewText(strings.TrimSpace(a.Different)),
+			"acks", automerge.NewMap(),
+			"ack_at", automerge.NewMap(),
+		); err != nil {
+			return edit{}, err
+		}
+		return edit{action: "add", kind: KindApology, item: id,
+			summary: "wrote an apology about " + quote(happened),
+			touched: []ItemRef{{KindApology, id}}}, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("write apology: %w", err)
+	}
+	return id, nil
+}
+
+// AckApology records that this member read the other's apology, with an
+// optional reply. The author cannot acknowledge their own apology.
+func (s *Space) AckApology(ctx context.Context, id, reply string) error {
+	reply = strings.TrimSpace(reply)
+	r, err := s.resolveItem(ctx, id, KindApology)
+	if err != nil {
+		return fmt.Errorf("acknowledge apology: %w", err)
+	}
+	me := s.Self().MemberID
+	_, err = s.write(ctx, ApologiesDoc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		m, err := itemMap(root, KindApology, r.id)
+		if err != nil {
+			return edit{}, err
+		}
+		if getStr(m, "author") == me {
+			return edit{}, fmt.Errorf("apology %s is your own: only your partner can acknowledge it: %w", short(r.id), trustsync.ErrInvalid)
+		}
+		if err := setAck(m, me, reply, s.now()); err != nil {
+			return edit{}, err
+		}
+		return edit{action: "ack", kind: KindApology, item: r.id,
+			summary: ackSummary("the apology about "+quote(getStr(m, "happened")), reply),
+			touched: []ItemRef{{KindApology, r.id}}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("acknowledge apology: %w", err)
+	}
+	return nil
+}
+
+// Apologies lists apologies, newest first.
+func (s *Space) Apologies(ctx context.Context) ([]Apology, error) {
+	out, err := listRows(s, ctx, KindApology, readApology)
+	if err != nil {
+		return nil, fmt.Errorf("list apologies: %w", err)
+	}
+	slices.SortFunc(out, func(a, b Apology) int {
+		if c := b.WrittenAt.Compare(a.WrittenAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return out, nil
+}
+
+// Apology returns one apology by ID or prefix.
+func (s *Space) Apology(ctx context.Context, id string) (Apology, error) {
+	return oneRow(s, ctx, id, KindApology, readApology)
+}
+
+func readApology(it trustsync.Item, p people) (Apology, error) {
+	var a Apology
+	if err := readRow(it, &a); err != nil {
+		return a, err
+	}
+	a.ID = it.ID
+	p.fill(&a.Author)
+	if a.Acks == nil {
+		a.Acks = []trustsync.Ack{}
+	}
+	p.acks(a.Acks)
+	return a, nil
+}
+
+func apologyFromDoc(root *automerge.Map, id string) (Apology, bool) {
+	m := getMap(root, id)
+	if m == nil {
+		return Apology{}, false
+	}
+	return Apology{
+		ID:             id,
+		Author:         trustsync.Person{ID: getStr(m, "author")},
+		WrittenAt:      getTime(m, "written_at"),
+		Happened:       getStr(m, "happened"),
+		Impact:         getStr(m, "impact"),
+		Responsibility: getStr(m, "responsibility"),
+		Different:      getStr(m, "different"),
+		Acks:           readAcks(m, "acks", "ack_at"),
+	}, true
+}

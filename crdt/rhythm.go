@@ -1,0 +1,355 @@
+package crdt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/trustsync/trustsync"
+)
+
+// Cadence is how often the couple means to check in: every day, or once a
+// week on a given day.
+type Cadence struct {
+	Every string       `json:"every"`         // "daily" or "weekly"
+	Day   time.Weekday `json:"day,omitempty"` // the day of a weekly rhythm
+}
+
+// ParseCadence reads a cadence as a person writes it: every is "daily" or
+// "weekly"; day names the weekday of a weekly rhythm ("sunday", "sun") and
+// must be empty for a daily one.
+func ParseCadence(every, day string) (Cadence, error) {
+	every = strings.ToLower(strings.TrimSpace(every))
+	day = strings.ToLower(strings.TrimSpace(day))
+	switch every {
+	case "daily":
+		if day != "" {
+			return Cadence{}, fmt.Errorf("a daily rhythm has no day: %w", trustsync.ErrInvalid)
+		}
+		return Cadence{Every: "daily"}, nil
+	case "weekly":
+		if day == "" {
+			return Cadence{}, fmt.Errorf("a weekly rhythm needs a day, such as sunday: %w", trustsync.ErrInvalid)
+		}
+		for d := time.Sunday; d <= time.Saturday; d++ {
+			name := strings.ToLower(d.String())
+			if day == name || (len(day) >= 3 && strings.HasPrefix(name, day)) {
+				return Cadence{Every: "weekly", Day: d}, nil
+			}
+		}
+		return Cadence{}, fmt.Errorf("%q is not a day of the week: %w", day, trustsync.ErrInvalid)
+	}
+	return Cadence{}, fmt.Errorf("%q is not a rhythm: use daily or weekly: %w", every, trustsync.ErrInvalid)
+}
+
+// String says the cadence in words: "daily", "weekly on Sunday".
+func (c Cadence) String() string {
+	if c.Every == "weekly" {
+		return "weekly on " + c.Day.String()
+	}
+	return c.Every
+}
+
+// key is the cadence as stored, and as agreed to: "daily", "weekly:sunday".
+func (c Cadence) key() string {
+	if c.Every == "weekly" {
+		return "weekly:" + strings.ToLower(c.Day.String())
+	}
+	return c.Every
+}
+
+// cadenceOf reads a stored cadence; ok is false for one this build does
+// not know (written by a newer version).
+func cadenceOf(key string) (Cadence, bool) {
+	every, day, _ := strings.Cut(key, ":")
+	c, err := ParseCadence(every, day)
+	return c, err == nil
+}
+
+// Rhythm is the check-in cadence the couple set. Like a boundary, it counts
+// as agreed only when both partners agreed to this exact cadence; changing
+// it asks both again.
+type Rhythm struct {
+	ID         string                `json:"id"`
+	Cadence    Cadence               `json:"cadence"`
+	Stored     string                `json:"stored"` // the cadence as stored, for a newer one this build cannot read
+	SetBy      trustsync.Person      `json:"set_by"`
+	SetAt      time.Time             `json:"set_at"`
+	Agreements []trustsync.Agreement `json:"agreements"`
+	Agreed     bool                  `json:"agreed"`
+}
+
+// currentRhythm returns the key of the rhythm item in effect in the rhythm
+// document: the one set most recently. Two devices that set a rhythm before
+// ever syncing create two items; every device picks the same one.
+func currentRhythm(root *automerge.Map) string {
+	keys, _ := root.Keys()
+	best, bestAt := "", int64(-1)
+	for _, k := range keys {
+		m := getMap(root, k)
+		if isMetaKey(k) || m == nil {
+			continue
+		}
+		at, _ := getInt(m, "set_at")
+		if at > bestAt || (at == bestAt && k > best) {
+			best, bestAt = k, at
+		}
+	}
+	return best
+}
+
+// SetRhythm proposes a check-in cadence, or changes the one in effect.
+// Setting it is not agreeing to it: each partner agrees with AgreeRhythm,
+// and a change asks both again.
+func (s *Space) SetRhythm(ctx context.Context, c Cadence) error {
+	c, err := ParseCadence(c.Every, dayName(c))
+	if err != nil {
+		return fmt.Errorf("set rhythm: %w", err)
+	}
+	me := s.Self().MemberID
+	_, err = s.write(ctx, RhythmDoc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		at := s.now()
+		id := currentRhythm(root)
+		if id == "" {
+			id = newID()
+			m := automerge.NewMap()
+			if err := root.Set(id, m); err != nil {
+				return edit{}, err
+			}
+			if err := setFields(m,
+				"cadence", c.key(),
+				"set_by", me,
+				"set_at", at.UnixMilli(),
+				"agree", automerge.NewMap(),
+				"agree_at", automerge.NewMap(),
+			); err != nil {
+				return edit{}, err
+			}
+		} else {
+			m := getMap(root, id)
+			if getStr(m, "cadence") == c.key() {
+				return edit{}, errNoChange
+			}
+			if err := setFields(m, "cadence", c.key(), "set_by", me, "set_at", at.UnixMilli()); err != nil {
+				return edit{}, err
+			}
+		}
+		return edit{action: "set", kind: KindRhythm, item: id,
+			summary: "proposed checking in " + c.String(),
+			touched: []ItemRef{{KindRhythm, id}}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("set rhythm: %w", err)
+	}
+	return nil
+}
+
+func dayName(c Cadence) string {
+	if c.Every == "weekly" {
+		return c.Day.String()
+	}
+	return ""
+}
+
+// AgreeRhythm records this member's agreement to the cadence in effect.
+func (s *Space) AgreeRhythm(ctx context.Context) error {
+	me := s.Self().MemberID
+	_, err := s.write(ctx, RhythmDoc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
+		id := currentRhythm(root)
+		if id == "" {
+			return edit{}, fmt.Errorf("no check-in rhythm is set yet: %w", trustsync.ErrNotFound)
+		}
+		m := getMap(root, id)
+		key := getStr(m, "cadence")
+		agree, agreeAt, err := memberMaps(m, "agree", "agree_at")
+		if err != nil {
+			return edit{}, err
+		}
+		if v := getValue(agree, me); v != nil && strOf(v) == key {
+			return edit{}, errNoChange
+		}
+		if err := agree.Set(me, key); err != nil {
+			return edit{}, err
+		}
+		if err := setTime(agreeAt, me, s.now()); err != nil {
+			return edit{}, err
+		}
+		words := key
+		if c, ok := cadenceOf(key); ok {
+			words = c.String()
+		}
+		return edit{action: "agree", kind: KindRhythm, item: id,
+			summary: "agreed to check in " + words,
+			touched: []ItemRef{{KindRhythm, id}}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("agree to rhythm: %w", err)
+	}
+	return nil
+}
+
+// Rhythm returns the check-in rhythm in effect, or an error wrapping
+// trustsync.ErrNotFound when none was set.
+func (s *Space) Rhythm(ctx context.Context) (Rhythm, error) {
+	var out Rhythm
+	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		p, err := loadPeople(tx)
+		if err != nil {
+			return err
+		}
+		items, err := tx.Items(KindRhythm)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, it := range items {
+			var r Rhythm
+			if err := readRow(it, &r); err != nil {
+				return err
+			}
+			r.ID = it.ID
+			if !found || r.SetAt.After(out.SetAt) || (r.SetAt.Equal(out.SetAt) && r.ID > out.ID) {
+				out, found = r, true
+			}
+		}
+		if !found {
+			return fmt.Errorf("no check-in rhythm is set yet: %w", trustsync.ErrNotFound)
+		}
+		p.fill(&out.SetBy)
+		current := 0
+		for i := range out.Agreements {
+			a := &out.Agreements[i]
+			p.fill(&a.By)
+			if _, member := p.names[a.By.ID]; member && a.Current {
+				current++
+			}
+		}
+		out.Agreed = len(p.names) == 2 && current == 2
+		return nil
+	})
+	return out, err
+}
+
+func rhythmFromDoc(root *automerge.Map, id string) (Rhythm, bool) {
+	m := getMap(root, id)
+	if m == nil {
+		return Rhythm{}, false
+	}
+	key := getStr(m, "cadence")
+	c, _ := cadenceOf(key)
+	r := Rhythm{
+		ID:         id,
+		Cadence:    c,
+		Stored:     key,
+		SetBy:      trustsync.Person{ID: getStr(m, "set_by")},
+		SetAt:      getTime(m, "set_at"),
+		Agreements: []trustsync.Agreement{},
+	}
+	if agree := getMap(m, "agree"); agree != nil {
+		at := getMap(m, "agree_at")
+		vals, _ := agree.Values()
+		for member, v := range vals {
+			r.Agreements = append(r.Agreements, trustsync.Agreement{
+				By: trustsync.Person{ID: member}, At: getTime(at, member), Current: strOf(v) == key,
+			})
+		}
+	}
+	slices.SortFunc(r.Agreements, func(x, y trustsync.Agreement) int {
+		if c := x.At.Compare(y.At); c != 0 {
+			return c
+		}
+		return strings.Compare(x.By.ID, y.By.ID)
+	})
+	return r, true
+}
+
+// Due says where this member stands with the agreed rhythm at a moment,
+// computed on this device alone from what it holds: no network, no server.
+type Due struct {
+	// Rhythm is the rhythm in effect; HasRhythm is false when none was set.
+	Rhythm    Rhythm
+	HasRhythm bool
+	// Next is the start of the day (in the location of the time given to
+	// Space.Due) when this member's next check-in is due. Zero while the
+	// rhythm is not agreed by both.
+	Next time.Time
+	// Now is set when a check-in is due today or has been since Next.
+	Now bool
+	// Last is when this member last checked in, zero for never.
+	Last time.Time
+	// Waiting holds the partner's check-ins this member has not
+	// acknowledged yet, newest first.
+	Waiting []trustsync.CheckIn
+}
+
+// Due computes, at the moment at and in its location, when this member's
+// next check-in is due under the agreed rhythm, and which of the partner's
+// check-ins wait for this member's acknowledgement. It never fails for want
+// of a rhythm: without an agreed one, Next is zero.
+//
+// The days of a rhythm are its occasions: every day, or every week on its
+// day, from midnight. A check-in is due from the latest occasion on or
+// before at, unless this member checked in since then, or the rhythm was
+// agreed only after it; then the next occasion is when it is due.
+func (s *Space) Due(ctx context.Context, at time.Time) (Due, error) {
+	var d Due
+	r, err := s.Rhythm(ctx)
+	switch {
+	case err == nil:
+		d.Rhythm, d.HasRhythm = r, true
+	case !errors.Is(err, trustsync.ErrNotFound):
+		return Due{}, fmt.Errorf("due: %w", err)
+	}
+	cs, err := s.CheckIns(ctx)
+	if err != nil {
+		return Due{}, fmt.Errorf("due: %w", err)
+	}
+	me := s.Self().MemberID
+	d.Waiting = []trustsync.CheckIn{}
+	for _, c := range cs {
+		if c.Author.ID == me {
+			if c.CreatedAt.After(d.Last) {
+				d.Last = c.CreatedAt
+			}
+			continue
+		}
+		acked := false
+		for _, a := range c.Acks {
+			acked = acked || a.By.ID == me
+		}
+		if !acked {
+			d.Waiting = append(d.Waiting, c)
+		}
+	}
+	if !d.HasRhythm || !r.Agreed || r.Cadence.Every == "" {
+		return d, nil
+	}
+	loc := at.Location()
+	midnight := func(t time.Time) time.Time {
+		t = t.In(loc)
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+	}
+	days := 1
+	occ := midnight(at)
+	if r.Cadence.Every == "weekly" {
+		days = 7
+		back := (int(occ.Weekday()) - int(r.Cadence.Day) + 7) % 7
+		occ = occ.AddDate(0, 0, -back)
+	}
+	var agreed time.Time
+	for _, a := range r.Agreements {
+		if a.Current && a.At.After(agreed) {
+			agreed = a.At
+		}
+	}
+	if occ.Before(midnight(agreed)) || !d.Last.Before(occ) {
+		d.Next = occ.AddDate(0, 0, days)
+		return d, nil
+	}
+	d.Next, d.Now = occ, true
+	return d, nil
+}
