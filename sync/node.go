@@ -645,7 +645,7 @@ func (n *Node) connect(ctx context.Context, id peer.ID) error {
 	if n.ctx.Err() != nil {
 		return trustsync.ErrClosed
 	}
-	if ns := n.session(id); ns == nil || !ns.online {
+	if !n.isOnline(id) {
 		if err := n.host.Connect(ctx, peer.AddrInfo{ID: id}); err != nil {
 			return fmt.Errorf("dial %s: %w", id, err)
 		}
@@ -661,6 +661,14 @@ func (n *Node) connect(ctx context.Context, id peer.ID) error {
 		}
 	}
 	return n.waitOnline(ctx, id)
+}
+
+// isOnline reports whether a session with id runs and passed its hello.
+func (n *Node) isOnline(id peer.ID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ns := n.sessions[id]
+	return ns != nil && ns.online
 }
 
 func (n *Node) session(id peer.ID) *nodeSession {
