@@ -108,6 +108,12 @@ func (t EventType) String() string {
 		return "changes received"
 	case Synced:
 		return "synced"
+	case Paired:
+		return "paired"
+	case PairRefused:
+		return "pairing refused"
+	case Unpaired:
+		return "unpaired"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
@@ -151,6 +157,7 @@ type Node struct {
 	addrsWake chan struct{}
 	closeOnce stdsync.Once
 	closeErr  error
+	pair      pairState // invitations, joins, farewells, revoked peers: pair*.go
 }
 
 type nodeSession struct {
@@ -210,6 +217,7 @@ func New(cfg Config) (*Node, error) {
 		n.extra[ai.ID] = true
 		n.trusted[ai.ID] = true
 	}
+	n.pair.init()
 	return n, nil
 }
 
@@ -238,6 +246,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("read paired devices: %w", err)
 	}
 	n.host.SetStreamHandler(ProtocolID, n.handleStream)
+	n.host.SetStreamHandler(UnpairProtocolID, n.handleBye)
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF:    func(_ network.Network, c network.Conn) { n.poke(c.RemotePeer(), 0) },
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.poke(c.RemotePeer(), n.cfg.RedialMin) },
@@ -249,6 +258,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.spawn(n.refreshLoop)
 	n.spawn(n.spaceLoop)
 	n.spawn(n.addrsLoop)
+	n.spawn(n.noteLoop)
 	if !n.cfg.NoMDNS {
 		n.mdns = mdns.NewMdnsService(n.host, MDNSService, mdnsNotifee{n})
 		if err := n.mdns.Start(); err != nil {
@@ -287,7 +297,7 @@ func (n *Node) startHost(ctx context.Context) error {
 		libp2p.ListenAddrStrings(n.cfg.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
-		libp2p.ConnectionGater(&gater{trusted: n.isTrusted}),
+		libp2p.ConnectionGater(&gater{trusted: n.isTrusted, admit: n.pair.admit}),
 		libp2p.ResourceManager(rm),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
@@ -336,8 +346,15 @@ func (n *Node) Close() error {
 			return
 		}
 		n.cancel()
+		n.pair.mu.Lock()
+		invites := slices.Collect(maps.Keys(n.pair.invites))
+		n.pair.mu.Unlock()
+		for _, i := range invites {
+			i.Close()
+		}
 		if n.host != nil {
 			n.host.RemoveStreamHandler(ProtocolID)
+			n.host.RemoveStreamHandler(UnpairProtocolID)
 		}
 		if n.mdns != nil {
 			n.mdns.Close()
@@ -453,7 +470,7 @@ func (n *Node) reloadTrust(ctx context.Context) error {
 				n.log.Warn("device has an unreadable peer ID", "device", d.ID, "err", err)
 				continue
 			}
-			if id == n.host.ID() {
+			if id == n.host.ID() || n.pair.isRevoked(id) {
 				continue
 			}
 			trusted[id] = true

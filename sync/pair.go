@@ -1,0 +1,850 @@
+package sync
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	stdsync "sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
+)
+
+// PairProtocolID is the libp2p protocol of a pairing exchange. A node
+// serves it only while one of its invitations is open.
+const PairProtocolID protocol.ID = "/trustsync/pair/1.0.0"
+
+// pairTimeout bounds one pairing exchange, from the first byte to the last.
+const pairTimeout = 30 * time.Second
+
+// Frame types of the pairing protocol (a protocol of its own: these
+// numbers do not mix with the sync frames).
+const (
+	pairHello  byte = 1 // joiner: space, expiry, commitment; then its MAC
+	pairAccept byte = 2 // inviter: commitment; then its MAC
+	pairReveal byte = 3 // joiner: its nonce
+	pairOffer  byte = 4 // inviter: its nonce, its device, the members, its space document
+	pairJoin   byte = 5 // joiner: its device as it joins, its space document
+	pairDone   byte = 6 // inviter: paired
+	pairRefuse byte = 7 // either: a code and a reason; the sender closes next
+)
+
+// Pairing events, reported by [Node.Subscribe] besides the session events.
+const (
+	// Paired: pairing with a device succeeded; Remote names it.
+	Paired EventType = iota + 16
+	// PairRefused: a pairing attempt was refused, by this device or the
+	// other; Err says why.
+	PairRefused
+	// Unpaired: a device was unpaired, here ([Node.Unpair]) or by the
+	// device itself telling this one that it unpaired us; Remote names it.
+	Unpaired
+)
+
+// PairResult is what a successful pairing gives each side.
+type PairResult struct {
+	// Code is the six-digit confirmation code. Both devices show the same
+	// one; the two people should compare them, and unpair at once if they
+	// differ.
+	Code string
+	// Remote is the other device and its member.
+	Remote Remote
+	// NewMember is true when the joining device joined as a new member
+	// (the partner), false when it joined as a further device of a member
+	// the space already had.
+	NewMember bool
+}
+
+// InviteOptions configure [Node.Invite]. The zero value works.
+type InviteOptions struct {
+	// TTL is how long the invite is valid. Default: [DefaultInviteTTL].
+	TTL time.Duration
+	// Addrs are the addresses written into the invite, for a joining
+	// device to dial. Default: the node's listen addresses. Give the
+	// address a partner can reach (a forwarded port, a VPN address) when
+	// it is not one of those.
+	Addrs []ma.Multiaddr
+
+	now func() time.Time // tests
+}
+
+// JoinOptions configure [Node.Join]. The zero value works.
+type JoinOptions struct {
+	// As names the member of the space this device joins as, for a
+	// further device of someone already in the space. Default: the member
+	// whose name equals this device's member name (ignoring case), else a
+	// new member -- the partner -- when the space has only one.
+	As string
+
+	now func() time.Time // tests
+}
+
+// pairState is the part of a [Node] that pairing and unpairing use. Its
+// mutex is never held while taking the node's.
+type pairState struct {
+	mu       stdsync.Mutex
+	invites  map[*Invitation]struct{}
+	joining  map[peer.ID]int  // inviting devices this node is joining
+	farewell map[peer.ID]int  // removed devices this node is telling
+	revoked  map[peer.ID]bool // unpaired while this node ran
+}
+
+func (ps *pairState) init() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.invites == nil {
+		ps.invites = map[*Invitation]struct{}{}
+		ps.joining = map[peer.ID]int{}
+		ps.farewell = map[peer.ID]int{}
+		ps.revoked = map[peer.ID]bool{}
+	}
+}
+
+// admit tells the connection gater whether to let a peer that is not a
+// trusted device connect: anyone inbound while an invitation is open (the
+// joining device's peer ID is not known before), the inviting device while
+// this node joins it, and a removed device outbound while this node tells
+// it that it was removed. Streams other than pairing's are still refused
+// to them: see [Node.handleStream].
+func (ps *pairState) admit(p peer.ID, dir network.Direction) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	switch {
+	case ps.joining[p] > 0:
+		return true
+	case ps.farewell[p] > 0 && dir == network.DirOutbound:
+		return true
+	case len(ps.invites) > 0 && dir == network.DirInbound:
+		return true
+	}
+	return false
+}
+
+func (ps *pairState) isRevoked(p peer.ID) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.revoked[p]
+}
+
+func (ps *pairState) count(m map[peer.ID]int, p peer.ID, d int) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	m[p] += d
+	if m[p] <= 0 {
+		delete(m, p)
+	}
+}
+
+// Invitation is an open invite: while it is open, the node serves the
+// pairing protocol and accepts one joining device with the invite's secret.
+// Make one with [Node.Invite]; close it with [Invitation.Close].
+type Invitation struct {
+	n      *Node
+	invite Invite
+	now    func() time.Time
+
+	mu     stdsync.Mutex
+	used   bool
+	closed bool
+	done   chan struct{} // closed once paired, failed after acceptance, or closed
+	res    PairResult
+	err    error
+}
+
+// Invite opens a one-time invite into this node's space and serves it until
+// it is used, it expires, ctx ends or [Invitation.Close] is called. Any
+// device of the space can invite: the partner joins through it, and so does
+// a further device of either partner.
+//
+// While an invitation is open, the node's gater lets any peer connect, but
+// a peer that is not a paired device gets no protocol but pairing.
+func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invitation, error) {
+	if n.host == nil || n.ctx.Err() != nil {
+		return nil, errors.New("sync: invite: the node is not running")
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = DefaultInviteTTL
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	addrs := opts.Addrs
+	if len(addrs) == 0 {
+		addrs = n.host.Addrs()
+	}
+	if len(addrs) == 0 {
+		return nil, errors.New("sync: invite: the node listens on no address")
+	}
+	inv, err := newInvite(n.host.ID(), addrs, n.space.Self().SpaceID, opts.now().Add(opts.TTL))
+	if err != nil {
+		return nil, err
+	}
+	i := &Invitation{n: n, invite: inv, now: opts.now, done: make(chan struct{})}
+	n.pair.mu.Lock()
+	first := len(n.pair.invites) == 0
+	n.pair.invites[i] = struct{}{}
+	n.pair.mu.Unlock()
+	if first {
+		n.host.SetStreamHandler(PairProtocolID, n.handlePair)
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { i.Close() })
+		go func() {
+			<-i.done
+			stop()
+		}()
+	}
+	return i, nil
+}
+
+// Invite returns the invite, to show to the partner ([Invite.String]).
+func (i *Invitation) Invite() Invite { return i.invite }
+
+// Wait waits until a device paired through the invite and returns what
+// both sides show. It fails with an error wrapping [ErrInviteExpired] when
+// the invite expired unused, with the reason when pairing failed after a
+// device presented the invite (which uses it up), and with
+// [trustsync.ErrClosed] after Close. Refused attempts by others (a forged
+// invite, say) are reported as [PairRefused] events and Wait goes on.
+func (i *Invitation) Wait(ctx context.Context) (PairResult, error) {
+	t := time.NewTimer(max(0, i.invite.Expires.Sub(i.now())))
+	defer t.Stop()
+	select {
+	case <-i.done:
+		i.mu.Lock()
+		defer i.mu.Unlock()
+		return i.res, i.err
+	case <-t.C:
+		i.mu.Lock()
+		used := i.used
+		i.mu.Unlock()
+		if used { // an exchange is under way: let it finish
+			select {
+			case <-i.done:
+				i.mu.Lock()
+				defer i.mu.Unlock()
+				return i.res, i.err
+			case <-ctx.Done():
+				return PairResult{}, ctx.Err()
+			}
+		}
+		return PairResult{}, fmt.Errorf("%w at %s; no one joined", ErrInviteExpired, i.invite.Expires.Format(time.TimeOnly))
+	case <-ctx.Done():
+		return PairResult{}, ctx.Err()
+	}
+}
+
+// Close withdraws the invite: the node stops serving pairing when no other
+// invitation is open, and drops connections of peers that did not pair.
+// Safe to call more than once.
+func (i *Invitation) Close() error {
+	i.finish(PairResult{}, trustsync.ErrClosed)
+	n := i.n
+	n.pair.mu.Lock()
+	_, open := n.pair.invites[i]
+	delete(n.pair.invites, i)
+	last := open && len(n.pair.invites) == 0
+	n.pair.mu.Unlock()
+	if last && n.host != nil {
+		n.host.RemoveStreamHandler(PairProtocolID)
+		n.dropStrangers()
+	}
+	return nil
+}
+
+// finish records the outcome, once.
+func (i *Invitation) finish(res PairResult, err error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return
+	}
+	i.closed = true
+	i.res, i.err = res, err
+	close(i.done)
+}
+
+// claim checks a request whose MAC matched this invitation and uses the
+// invite up when it is in order.
+func (i *Invitation) claim(h pairHelloMsg, spaceNow string) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	switch {
+	case i.closed && !i.used:
+		return fmt.Errorf("%w: the inviting device withdrew it", ErrInviteInvalid)
+	case i.used:
+		return ErrInviteUsed
+	case !i.now().Before(i.invite.Expires):
+		return fmt.Errorf("%w at %s", ErrInviteExpired, i.invite.Expires.Format(time.TimeOnly))
+	case h.Expires != i.invite.Expires.Unix():
+		return ErrInviteInvalid
+	case h.SpaceID != i.invite.SpaceID || h.SpaceID != spaceNow:
+		return ErrInviteSpace
+	}
+	i.used = true
+	return nil
+}
+
+// dropStrangers closes connections to peers that are neither trusted nor
+// in a pairing exchange.
+func (n *Node) dropStrangers() {
+	for _, p := range n.host.Network().Peers() {
+		if !n.isTrusted(p) && !n.pair.admit(p, network.DirOutbound) {
+			n.host.Network().ClosePeer(p)
+		}
+	}
+}
+
+// The messages of the pairing protocol, as JSON. pairHelloMsg and
+// pairAcceptMsg travel followed by their 32-byte MAC.
+type pairHelloMsg struct {
+	Version int    `json:"v"`
+	SpaceID string `json:"space"`
+	Expires int64  `json:"expires"`
+	Commit  []byte `json:"commit"`
+}
+
+type pairAcceptMsg struct {
+	Commit []byte `json:"commit"`
+}
+
+type pairRevealMsg struct {
+	Nonce []byte `json:"nonce"`
+}
+
+type pairDevice struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	MemberID   string `json:"member_id"`
+	MemberName string `json:"member_name"`
+}
+
+type pairMember struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+type pairOfferMsg struct {
+	Nonce   []byte       `json:"nonce"`
+	Device  pairDevice   `json:"device"`
+	Members []pairMember `json:"members"`
+	Space   []byte       `json:"space"`
+}
+
+type pairJoinMsg struct {
+	Device pairDevice `json:"device"`
+	Space  []byte     `json:"space"`
+}
+
+type pairRefuseMsg struct {
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// pairConn carries one pairing exchange.
+type pairConn struct {
+	st io.ReadWriteCloser
+	r  *bufio.Reader
+	t  transcript
+}
+
+func newPairConn(st io.ReadWriteCloser, inviter, joiner peer.ID) *pairConn {
+	pc := &pairConn{st: st, r: bufio.NewReader(st)}
+	pc.t.add("peers", append(appendBytes(nil, []byte(inviter)), appendBytes(nil, []byte(joiner))...))
+	return pc
+}
+
+func (pc *pairConn) send(typ byte, body []byte) error {
+	_, err := pc.st.Write(encodeFrame(typ, body))
+	return err
+}
+
+func (pc *pairConn) sendJSON(typ byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return pc.send(typ, b)
+}
+
+// refuse tells the other side why, keeping err's sentinel, and gives the
+// refusal a moment to arrive before the caller closes the stream.
+func (pc *pairConn) refuse(err error) {
+	_ = pc.sendJSON(pairRefuse, pairRefuseMsg{Code: refusalCode(err), Reason: truncate(err.Error(), 400)})
+	if cw, ok := pc.st.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	if rd, ok := pc.st.(interface{ SetReadDeadline(time.Time) error }); ok {
+		_ = rd.SetReadDeadline(time.Now().Add(2 * time.Second))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(pc.r, 1<<16))
+}
+
+// recv reads the next frame, which must be of type want; a refusal
+// becomes an error wrapping its sentinel.
+func (pc *pairConn) recv(want byte) ([]byte, error) {
+	f, err := readFrame(pc.r, DefaultMaxFrame)
+	if err != nil {
+		return nil, err
+	}
+	if f.typ == pairRefuse {
+		var m pairRefuseMsg
+		if json.Unmarshal(f.body, &m) != nil {
+			return nil, fmt.Errorf("%w: the other device refused", ErrPairRefused)
+		}
+		base, ok := refusalCodes[m.Code]
+		if !ok {
+			base = ErrPairRefused
+		}
+		reason := strings.TrimPrefix(truncate(m.Reason, 400), base.Error())
+		reason = strings.TrimLeft(reason, ": ")
+		if reason == "" {
+			return nil, fmt.Errorf("the other device says: %w", base)
+		}
+		return nil, fmt.Errorf("the other device says: %w: %s", base, reason)
+	}
+	if f.typ != want {
+		return nil, fmt.Errorf("%w: pairing message %d where %d was due", ErrMalformed, f.typ, want)
+	}
+	return f.body, nil
+}
+
+func (pc *pairConn) recvJSON(want byte, v any) error {
+	b, err := pc.recv(want)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: pairing message %d: %v", ErrMalformed, want, err)
+	}
+	return nil
+}
+
+// splitMAC splits a message body from the MAC that follows it.
+func splitMAC(b []byte) ([]byte, []byte, error) {
+	if len(b) < 32 {
+		return nil, nil, fmt.Errorf("%w: pairing message without its MAC", ErrMalformed)
+	}
+	return b[:len(b)-32], b[len(b)-32:], nil
+}
+
+// handlePair serves one pairing exchange on the inviting device.
+func (n *Node) handlePair(st network.Stream) {
+	n.mu.Lock()
+	if n.closing {
+		n.mu.Unlock()
+		st.Reset()
+		return
+	}
+	n.wg.Add(1)
+	n.mu.Unlock()
+	defer n.wg.Done()
+	_ = st.SetDeadline(time.Now().Add(pairTimeout))
+	remote := st.Conn().RemotePeer()
+	pc := newPairConn(st, n.host.ID(), remote)
+	inv, res, err := n.servePair(n.ctx, pc, remote)
+	if err != nil {
+		pc.refuse(err)
+		n.log.Debug("pairing refused", "peer", remote, "err", err)
+		n.emit(Event{Type: PairRefused, Peer: remote, Err: err})
+		st.Close()
+	} else {
+		st.Close()
+		n.emit(Event{Type: Paired, Peer: remote, Remote: res.Remote})
+	}
+	if inv != nil {
+		inv.finish(res, err)
+	}
+}
+
+// servePair runs the inviting side. It returns the invitation the joining
+// device presented once its MAC matched, and from then on every failure
+// uses that invitation up.
+func (n *Node) servePair(ctx context.Context, pc *pairConn, remote peer.ID) (*Invitation, PairResult, error) {
+	b, err := pc.recv(pairHello)
+	if err != nil {
+		return nil, PairResult{}, err
+	}
+	inner, mac, err := splitMAC(b)
+	if err != nil {
+		return nil, PairResult{}, err
+	}
+	var h pairHelloMsg
+	if err := json.Unmarshal(inner, &h); err != nil || h.Version != 1 || len(h.Commit) != 32 {
+		return nil, PairResult{}, fmt.Errorf("%w: a pairing request this version cannot read", ErrInviteInvalid)
+	}
+	pc.t.add("hello", inner)
+	var inv *Invitation
+	n.pair.mu.Lock()
+	for i := range n.pair.invites {
+		if hmac.Equal(mac, pc.t.mac(i.invite.Secret, "join")) {
+			inv = i
+		}
+	}
+	n.pair.mu.Unlock()
+	if inv == nil {
+		return nil, PairResult{}, fmt.Errorf("%w: it is forged, mistyped, or from an earlier 'pair' on this device", ErrInviteInvalid)
+	}
+	pc.t.add("hello-mac", mac)
+	if err := inv.claim(h, n.space.Self().SpaceID); err != nil {
+		// Only a request that is in order uses the invite up; this one
+		// leaves it as it was.
+		return nil, PairResult{}, err
+	}
+	res, err := n.invitingExchange(ctx, pc, inv, h, remote)
+	return inv, res, err
+}
+
+func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitation, h pairHelloMsg, remote peer.ID) (PairResult, error) {
+	nonceA, err := nonce()
+	if err != nil {
+		return PairResult{}, err
+	}
+	acc, _ := json.Marshal(pairAcceptMsg{Commit: commit(nonceA)})
+	pc.t.add("accept", acc)
+	macA := pc.t.mac(inv.invite.Secret, "accept")
+	pc.t.add("accept-mac", macA)
+	if err := pc.send(pairAccept, append(acc, macA...)); err != nil {
+		return PairResult{}, err
+	}
+	var rv pairRevealMsg
+	if err := pc.recvJSON(pairReveal, &rv); err != nil {
+		return PairResult{}, err
+	}
+	if !hmac.Equal(commit(rv.Nonce), h.Commit) {
+		return PairResult{}, fmt.Errorf("%w: the joining device's nonce does not match its commitment", ErrPairRefused)
+	}
+	code := confirmationCode(pc.t, nonceA, rv.Nonce)
+
+	self := n.space.Self()
+	members, err := n.space.Members(ctx)
+	if err != nil {
+		return PairResult{}, err
+	}
+	doc, err := n.space.Save(ctx, crdt.SpaceDoc)
+	if err != nil {
+		return PairResult{}, err
+	}
+	offer := pairOfferMsg{Nonce: nonceA, Device: pairDevice{ID: self.DeviceID, Name: self.DeviceName,
+		MemberID: self.MemberID, MemberName: self.MemberName}, Space: doc}
+	for _, m := range members {
+		offer.Members = append(offer.Members, pairMember{ID: m.ID, Name: m.Name})
+	}
+	if err := pc.sendJSON(pairOffer, offer); err != nil {
+		return PairResult{}, err
+	}
+	var j pairJoinMsg
+	if err := pc.recvJSON(pairJoin, &j); err != nil {
+		return PairResult{}, err
+	}
+	dev := j.Device
+	existing := false
+	for _, m := range members {
+		if m.ID == dev.MemberID {
+			existing = true
+		}
+		for _, d := range m.Devices {
+			if d.ID == dev.ID && !d.Removed && d.PeerID != "" && d.PeerID != remote.String() {
+				return PairResult{}, fmt.Errorf("%w: device %s is already paired with another key", ErrPairRefused, truncate(dev.ID, 40))
+			}
+		}
+	}
+	switch {
+	case dev.ID == self.DeviceID:
+		return PairResult{}, fmt.Errorf("%w: the joining device claims to be this one", ErrPairRefused)
+	case !existing && len(members) >= 2:
+		return PairResult{}, fmt.Errorf("%w: this space already has two partners, %s", ErrPairRefused, names(members))
+	}
+	// The joining device made its own member and device records: take
+	// them from its document rather than writing them here, so that each
+	// record is created by one device only.
+	if _, err := n.space.Import(ctx, crdt.SpaceDoc, j.Space, dev.ID); err != nil {
+		return PairResult{}, fmt.Errorf("%w: cannot take the joining device's records: %v", ErrPairRefused, err)
+	}
+	members, err = n.space.Members(ctx)
+	if err != nil {
+		return PairResult{}, err
+	}
+	got, owner, found := findDevice(members, dev.ID)
+	switch {
+	case !found:
+		return PairResult{}, fmt.Errorf("%w: the joining device sent no record of itself", ErrPairRefused)
+	case got.Owner.ID != dev.MemberID:
+		return PairResult{}, fmt.Errorf("%w: the joining device's record names another member", ErrPairRefused)
+	case got.PeerID != "" && got.PeerID != remote.String():
+		return PairResult{}, fmt.Errorf("%w: the joining device's record names another key", ErrPairRefused)
+	case got.PeerID == "":
+		if err := n.space.AddDevice(ctx, trustsync.Device{ID: got.ID, Owner: got.Owner, PeerID: remote.String()}); err != nil {
+			return PairResult{}, err
+		}
+	}
+	n.pair.mu.Lock()
+	delete(n.pair.revoked, remote)
+	n.pair.mu.Unlock()
+	if err := n.space.NotePaired(ctx, dev.ID); err != nil {
+		return PairResult{}, err
+	}
+	if err := n.reloadTrust(ctx); err != nil {
+		return PairResult{}, err
+	}
+	if err := pc.send(pairDone, nil); err != nil {
+		return PairResult{}, err
+	}
+	return PairResult{Code: code, NewMember: !existing, Remote: Remote{DeviceID: got.ID, DeviceName: got.Name,
+		MemberID: owner.ID, MemberName: owner.Name, PeerID: remote.String()}}, nil
+}
+
+func names(members []trustsync.Member) string {
+	var ns []string
+	for _, m := range members {
+		ns = append(ns, m.Name)
+	}
+	return strings.Join(ns, " and ")
+}
+
+// Join pairs this device through an invite made by another device's
+// [Node.Invite]: it dials the inviting device (the secure handshake proves
+// its peer ID is the invite's), proves it holds the invite's secret with an
+// HMAC-SHA256 bound to both peer IDs and everything said so far, and
+// exchanges commitments and then nonces, from which both sides derive the
+// same confirmation code. The two devices then hand each other their
+// records: the joining device takes the inviting device's space document
+// and joins that space, as the partner or as a further device of a member
+// (see [JoinOptions]); the inviting device takes the joining device's
+// document. Both record the pairing in the shared history and start
+// syncing.
+func (n *Node) Join(ctx context.Context, inv Invite, opts JoinOptions) (PairResult, error) {
+	if n.host == nil || n.ctx.Err() != nil {
+		return PairResult{}, errors.New("sync: join: the node is not running")
+	}
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	if !opts.now().Before(inv.Expires) {
+		return PairResult{}, fmt.Errorf("%w at %s", ErrInviteExpired, inv.Expires.Local().Format("15:04 on 2 Jan"))
+	}
+	if inv.Peer == n.host.ID() {
+		return PairResult{}, fmt.Errorf("%w: it was made on this device", ErrInviteInvalid)
+	}
+	self := n.space.Self()
+	members, err := n.space.Members(ctx)
+	if err != nil {
+		return PairResult{}, err
+	}
+	for _, m := range members {
+		for _, d := range m.Devices {
+			if d.PeerID == inv.Peer.String() && !d.Removed && self.SpaceID == inv.SpaceID {
+				return PairResult{}, fmt.Errorf("%w: this device is already paired with %q", ErrInviteUsed, d.Name)
+			}
+		}
+	}
+	if len(members) > 1 && self.SpaceID != inv.SpaceID {
+		return PairResult{}, fmt.Errorf("%w: this device already shares a space with %s", ErrInviteSpace, names(members))
+	}
+
+	n.pair.count(n.pair.joining, inv.Peer, 1)
+	defer func() {
+		n.pair.count(n.pair.joining, inv.Peer, -1)
+		if !n.isTrusted(inv.Peer) {
+			n.host.Network().ClosePeer(inv.Peer)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, pairTimeout)
+	defer cancel()
+	n.host.Peerstore().AddAddrs(inv.Peer, inv.Addrs, peerstore.TempAddrTTL)
+	n.mu.Lock()
+	n.resetDialLocked(inv.Peer)
+	n.mu.Unlock()
+	if err := n.host.Connect(ctx, peer.AddrInfo{ID: inv.Peer, Addrs: inv.Addrs}); err != nil {
+		return PairResult{}, fmt.Errorf("%w: cannot reach it at %s: %v", ErrNotInviting, addrList(inv.Addrs), err)
+	}
+	st, err := n.host.NewStream(network.WithNoDial(ctx, "pairing"), inv.Peer, PairProtocolID)
+	if err != nil {
+		return PairResult{}, fmt.Errorf("%w (an invite works only while 'pair' runs on the inviting device): %v", ErrNotInviting, err)
+	}
+	defer st.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	pc := newPairConn(st, inv.Peer, n.host.ID())
+	res, err := n.joiningExchange(ctx, pc, inv, opts)
+	if err != nil {
+		var ne interface{ Timeout() bool }
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {
+			err = fmt.Errorf("%w: the inviting device stopped answering: %v", ErrPairRefused, err)
+		}
+		n.emit(Event{Type: PairRefused, Peer: inv.Peer, Err: err})
+		return PairResult{}, err
+	}
+	n.emit(Event{Type: Paired, Peer: inv.Peer, Remote: res.Remote})
+	return res, nil
+}
+
+func addrList(addrs []ma.Multiaddr) string {
+	var s []string
+	for _, a := range addrs {
+		s = append(s, a.String())
+	}
+	if len(s) == 0 {
+		return "no address"
+	}
+	return strings.Join(s, ", ")
+}
+
+func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, opts JoinOptions) (PairResult, error) {
+	nonceB, err := nonce()
+	if err != nil {
+		return PairResult{}, err
+	}
+	inner, _ := json.Marshal(pairHelloMsg{Version: 1, SpaceID: inv.SpaceID, Expires: inv.Expires.Unix(), Commit: commit(nonceB)})
+	pc.t.add("hello", inner)
+	mac := pc.t.mac(inv.Secret, "join")
+	pc.t.add("hello-mac", mac)
+	if err := pc.send(pairHello, append(inner, mac...)); err != nil {
+		return PairResult{}, err
+	}
+	b, err := pc.recv(pairAccept)
+	if err != nil {
+		return PairResult{}, err
+	}
+	acc, macA, err := splitMAC(b)
+	if err != nil {
+		return PairResult{}, err
+	}
+	var a pairAcceptMsg
+	if err := json.Unmarshal(acc, &a); err != nil || len(a.Commit) != 32 {
+		return PairResult{}, fmt.Errorf("%w: unreadable acceptance", ErrMalformed)
+	}
+	pc.t.add("accept", acc)
+	if !hmac.Equal(macA, pc.t.mac(inv.Secret, "accept")) {
+		err := fmt.Errorf("%w: the inviting device could not prove it made the invite", ErrPairRefused)
+		pc.refuse(err)
+		return PairResult{}, err
+	}
+	pc.t.add("accept-mac", macA)
+	if err := pc.sendJSON(pairReveal, pairRevealMsg{Nonce: nonceB}); err != nil {
+		return PairResult{}, err
+	}
+	var offer pairOfferMsg
+	if err := pc.recvJSON(pairOffer, &offer); err != nil {
+		return PairResult{}, err
+	}
+	if !hmac.Equal(commit(offer.Nonce), a.Commit) {
+		err := fmt.Errorf("%w: the inviting device's nonce does not match its commitment", ErrPairRefused)
+		pc.refuse(err)
+		return PairResult{}, err
+	}
+	code := confirmationCode(pc.t, offer.Nonce, nonceB)
+
+	self := n.space.Self()
+	member, newMember, err := chooseMember(offer.Members, self, opts.As)
+	if err == nil && !newMember && member.ID != self.MemberID {
+		err = n.checkFresh(ctx, member.Name)
+	}
+	if err != nil {
+		pc.refuse(err)
+		return PairResult{}, err
+	}
+	if _, err := n.space.Import(ctx, crdt.SpaceDoc, offer.Space, offer.Device.ID); err != nil {
+		err = fmt.Errorf("%w: cannot take the inviting device's records: %v", ErrPairRefused, err)
+		pc.refuse(err)
+		return PairResult{}, err
+	}
+	if newMember {
+		err = n.space.Adopt(ctx, inv.SpaceID)
+	} else {
+		err = n.space.JoinAs(ctx, inv.SpaceID, trustsync.Person{ID: member.ID, Name: member.Name})
+	}
+	if err != nil {
+		pc.refuse(fmt.Errorf("%w: %v", ErrPairRefused, err))
+		return PairResult{}, err
+	}
+	self = n.space.Self()
+	doc, err := n.space.Save(ctx, crdt.SpaceDoc)
+	if err != nil {
+		return PairResult{}, err
+	}
+	err = pc.sendJSON(pairJoin, pairJoinMsg{Device: pairDevice{ID: self.DeviceID, Name: self.DeviceName,
+		MemberID: self.MemberID, MemberName: self.MemberName}, Space: doc})
+	if err != nil {
+		return PairResult{}, err
+	}
+	if _, err := pc.recv(pairDone); err != nil {
+		return PairResult{}, err
+	}
+	n.pair.mu.Lock()
+	delete(n.pair.revoked, inv.Peer)
+	n.pair.mu.Unlock()
+	if err := n.space.NotePaired(ctx, offer.Device.ID); err != nil {
+		return PairResult{}, err
+	}
+	if err := n.reloadTrust(ctx); err != nil {
+		return PairResult{}, err
+	}
+	return PairResult{Code: code, NewMember: newMember, Remote: Remote{DeviceID: offer.Device.ID,
+		DeviceName: offer.Device.Name, MemberID: offer.Device.MemberID, MemberName: offer.Device.MemberName,
+		PeerID: inv.Peer.String()}}, nil
+}
+
+// checkFresh refuses to join as another member from a device that already
+// holds shared items of its own (see [crdt.Space.JoinAs]).
+func (n *Node) checkFresh(ctx context.Context, as string) error {
+	docs, err := n.space.Docs(ctx)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(docs, func(d string) bool { return d != crdt.SpaceDoc }) {
+		return fmt.Errorf("%w: this device already holds boundaries, goals or check-ins of its own, so it cannot join as %s; join from a newly initialised device", ErrPairRefused, as)
+	}
+	return nil
+}
+
+// chooseMember decides who the joining device joins as: the member named by
+// as; else this device's own member when the space has it (pairing again);
+// else the member with this device's member name; else a new member when
+// the space has one member only.
+func chooseMember(members []pairMember, self crdt.Identity, as string) (pairMember, bool, error) {
+	if as = strings.TrimSpace(as); as != "" {
+		for _, m := range members {
+			if strings.EqualFold(m.Name, as) {
+				return m, false, nil
+			}
+		}
+		return pairMember{}, false, fmt.Errorf("%w: the space has no member named %q (its members: %s)", ErrPairRefused, as, memberNames(members))
+	}
+	for _, m := range members {
+		if m.ID == self.MemberID {
+			return m, false, nil
+		}
+	}
+	for _, m := range members {
+		if strings.EqualFold(m.Name, self.MemberName) {
+			return m, false, nil
+		}
+	}
+	if len(members) >= 2 {
+		return pairMember{}, false, fmt.Errorf("%w: that space already has two partners, %s; to add a device of one of them, join as that person", ErrPairRefused, memberNames(members))
+	}
+	return pairMember{ID: self.MemberID, Name: self.MemberName}, true, nil
+}
+
+func memberNames(members []pairMember) string {
+	var ns []string
+	for _, m := range members {
+		ns = append(ns, m.Name)
+	}
+	return strings.Join(ns, " and ")
+}
