@@ -178,3 +178,24 @@ func TestKeeper_RefusesOpenDirectory(t *testing.T) {
 		t.Fatal("Put kept a key in a directory of mode 0755")
 	}
 }
+
+// BenchmarkHeaderOpen is what an unlock costs with the default Argon2id
+// parameters (64 MiB, 3 passes, 2 lanes), and what every command pays on
+// a machine with nowhere to keep the key.
+//
+//	go test -run '^$' -bench HeaderOpen ./internal/keys
+func BenchmarkHeaderOpen(b *testing.B) {
+	dir := b.TempDir()
+	if _, _, err := Create(dir, []byte("pw"), DefaultParams); err != nil {
+		b.Fatal(err)
+	}
+	h, err := ReadHeader(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := h.Open([]byte("pw")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
