@@ -142,7 +142,7 @@ func TestGeneratorIsDeterministic(t *testing.T) {
 	s := seeds(t)
 	g1, g2, g3 := New(7, s), New(7, s), New(8, s)
 	same3 := true
-	for i := 0; i < 500; i++ {
+	for i := 0; i < 150; i++ {
 		k := Kinds[i%len(Kinds)]
 		a, b, c := g1.Next(k), g2.Next(k), g3.Next(k)
 		if !bytes.Equal(a.Data, b.Data) || a.Op != b.Op {
@@ -166,7 +166,8 @@ func TestMutationsKeepChecksumsValid(t *testing.T) {
 	s := seeds(t)
 	g := New(1, s)
 	fixed, changed := 0, 0
-	for i := 0; i < 2000; i++ {
+	const n = 600
+	for i := 0; i < n; i++ {
 		in := g.Next(Kinds[i%3])
 		if strings.HasPrefix(in.Op, "fixed:") {
 			fixed++
@@ -185,7 +186,7 @@ func TestMutationsKeepChecksumsValid(t *testing.T) {
 			changed++
 		}
 	}
-	if fixed < 1000 || changed < 1800 {
-		t.Fatalf("fixed %d, changed %d of 2000", fixed, changed)
+	if fixed < n/2 || changed < n*9/10 {
+		t.Fatalf("fixed %d, changed %d of %d", fixed, changed, n)
 	}
 }
