@@ -572,6 +572,18 @@ func (s *Space) write(ctx context.Context, doc string, fn editFunc) (edit, error
 	ds := s.docState(doc)
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
+	// Load the document before taking the store's write lock: a cold load
+	// has the sandbox child check the stored chunks first (vetStored),
+	// which must not keep other processes waiting.
+	if ds.doc == nil {
+		if err := s.st.View(ctx, func(tx trustsync.ReadTx) error {
+			_, err := s.catchUp(tx, ds, true)
+			return err
+		}); err != nil {
+			ds.drop()
+			return edit{}, err
+		}
+	}
 	var e edit
 	var foreign int
 	err := s.st.Update(ctx, func(tx trustsync.Tx) error {
