@@ -121,6 +121,8 @@ func ErrorLine(err error, home string) (string, int) {
 		msg = stripSentinel(err, trustsync.ErrNotFound)
 	case errors.Is(err, trustsync.ErrBusy):
 		msg = fmt.Sprintf("another trustsync process is busy with %s: try again in a moment", home)
+	case errors.Is(err, trustsync.ErrNoSpace):
+		msg = fmt.Sprintf("no space left on the disk holding %s: free some space, then try again; nothing was changed", home)
 	case errors.Is(err, trustsync.ErrReadOnly):
 		msg = "this space was written by a newer version of trustsync, so this one can only read it: update trustsync"
 	case errors.Is(err, trustsync.ErrInvalid):

@@ -143,7 +143,8 @@ func (f *Factory) openStore(ctx context.Context, home string) (trustsync.Store, 
 	if err != nil {
 		var user *userError
 		if errors.As(err, &user) || errors.Is(err, trustsync.ErrDamaged) ||
-			errors.Is(err, trustsync.ErrBusy) || errors.Is(err, trustsync.ErrReadOnly) {
+			errors.Is(err, trustsync.ErrBusy) || errors.Is(err, trustsync.ErrReadOnly) ||
+			errors.Is(err, trustsync.ErrNoSpace) {
 			return nil, err
 		}
 		return nil, failf("cannot open the data in %s (%s): check that it is a trustsync home, or restore it from a backup", home, oneLine(stripSentinel(err, trustsync.ErrInvalid)))
