@@ -110,6 +110,13 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 		return ctx.Err()
 	}
 	if errors.Is(err, tsync.ErrNoPeers) {
+		// A device that answered but did not finish is named with why.
+		for _, p := range rep.Peers {
+			if p.Remote.DeviceID != "" && p.Err != nil {
+				return failf("could not finish syncing with %s within %s (%s): try again, or with a longer --timeout",
+					remoteName(p.Peer.String(), p.Remote), opts.Timeout, oneLine(p.Err.Error()))
+			}
+		}
 		return failf("no paired device answered within %s: is your partner's device on and running 'trustsync serve'?", opts.Timeout)
 	}
 	if err != nil {
