@@ -936,6 +936,7 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 		pr.Err = errors.New("the session ended at once")
 		return pr
 	}
+	pr.Remote = ns.s.Remote() // who answered, even if the sync does not finish
 	if err := n.WaitSynced(ctx, id); err != nil {
 		pr.Err = err
 		return pr
