@@ -285,6 +285,9 @@ func boundaryShowRun(ctx context.Context, opts *BoundaryShowOptions) error {
 	if err := t.Flush(); err != nil {
 		return err
 	}
+	if err := writeSetbacksOf(ctx, w, sp, now, b.ID); err != nil {
+		return err
+	}
 	return writeHistory(w, r, now, hist, "\nHistory\n")
 }
 

@@ -35,8 +35,10 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 			their acknowledgements, and the history of changes.
 
 			  json       one JSON object with the keys members, boundaries, goals,
-			             checkins and history, shaped like the --json output of
-			             the list commands (the default)
+			             checkins, commitments, apologies, setbacks, rhythm,
+			             questions, moments and history, shaped like the --json
+			             output of the list commands (the default); answers
+			             still sealed are left out
 			  markdown   a readable document you could bring to a counsellor:
 			             boundaries with who agreed and who has not yet, goals
 			             with their progress, check-ins in order with replies
@@ -85,6 +87,7 @@ type exportJSON struct {
 	Boundaries []boundaryJSON `json:"boundaries"`
 	Goals      []goalJSON     `json:"goals"`
 	CheckIns   []checkinJSON  `json:"checkins"`
+	practicesJSON
 	History    []changeJSON   `json:"history"`
 }
 
@@ -94,6 +97,7 @@ type everything struct {
 	boundaries []trustsync.Boundary
 	goals      []trustsync.Goal
 	checkins   []trustsync.CheckIn
+	practices  *practices
 	history    []trustsync.Change
 }
 
@@ -112,6 +116,9 @@ func loadEverything(ctx context.Context, sp *crdt.Space) (*everything, error) {
 		return nil, err
 	}
 	if e.checkins, err = sp.CheckIns(ctx); err != nil {
+		return nil, err
+	}
+	if e.practices, err = loadPractices(ctx, sp); err != nil {
 		return nil, err
 	}
 	if e.history, err = sp.History(ctx, crdt.HistoryOptions{}); err != nil {
@@ -175,6 +182,7 @@ func (e *everything) json(now time.Time) exportJSON {
 	for _, c := range e.checkins {
 		v.CheckIns = append(v.CheckIns, checkinView(c))
 	}
+	v.practicesJSON = e.practices.json()
 	for _, h := range e.history {
 		v.History = append(v.History, r.changeJSON(h))
 	}
@@ -316,6 +324,8 @@ func (e *everything) markdown(w io.Writer, now time.Time) error {
 			}
 		}
 	}
+
+	e.practices.markdown(p, stamp)
 
 	p("## History\n\n")
 	if len(e.history) == 0 {

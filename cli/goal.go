@@ -365,6 +365,9 @@ func goalShowRun(ctx context.Context, opts *GoalShowOptions) error {
 	if g.Done && g.DoneBy != nil {
 		fmt.Fprintf(w, "Marked done by %s, %s.\n", g.DoneBy.Name, relTime(now, g.DoneAt))
 	}
+	if err := writeSetbacksOf(ctx, w, sp, now, g.ID); err != nil {
+		return err
+	}
 	if len(g.Steps) == 0 {
 		fmt.Fprintf(w, "\nNo steps yet: add one with 'trustsync goal step %s TEXT'.\n", short(g.ID))
 		return nil

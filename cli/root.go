@@ -65,6 +65,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	groups := []*cobra.Group{
 		{ID: "setup", Title: "Setting up:"},
 		{ID: "docs", Title: "What you share:"},
+		{ID: "practices", Title: "Practices of rebuilding trust:"},
 		{ID: "private", Title: "What stays yours:"},
 		{ID: "sync", Title: "Devices and sync:"},
 	}
@@ -80,6 +81,15 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		{"docs", NewCmdCheckin(f)},
 		{"docs", NewCmdHistory(f, nil)},
 		{"docs", NewCmdExport(f, nil)},
+		{"practices", NewCmdCommit(f)},
+		{"practices", NewCmdApology(f)},
+		{"practices", NewCmdSetback(f)},
+		{"practices", NewCmdRhythm(f)},
+		{"practices", NewCmdDue(f, nil)},
+		{"practices", NewCmdAsk(f, nil)},
+		{"practices", NewCmdAnswer(f, nil)},
+		{"practices", NewCmdQuestions(f, nil)},
+		{"practices", NewCmdMoment(f)},
 		{"private", NewCmdJournal(f)},
 		{"private", NewCmdLock(f)},
 		{"private", NewCmdUnlock(f)},

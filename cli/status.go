@@ -55,6 +55,7 @@ type statusJSON struct {
 	Members  []memberJSON `json:"members"`
 	Listen   []string     `json:"listen"`
 	MDNS     bool         `json:"mdns"`
+	Due      *dueJSON     `json:"due"`
 }
 
 func statusRun(ctx context.Context, opts *StatusOptions) error {
@@ -93,6 +94,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	home, _ := f.Home()
 	self := sp.Self()
 	partner, paired := r.partner()
+	due, err := loadDue(ctx, f, sp)
+	if err != nil {
+		return err
+	}
 	if opts.JSON {
 		v := statusJSON{
 			Home:     home,
@@ -104,6 +109,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			Members:  r.membersJSON(),
 			Listen:   nonNil(cfg.Listen),
 			MDNS:     cfg.MDNS,
+			Due:      due,
 		}
 		if paired {
 			v.Partner = &partner.Name
@@ -127,6 +133,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		fmt.Fprintf(w, "%s %s\n", c.bold("Partner:"), partner.Name)
 	} else {
 		fmt.Fprintf(w, "%s not paired yet: run 'trustsync pair' on this device, then join from theirs\n", c.bold("Partner:"))
+	}
+	fmt.Fprintf(w, "%s %s\n", c.bold("Check-in:"), due.dueLine(f.Now()))
+	for _, l := range due.waitingLines() {
+		fmt.Fprintf(w, "%s %s\n", c.bold("Waiting:"), l)
 	}
 	fmt.Fprintf(w, "%s %s\n\n", c.bold("Data:"), home)
 
