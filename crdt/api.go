@@ -88,7 +88,9 @@ type Options struct {
 	// Now returns the current time. Default: time.Now.
 	Now func() time.Time
 	// CompactAfter is how many incremental chunks a document may collect
-	// before it is compacted into one snapshot. Default: 64.
+	// before it is compacted into one snapshot. Default: 64. A document is
+	// also compacted, whatever this says, once its incremental chunks hold
+	// more than a quarter of its snapshot's bytes.
 	CompactAfter int
 	// NoSandbox turns off the child process that applies every sync message
 	// and imported document from a peer before it reaches the real document

@@ -238,26 +238,28 @@ const durableEdits = 10000
 // the benchmark space (kept under $TMPDIR, so TMPDIR chooses the disk),
 // each committed durably (fsynced) before the next. It reports edits per
 // second, the peak RSS of the process during the edits (VmHWM, reset
-// before them), the largest the write-ahead log grew and the store's size
-// afterwards. Run it alone (-bench 'DurableEdits$'): the peak RSS is the
-// process's.
+// before them), the largest the write-ahead log grew, the store's size
+// afterwards, and how long loading the edited document then takes (as the
+// next process to write it would). Run it alone (-bench 'DurableEdits$'):
+// the peak RSS is the process's.
 func BenchmarkDurableEdits(b *testing.B) {
-	durableEditsBench(b)
+	durableEditsBench(b, crdt.Options{})
 }
 
-// BenchmarkCompactionPolicy runs BenchmarkDurableEdits with the byte rule
-// of compaction at other shares of the snapshot, and without it (a
-// compaction every 64 chunks only).
+// BenchmarkCompactionPolicy runs BenchmarkDurableEdits under other
+// compaction policies: the byte rule at other shares of the snapshot or
+// off (share=0: a compaction every 64 chunks only, the former policy), and
+// other chunk counts (after=N).
 func BenchmarkCompactionPolicy(b *testing.B) {
-	for _, share := range []int{0, 2, 4} {
-		b.Run(fmt.Sprintf("share=%d", share), func(b *testing.B) {
-			defer crdt.SetCompactShare(share)()
-			durableEditsBench(b)
+	for _, p := range []struct{ share, after int }{{0, 64}, {2, 64}, {4, 64}, {4, 256}, {4, 1 << 20}} {
+		b.Run(fmt.Sprintf("share=%d/after=%d", p.share, p.after), func(b *testing.B) {
+			defer crdt.SetCompactShare(p.share)()
+			durableEditsBench(b, crdt.Options{CompactAfter: p.after})
 		})
 	}
 }
 
-func durableEditsBench(b *testing.B) {
+func durableEditsBench(b *testing.B, opts crdt.Options) {
 	src := benchSpace(b)
 	dir := b.TempDir()
 	copyStore(b, src, dir)
@@ -267,7 +269,7 @@ func durableEditsBench(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	s, err := crdt.Open(ctx, st, crdt.Options{})
+	s, err := crdt.Open(ctx, st, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -304,6 +306,16 @@ func durableEditsBench(b *testing.B) {
 	if size, err := st.Size(); err == nil {
 		b.ReportMetric(float64(size), "disk-bytes")
 	}
+	fresh, err := crdt.Open(ctx, st, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fresh.Close()
+	start := time.Now()
+	if _, err := fresh.Heads(ctx, crdt.BoundariesDoc); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "reload-ms")
 }
 
 // copyStore copies the store files in src to dst.

@@ -121,8 +121,10 @@
 // process, and every write runs inside one store Update, which serialises
 // processes: it catches up with chunks other processes appended, edits,
 // commits, and stores the new chunk, the view rows and the history entry in
-// the same transaction. After 64 chunks ([Options.CompactAfter]) a document
-// is compacted into one snapshot. When anything fails the cached document is
+// the same transaction. A document is compacted into one snapshot once its
+// incremental chunks hold more than a quarter of the snapshot's bytes (at
+// once when it has none, so small documents such as a month of check-ins are
+// compacted too), or after [Options.CompactAfter] chunks. When anything fails the cached document is
 // dropped and reloaded from the store next time, so memory never holds what
 // the disk does not. [Space.Refresh] picks up what other processes wrote;
 // [Space.Subscribe] delivers [Event] values and never blocks a writer.

@@ -2,8 +2,10 @@ package crdt
 
 // The materialized view: every item's current value as JSON of the root
 // package's types, kept in the store next to the chunks so that reading never
-// loads an Automerge document. Person names are left empty in the view and
-// resolved from the member items when read, so a rename shows everywhere.
+// loads an Automerge document. Person names are left out of the view and
+// resolved from the member items when read, so a rename shows everywhere;
+// so are the item's ID, empty fields and what is derived when read (see
+// boundaryView).
 
 import (
 	"encoding/hex"

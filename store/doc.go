@@ -15,7 +15,8 @@
 //     never goes back, not even when chunks are compacted away;
 //   - items: the materialized view, one JSON value per item;
 //   - history: one entry per Automerge change, deduplicated by change hash
-//     and listed newest first;
+//     and listed newest first (hex hashes are stored as their bytes, and
+//     documents and actors by number);
 //   - meta: small values such as the space ID and sync states.
 //
 // Appending bytes that a document already holds returns the existing Seq, so
@@ -25,7 +26,11 @@
 //
 // [Disk] keeps everything in one file, [FileName], in write-ahead-log mode
 // with synchronous=FULL: when Update returns nil, the commit has been
-// fsynced and survives kill -9 and power loss. Several processes may open
+// fsynced and survives kill -9 and power loss. The log is checkpointed into
+// the file every 256 pages and truncated to 1 MiB when it restarts, and a
+// compaction that leaves more than 64 pages free gives them back to the file
+// system (auto_vacuum=INCREMENTAL, set when the file is created, and on
+// older stores by the VACUUM that follows their migration). Several processes may open
 // the same directory. Update takes SQLite's write lock at once (BEGIN
 // IMMEDIATE), so writers, in this process or others, run one at a time;
 // one that waits longer than [Options.BusyTimeout] gets an error wrapping
