@@ -702,8 +702,9 @@ func (n *Node) waitOnline(ctx context.Context, id peer.ID) error {
 		n.mu.Lock()
 		ns, ch := n.sessions[id], n.changed
 		lastErr := n.lastErr[id]
+		online := ns != nil && ns.online // written under n.mu by the hello hook
 		n.mu.Unlock()
-		if ns != nil && ns.online {
+		if online {
 			return nil
 		}
 		if ns != nil {
