@@ -162,4 +162,31 @@
 // A damaged chunk (failing its checksum, or undecodable) makes its document
 // refuse writes and sync with a [*trustsync.DamagedError]; listings keep
 // working from the view and nothing is compacted away.
+//
+// # Untrusted bytes
+//
+// automerge-go wraps a Rust core built to abort on a panic: some malformed
+// input kills the whole process, and recover cannot catch it. A paired
+// partner's device, buggy or hostile, can send any bytes, and anyone who can
+// write the home directory (or a bug) can store any bytes with a valid
+// checksum. So no such byte reaches an Automerge document of this process
+// before a disposable child process (the running binary, re-executed; see
+// crdt/internal/sandbox) applied it to a mirror of that document and
+// survived:
+//
+//   - sync messages ([Peer.ReceiveMessage]) and saved documents
+//     ([Space.Import]) from a peer; what the child refuses, or dies of, is
+//     rejected with an error wrapping [trustsync.ErrInvalid] and nothing is
+//     stored;
+//   - stored chunks, when a document is loaded and when chunks appended by
+//     other processes are merged; chunks the child refuses make the document
+//     damaged (a [*trustsync.DamagedError] naming the first such chunk), and
+//     the other documents keep working.
+//
+// Our own edits are not checked: their bytes come from this process's
+// Automerge. Options.NoSandbox turns the child off; then untrusted bytes are
+// applied directly, as are stored chunks when the child cannot be started.
+// docs/RELIABILITY.md lists the fault battery that holds this to account
+// (hostile sync messages, documents and stored chunks, kill -9, a full disk,
+// clock skew, stalls and partitions) with its figures.
 package crdt
