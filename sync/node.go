@@ -702,7 +702,7 @@ func (n *Node) waitOnline(ctx context.Context, id peer.ID) error {
 		n.mu.Lock()
 		ns, ch := n.sessions[id], n.changed
 		lastErr := n.lastErr[id]
-		online := ns != nil && ns.online // written under n.mu by the hello hook
+		online := ns != nil && ns.online
 		n.mu.Unlock()
 		if online {
 			return nil
@@ -729,8 +729,9 @@ func (n *Node) waitOnline(ctx context.Context, id peer.ID) error {
 
 func (n *Node) handleStream(st network.Stream) {
 	id := st.Conn().RemotePeer()
-	if !n.isTrusted(id) {
-		// Only possible with a caller's host, which has no gater of ours.
+	if !n.isTrusted(id) && !n.pair.isJoining(id) {
+		// Only possible with a caller's host, which has no gater of ours,
+		// or with a peer admitted only to pair.
 		n.log.Debug("refused a stream from an unknown peer", "peer", id)
 		st.Reset()
 		return

@@ -36,9 +36,9 @@ const (
 	pairHello  byte = 1 // joiner: space, expiry, commitment; then its MAC
 	pairAccept byte = 2 // inviter: commitment; then its MAC
 	pairReveal byte = 3 // joiner: its nonce
-	pairOffer  byte = 4 // inviter: its nonce, its device, the members, its space document
+	pairOffer  byte = 4 // inviter: its nonce, its device, the members
 	pairJoin   byte = 5 // joiner: its device as it joins, its space document
-	pairDone   byte = 6 // inviter: paired
+	pairDone   byte = 6 // inviter: paired; its space document
 	pairRefuse byte = 7 // either: a code and a reason; the sender closes next
 )
 
@@ -131,6 +131,16 @@ func (ps *pairState) admit(p peer.ID, dir network.Direction) bool {
 		return true
 	}
 	return false
+}
+
+// isJoining reports whether this node is joining p's space. Its sync
+// stream is then let through to the session's hello check, which refuses
+// it until the pairing is done: a refusal, unlike a reset stream, makes
+// the inviting device retry soon.
+func (ps *pairState) isJoining(p peer.ID) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.joining[p] > 0
 }
 
 func (ps *pairState) isRevoked(p peer.ID) bool {
@@ -341,7 +351,10 @@ type pairOfferMsg struct {
 	Nonce   []byte       `json:"nonce"`
 	Device  pairDevice   `json:"device"`
 	Members []pairMember `json:"members"`
-	Space   []byte       `json:"space"`
+}
+
+type pairDoneMsg struct {
+	Space []byte `json:"space"`
 }
 
 type pairJoinMsg struct {
@@ -534,12 +547,8 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 	if err != nil {
 		return PairResult{}, err
 	}
-	doc, err := n.space.Save(ctx, crdt.SpaceDoc)
-	if err != nil {
-		return PairResult{}, err
-	}
 	offer := pairOfferMsg{Nonce: nonceA, Device: pairDevice{ID: self.DeviceID, Name: self.DeviceName,
-		MemberID: self.MemberID, MemberName: self.MemberName}, Space: doc}
+		MemberID: self.MemberID, MemberName: self.MemberName}}
 	for _, m := range members {
 		offer.Members = append(offer.Members, pairMember{ID: m.ID, Name: m.Name})
 	}
@@ -600,7 +609,11 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 	if err := n.reloadTrust(ctx); err != nil {
 		return PairResult{}, err
 	}
-	if err := pc.send(pairDone, nil); err != nil {
+	doc, err := n.space.Save(ctx, crdt.SpaceDoc)
+	if err != nil {
+		return PairResult{}, err
+	}
+	if err := pc.sendJSON(pairDone, pairDoneMsg{Space: doc}); err != nil {
 		return PairResult{}, err
 	}
 	return PairResult{Code: code, NewMember: !existing, Remote: Remote{DeviceID: got.ID, DeviceName: got.Name,
@@ -758,11 +771,6 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 		pc.refuse(err)
 		return PairResult{}, err
 	}
-	if _, err := n.space.Import(ctx, crdt.SpaceDoc, offer.Space, offer.Device.ID); err != nil {
-		err = fmt.Errorf("%w: cannot take the inviting device's records: %v", ErrPairRefused, err)
-		pc.refuse(err)
-		return PairResult{}, err
-	}
 	if newMember {
 		err = n.space.Adopt(ctx, inv.SpaceID)
 	} else {
@@ -782,8 +790,14 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 	if err != nil {
 		return PairResult{}, err
 	}
-	if _, err := pc.recv(pairDone); err != nil {
+	// The inviting device's records come last, once it trusts this
+	// device: from here on each side accepts the other's sync session.
+	var done pairDoneMsg
+	if err := pc.recvJSON(pairDone, &done); err != nil {
 		return PairResult{}, err
+	}
+	if _, err := n.space.Import(ctx, crdt.SpaceDoc, done.Space, offer.Device.ID); err != nil {
+		return PairResult{}, fmt.Errorf("%w: cannot take the inviting device's records: %v", ErrPairRefused, err)
 	}
 	n.pair.mu.Lock()
 	delete(n.pair.revoked, inv.Peer)

@@ -155,7 +155,8 @@ func TestNode_PairTwoPartners(t *testing.T) {
 	}
 	devs, err := na.Devices(ctx)
 	must(t, err)
-	if len(devs) != 2 || !devs[0].This || devs[1].Owner.Name != "Sam" || !devs[1].Online {
+	slices.SortFunc(devs, func(x, y DeviceStatus) int { return strings.Compare(x.Owner.Name, y.Owner.Name) })
+	if len(devs) != 2 || !devs[0].This || devs[1].Owner.Name != "Sam" || !devs[1].Online || devs[1].LastSeen.IsZero() {
 		t.Fatalf("devices on Alex's: %+v", devs)
 	}
 }
@@ -482,11 +483,29 @@ func TestNode_Unpair(t *testing.T) {
 	must(t, sam.space.NotePaired(ctx, alex.space.Self().DeviceID)) // trust Alex again, locally
 	ns2 := sam.start(t)
 	for i := range 25 {
+		_, err := alex.space.AddBoundary(ctx, fmt.Sprintf("after %d", i))
+		must(t, err)
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := ns2.Connect(cctx, na.AddrInfo())
+		_ = ns2.Host().Connect(cctx, na.AddrInfo()) // nil even when refused
+		for _, proto := range []protocol.ID{ProtocolID, UnpairProtocolID, PairProtocolID} {
+			st, err := ns2.Host().NewStream(cctx, na.ID(), proto)
+			if err == nil {
+				_ = st.SetDeadline(time.Now().Add(2 * time.Second))
+				got := readAll(st)
+				st.Reset()
+				t.Fatalf("attempt %d: the removed device opened %s and got %d bytes", i, proto, len(got))
+			}
+		}
 		cancel()
-		if err == nil {
-			t.Fatalf("attempt %d: a removed device connected", i)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := ns2.Connect(cctx, na.AddrInfo()); err == nil {
+		t.Fatal("the removed device's node connected")
+	}
+	for i := range 25 {
+		if hasBoundary(t, sam, fmt.Sprintf("after %d", i)) {
+			t.Fatalf("change %d made after the unpairing reached the removed device", i)
 		}
 	}
 	if hasBoundary(t, sam, "after") {
