@@ -129,7 +129,7 @@ func answerRun(ctx context.Context, opts *AnswerOptions) error {
 		return err
 	}
 	if q.Both {
-		fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "Answered. You have both answered: 'trustsync questions' shows both answers.")
+		fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "Answered. You have both answered: each answer opens once the device that wrote it has seen the other, at the latest after your next sync ('trustsync questions').")
 	} else {
 		fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "Answered. It stays sealed until your partner answers too.")
 	}
@@ -209,6 +209,8 @@ func questionsRun(ctx context.Context, opts *QuestionsOptions) error {
 		answered := map[string]bool{}
 		for _, a := range q.Answers {
 			answered[a.By.ID] = true
+		}
+		for _, a := range q.Answers {
 			switch {
 			case a.Readable && a.Revealed:
 				fmt.Fprintf(w, "  %s: %s\n", a.By.Name, oneLine(a.Text))

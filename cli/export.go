@@ -88,7 +88,7 @@ type exportJSON struct {
 	Goals      []goalJSON     `json:"goals"`
 	CheckIns   []checkinJSON  `json:"checkins"`
 	practicesJSON
-	History    []changeJSON   `json:"history"`
+	History []changeJSON `json:"history"`
 }
 
 // everything is what an export holds.

@@ -249,7 +249,7 @@ func (s *Space) AnswerQuestion(ctx context.Context, id, text string) error {
 			if err := setRevealed(m, me, key, at); err != nil {
 				return edit{}, err
 			}
-			summary = "answered " + quote(getStr(m, "text")) + "; both answers can be read now"
+			summary = "answered " + quote(getStr(m, "text")) + "; both have answered now"
 		}
 		return edit{action: "answer", kind: KindQuestion, item: r.id, summary: summary,
 			touched: []ItemRef{{KindQuestion, r.id}}}, nil
