@@ -97,6 +97,9 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		// "sync" group here.
 		{"sync", NewCmdServe(f, nil)},
 		{"sync", NewCmdSync(f, nil)},
+		{"sync", NewCmdPair(f, nil)},
+		{"sync", NewCmdDevices(f, nil)},
+		{"sync", NewCmdUnpair(f, nil)},
 		{"", NewCmdCompletion(f)},
 	} {
 		c.cmd.GroupID = c.group

@@ -62,6 +62,8 @@ type PairResult struct {
 	Code string
 	// Remote is the other device and its member.
 	Remote Remote
+	// Peer is the other device's libp2p peer ID.
+	Peer peer.ID
 	// NewMember is true when the joining device joined as a new member
 	// (the partner), false when it joined as a further device of a member
 	// the space already had.
@@ -616,7 +618,7 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 	if err := pc.sendJSON(pairDone, pairDoneMsg{Space: doc}); err != nil {
 		return PairResult{}, err
 	}
-	return PairResult{Code: code, NewMember: !existing, Remote: Remote{DeviceID: got.ID, DeviceName: got.Name,
+	return PairResult{Code: code, NewMember: !existing, Peer: remote, Remote: Remote{DeviceID: got.ID, DeviceName: got.Name,
 		MemberID: owner.ID, MemberName: owner.Name, PeerID: remote.String()}}, nil
 }
 
@@ -808,7 +810,7 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 	if err := n.reloadTrust(ctx); err != nil {
 		return PairResult{}, err
 	}
-	return PairResult{Code: code, NewMember: newMember, Remote: Remote{DeviceID: offer.Device.ID,
+	return PairResult{Code: code, NewMember: newMember, Peer: inv.Peer, Remote: Remote{DeviceID: offer.Device.ID,
 		DeviceName: offer.Device.Name, MemberID: offer.Device.MemberID, MemberName: offer.Device.MemberName,
 		PeerID: inv.Peer.String()}}, nil
 }

@@ -76,6 +76,19 @@ func appendBytes(b, v []byte) []byte {
 	return append(b, v...)
 }
 
+// ParseAddrs parses multiaddrs, as for [InviteOptions].Addrs.
+func ParseAddrs(ss []string) ([]ma.Multiaddr, error) {
+	var out []ma.Multiaddr
+	for _, s := range ss {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a multiaddr, as in /ip4/203.0.113.7/tcp/4001: %w", s, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 // ParseInvite reads an invite in the form [Invite.String] gives. Spaces and
 // line breaks inside it (from copying) are ignored. A mistyped or cut
 // invite fails with an error wrapping [ErrInviteInvalid].
