@@ -98,11 +98,51 @@
 // peer's in-flight sync state is reset ([crdt.Peer.Reset]) so that the next
 // session resumes from the persisted state, sending only what is missing.
 //
+// # Pairing and unpairing
+//
+// [Node.Invite] opens a one-time [Invite] (the inviting device's peer ID and
+// addresses, the space ID, an expiry and a 256-bit secret; [Invite.String]
+// and [ParseInvite] carry it as text). While an invitation is open the node
+// serves [PairProtocolID] and its gater lets any peer connect, for that
+// protocol only. [Node.Join] on the other device dials the invite's peer ID
+// (the secure handshake proves it) and runs the exchange, message by message:
+//
+//  1. joiner: space ID, expiry, a commitment SHA-256(nonceB); then
+//     HMAC-SHA256(secret, transcript) over both peer IDs and that message.
+//     The inviting device finds the invitation whose secret gives that MAC
+//     (none: [ErrInviteInvalid], the invite stays usable), then checks expiry
+//     ([ErrInviteExpired]), use ([ErrInviteUsed]) and space
+//     ([ErrInviteSpace]); a request in order uses the invite up.
+//  2. inviter: its commitment SHA-256(nonceA) and its own MAC over the
+//     transcript, proving it made the invite.
+//  3. joiner: nonceB, checked against its commitment.
+//  4. inviter: nonceA (checked), its device and the space's members. Both
+//     now derive the six-digit code from the transcript and both nonces;
+//     each nonce was committed before either was revealed, so no one can
+//     steer two codes to match.
+//  5. joiner: chooses whom it joins as (the partner, or a further device of
+//     a member: [JoinOptions]), takes that identity ([crdt.Space.Adopt] or
+//     [crdt.Space.JoinAs]) and sends its space document.
+//  6. inviter: imports it -- the joining device's member and device records
+//     come from that device alone, never created twice -- checks the record
+//     names the connection's peer ID, records the pairing
+//     ([crdt.Space.NotePaired]) and sends its own space document, which the
+//     joining device imports last.
+//
+// Either side may instead send a refusal with its reason, which the other
+// side returns as an error wrapping the same sentinel. [Node.Unpair] removes
+// devices at once ([crdt.Space.RemoveDevices]): their sessions end first,
+// the gater refuses them from then on, and each one reachable is told over
+// [UnpairProtocolID], whereupon it stops syncing with that person's devices
+// and records it too. [Devices] and [Node.Devices] list the couple's
+// devices with when this device last saw and synced with each.
+//
 // # Events
 //
 // [Node.Subscribe] reports [PeerOnline] after a successful hello,
 // [PeerOffline] when a session ends, [ChangesReceived] with the items a
-// peer's changes touched, and [Synced] when both sides hold the same heads.
+// peer's changes touched, and [Synced] when both sides hold the same heads;
+// [Paired], [PairRefused] and [Unpaired] report pairing and unpairing.
 // [Node.SyncOnce] returns a [Report] that reads like "received 2 boundaries
 // and 1 check-in from Sam (sam-laptop)".
 package sync
