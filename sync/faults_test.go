@@ -252,7 +252,7 @@ func fltMutate(rng *rand.Rand, seeds, killers []fltInput, i int) fltInput {
 	in := fltInput{kind: s.kind}
 	switch rng.IntN(7) {
 	case 0:
-		in.op = "valid"
+		in.op = "unchanged"
 	case 1:
 		in.op, d = "truncated", d[:rng.IntN(len(d))]
 	case 2:
