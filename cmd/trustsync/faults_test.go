@@ -107,7 +107,7 @@ func TestFaults_CLIKillDuringWrites(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "home")
 	fltInit(t, home, "Sam")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
-	rounds := faults.N(10, 100)
+	rounds := faults.N(6, 100)
 	acked := map[string]string{} // ID -> "boundary" or "checkin"
 	kills, finishedFirst := 0, 0
 	for r := range rounds {
@@ -351,7 +351,7 @@ func TestFaults_CLIConcurrentWritersWithNode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	procs, each := 8, faults.N(10, 40)
+	procs, each := 8, faults.N(6, 40)
 	var mu stdsync.Mutex
 	var acked []string
 	var failures []string
@@ -382,10 +382,16 @@ func TestFaults_CLIConcurrentWritersWithNode(t *testing.T) {
 		partner = append(partner, id)
 	}
 	wg.Wait()
-	for i, f := range failures {
-		if i < 5 {
-			t.Errorf("a concurrent write failed: %s", f)
+	// A writer that waited longer than the store's busy timeout (5 s) for
+	// the others is refused with a clear line and acknowledges nothing:
+	// that is counted, not lost. Any other failure fails the test.
+	busy := 0
+	for _, f := range failures {
+		if strings.Contains(f, "is busy with") && strings.Contains(f, "try again in a moment") {
+			busy++
+			continue
 		}
+		t.Errorf("a concurrent write failed: %s", f)
 	}
 
 	// Everything acknowledged reaches the partner through the node, which
@@ -407,7 +413,9 @@ func TestFaults_CLIConcurrentWritersWithNode(t *testing.T) {
 	if len(missing) > 0 {
 		t.Fatalf("%d of %d acknowledged boundaries never reached the partner, e.g. %s", len(missing), len(acked), missing[0])
 	}
-	if err := a.node.WaitSynced(cctx, b.node.ID()); err != nil {
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := a.node.WaitSynced(wctx, b.node.ID()); err != nil {
 		t.Fatalf("WaitSynced: %v", err)
 	}
 	listed := fltListed(t, homeA, "boundary")
@@ -416,6 +424,6 @@ func TestFaults_CLIConcurrentWritersWithNode(t *testing.T) {
 			t.Errorf("boundary %s is not listed on Sam's home", id)
 		}
 	}
-	t.Logf("%d trustsync processes (%d at a time) wrote one home with its sync node running: %d acknowledged, %d failed; all %d on the partner's device and, with the partner's %d, listed on the home (lost: 0)",
-		procs*each, procs, len(acked), len(failures), len(acked), len(partner))
+	t.Logf("%d trustsync processes (%d at a time) wrote one home with its sync node running: %d acknowledged, %d refused as busy, %d other failures; all %d on the partner's device and, with the partner's %d, listed on the home (lost: 0)",
+		procs*each, procs, len(acked), busy, len(failures)-busy, len(acked), len(partner))
 }
