@@ -85,6 +85,15 @@ type Mood int
 // Valid reports whether m is within 1..5.
 func (m Mood) Valid() bool { return m >= 1 && m <= 5 }
 
+// Word names the mood as its author would say it: "very low", "low",
+// "okay", "good" or "very good"; "" for a mood outside 1..5.
+func (m Mood) Word() string {
+	if !m.Valid() {
+		return ""
+	}
+	return [...]string{"very low", "low", "okay", "good", "very good"}[m-1]
+}
+
 // CheckIn is one partner's regular note to the other: how they feel, what they
 // need, what worries them, what they appreciate.
 type CheckIn struct {

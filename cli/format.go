@@ -99,18 +99,10 @@ func (p palette) bold(s string) string   { return p.wrap("01", s) }
 // column whose other cells are coloured, so that the column stays aligned.
 func (p palette) plain(s string) string { return p.wrap("39", s) }
 
-// moodWords names the moods of a check-in: how the author feels, never a
-// rating of the other.
-var moodWords = map[trustsync.Mood]string{
-	1: "very low",
-	2: "low",
-	3: "okay",
-	4: "good",
-	5: "very good",
-}
-
+// moodText shows a mood as its number and its word, "4 (good)": how the
+// author feels, never a rating of the other.
 func moodText(m trustsync.Mood) string {
-	if w, ok := moodWords[m]; ok {
+	if w := m.Word(); w != "" {
 		return fmt.Sprintf("%d (%s)", m, w)
 	}
 	return fmt.Sprint(int(m))

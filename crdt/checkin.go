@@ -50,7 +50,7 @@ func (s *Space) AddCheckIn(ctx context.Context, c trustsync.NewCheckIn) (string,
 			return edit{}, err
 		}
 		return edit{action: "add", kind: KindCheckIn, item: id,
-			summary: fmt.Sprintf("checked in (mood %d of 5)", c.Mood),
+			summary: "checked in, feeling " + c.Mood.Word(),
 			touched: []ItemRef{{KindCheckIn, id}}}, nil
 	})
 	if err != nil {
