@@ -97,9 +97,22 @@ func writeHistory(w io.Writer, r *roster, now time.Time, hist []trustsync.Change
 			what = h.Action + " " + h.Kind
 		}
 		if h.Item != "" && h.Kind != "" {
-			what = fmt.Sprintf("%s %s: %s", h.Kind, short(h.Item), what)
+			what = fmt.Sprintf("%s %s: %s", kindWord(h.Kind), short(h.Item), what)
 		}
 		fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", relTime(now, h.At), h.By.Name, r.deviceName(h.Device), what)
 	}
 	return t.Flush()
+}
+
+// kindWord names an item kind as a person would in a history line.
+func kindWord(kind string) string {
+	switch kind {
+	case crdt.KindCommitmentEntry:
+		return "promise entry"
+	case crdt.KindCommitment:
+		return "promise"
+	case crdt.KindCheckIn:
+		return "check-in"
+	}
+	return kind
 }
