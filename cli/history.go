@@ -108,9 +108,7 @@ func writeHistory(w io.Writer, r *roster, now time.Time, hist []trustsync.Change
 func kindWord(kind string) string {
 	switch kind {
 	case crdt.KindCommitmentEntry:
-		return "promise entry"
-	case crdt.KindCommitment:
-		return "promise"
+		return "commitment entry"
 	case crdt.KindCheckIn:
 		return "check-in"
 	}
