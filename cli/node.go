@@ -38,7 +38,9 @@ type NodeOptions struct {
 // RefreshInterval is how often a node started by StartNode looks for edits
 // made by other trustsync processes on the same home (see
 // [tsync.Config.RefreshInterval]). Each look is one read of the store's
-// latest sequence number.
+// latest sequence number. On Linux a disk store is also watched (inotify on
+// its directory, for writes to the database and its write-ahead log), so an
+// edit is noticed at once; the poll is the fallback.
 var RefreshInterval = 50 * time.Millisecond
 
 // StartNode starts this device's sync node: the space and store of the home,
@@ -103,6 +105,9 @@ func (f *Factory) StartNode(ctx context.Context, opts NodeOptions) (*tsync.Node,
 		NoMDNS:          !cfg.MDNS,
 		Logger:          logger,
 		RefreshInterval: RefreshInterval,
+	}
+	if d, ok := st.(interface{ Path() string }); ok && d.Path() != "" {
+		scfg.Watch = watchStore(d.Path())
 	}
 	if opts.Configure != nil {
 		opts.Configure(&scfg)

@@ -2,10 +2,12 @@ package crdt
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
 
+	"github.com/automerge/automerge-go"
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt/internal/sandbox"
 )
@@ -155,6 +157,79 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		p.s.publish(Event{Doc: doc, Items: rec.Items, Remote: true, From: p.device})
 	}
 	return rec, nil
+}
+
+// Assume records that the peer holds doc at least at heads (hexadecimal
+// change hashes), for example after it imported a snapshot of ours that
+// carried exactly these heads, or after this device imported the peer's
+// snapshot taken at heads it advertised. The document's sync state with the
+// peer then starts from these shared heads, as after a completed Automerge
+// sync, instead of from nothing: a fresh state would make both sides
+// exchange Bloom filters of the whole history, and the sandbox check every
+// message of that exchange. Every hash must be a change this device has;
+// otherwise Assume does nothing and returns an error wrapping
+// trustsync.ErrInvalid. A wrong assumption only costs a longer sync (the
+// peer's messages state its real heads, and Automerge sends what they
+// lack); nothing here comes from the peer's bytes.
+func (p *Peer) Assume(ctx context.Context, doc string, heads []string) error {
+	if err := p.s.check(); err != nil {
+		return err
+	}
+	if err := validDocID(doc); err != nil {
+		return err
+	}
+	if len(heads) == 0 {
+		return nil
+	}
+	hs := make([]automerge.ChangeHash, 0, len(heads))
+	for _, h := range heads {
+		ch, err := automerge.NewChangeHash(h)
+		if err != nil {
+			return fmt.Errorf("assume %q: head %q: %w", doc, h, trustsync.ErrInvalid)
+		}
+		hs = append(hs, ch)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ds := p.s.docState(doc)
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	err := p.s.st.Update(ctx, func(tx trustsync.Tx) error {
+		if _, err := p.s.catchUp(tx, ds, true); err != nil {
+			return err
+		}
+		for _, h := range hs {
+			if c, err := ds.doc.Change(h); err != nil || c == nil {
+				return fmt.Errorf("head %s is not a change of this document: %w", h, trustsync.ErrInvalid)
+			}
+		}
+		raw := sharedHeadsState(hs)
+		ls, err := newLockedSyncState(ds.doc, raw)
+		if err != nil {
+			return err
+		}
+		p.states[doc] = &peerDoc{ls: ls, gen: ds.gen}
+		return tx.Put(syncKey(p.device, doc), ls.save())
+	})
+	if err != nil {
+		ds.drop()
+		delete(p.states, doc)
+		return fmt.Errorf("assume %q: %w", doc, err)
+	}
+	p.s.noteSeen(doc, ds.seq)
+	return nil
+}
+
+// sharedHeadsState encodes an Automerge sync state whose shared heads are
+// hs: the format of SyncState.Save (a type byte 0x43, the number of hashes
+// as an unsigned LEB128, then the 32-byte hashes).
+func sharedHeadsState(hs []automerge.ChangeHash) []byte {
+	b := []byte{0x43}
+	b = binary.AppendUvarint(b, uint64(len(hs)))
+	for _, h := range hs {
+		b = append(b, h[:]...)
+	}
+	return b
 }
 
 // Reset forgets the in-flight part of every sync state (after a broken

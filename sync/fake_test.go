@@ -278,6 +278,22 @@ func (p *fakePeer) ReceiveMessage(_ context.Context, doc string, msg []byte) (cr
 	return p.f.apply(doc, m.Changes, p.device), nil
 }
 
+func (p *fakePeer) Assume(_ context.Context, doc string, heads []string) error {
+	p.f.mu.Lock()
+	mine := sortedKeys(p.f.docs[doc])
+	told := headOf(p.f.docs[doc])
+	p.f.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.state(doc)
+	st.known = true
+	st.lastTold = concat(told)
+	for _, c := range mine {
+		st.theirHave[c] = true
+	}
+	return nil
+}
+
 func (p *fakePeer) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -71,6 +71,12 @@ type Config struct {
 	// processes on the same store (for example the CLI while `serve` runs).
 	// Default: 250ms.
 	RefreshInterval time.Duration
+	// Watch, when set, is called once with the node's context and returns
+	// a channel that receives when the store may have changed (a file
+	// watch on its write-ahead log, say): the node then looks for edits at
+	// once instead of at the next RefreshInterval tick, which stays as a
+	// fallback. The watch ends with the context.
+	Watch func(ctx context.Context) <-chan struct{}
 	// RedialMin and RedialMax bound the jittered exponential backoff
 	// between dial attempts to a device. Defaults: 500ms and 1 minute.
 	RedialMin, RedialMax time.Duration
@@ -974,14 +980,23 @@ func diffTally(after, before map[string]int) map[string]int {
 func (n *Node) refreshLoop(ctx context.Context) {
 	t := time.NewTicker(n.cfg.RefreshInterval)
 	defer t.Stop()
+	var wake <-chan struct{}
+	if n.cfg.Watch != nil {
+		wake = n.cfg.Watch(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := n.space.Refresh(ctx); err != nil && ctx.Err() == nil {
-				n.log.Warn("refresh failed", "err", err)
+		case _, ok := <-wake:
+			if !ok {
+				wake = nil
+				continue
 			}
+		}
+		if _, err := n.space.Refresh(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("refresh failed", "err", err)
 		}
 	}
 }

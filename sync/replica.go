@@ -24,6 +24,7 @@ type replica interface {
 type syncPeer interface {
 	GenerateMessage(ctx context.Context, doc string) ([]byte, bool, error)
 	ReceiveMessage(ctx context.Context, doc string, msg []byte) (crdt.Received, error)
+	Assume(ctx context.Context, doc string, heads []string) error
 	Reset()
 }
 

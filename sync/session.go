@@ -332,7 +332,7 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	go func() { defer wg.Done(); readErr <- s.readLoop(ctx, in) }()
 	go func() { defer wg.Done(); writeErr <- s.writeLoop(ctx, out) }()
 
-	p := &proto{s: s, out: out, pending: map[string]bool{}, dirty: map[string]bool{}}
+	p := &proto{s: s, out: out, pending: map[string]bool{}, dirty: map[string]bool{}, inStep: map[string][]string{}}
 	err = p.loop(ctx, in, readErr, writeErr, events)
 	peer = p.peer
 
@@ -461,6 +461,8 @@ type proto struct {
 	remote     Remote
 	helloDone  bool
 	theirDocs  map[string]bool
+	theirHeads map[string][]string // the heads the peer's hello advertised, sorted
+	inStep     map[string][]string // docs imported from the peer's snapshot at these heads, no message since
 	myHeads    map[string][]string
 	pending    map[string]bool // docs to generate messages for
 	dirty      map[string]bool // docs whose heads may have changed
@@ -509,6 +511,7 @@ func (p *proto) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-c
 			}
 			s.log.Debug("sync stalled; restarting the sync states", "device", p.remote.DeviceID)
 			p.peer.Reset()
+			clear(p.inStep)
 			for d := range p.theirDocs {
 				p.pending[d] = true
 			}
@@ -671,12 +674,22 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 			return fmt.Errorf("%w: document %s: %w", errRejected, doc, err)
 		}
 		p.theirDocs[doc] = true
+		inStep, err := p.assumeSnapshot(ctx, doc)
+		if err != nil {
+			return err
+		}
 		p.received(doc, rec)
+		if inStep {
+			// Nothing to exchange for doc until either side edits it: a
+			// sync round from fresh states would resend the history.
+			p.inStep[doc] = p.theirHeads[doc]
+		}
 	case frameSync:
 		doc, msg, err := decodeDocPayload(f.body)
 		if err != nil {
 			return err
 		}
+		delete(p.inStep, doc)
 		rec, err := p.peer.ReceiveMessage(ctx, doc, msg)
 		if err != nil {
 			return fmt.Errorf("%w: sync message for %s: %w", errRejected, doc, err)
@@ -695,6 +708,33 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 		return fmt.Errorf("%w: unknown frame type %d", ErrMalformed, f.typ)
 	}
 	return nil
+}
+
+// assumeSnapshot is called after importing the peer's snapshot of doc.
+// When this device's heads of doc are now exactly those the peer's hello
+// advertised (the snapshot was taken there, and this device had nothing
+// else), both sides hold the same document: the sync state with the peer
+// starts from these heads (crdt.Peer.Assume) and it reports true. Otherwise
+// (an edit on either side meanwhile) the Automerge sync protocol runs as
+// usual.
+func (p *proto) assumeSnapshot(ctx context.Context, doc string) (bool, error) {
+	want := p.theirHeads[doc]
+	if len(want) == 0 {
+		return false, nil
+	}
+	hs, err := p.s.r.Heads(ctx, doc)
+	if err != nil {
+		return false, fmt.Errorf("heads of %s: %w", doc, err)
+	}
+	hs = slices.Clone(hs)
+	slices.Sort(hs)
+	if !slices.Equal(hs, want) {
+		return false, nil
+	}
+	if err := p.peer.Assume(ctx, doc, hs); err != nil {
+		return false, fmt.Errorf("sync state of %s: %w", doc, err)
+	}
+	return true, nil
 }
 
 func (p *proto) received(doc string, rec crdt.Received) {
@@ -771,9 +811,11 @@ func (p *proto) onHello(ctx context.Context, body []byte) error {
 		return err
 	}
 	p.theirDocs = map[string]bool{}
+	p.theirHeads = map[string][]string{}
 	for d, hs := range h.Docs {
 		if len(hs) > 0 {
 			p.theirDocs[d] = true
+			p.theirHeads[d] = slices.Sorted(slices.Values(hs))
 		}
 		if !slices.Equal(hs, p.myHeads[d]) && len(p.myHeads[d]) > 0 {
 			p.pending[d] = true
@@ -831,6 +873,12 @@ func (p *proto) flush(ctx context.Context) error {
 			}
 			p.theirDocs[doc] = true
 			continue
+		}
+		if hs, ok := p.inStep[doc]; ok {
+			if slices.Equal(hs, p.myHeads[doc]) {
+				continue // imported the peer's snapshot; no edit since
+			}
+			delete(p.inStep, doc)
 		}
 		msg, ok, err := p.peer.GenerateMessage(ctx, doc)
 		if err != nil {

@@ -18,7 +18,7 @@ const (
 	opPing    byte = 1 // -> stOK
 	opSync    byte = 2 // key, mode, base heads, data, want heads: bring a mirror to the parent's state (trusted bytes)
 	opMessage byte = 3 // key, expect heads, sync state, message: apply an untrusted sync message to a mirror
-	opLoad    byte = 4 // key, expect heads, whole, data: load untrusted saved bytes (whole: Load on a scratch document first; then LoadIncremental into the mirror)
+	opLoad    byte = 4 // key, expect heads, whole, data: load untrusted saved bytes (whole 1: Load on a scratch document first, 2: the same unless the mirror is empty; then LoadIncremental into the mirror)
 	opChanges byte = 5 // data: decode untrusted change bytes (LoadChanges)
 	opForget  byte = 6 // key: drop a mirror
 )

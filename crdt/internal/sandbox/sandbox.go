@@ -211,6 +211,28 @@ func (c *Checker) CheckLoad(ctx context.Context, doc string, base *automerge.Doc
 	})
 }
 
+// CheckImport reports whether data, a whole saved document from a peer,
+// can safely be merged into base with base.LoadIncremental (what
+// crdt.Space.Import does). Like CheckLoad it requires data to load alone
+// when base has changes (LoadIncremental into a non-empty document accepts
+// garbage); into an empty base the child loads data only once, into the
+// mirror, which then passes the walk and the save-and-reload check.
+// Arguments and rules are those of CheckMessage.
+func (c *Checker) CheckImport(ctx context.Context, doc string, base *automerge.Doc, data []byte) error {
+	if len(data) == 0 {
+		return fmt.Errorf("%w: empty document", ErrRejected)
+	}
+	return c.check(ctx, doc, base, len(data), "document", func(expect []automerge.ChangeHash) []byte {
+		var e encoder
+		e.byte(opLoad)
+		e.str(doc)
+		e.heads(expect)
+		e.byte(2)
+		e.bytes(data)
+		return e.b
+	})
+}
+
 // CheckIncremental reports whether data, incremental chunks or changes
 // from a peer, can safely be given to base.LoadIncremental. Unlike
 // CheckLoad it does not require data to load alone (its changes may depend
