@@ -984,19 +984,36 @@ func (n *Node) refreshLoop(ctx context.Context) {
 	if n.cfg.Watch != nil {
 		wake = n.cfg.Watch(ctx)
 	}
+	// A watch may fire before the commit is visible (SQLite writes the log,
+	// then publishes the commit in its shared-memory index, which no file
+	// event reports): a wake that finds nothing is followed by a few quick
+	// looks, 1, 2 and 4 ms later.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	retries := 0
 	for {
+		woken := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-retry.C:
+			woken = true
 		case _, ok := <-wake:
 			if !ok {
 				wake = nil
 				continue
 			}
+			woken, retries = true, 0
 		}
-		if _, err := n.space.Refresh(ctx); err != nil && ctx.Err() == nil {
+		changed, err := n.space.Refresh(ctx)
+		if err != nil && ctx.Err() == nil {
 			n.log.Warn("refresh failed", "err", err)
+		}
+		if woken && err == nil && len(changed) == 0 && retries < 3 {
+			retry.Reset(time.Millisecond << retries)
+			retries++
 		}
 	}
 }
