@@ -1,7 +1,10 @@
 package crdt_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/trustsync/trustsync"
@@ -107,4 +110,51 @@ func TestPeer_Reset(t *testing.T) {
 	if a.Peer(b.Self().DeviceID) != pa {
 		t.Fatal("Peer returned a new value for the same device")
 	}
+}
+
+// TestPeer_Assume: after b imports a's snapshot, each side records that
+// the other holds those heads: the persisted sync state starts from them (as
+// after a completed sync), and a later edit still syncs. Unknown heads are
+// refused.
+func TestPeer_Assume(t *testing.T) {
+	ctx := context.Background()
+	a, stA := newSpaceAt(t, newClock(), "Sam", "sam-laptop")
+	b, _ := newSpaceAt(t, newClock(), "Alex", "alex-phone")
+	pair(t, a, b)
+	for i := range 20 {
+		must[string](t)(a.AddBoundary(ctx, "Boundary "+string(rune('a'+i))))
+	}
+	data := must[[]byte](t)(a.Save(ctx, crdt.BoundariesDoc))
+	must[crdt.Received](t)(b.Import(ctx, crdt.BoundariesDoc, data, a.Self().DeviceID))
+	heads := must[[]string](t)(a.Heads(ctx, crdt.BoundariesDoc))
+	pa, pb := a.Peer(b.Self().DeviceID), b.Peer(a.Self().DeviceID)
+	noErr(t, pa.Assume(ctx, crdt.BoundariesDoc, heads))
+	noErr(t, pb.Assume(ctx, crdt.BoundariesDoc, heads))
+
+	// The persisted state is Automerge's encoding of those shared heads.
+	var raw []byte
+	noErr(t, stA.View(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		raw, err = tx.Get("sync/" + b.Self().DeviceID + "/" + crdt.BoundariesDoc)
+		return err
+	}))
+	want := []byte{0x43, byte(len(heads))}
+	for _, h := range heads {
+		want = append(want, must[[]byte](t)(hex.DecodeString(h))...)
+	}
+	if !bytes.Equal(raw, want) {
+		t.Fatalf("persisted sync state %x, want %x", raw, want)
+	}
+
+	id := must[string](t)(a.AddBoundary(ctx, "After the snapshot"))
+	syncDoc(t, pa, pb, crdt.BoundariesDoc)
+	if got := mustBoundary(t, b, id); got.Text != "After the snapshot" {
+		t.Fatalf("b got %+v", got)
+	}
+
+	// Heads this device does not have are refused.
+	bad := strings.Repeat("00", 32)
+	wantErr(t, pa.Assume(ctx, crdt.BoundariesDoc, []string{bad}), trustsync.ErrInvalid)
+	wantErr(t, pa.Assume(ctx, crdt.BoundariesDoc, []string{"not hex"}), trustsync.ErrInvalid)
+	wantErr(t, pa.Assume(ctx, "nope", heads), trustsync.ErrInvalid)
 }

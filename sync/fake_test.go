@@ -195,6 +195,7 @@ type fakePeer struct {
 	device string
 	mu     stdsync.Mutex
 	docs   map[string]*fakeDocState
+	got    map[string]int // sync messages received, by document
 }
 
 type fakeDocState struct {
@@ -265,6 +266,10 @@ func (p *fakePeer) ReceiveMessage(_ context.Context, doc string, msg []byte) (cr
 		return crdt.Received{}, errors.New("fake: bad sync message")
 	}
 	p.mu.Lock()
+	if p.got == nil {
+		p.got = map[string]int{}
+	}
+	p.got[doc]++
 	st := p.state(doc)
 	st.known = true
 	st.inFlight = false
@@ -281,13 +286,13 @@ func (p *fakePeer) ReceiveMessage(_ context.Context, doc string, msg []byte) (cr
 func (p *fakePeer) Assume(_ context.Context, doc string, heads []string) error {
 	p.f.mu.Lock()
 	mine := sortedKeys(p.f.docs[doc])
-	told := headOf(p.f.docs[doc])
 	p.f.mu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Like Automerge after loading a state with shared heads: it knows
+	// what the peer has, and still answers the peer's first message.
 	st := p.state(doc)
 	st.known = true
-	st.lastTold = concat(told)
 	for _, c := range mine {
 		st.theirHave[c] = true
 	}
@@ -298,4 +303,12 @@ func (p *fakePeer) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	clear(p.docs)
+}
+
+// received returns how many sync messages for doc the peer got from device.
+func (f *fakeSpace) received(device, doc string) int {
+	p := f.syncPeer(device).(*fakePeer)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.got[doc]
 }

@@ -314,3 +314,31 @@ func TestSession_SilentPeerDropped(t *testing.T) {
 }
 
 var _ = trustsync.ErrClosed
+
+// TestSession_SnapshotNeedsNoSyncRound: documents that reach an empty device
+// as snapshots at the heads the hello advertised are in step: no sync
+// message is exchanged for them (a round from fresh sync states would resend
+// their history), and a later edit still reaches the other side.
+func TestSession_SnapshotNeedsNoSyncRound(t *testing.T) {
+	a := newFakeSpace("sp1", "alex", "dev-a")
+	b := newFakeSpace("sp1", "sam", "dev-b")
+	pairFakes(a, b)
+	docs := []string{"checkins/2026-01", "checkins/2026-02", "checkins/2026-03"}
+	for i, d := range docs {
+		a.edit(d, fmt.Sprintf("a%d", i))
+	}
+	sa, sb := runSessions(t, a, b, SessionConfig{}, SessionConfig{})
+	waitBoth(t, sa, sb)
+	equalFakes(t, a, b)
+	for _, d := range docs {
+		if n, m := a.received("dev-b", d), b.received("dev-a", d); n != 0 || m != 0 {
+			t.Fatalf("%s: %d sync messages reached A and %d reached B after its snapshot", d, n, m)
+		}
+	}
+	a.edit(docs[1], "later")
+	waitBoth(t, sa, sb)
+	equalFakes(t, a, b)
+	if b.received("dev-a", docs[1]) == 0 {
+		t.Fatalf("the later edit of %s reached B without a sync message", docs[1])
+	}
+}

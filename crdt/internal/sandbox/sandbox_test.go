@@ -323,6 +323,38 @@ func TestCheckLoad(t *testing.T) {
 	}
 }
 
+// TestCheckImport: a snapshot into an empty document is loaded once, into
+// the mirror, and still checked; into a non-empty one, bytes that are not a
+// document are refused although LoadIncremental would swallow them.
+func TestCheckImport(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	remote := newDoc(t, 10)
+	empty := automerge.New()
+	for _, bad := range [][]byte{[]byte("\x85\x6f\x4a\x83garbage"), []byte("not automerge")} {
+		if err := c.CheckImport(ctx, "empty", empty, bad); !errors.Is(err, ErrRejected) {
+			t.Fatalf("garbage into an empty document: %v", err)
+		}
+	}
+	if err := c.CheckImport(ctx, "empty", empty, remote.Save()); err != nil {
+		t.Fatal(err)
+	}
+	local := newDoc(t, 10)
+	if err := c.CheckImport(ctx, "local", local, remote.Save()); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.LoadIncremental(remote.Save()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckImport(ctx, "local", local, []byte("not automerge")); !errors.Is(err, ErrRejected) {
+		t.Fatalf("garbage into a document: %v", err)
+	}
+	if st := c.Stats(); st.Checks != 5 || st.Rejected != 3 || st.Crashes != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 func TestOversizedRejectedWithoutChild(t *testing.T) {
 	c := New(Options{MaxInput: 100})
 	defer c.Close()
