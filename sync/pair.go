@@ -88,10 +88,13 @@ type JoinOptions struct {
 	// As names the member of the space this device joins as, for a
 	// further device of someone already in the space. Default: the member
 	// whose name equals this device's member name (ignoring case), else a
-	// new member -- the partner -- when the space has only one.
+	// new member -- the partner -- when the space has only one. Joining
+	// as an existing member works only through an invite from one of that
+	// member's own devices.
 	As string
 
-	now func() time.Time // tests
+	now       func() time.Time // tests
+	forgeJoin bool             // tests: skip this side's checks, as a modified client would
 }
 
 // pairState is the part of a [Node] that pairing and unpairing use. Its
@@ -178,8 +181,9 @@ type Invitation struct {
 
 // Invite opens a one-time invite into this node's space and serves it until
 // it is used, it expires, ctx ends or [Invitation.Close] is called. Any
-// device of the space can invite: the partner joins through it, and so does
-// a further device of either partner.
+// device of the space can invite the partner's first device while the space
+// has one member; a further device of a person joins only through an invite
+// from one of that person's own devices (both sides refuse otherwise).
 //
 // While an invitation is open, the node's gater lets any peer connect, but
 // a peer that is not a paired device gets no protocol but pairing.
@@ -578,6 +582,11 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 		return PairResult{}, fmt.Errorf("%w: the joining device claims to be this one", ErrPairRefused)
 	case !existing && len(members) >= 2:
 		return PairResult{}, fmt.Errorf("%w: this space already has two partners, %s", ErrPairRefused, names(members))
+	case existing && dev.MemberID != self.MemberID && !hasDevice(members, dev.MemberID, dev.ID):
+		// A further device of a person joins only through one of that
+		// person's own devices: otherwise one partner could add a device
+		// in the other's name and agree, write and acknowledge as them.
+		return PairResult{}, notOwnDevice(memberName(members, dev.MemberID))
 	}
 	// The joining device made its own member and device records: take
 	// them from its document rather than writing them here, so that each
@@ -620,6 +629,33 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 	}
 	return PairResult{Code: code, NewMember: !existing, Peer: remote, Remote: Remote{DeviceID: got.ID, DeviceName: got.Name,
 		MemberID: owner.ID, MemberName: owner.Name, PeerID: remote.String()}}, nil
+}
+
+// notOwnDevice is the refusal of a device joining as an existing member
+// through a device of the other member.
+func notOwnDevice(name string) error {
+	return fmt.Errorf("%w: only one of %s's own devices can add a device for %s: run 'trustsync pair' on one of them",
+		ErrPairRefused, name, name)
+}
+
+// hasDevice reports whether the space already gives device id to member
+// (a device pairing again).
+func hasDevice(members []trustsync.Member, member, id string) bool {
+	for _, m := range members {
+		if m.ID == member {
+			return slices.ContainsFunc(m.Devices, func(d trustsync.Device) bool { return d.ID == id })
+		}
+	}
+	return false
+}
+
+func memberName(members []trustsync.Member, id string) string {
+	for _, m := range members {
+		if m.ID == id {
+			return m.Name
+		}
+	}
+	return "that person"
 }
 
 func names(members []trustsync.Member) string {
@@ -766,6 +802,9 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 
 	self := n.space.Self()
 	member, newMember, err := chooseMember(offer.Members, self, opts.As)
+	if err == nil && !newMember && member.ID != self.MemberID && member.ID != offer.Device.MemberID && !opts.forgeJoin {
+		err = notOwnDevice(member.Name)
+	}
 	if err == nil && !newMember && member.ID != self.MemberID {
 		err = n.checkFresh(ctx, member.Name)
 	}

@@ -378,11 +378,11 @@ func TestNode_FurtherDevicesJoin(t *testing.T) {
 	phone := newDevice(t, "sam") // matched by name, ignoring case
 	tablet := newDevice(t, "Tablet owner")
 	np, nt := phone.start(t), tablet.start(t)
-	ir, jr := pairVia(t, na, np, JoinOptions{})
-	if ir.NewMember || jr.Remote.MemberName != "Alex" || ir.Remote.MemberName != "Sam" {
+	ir, jr := pairVia(t, ns, np, JoinOptions{})
+	if ir.NewMember || jr.Remote.MemberName != "Sam" || ir.Remote.MemberName != "Sam" {
 		t.Fatalf("phone joined as %+v / %+v", ir, jr)
 	}
-	ir, _ = pairVia(t, ns, nt, JoinOptions{As: "alex"})
+	ir, _ = pairVia(t, na, nt, JoinOptions{As: "alex"})
 	if ir.NewMember || ir.Remote.MemberName != "Alex" {
 		t.Fatalf("tablet joined as %+v", ir)
 	}
@@ -438,6 +438,67 @@ func TestNode_FurtherDevicesJoin(t *testing.T) {
 	}
 	if ms, _ := alex.space.Members(ctx); len(ms) != 2 {
 		t.Fatalf("Alex's space has %d members after Robin's attempts", len(ms))
+	}
+}
+
+// TestNode_NoDeviceInTheOtherName is the reviewer's repro: Sam invites
+// from his own device and a fresh device asks to join as Alex. Both sides
+// refuse, and nothing it could write counts as Alex's. Sam's own further
+// device still joins through Sam's invite.
+func TestNode_NoDeviceInTheOtherName(t *testing.T) {
+	ctx := testCtx(t)
+	alex, sam := newDevice(t, "Alex"), newDevice(t, "Sam")
+	na, ns := alex.start(t), sam.start(t)
+	pairVia(t, na, ns, JoinOptions{})
+
+	for _, opts := range []JoinOptions{{As: "Alex"}, {}} {
+		fake := newDevice(t, "Alex") // named like Alex: joins as Alex by default
+		nf := fake.start(t)
+		inv := invite(t, ns, InviteOptions{})
+		_, err := nf.Join(ctx, inv.Invite(), opts)
+		want := "only one of Alex's own devices can add a device for Alex: run 'trustsync pair' on one of them"
+		if !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("joining as Alex through Sam's device (%+v): %v", opts, err)
+		}
+		if _, err := inv.Wait(ctx); !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Sam's side of the attempt: %v", err)
+		}
+		if fake.space.Self().MemberID == alex.space.Self().MemberID {
+			t.Fatal("the refused device took Alex's member ID")
+		}
+		if _, ok := deviceOf(t, sam, fake.space.Self().DeviceID); ok {
+			t.Fatal("Sam's space records the refused device")
+		}
+		if slices.Contains(ns.Peers(), nf.ID()) {
+			t.Fatal("Sam's node trusts the refused device")
+		}
+	}
+
+	// A modified client that skips its own check is refused by the
+	// inviting device all the same.
+	fake := newDevice(t, "Robin")
+	nf := fake.start(t)
+	inv := invite(t, ns, InviteOptions{})
+	_, err := nf.Join(ctx, inv.Invite(), JoinOptions{As: "Alex", forgeJoin: true})
+	if !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), "the other device says") {
+		t.Fatalf("Robin joining as Alex: %v", err)
+	}
+	if _, err := inv.Wait(ctx); !errors.Is(err, ErrPairRefused) {
+		t.Fatalf("Sam's side: %v", err)
+	}
+
+	phone := newDevice(t, "Sam")
+	np := phone.start(t)
+	ir, jr := pairVia(t, ns, np, JoinOptions{})
+	if ir.NewMember || ir.Remote.MemberName != "Sam" || jr.Remote.MemberName != "Sam" ||
+		phone.space.Self().MemberID != sam.space.Self().MemberID {
+		t.Fatalf("Sam's phone joined as %+v / %+v", ir, jr)
+	}
+	_, err = phone.space.AddBoundary(ctx, "from Sam's phone")
+	must(t, err)
+	waitFor(t, "Alex has the phone's boundary", func() bool { return hasBoundary(t, alex, "from Sam's phone") })
+	if d, ok := deviceOf(t, alex, phone.space.Self().DeviceID); !ok || d.Owner.ID != sam.space.Self().MemberID {
+		t.Fatalf("Alex sees the phone as %+v (found %v)", d, ok)
 	}
 }
 
