@@ -40,6 +40,14 @@ func (s *Space) WriteApology(ctx context.Context, a NewApology) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("write apology: %w", err)
 	}
+	var texts [3]string
+	for i, t := range []struct{ what, s string }{
+		{"the impact", a.Impact}, {"the responsibility", a.Responsibility}, {"what you will do differently", a.Different},
+	} {
+		if texts[i], err = optionalText(t.what, t.s); err != nil {
+			return "", fmt.Errorf("write apology: %w", err)
+		}
+	}
 	id := newID()
 	me := s.Self().MemberID
 	_, err = s.write(ctx, ApologiesDoc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
@@ -51,9 +59,9 @@ func (s *Space) WriteApology(ctx context.Context, a NewApology) (string, error) 
 			"author", me,
 			"written_at", s.now().UnixMilli(),
 			"happened", automerge.NewText(happened),
-			"impact", automerge.NewText(strings.TrimSpace(a.Impact)),
-			"responsibility", automerge.NewText(strings.TrimSpace(a.Responsibility)),
-			"different", automerge.NewText(strings.TrimSpace(a.Different)),
+			"impact", automerge.NewText(texts[0]),
+			"responsibility", automerge.NewText(texts[1]),
+			"different", automerge.NewText(texts[2]),
 			"acks", automerge.NewMap(),
 			"ack_at", automerge.NewMap(),
 		); err != nil {
@@ -72,7 +80,10 @@ func (s *Space) WriteApology(ctx context.Context, a NewApology) (string, error) 
 // AckApology records that this member read the other's apology, with an
 // optional reply. The author cannot acknowledge their own apology.
 func (s *Space) AckApology(ctx context.Context, id, reply string) error {
-	reply = strings.TrimSpace(reply)
+	reply, err := optionalText("the reply", reply)
+	if err != nil {
+		return fmt.Errorf("acknowledge apology: %w", err)
+	}
 	r, err := s.resolveItem(ctx, id, KindApology)
 	if err != nil {
 		return fmt.Errorf("acknowledge apology: %w", err)

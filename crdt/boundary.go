@@ -11,15 +11,6 @@ import (
 	"github.com/trustsync/trustsync"
 )
 
-// cleanText validates free text given by a partner.
-func cleanText(what, s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", fmt.Errorf("%s is empty: %w", what, trustsync.ErrInvalid)
-	}
-	return s, nil
-}
-
 // AddBoundary proposes a boundary; the proposer's agreement is not implied.
 func (s *Space) AddBoundary(ctx context.Context, text string) (string, error) {
 	text, err := cleanText("the boundary text", text)

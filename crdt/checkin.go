@@ -19,8 +19,21 @@ func (s *Space) AddCheckIn(ctx context.Context, c trustsync.NewCheckIn) (string,
 	}
 	feelings := []string{}
 	for _, f := range c.Feelings {
-		if f = strings.TrimSpace(f); f != "" {
+		f, err := optionalLine("a feeling", f)
+		if err != nil {
+			return "", fmt.Errorf("add check-in: %w", err)
+		}
+		if f != "" {
 			feelings = append(feelings, f)
+		}
+	}
+	var texts [4]string
+	for i, t := range []struct{ what, s string }{
+		{"the note", c.Note}, {"the needs", c.Needs}, {"the concerns", c.Concerns}, {"the appreciation", c.Appreciation},
+	} {
+		var err error
+		if texts[i], err = optionalText(t.what, t.s); err != nil {
+			return "", fmt.Errorf("add check-in: %w", err)
 		}
 	}
 	fj, err := json.Marshal(feelings)
@@ -40,10 +53,10 @@ func (s *Space) AddCheckIn(ctx context.Context, c trustsync.NewCheckIn) (string,
 			"created_at", at.UnixMilli(),
 			"mood", int64(c.Mood),
 			"feelings", string(fj),
-			"note", automerge.NewText(strings.TrimSpace(c.Note)),
-			"needs", strings.TrimSpace(c.Needs),
-			"concerns", strings.TrimSpace(c.Concerns),
-			"appreciation", strings.TrimSpace(c.Appreciation),
+			"note", automerge.NewText(texts[0]),
+			"needs", texts[1],
+			"concerns", texts[2],
+			"appreciation", texts[3],
 			"acks", automerge.NewMap(),
 			"ack_at", automerge.NewMap(),
 		); err != nil {
@@ -116,7 +129,10 @@ func (s *Space) CheckIn(ctx context.Context, id string) (trustsync.CheckIn, erro
 // AckCheckIn records this member's acknowledgement of a check-in, with an
 // optional reply. Acknowledging again replaces the reply.
 func (s *Space) AckCheckIn(ctx context.Context, id, reply string) error {
-	reply = strings.TrimSpace(reply)
+	reply, err := optionalText("the reply", reply)
+	if err != nil {
+		return fmt.Errorf("acknowledge check-in: %w", err)
+	}
 	r, err := s.resolveItem(ctx, id, KindCheckIn)
 	if err != nil {
 		return fmt.Errorf("acknowledge check-in: %w", err)

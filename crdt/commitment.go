@@ -257,7 +257,10 @@ func (s *Space) AddCommitment(ctx context.Context, text string) (string, error) 
 // an optional note. Either partner may write one; the other acknowledges it.
 // It returns the entry's ID.
 func (s *Space) RecordCommitment(ctx context.Context, id string, kept bool, note string) (string, error) {
-	note = strings.TrimSpace(note)
+	note, err := optionalText("the note", note)
+	if err != nil {
+		return "", fmt.Errorf("record commitment: %w", err)
+	}
 	r, err := s.resolveItem(ctx, id, KindCommitment)
 	if err != nil {
 		return "", fmt.Errorf("record commitment: %w", err)
@@ -311,9 +314,12 @@ func (s *Space) RecordCommitment(ctx context.Context, id string, kept bool, note
 // other partner wrote, with an optional reply. Acknowledging again replaces
 // the reply.
 func (s *Space) AckCommitmentEntry(ctx context.Context, entryID, reply string) error {
-	reply = strings.TrimSpace(reply)
+	reply, err := optionalText("the reply", reply)
+	if err != nil {
+		return fmt.Errorf("acknowledge entry: %w", err)
+	}
 	var cid, eid string
-	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+	err = s.view(ctx, func(tx trustsync.ReadTx) error {
 		r, err := resolve(tx, entryID, KindCommitmentEntry)
 		if err != nil {
 			return err

@@ -23,11 +23,13 @@ func setFields(m *automerge.Map, fields ...any) error {
 
 // AddGoal adds a goal.
 func (s *Space) AddGoal(ctx context.Context, title, why string) (string, error) {
-	title, err := cleanText("the goal title", title)
+	title, err := cleanLine("the goal title", title)
 	if err != nil {
 		return "", err
 	}
-	why = strings.TrimSpace(why)
+	if why, err = optionalText("the why", why); err != nil {
+		return "", err
+	}
 	id := newID()
 	me := s.Self().MemberID
 	_, err = s.write(ctx, GoalsDoc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
@@ -63,12 +65,15 @@ func (s *Space) EditGoal(ctx context.Context, id string, e GoalEdit) error {
 	var title, why string
 	if e.Title != nil {
 		var err error
-		if title, err = cleanText("the goal title", *e.Title); err != nil {
+		if title, err = cleanLine("the goal title", *e.Title); err != nil {
 			return err
 		}
 	}
 	if e.Why != nil {
-		why = strings.TrimSpace(*e.Why)
+		var err error
+		if why, err = optionalText("the why", *e.Why); err != nil {
+			return err
+		}
 	}
 	if e.Title == nil && e.Why == nil {
 		return nil

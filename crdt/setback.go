@@ -54,7 +54,9 @@ func (s *Space) AddSetback(ctx context.Context, text, about, plan string) (strin
 	if err != nil {
 		return "", fmt.Errorf("add setback: %w", err)
 	}
-	plan = strings.TrimSpace(plan)
+	if plan, err = optionalText("the plan", plan); err != nil {
+		return "", fmt.Errorf("add setback: %w", err)
+	}
 	r, err := s.resolveItem(ctx, about, KindBoundary, KindGoal, KindCommitment)
 	if err != nil {
 		return "", fmt.Errorf("add setback: %w", err)

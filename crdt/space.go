@@ -130,7 +130,13 @@ func Create(ctx context.Context, st trustsync.Store, opts CreateOptions) (*Space
 	if name == "" {
 		return nil, fmt.Errorf("create space: a member name is required: %w", trustsync.ErrInvalid)
 	}
-	dev := strings.TrimSpace(opts.DeviceName)
+	if err := CheckText("the name", name, true); err != nil {
+		return nil, fmt.Errorf("create space: %w", err)
+	}
+	dev, lineErr := optionalLine("the device name", opts.DeviceName)
+	if lineErr != nil {
+		return nil, fmt.Errorf("create space: %w", lineErr)
+	}
 	if dev == "" {
 		dev, _ = os.Hostname()
 		if dev == "" {
