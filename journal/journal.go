@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/store"
 )
 
@@ -171,12 +172,27 @@ func put(tx trustsync.Tx, kind, id string, v any) error {
 	return tx.PutItem(trustsync.Item{Kind: kind, ID: id, Doc: doc, Data: b})
 }
 
+// text validates required free text by the rules of the shared documents
+// ([crdt.CheckText]): an entry may be shared into a check-in later, and its
+// words are shown on a terminal.
 func text(op, s string) (string, error) {
-	s = strings.TrimSpace(s)
+	s, err := optionalText(op, s)
+	if err != nil {
+		return "", err
+	}
 	if s == "" {
 		return "", fmt.Errorf("%s: the text is empty: %w", op, trustsync.ErrInvalid)
 	}
 	return s, nil
+}
+
+// optionalText validates free text that may be empty; it returns it
+// trimmed, with CRLF line ends turned into newlines.
+func optionalText(op, s string) (string, error) {
+	if err := crdt.CheckText("the text", s, false); err != nil {
+		return "", fmt.Errorf("%s: %w", op, err)
+	}
+	return strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n")), nil
 }
 
 // Add writes a new entry. mood may be 0 (none) or 1..5.
@@ -280,9 +296,12 @@ func (j *Journal) DropPractice(ctx context.Context, id string) (Practice, error)
 // LogCare records self-care; practice, when not "", names a practice of
 // the plan (abbreviated or not).
 func (j *Journal) LogCare(ctx context.Context, note, practice string) (Care, error) {
-	note = strings.TrimSpace(note)
+	note, err := optionalText("log self-care", note)
+	if err != nil {
+		return Care{}, err
+	}
 	var c Care
-	err := j.st.Update(ctx, func(tx trustsync.Tx) error {
+	err = j.st.Update(ctx, func(tx trustsync.Tx) error {
 		if practice != "" {
 			p, err := get[Practice](tx, KindPractice, practice, "practice")
 			if err != nil {

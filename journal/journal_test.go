@@ -250,3 +250,36 @@ func TestJournal_Unreachable(t *testing.T) {
 		t.Fatalf("the walk did not read the packages it should: %v", seen)
 	}
 }
+
+// TestJournal_RefusesBadText: invalid UTF-8 and control characters are
+// refused with a clear ErrInvalid, never stored altered, as in the shared
+// documents (an entry may be shared later).
+func TestJournal_RefusesBadText(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 20, 0, 0, 0, time.UTC)
+	j := newJournal(t, &now)
+	for _, tt := range []struct{ s, want string }{
+		{"café \xff", "add journal entry: the text is not valid UTF-8 (byte 7)"},
+		{"ok\r\x1b[2Khidden", "add journal entry: the text contains a control character (U+000D) at position 3"},
+		{"abc\u202Edef", "bidirectional override character (U+202E) at position 4"},
+	} {
+		_, err := j.Add(ctx, tt.s, 0)
+		if !errors.Is(err, trustsync.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Add(%q) = %v, want ErrInvalid saying %q", tt.s, err, tt.want)
+		}
+		if _, err := j.AddPractice(ctx, tt.s); !errors.Is(err, trustsync.ErrInvalid) {
+			t.Errorf("AddPractice(%q) = %v, want ErrInvalid", tt.s, err)
+		}
+		if _, err := j.LogCare(ctx, tt.s, ""); !errors.Is(err, trustsync.ErrInvalid) {
+			t.Errorf("LogCare(%q) = %v, want ErrInvalid", tt.s, err)
+		}
+	}
+	es, err := j.Entries(ctx)
+	if err != nil || len(es) != 0 {
+		t.Fatalf("Entries = %v, %v: want none stored", es, err)
+	}
+	e, err := j.Add(ctx, "line one\r\nline two", 0)
+	if err != nil || e.Text != "line one\nline two" {
+		t.Fatalf("Add with CRLF = %+v, %v: want the lines kept with newlines", e, err)
+	}
+}
