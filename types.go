@@ -129,15 +129,17 @@ type Ack struct {
 
 // Change is one entry of a space's history: who changed what, when, and on
 // which device. Changes received from a partner appear exactly like local
-// ones.
+// ones. Device is the device's name, which need not be unique (it defaults
+// to the host name); DeviceID is its ID, the change's Automerge actor.
 type Change struct {
-	Hash    string    `json:"hash"`
-	At      time.Time `json:"at"`
-	By      Person    `json:"by"`
-	Device  string    `json:"device"`
-	Doc     string    `json:"doc"`
-	Kind    string    `json:"kind"`
-	Item    string    `json:"item,omitempty"`
-	Action  string    `json:"action"`
-	Summary string    `json:"summary"`
+	Hash     string    `json:"hash"`
+	At       time.Time `json:"at"`
+	By       Person    `json:"by"`
+	Device   string    `json:"device"`
+	DeviceID string    `json:"device_id"`
+	Doc      string    `json:"doc"`
+	Kind     string    `json:"kind"`
+	Item     string    `json:"item,omitempty"`
+	Action   string    `json:"action"`
+	Summary  string    `json:"summary"`
 }

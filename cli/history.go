@@ -99,9 +99,31 @@ func writeHistory(w io.Writer, r *roster, now time.Time, hist []trustsync.Change
 		if h.Item != "" && h.Kind != "" {
 			what = fmt.Sprintf("%s %s: %s", kindWord(h.Kind), short(h.Item), what)
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", relTime(now, h.At), h.By.Name, r.deviceName(h.Device), what)
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", relTime(now, h.At), h.By.Name, historyDevice(r, h), what)
 	}
 	return t.Flush()
+}
+
+// historyDevice names the device of a change, followed by the start of its
+// ID when another device of the space has the same name (every device is
+// named after its host unless told otherwise): "vm (3f2a91c0)", the ID
+// prefix that also names the device in commands such as 'unpair'.
+func historyDevice(r *roster, h trustsync.Change) string {
+	name := r.deviceName(h.Device)
+	if h.DeviceID == "" {
+		return name
+	}
+	if d, ok := r.device(h.DeviceID); ok && d.Name != "" {
+		name = d.Name
+	}
+	for _, m := range r.members {
+		for _, d := range m.Devices {
+			if d.ID != h.DeviceID && d.Name == name {
+				return fmt.Sprintf("%s (%s)", name, short(h.DeviceID))
+			}
+		}
+	}
+	return name
 }
 
 // kindWord names an item kind as a person would in a history line.

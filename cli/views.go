@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"cmp"
+
 	"github.com/trustsync/trustsync"
 )
 
@@ -158,7 +160,7 @@ func (r *roster) changeJSON(c trustsync.Change) changeJSON {
 		At:       jsonTime(c.At),
 		By:       c.By.Name,
 		Device:   r.deviceName(c.Device),
-		DeviceID: r.deviceID(c.Device),
+		DeviceID: cmp.Or(c.DeviceID, r.deviceID(c.Device)),
 		Doc:      c.Doc,
 		Kind:     c.Kind,
 		Item:     c.Item,

@@ -71,9 +71,10 @@ type change struct {
 // toChange turns a stored history entry into a Change a person can read.
 func toChange(e trustsync.HistoryEntry, p people, devices map[string]trustsync.Device) change {
 	c := change{Change: trustsync.Change{
-		Hash: e.Hash,
-		At:   e.At,
-		Doc:  e.Doc,
+		Hash:     e.Hash,
+		At:       e.At,
+		Doc:      e.Doc,
+		DeviceID: e.Actor,
 	}}
 	if d, ok := devices[e.Actor]; ok {
 		c.Device = d.Name
