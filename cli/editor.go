@@ -50,7 +50,9 @@ func (f *Factory) editText(ctx context.Context, initial, template string) (strin
 	}
 	// Through the shell, so that EDITOR may carry arguments ("code --wait").
 	cmd := exec.CommandContext(ctx, "sh", "-c", editor+` "$1"`, "trustsync-editor", path)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = f.IOStreams.In, f.IOStreams.ErrOut, f.IOStreams.ErrOut
+	// The editor draws on the terminal itself: give it the raw stream.
+	errOut := rawWriter(f.IOStreams.ErrOut)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = f.IOStreams.In, errOut, errOut
 	if tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0); err == nil {
 		defer tty.Close()
 		cmd.Stdin, cmd.Stdout = tty, tty

@@ -47,9 +47,10 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 			             --out DIR, and writes DIR/<document>.automerge (a / in a
 			             document's name becomes -)
 
-			Without --out, json and markdown go to standard output. Files are
-			written readable by you alone. Your partner can export the same
-			things from their side: nothing here is hidden from either of you.
+			Without --out, or with --out -, json and markdown go to standard
+			output. Files are written readable by you alone. Your partner can
+			export the same things from their side: nothing here is hidden from
+			either of you.
 		`),
 		Example: examples(`
 			$ trustsync export --format markdown --out our-space.md
@@ -63,8 +64,8 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 			default:
 				return usageErrorf("--format must be json, markdown or automerge, not %q", opts.Format)
 			}
-			if opts.Format == "automerge" && opts.Out == "" {
-				return usageErrorf("--format automerge writes one file per document, so it needs --out DIR")
+			if opts.Format == "automerge" && (opts.Out == "" || opts.Out == "-") {
+				return usageErrorf("--format automerge writes one file per document, so it needs --out DIR, not standard output")
 			}
 			if runF != nil {
 				return runF(opts)
@@ -149,11 +150,17 @@ func exportRun(ctx context.Context, opts *ExportOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.Out == "" {
-		_, err = f.IOStreams.Out.Write(buf.Bytes())
+	out := buf.Bytes()
+	if opts.Format != "json" {
+		// A file is read on a terminal too (cat, less -R): what a partner
+		// wrote is escaped as on standard output.
+		out = []byte(escapeText(buf.String()))
+	}
+	if opts.Out == "" || opts.Out == "-" {
+		_, err = f.IOStreams.Out.Write(out)
 		return err
 	}
-	if err := writePrivateFile(opts.Out, buf.Bytes()); err != nil {
+	if err := writePrivateFile(opts.Out, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(f.IOStreams.ErrOut, "Exported to %s.\n", opts.Out)

@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
@@ -65,12 +69,34 @@ func jsonTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// writeJSON prints v as indented JSON followed by a newline.
+// writeJSON prints v as indented JSON followed by a newline. Besides the
+// control characters encoding/json escapes, DEL, the C1 controls and the
+// bidirectional overrides are written as \u escapes too, so that the JSON
+// holds exactly the stored text and shows nothing a terminal acts on.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	b := buf.Bytes()
+	if !textIsSafe(string(b)) {
+		var out bytes.Buffer
+		for i := 0; i < len(b); {
+			r, size := utf8.DecodeRune(b[i:])
+			if r == 0x7f || (r >= 0x80 && (unicode.IsControl(r) || crdt.IsBidiControl(r))) {
+				fmt.Fprintf(&out, `\u%04x`, r)
+			} else {
+				out.Write(b[i : i+size])
+			}
+			i += size
+		}
+		b = out.Bytes()
+	}
+	_, err := w.Write(b)
+	return err
 }
 
 // newTable returns a tabwriter for aligned columns; cells are separated by
@@ -266,4 +292,181 @@ func (a agreement) status() string {
 		return "waiting for " + joinNames(waiting)
 	}
 	return "agreed by " + joinNames(a.agreedBy) + "; waiting for " + joinNames(waiting)
+}
+
+// Text received from a partner is shown exactly as written, except for what
+// a terminal would act on instead of show. A modified client can store
+// anything, and a carriage return, an escape sequence or a bidirectional
+// override could otherwise hide words, rewrite the line above or clear the
+// screen, so that a partner agrees to wording they never saw. Every human
+// (non-JSON) output goes through escapeText: standard output and standard
+// error through an escapeWriter set up by NewCmdRoot, files written by
+// 'export --format markdown' directly. JSON output stays exact (writeJSON).
+
+// escapeText returns s with what a terminal would act on made visible:
+// control characters other than newline and tab as \xHH (\x1b for an
+// escape), C1 controls and bidirectional overrides and isolates as <U+202E>,
+// and bytes that are not UTF-8 as \xHH.
+func escapeText(s string) string {
+	if textIsSafe(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b.WriteString(escapeRune(s[i:i+size], r, size))
+		i += size
+	}
+	return b.String()
+}
+
+// escapeRune returns how the rune r, encoded as enc (size bytes), is shown.
+func escapeRune(enc string, r rune, size int) string {
+	switch {
+	case r == utf8.RuneError && size == 1:
+		return fmt.Sprintf(`\x%02x`, enc[0])
+	case r == '\n' || r == '\t':
+		return enc
+	case r < 0x20 || r == 0x7f:
+		return fmt.Sprintf(`\x%02x`, r)
+	case unicode.IsControl(r) || crdt.IsBidiControl(r):
+		return fmt.Sprintf("<%U>", r)
+	}
+	return enc
+}
+
+// textIsSafe reports whether s has nothing escapeText would change.
+func textIsSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return runesAreSafe(s[i:])
+		}
+		if (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func runesAreSafe(s string) bool {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if escapeRune(s[i:i+size], r, size) != s[i:i+size] {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+// paletteCodes are the colour sequences palette writes; an escapeWriter
+// with colour on lets exactly these through. Text that carries one itself
+// can at worst change a colour: none of them hides or moves anything.
+var paletteCodes = []string{"\x1b[32m", "\x1b[33m", "\x1b[90m", "\x1b[01m", "\x1b[39m", "\x1b[0m"}
+
+// escapeWriter escapes everything written to it with escapeText, except,
+// when colour is on, the colour codes of palette. A UTF-8 sequence split
+// between two writes is joined before it is judged.
+type escapeWriter struct {
+	w     io.Writer
+	color bool
+
+	mu      sync.Mutex // serve writes from more than one goroutine
+	pending []byte     // the start of a UTF-8 sequence cut off by the last write
+}
+
+// escapeOutput wraps w in an escapeWriter, once.
+func escapeOutput(w io.Writer, color bool) io.Writer {
+	if _, ok := w.(*escapeWriter); ok || w == nil {
+		return w
+	}
+	return &escapeWriter{w: w, color: color}
+}
+
+// rawWriter returns the writer behind an escapeWriter, for a child process
+// (an editor) that talks to the terminal itself.
+func rawWriter(w io.Writer) io.Writer {
+	if e, ok := w.(*escapeWriter); ok {
+		return e.w
+	}
+	return w
+}
+
+// flushEscapes writes out what an escapeWriter w kept back: the start of
+// a UTF-8 sequence that nothing completed, escaped.
+func flushEscapes(w io.Writer) {
+	if e, ok := w.(*escapeWriter); ok {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if len(e.pending) > 0 {
+			io.WriteString(e.w, escapeText(string(e.pending)))
+			e.pending = nil
+		}
+	}
+}
+
+func (e *escapeWriter) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := len(p)
+	if len(e.pending) > 0 {
+		p = append(e.pending, p...)
+		e.pending = nil
+	}
+	// Keep back an incomplete UTF-8 sequence at the end for the next write.
+	if cut := incompleteTail(p); cut > 0 {
+		e.pending = append([]byte(nil), p[len(p)-cut:]...)
+		p = p[:len(p)-cut]
+	}
+	s := string(p)
+	if textIsSafe(s) {
+		_, err := io.WriteString(e.w, s)
+		return n, err
+	}
+	var b strings.Builder
+	for len(s) > 0 {
+		i := strings.IndexByte(s, 0x1b)
+		if !e.color || i < 0 {
+			b.WriteString(escapeText(s))
+			break
+		}
+		b.WriteString(escapeText(s[:i]))
+		s = s[i:]
+		code := ""
+		for _, c := range paletteCodes {
+			if strings.HasPrefix(s, c) {
+				code = c
+				break
+			}
+		}
+		if code == "" {
+			code = s[:1]
+			b.WriteString(escapeText(code))
+		} else {
+			b.WriteString(code)
+		}
+		s = s[len(code):]
+	}
+	_, err := io.WriteString(e.w, b.String())
+	return n, err
+}
+
+// incompleteTail returns how many bytes at the end of p are the start of a
+// UTF-8 sequence that the next bytes could complete.
+func incompleteTail(p []byte) int {
+	for k := 1; k <= utf8.UTFMax-1 && k <= len(p); k++ {
+		c := p[len(p)-k]
+		if c < 0x80 {
+			return 0
+		}
+		if utf8.RuneStart(c) {
+			if !utf8.FullRune(p[len(p)-k:]) {
+				return k
+			}
+			return 0
+		}
+	}
+	return 0
 }

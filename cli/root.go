@@ -52,6 +52,9 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 			return cmd.Help()
 		},
 	}
+	// Everything printed for a person goes through escapeText (format.go).
+	f.IOStreams.Out = escapeOutput(f.IOStreams.Out, f.IOStreams.Color)
+	f.IOStreams.ErrOut = escapeOutput(f.IOStreams.ErrOut, f.IOStreams.Color)
 	cmd.SetIn(f.IOStreams.In)
 	cmd.SetOut(f.IOStreams.Out)
 	cmd.SetErr(f.IOStreams.ErrOut)
@@ -122,6 +125,8 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 func Execute(ctx context.Context, f *Factory, cmd *cobra.Command, args []string) int {
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
+	flushEscapes(f.IOStreams.Out)
+	flushEscapes(f.IOStreams.ErrOut)
 	closeErr := f.Close()
 	if err == nil && closeErr != nil {
 		err = closeErr
@@ -141,6 +146,7 @@ func Execute(ctx context.Context, f *Factory, cmd *cobra.Command, args []string)
 		msg += ": see 'trustsync " + helpPath(cmd, args) + "--help'"
 	}
 	fmt.Fprintf(f.IOStreams.ErrOut, "trustsync: %s\n", msg)
+	flushEscapes(f.IOStreams.ErrOut)
 	return code
 }
 
