@@ -126,13 +126,13 @@ func TestOutput_EscapesWhatAPeerPlanted(t *testing.T) {
 func TestEscapeText(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain text, ünïcode, 🙂\n\tand tabs": "plain text, ünïcode, 🙂\n\tand tabs",
-		"a\rb":                               `a\x0db`,
-		"\x1b[2J":                            `\x1b[2J`,
-		"x\u202Ey":                           "x<U+202E>y",
-		"\u2066\u2069":                       "<U+2066><U+2069>",
-		"\u0085":                             "<U+0085>",
-		"\x7f":                               `\x7f`,
-		"bad \xff\xfe":                       `bad \xff\xfe`,
+		"a\rb":         `a\x0db`,
+		"\x1b[2J":      `\x1b[2J`,
+		"x\u202Ey":     "x<U+202E>y",
+		"\u2066\u2069": "<U+2066><U+2069>",
+		"\u0085":       "<U+0085>",
+		"\x7f":         `\x7f`,
+		"bad \xff\xfe": `bad \xff\xfe`,
 	} {
 		if got := escapeText(in); got != want {
 			t.Errorf("escapeText(%q) = %q, want %q", in, got, want)
