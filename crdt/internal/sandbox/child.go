@@ -284,6 +284,17 @@ func (s *server) load(d *decoder) reply {
 		if err != nil {
 			return reply{status: stRejected, text: err.Error(), heads: m.Heads()}
 		}
+		if whole == 1 && len(before) == 0 {
+			// CheckLoad with an empty base (crdt loading a stored
+			// document): the caller loads the bytes with automerge.Load,
+			// which the scratch just did; it becomes the mirror, and is
+			// walked and reloaded, rather than loaded a second time.
+			if err := exercise(scratch, nil, false, true); err != nil {
+				return reply{status: stRejected, text: err.Error(), heads: m.Heads()}
+			}
+			s.mirrors[key] = scratch
+			return reply{status: stOK, heads: scratch.Heads()}
+		}
 		if err := exercise(scratch, nil, true, false); err != nil { // no reload: the parent drops it
 			return reply{status: stRejected, text: err.Error(), heads: m.Heads()}
 		}

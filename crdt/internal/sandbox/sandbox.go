@@ -195,7 +195,10 @@ func (c *Checker) CheckMessage(ctx context.Context, doc string, base *automerge.
 
 // CheckLoad reports whether data, a whole saved document or incremental
 // chunks from a peer, can safely be given to automerge.Load and then to
-// base.LoadIncremental. Arguments and rules are those of CheckMessage.
+// base.LoadIncremental. With an empty base (nil, or no changes) the child
+// loads data once, with automerge.Load, and that document becomes the
+// mirror: use CheckImport for bytes that go to LoadIncremental on an empty
+// document. Arguments and rules are those of CheckMessage.
 func (c *Checker) CheckLoad(ctx context.Context, doc string, base *automerge.Doc, data []byte) error {
 	if len(data) == 0 {
 		return fmt.Errorf("%w: empty document", ErrRejected)
