@@ -123,6 +123,11 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 			return &userError{msg: fmt.Sprintf("%s: copy the whole invite, from %q to the end of its line", oneLine(err.Error()), tsync.InvitePrefix), err: err}
 		}
 	}
+	release, err := lockHome(f, "pair")
+	if err != nil {
+		return err
+	}
+	defer release()
 	var refusals <-chan tsync.Event
 	n, err := f.StartNode(ctx, NodeOptions{
 		Listen: opts.Listen,

@@ -70,6 +70,11 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 
 func serveRun(ctx context.Context, opts *ServeOptions) error {
 	f := opts.Factory
+	release, err := lockHome(f, "serve")
+	if err != nil {
+		return err
+	}
+	defer release()
 	errOut := f.IOStreams.ErrOut
 	var events <-chan tsync.Event
 	n, err := f.StartNode(ctx, NodeOptions{

@@ -84,6 +84,11 @@ type syncDeviceJSON struct {
 
 func syncRun(ctx context.Context, opts *SyncOptions) error {
 	f := opts.Factory
+	release, err := lockHome(f, "sync")
+	if err != nil {
+		return err
+	}
+	defer release()
 	n, err := f.StartNode(ctx, NodeOptions{})
 	if err != nil {
 		return err
