@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/store"
 )
 
 // Exit codes of the trustsync command.
@@ -107,6 +109,8 @@ func ErrorLine(err error, home string) (string, int) {
 		msg = user.msg
 	case errors.Is(err, context.Canceled):
 		msg = "interrupted: nothing was left half-written"
+	case errors.Is(err, fs.ErrPermission):
+		msg = permissionLine(err, home)
 	case errors.Is(err, trustsync.ErrNotInitialized):
 		msg = fmt.Sprintf("no space in %s: run 'trustsync init --name NAME' first", home)
 	case errors.Is(err, trustsync.ErrAlreadyInitialized):
@@ -131,6 +135,22 @@ func ErrorLine(err error, home string) (string, int) {
 		msg = err.Error()
 	}
 	return oneLine(msg), code
+}
+
+// permissionLine explains a file of the home this user may not read or
+// write: the usual cause is running trustsync as another user (sudo), or
+// a home copied with the wrong owner. It is never a damaged home.
+func permissionLine(err error, home string) string {
+	if errors.Is(err, store.ErrNotWritable) {
+		return fmt.Sprintf("permission denied writing the data in %s (its database is read-only to this user): run trustsync as the user who owns it, or make it writable again", home)
+	}
+	return fmt.Sprintf("permission denied reading %s: run trustsync as the user who owns it", home)
+}
+
+// permissionError is a failure to read or write a file of the home because
+// of its permissions, with the line [ErrorLine] gives it.
+func permissionError(err error, home string) error {
+	return &userError{msg: permissionLine(err, home), err: err}
 }
 
 // stripSentinel removes the text of a sentinel that err wraps (": invalid

@@ -7,11 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/internal/keys"
+	"github.com/trustsync/trustsync/journal"
+	"github.com/trustsync/trustsync/store"
 )
 
 // Factory gives commands what they share: the streams, the environment, and
@@ -106,6 +109,9 @@ func (f *Factory) Store(ctx context.Context) (trustsync.Store, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open %s: %w", home, trustsync.ErrNotInitialized)
 	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, permissionError(err, home)
+	}
 	if err != nil {
 		return nil, failf("cannot read %s: %v", home, err)
 	}
@@ -147,6 +153,9 @@ func (f *Factory) openStore(ctx context.Context, home string) (trustsync.Store, 
 			errors.Is(err, trustsync.ErrNoSpace) {
 			return nil, err
 		}
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, permissionError(err, home)
+		}
 		return nil, failf("cannot open the data in %s (%s): check that it is a trustsync home, or restore it from a backup", home, oneLine(stripSentinel(err, trustsync.ErrInvalid)))
 	}
 	f.store = st
@@ -163,11 +172,43 @@ func (f *Factory) Space(ctx context.Context) (*crdt.Space, error) {
 		return nil, err
 	}
 	sp, err := crdt.Open(ctx, st, f.spaceOptions())
+	if errors.Is(err, trustsync.ErrNotInitialized) {
+		err = f.lostSpace(err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	f.space = sp
 	return sp, nil
+}
+
+// lostSpace tells a home that was never set up (err, unchanged) from one
+// whose database lost its space -- emptied, truncated to 0 bytes, or
+// replaced -- while the home keeps other signs of having been set up: an
+// encryption header or a journal. Running init there would start a new
+// space beside the old journal, so it says the database is damaged.
+func (f *Factory) lostSpace(err error) error {
+	home, herr := f.Home()
+	if herr != nil {
+		return err
+	}
+	var signs []string
+	for _, sign := range []struct{ name, what string }{
+		{keys.HeaderFile, "an encryption header (" + keys.HeaderFile + ")"},
+		{journal.Dir, "a journal"},
+	} {
+		if _, serr := os.Stat(filepath.Join(home, sign.name)); serr == nil {
+			signs = append(signs, sign.what)
+		}
+	}
+	if len(signs) == 0 {
+		return err
+	}
+	return fmt.Errorf("open space: %w", &trustsync.DamagedError{
+		What: "the database " + filepath.Join(home, store.FileName),
+		Why:  "it is empty, although this home was set up: it has " + strings.Join(signs, " and "),
+		Hint: "restore it from a backup, or move the home aside, make a new one with 'trustsync init' and pair it with your partner to get your shared data back",
+	})
 }
 
 // Config returns this device's stored network configuration with the

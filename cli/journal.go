@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,9 @@ func (f *Factory) openJournal(ctx context.Context) (*journal.Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(home, store.FileName)); err != nil {
+	if _, err := os.Stat(filepath.Join(home, store.FileName)); errors.Is(err, fs.ErrPermission) {
+		return nil, permissionError(err, home)
+	} else if err != nil {
 		return nil, fmt.Errorf("open %s: %w", home, trustsync.ErrNotInitialized)
 	}
 	homeKey, err := f.homeKey(home)
@@ -88,10 +91,13 @@ func (f *Factory) openJournal(ctx context.Context) (*journal.Journal, error) {
 			return nil, err
 		}
 		key = keys.Derive(jk, labelJournal)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, permissionError(err, home)
 	case !errors.Is(err, keys.ErrNotEncrypted):
 		return nil, failf("%v: restore it from a backup", oneLine(err.Error()))
 	}
 	j, err := journal.Open(ctx, dir, key, journal.Options{Now: f.Now})
+	err = journalErr(err)
 	switch {
 	case errors.Is(err, store.ErrEncrypted):
 		return nil, &userError{msg: "your journal is encrypted but its key is missing (was " + keys.HeaderFile + " removed?): nothing was read", err: err}
@@ -110,7 +116,20 @@ func (f *Factory) withJournal(ctx context.Context, fn func(*journal.Journal) err
 		return err
 	}
 	err = fn(j)
-	return errors.Join(err, j.Close())
+	return journalErr(errors.Join(err, j.Close()))
+}
+
+// journalErr gives a damaged journal the right advice: the journal never
+// syncs, so the partner has no copy to get it back from.
+func journalErr(err error) error {
+	var damaged *trustsync.DamagedError
+	if errors.As(err, &damaged) {
+		d := *damaged
+		d.What = strings.Replace(d.What, "store file", "your journal", 1)
+		d.Hint = "a journal is never synced, so your partner has no copy of it: restore it from a backup (the damaged file is left as it is)"
+		return &userError{msg: d.Error(), err: err}
+	}
+	return err
 }
 
 func newCmdJournalAdd(f *Factory) *cobra.Command {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -44,6 +45,9 @@ func (f *Factory) homeKey(home string) ([]byte, error) {
 	h, err := keys.ReadHeader(home)
 	if errors.Is(err, keys.ErrNotEncrypted) {
 		return nil, nil
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, permissionError(err, home)
 	}
 	if err != nil {
 		return nil, failf("%v: restore %s from a backup", oneLine(err.Error()), keys.HeaderFile)

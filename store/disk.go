@@ -33,6 +33,17 @@ const DefaultBusyTimeout = 5 * time.Second
 // version of trustsync, whose layout this build does not know.
 var ErrNewerVersion = errors.New("store written by a newer version of trustsync")
 
+// ErrNotWritable is wrapped by the error of a store whose database file,
+// or the directory holding it, this process may not write: SQLite's
+// read-only and permission errors. errors.Is(err, fs.ErrPermission) holds
+// for it too.
+var ErrNotWritable error = notWritable{}
+
+type notWritable struct{}
+
+func (notWritable) Error() string        { return "the store's file cannot be written" }
+func (notWritable) Is(target error) bool { return target == fs.ErrPermission }
+
 // Options configures [Open]. The zero value works.
 type Options struct {
 	// BusyTimeout is how long Update waits for another writer, in this
@@ -239,6 +250,8 @@ func (d *Disk) sqlErr(err error) error {
 		return d.damagedFile(err)
 	case sqlite3.ErrFull:
 		return fmt.Errorf("%w (%s): free some space, then try again", trustsync.ErrNoSpace, d.path)
+	case sqlite3.ErrReadonly, sqlite3.ErrPerm:
+		return fmt.Errorf("%s: %w (%v)", d.path, ErrNotWritable, se)
 	case sqlite3.ErrIoErr:
 		// A file size limit (EFBIG) or a quota (EDQUOT) is the same to
 		// the user as a full disk; SQLite reports them as I/O errors.
