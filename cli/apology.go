@@ -78,7 +78,7 @@ type ApologyWriteOptions struct {
 // NewCmdApologyWrite returns 'trustsync apology write'.
 func NewCmdApologyWrite(f *Factory, runF func(*ApologyWriteOptions) error) *cobra.Command {
 	opts := &ApologyWriteOptions{Factory: f, EditText: func(ctx context.Context, initial string) (string, error) {
-		return f.editText(ctx, initial, apologyTemplate)
+		return f.editTextFor(ctx, "apology", "the parts as flags: --happened TEXT, --impact TEXT, ...", initial, apologyTemplate)
 	}}
 	cmd := &cobra.Command{
 		Use:   "write [--happened TEXT] [--impact TEXT] [--responsibility TEXT] [--different TEXT] [--edit]",

@@ -29,7 +29,14 @@ const noteTemplate = `
 // comment lines. The editor talks to the terminal (/dev/tty) when there is
 // one, so that standard output stays free for the new ID.
 func (f *Factory) editText(ctx context.Context, initial, template string) (string, error) {
-	tmp, err := os.CreateTemp("", "trustsync-checkin-*.txt")
+	return f.editTextFor(ctx, "checkin", "--note TEXT", initial, template)
+}
+
+// editTextFor is editText for a kind of text ("checkin", "apology"), which
+// names the file, and the flag that gives the text without an editor, which
+// the error of a failed editor suggests.
+func (f *Factory) editTextFor(ctx context.Context, kind, flag, initial, template string) (string, error) {
+	tmp, err := os.CreateTemp("", "trustsync-"+kind+"-*.txt")
 	if err != nil {
 		return "", failf("cannot make a file for the editor: %v", err)
 	}
@@ -61,7 +68,7 @@ func (f *Factory) editText(ctx context.Context, initial, template string) (strin
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", failf("the editor (%s) failed: %v: set EDITOR to the editor you use, or give --note TEXT", editor, err)
+		return "", failf("the editor (%s) failed: %v: set EDITOR to the editor you use, or give %s", editor, err, flag)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
