@@ -30,6 +30,8 @@ func TestNewCmdPair_Flags(t *testing.T) {
 			}
 		}},
 		{"two invites", []string{"a", "b"}, ExitUsage, nil},
+		{"empty invite", []string{""}, ExitUsage, nil},
+		{"blank invite", []string{"  "}, ExitUsage, nil},
 		{"as without an invite", []string{"--as", "Sam"}, ExitUsage, nil},
 		{"zero timeout", []string{"--timeout", "0s"}, ExitUsage, nil},
 		{"bad announce", []string{"--announce", "not-an-address"}, ExitUsage, nil},
