@@ -54,8 +54,10 @@ func NewCmdPair(f *Factory, runF func(*PairOptions) error) *cobra.Command {
 			device of someone already in the space -- your phone, after your
 			laptop -- joins as that person when it was initialised with the same
 			name, or with --as NAME; initialise it with 'trustsync init' and join
-			before writing anything on it. Any device already in the space can
-			invite.
+			before writing anything on it. Any device can invite your partner's
+			first device; a further device joins only through an invite made on
+			one of its own person's devices (Sam's phone through Sam's laptop).
+			While 'trustsync serve' runs for this home, stop it first.
 
 			Both devices then print the same six-digit code on a line starting
 			"code: ". Compare the codes with each other, in person or on a call:
@@ -72,7 +74,8 @@ func NewCmdPair(f *Factory, runF func(*PairOptions) error) *cobra.Command {
 			code: 493027
 			$ trustsync pair tsinvite1.AQAk...      # on Sam's laptop
 			code: 493027
-			$ trustsync pair tsinvite1.AQAk... --as Sam   # Sam's phone, later
+			$ trustsync pair tsinvite1.AQAk... --as Sam   # Sam's phone, later,
+			                                              # with an invite from Sam's laptop
 		`),
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
