@@ -169,7 +169,13 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 	for _, p := range rep.Peers {
 		name := remoteName(p.Peer.String(), p.Remote)
 		if !p.OK {
-			fmt.Fprintf(f.IOStreams.ErrOut, "could not reach %s within %s\n", name, opts.Timeout)
+			// Say what happened: a refused dial or a dial backoff fails at
+			// once, long before the timeout.
+			why := "it did not answer"
+			if p.Err != nil {
+				why = oneLine(p.Err.Error())
+			}
+			fmt.Fprintf(f.IOStreams.ErrOut, "could not sync with %s: %s\n", name, why)
 			continue
 		}
 		fmt.Fprintln(f.IOStreams.Out, p.String())
