@@ -64,8 +64,11 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 			default:
 				return usageErrorf("--format must be json, markdown or automerge, not %q", opts.Format)
 			}
-			if opts.Format == "automerge" && (opts.Out == "" || opts.Out == "-") {
-				return usageErrorf("--format automerge writes one file per document, so it needs --out DIR, not standard output")
+			if opts.Format == "automerge" && opts.Out == "" {
+				return usageErrorf("--format automerge writes one file per document, so it needs --out DIR")
+			}
+			if opts.Format == "automerge" && opts.Out == "-" {
+				return usageErrorf("--format automerge writes one file per document, so it cannot go to standard output (--out -): give --out DIR")
 			}
 			if runF != nil {
 				return runF(opts)

@@ -109,9 +109,14 @@ func TestExport_JSON(t *testing.T) {
 	if e.ExportedBy != "Sam" || e.Device != "sam-laptop" || e.SpaceID == "" {
 		t.Errorf("export header: %+v", e)
 	}
-	// Without --out, the same object on stdout.
-	if e2 := decode[exportJSON](t, sam.ok("export", "--format", "json")); len(e2.Boundaries) != 3 {
-		t.Errorf("stdout export has %d boundaries", len(e2.Boundaries))
+	// Without --out, or with --out -, the same object on stdout.
+	for _, args := range [][]string{{"export", "--format", "json"}, {"export", "--format", "json", "--out", "-"}} {
+		if e2 := decode[exportJSON](t, sam.ok(args...)); len(e2.Boundaries) != 3 {
+			t.Errorf("%v: stdout export has %d boundaries", args, len(e2.Boundaries))
+		}
+	}
+	if _, err := os.Stat("-"); err == nil {
+		t.Error("export --out - wrote a file named -")
 	}
 }
 
@@ -150,5 +155,9 @@ func TestExport_Automerge(t *testing.T) {
 	msg := d.fail(ExitUsage, "export", "--format", "automerge")
 	if !strings.Contains(msg, "needs --out DIR") {
 		t.Errorf("without --out: %q", msg)
+	}
+	msg = d.fail(ExitUsage, "export", "--format", "automerge", "--out", "-")
+	if !strings.Contains(msg, "cannot go to standard output") {
+		t.Errorf("with --out -: %q", msg)
 	}
 }
