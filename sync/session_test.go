@@ -4,14 +4,15 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"slices"
+	stdsync "sync"
 	"testing"
 	"time"
 
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
 )
 
 // runSessions runs a session on each end of a net.Pipe and stops both when
@@ -46,42 +47,87 @@ func waitBoth(t *testing.T, sa, sb *Session) {
 	}
 }
 
-func equalFakes(t *testing.T, spaces ...*fakeSpace) {
+// boundaryTexts lists the texts of d's boundaries, sorted.
+func boundaryTexts(t *testing.T, d *device) []string {
 	t.Helper()
-	want := spaces[0].snapshot()
-	for i, s := range spaces[1:] {
-		got := s.snapshot()
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("space %d differs:\n got %v\nwant %v", i+1, got, want)
-		}
+	bs, err := d.space.Boundaries(context.Background(), crdt.ListOptions{All: true})
+	must(t, err)
+	var out []string
+	for _, b := range bs {
+		out = append(out, b.Text)
 	}
+	slices.Sort(out)
+	return out
+}
+
+// countingReplica is a real space whose sync peers count the sync messages
+// they receive, by device and document.
+type countingReplica struct {
+	spaceReplica
+	mu  stdsync.Mutex
+	got map[[2]string]int
+}
+
+type countingPeer struct {
+	syncPeer
+	r      *countingReplica
+	device string
+}
+
+func (r *countingReplica) syncPeer(deviceID string) syncPeer {
+	return countingPeer{syncPeer: r.spaceReplica.syncPeer(deviceID), r: r, device: deviceID}
+}
+
+func (p countingPeer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (crdt.Received, error) {
+	p.r.mu.Lock()
+	if p.r.got == nil {
+		p.r.got = map[[2]string]int{}
+	}
+	p.r.got[[2]string{p.device, doc}]++
+	p.r.mu.Unlock()
+	return p.syncPeer.ReceiveMessage(ctx, doc, msg)
+}
+
+// received returns how many sync messages for doc came from device.
+func (r *countingReplica) received(device, doc string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got[[2]string{device, doc}]
 }
 
 func TestSession_SyncsBothWaysAndLive(t *testing.T) {
-	a := newFakeSpace("sp1", "alex", "dev-a")
-	b := newFakeSpace("sp1", "sam", "dev-b")
-	pairFakes(a, b)
-	a.edit("boundaries", "a1")
-	a.edit("checkins/2026-01", "a2") // B lacks this document: snapshot
-	b.edit("boundaries", "b1")
-	b.edit("goals", "b2")
-	sa, sb := runSessions(t, a, b, SessionConfig{}, SessionConfig{})
+	ctx := context.Background()
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	_, err := a.space.AddBoundary(ctx, "a1")
+	must(t, err)
+	_, err = a.space.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 4, Note: "a2"}) // B lacks this document: snapshot
+	must(t, err)
+	_, err = b.space.AddBoundary(ctx, "b1")
+	must(t, err)
+	_, err = b.space.AddGoal(ctx, "b2", "")
+	must(t, err)
+	sa, sb := runSessions(t, spaceReplica{a.space}, spaceReplica{b.space}, SessionConfig{}, SessionConfig{})
 	waitBoth(t, sa, sb)
-	equalFakes(t, a, b)
-	if got := a.snapshot()["boundaries"]; !slices.Equal(got, []string{"a1", "b1"}) {
+	sameState(t, a, b)
+	if got := boundaryTexts(t, a); !slices.Equal(got, []string{"a1", "b1"}) {
 		t.Fatalf("boundaries on A = %v", got)
+	}
+	if cs, err := b.space.CheckIns(ctx); err != nil || len(cs) != 1 || cs[0].Note != "a2" {
+		t.Fatalf("check-ins on B = %v, %v; want A's check-in", cs, err)
 	}
 	if st := sb.Stats(); st.Received["boundary"] != 1 || st.Received["checkin"] != 1 {
 		t.Fatalf("B received %v, want 1 boundary and 1 check-in", st.Received)
 	}
-	if r := sb.Remote(); r.DeviceID != "dev-a" || r.MemberName != "alex" {
+	if r, self := sb.Remote(), a.space.Self(); r.DeviceID != self.DeviceID || r.MemberName != "Alex" {
 		t.Fatalf("B sees remote %+v", r)
 	}
 
 	// Live: an edit after the first sync arrives without a new session.
-	b.edit("boundaries", "b3")
+	_, err = b.space.AddBoundary(ctx, "b3")
+	must(t, err)
 	waitBoth(t, sa, sb)
-	if got := a.snapshot()["boundaries"]; !slices.Contains(got, "b3") {
+	if got := boundaryTexts(t, a); !slices.Contains(got, "b3") {
 		t.Fatalf("live edit did not arrive: %v", got)
 	}
 	// A's tally of what B received from it reaches A through B's STATUS.
@@ -169,34 +215,51 @@ func (rp *rawPeer) drain() []frame {
 }
 
 func TestSession_RefusesBeforeAnyDocumentByte(t *testing.T) {
+	// Each case gets A (the session under test) and B (paired with A), and
+	// returns the hello a peer sends A.
 	tests := []struct {
 		name  string
-		hello hello
-		setup func(*fakeSpace)
+		hello func(t *testing.T, a, b crdt.Identity) hello
+		setup func(t *testing.T, a, b *device)
 		want  error
 	}{
-		{"other space", hello{Version: 1, SpaceID: "other", DeviceID: "dev-b", MemberID: "sam"}, nil, ErrSpaceMismatch},
-		{"unknown device", hello{Version: 1, SpaceID: "sp1", DeviceID: "dev-x", MemberID: "sam"}, nil, ErrUnknownDevice},
-		{"device of another member", hello{Version: 1, SpaceID: "sp1", DeviceID: "dev-b", MemberID: "alex"}, nil, ErrUnknownDevice},
-		{"this device", hello{Version: 1, SpaceID: "sp1", DeviceID: "dev-a", MemberID: "alex"}, nil, ErrUnknownDevice},
-		{"removed device", hello{Version: 1, SpaceID: "sp1", DeviceID: "dev-b", MemberID: "sam"}, func(f *fakeSpace) {
-			f.members[1].Devices[0].Removed = true
+		{"other space", func(t *testing.T, a, b crdt.Identity) hello {
+			return hello{Version: ProtocolVersion, SpaceID: "other", DeviceID: b.DeviceID, MemberID: b.MemberID}
+		}, nil, ErrSpaceMismatch},
+		{"unknown device", func(t *testing.T, a, b crdt.Identity) hello {
+			return hello{Version: ProtocolVersion, SpaceID: a.SpaceID, DeviceID: "dev-x", MemberID: b.MemberID}
+		}, nil, ErrUnknownDevice},
+		{"device of another member", func(t *testing.T, a, b crdt.Identity) hello {
+			return hello{Version: ProtocolVersion, SpaceID: a.SpaceID, DeviceID: b.DeviceID, MemberID: a.MemberID}
+		}, nil, ErrUnknownDevice},
+		{"this device", func(t *testing.T, a, b crdt.Identity) hello {
+			return hello{Version: ProtocolVersion, SpaceID: a.SpaceID, DeviceID: a.DeviceID, MemberID: a.MemberID}
+		}, nil, ErrUnknownDevice},
+		{"removed device", func(t *testing.T, a, b crdt.Identity) hello {
+			return hello{Version: ProtocolVersion, SpaceID: a.SpaceID, DeviceID: b.DeviceID, MemberID: b.MemberID}
+		}, func(t *testing.T, a, b *device) {
+			must(t, a.space.RemoveDevices(context.Background(), []string{b.space.Self().DeviceID}, "lost"))
 		}, ErrUnknownDevice},
-		{"newer protocol", hello{Version: 2, SpaceID: "sp1", DeviceID: "dev-b", MemberID: "sam"}, nil, ErrVersion},
-		{"bad doc ID", hello{Version: 1, SpaceID: "sp1", DeviceID: "dev-b", MemberID: "sam", Docs: map[string][]string{"../etc/passwd": nil}}, nil, ErrBadDoc},
+		{"newer protocol", func(t *testing.T, a, b crdt.Identity) hello {
+			return hello{Version: ProtocolVersion + 1, SpaceID: a.SpaceID, DeviceID: b.DeviceID, MemberID: b.MemberID}
+		}, nil, ErrVersion},
+		{"bad doc ID", func(t *testing.T, a, b crdt.Identity) hello {
+			return hello{Version: ProtocolVersion, SpaceID: a.SpaceID, DeviceID: b.DeviceID, MemberID: b.MemberID,
+				Docs: map[string][]string{"../etc/passwd": nil}}
+		}, nil, ErrBadDoc},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newFakeSpace("sp1", "alex", "dev-a")
-			b := newFakeSpace("sp1", "sam", "dev-b")
-			pairFakes(a, b)
+			a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+			pairAll(t, a, b)
 			if tt.setup != nil {
-				tt.setup(a)
+				tt.setup(t, a, b)
 			}
-			a.edit("boundaries", "secret")
-			rp, _, errc := startRaw(t, a, false)
-			rp.write(t, helloFrame(t, tt.hello))
-			err := waitErr(t, errc)
+			_, err := a.space.AddBoundary(context.Background(), "secret")
+			must(t, err)
+			rp, _, errc := startRaw(t, spaceReplica{a.space}, false)
+			rp.write(t, helloFrame(t, tt.hello(t, a.space.Self(), b.space.Self())))
+			err = waitErr(t, errc)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Run = %v, want %v", err, tt.want)
 			}
@@ -209,7 +272,10 @@ func TestSession_RefusesBeforeAnyDocumentByte(t *testing.T) {
 }
 
 func TestSession_RejectsMalformedFrames(t *testing.T) {
-	good := hello{Version: 1, SpaceID: "sp1", DeviceID: "dev-b", MemberID: "sam"}
+	// raw gets the hello of B, paired with A, for the cases that embed it.
+	fixed := func(b []byte) func(*testing.T, hello) []byte {
+		return func(*testing.T, hello) []byte { return b }
+	}
 	syncBody := func(doc string, codec byte, data []byte) []byte {
 		b := appendString(nil, doc)
 		return append(append(b, codec), data...)
@@ -217,39 +283,42 @@ func TestSession_RejectsMalformedFrames(t *testing.T) {
 	tests := []struct {
 		name      string
 		withHello bool
-		raw       []byte
+		raw       func(t *testing.T, good hello) []byte
 		want      error
 	}{
-		{"oversized length", true, []byte{0x80, 0x80, 0x80, 0x08, frameSync}, ErrFrameTooLarge},
-		{"length overflows", true, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, ErrMalformed},
-		{"empty frame", true, []byte{0}, ErrMalformed},
-		{"unknown type", true, encodeFrame(99, []byte("x")), ErrMalformed},
-		{"sync before hello", false, encodeFrame(frameSync, syncBody("boundaries", 0, []byte("x"))), ErrMalformed},
-		{"truncated hello", false, encodeFrame(frameHello, []byte{1, 5, 's'}), ErrMalformed},
-		{"hello trailing bytes", false, append(helloFrame(t, good)[:0:0], encodeFrame(frameHello, append(mustEncode(t, good), 7))...), ErrMalformed},
-		{"second hello", true, helloFrame(t, good), ErrMalformed},
-		{"bad doc in sync", true, encodeFrame(frameSync, syncBody("boundaries/../x", 0, []byte("x"))), ErrBadDoc},
-		{"unknown codec", true, encodeFrame(frameSync, syncBody("goals", 9, []byte("x"))), ErrMalformed},
-		{"bad deflate", true, encodeFrame(frameSync, syncBody("goals", 1, []byte("\xff\xfe garbage"))), ErrMalformed},
-		{"empty payload", true, encodeFrame(frameSync, syncBody("goals", 0, nil)), ErrMalformed},
-		{"sync message crdt refuses", true, encodeFrame(frameSync, syncBody("goals", 0, []byte("{not json"))), errRejected},
-		{"snapshot crdt refuses", true, encodeFrame(frameSnapshot, syncBody("goals", 0, []byte("{not json"))), errRejected},
-		{"short status", true, encodeFrame(frameStatus, []byte{1, 2, 3}), ErrMalformed},
-		{"inflates too far", true, encodeFrame(frameSync, mustDeflate(t, "goals", maxInflated+1)), ErrFrameTooLarge},
+		{"oversized length", true, fixed([]byte{0x80, 0x80, 0x80, 0x08, frameSync}), ErrFrameTooLarge},
+		{"length overflows", true, fixed([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}), ErrMalformed},
+		{"empty frame", true, fixed([]byte{0}), ErrMalformed},
+		{"unknown type", true, fixed(encodeFrame(99, []byte("x"))), ErrMalformed},
+		{"sync before hello", false, fixed(encodeFrame(frameSync, syncBody("boundaries", 0, []byte("x")))), ErrMalformed},
+		{"truncated hello", false, fixed(encodeFrame(frameHello, []byte{1, 5, 's'})), ErrMalformed},
+		{"hello trailing bytes", false, func(t *testing.T, good hello) []byte {
+			return encodeFrame(frameHello, append(mustEncode(t, good), 7))
+		}, ErrMalformed},
+		{"second hello", true, func(t *testing.T, good hello) []byte { return helloFrame(t, good) }, ErrMalformed},
+		{"bad doc in sync", true, fixed(encodeFrame(frameSync, syncBody("boundaries/../x", 0, []byte("x")))), ErrBadDoc},
+		{"unknown codec", true, fixed(encodeFrame(frameSync, syncBody("goals", 9, []byte("x")))), ErrMalformed},
+		{"bad deflate", true, fixed(encodeFrame(frameSync, syncBody("goals", 1, []byte("\xff\xfe garbage")))), ErrMalformed},
+		{"empty payload", true, fixed(encodeFrame(frameSync, syncBody("goals", 0, nil))), ErrMalformed},
+		{"sync message crdt refuses", true, fixed(encodeFrame(frameSync, syncBody("goals", 0, []byte("{not json")))), errRejected},
+		{"snapshot crdt refuses", true, fixed(encodeFrame(frameSnapshot, syncBody("goals", 0, []byte("{not json")))), errRejected},
+		{"short status", true, fixed(encodeFrame(frameStatus, []byte{1, 2, 3})), ErrMalformed},
+		{"inflates too far", true, fixed(encodeFrame(frameSync, mustDeflate(t, "goals", maxInflated+1))), ErrFrameTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newFakeSpace("sp1", "alex", "dev-a")
-			b := newFakeSpace("sp1", "sam", "dev-b")
-			pairFakes(a, b)
-			rp, _, errc := startRaw(t, a, false)
+			a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+			pairAll(t, a, b)
+			self := b.space.Self()
+			good := hello{Version: ProtocolVersion, SpaceID: self.SpaceID, DeviceID: self.DeviceID, MemberID: self.MemberID}
+			rp, _, errc := startRaw(t, spaceReplica{a.space}, false)
 			if tt.withHello {
 				rp.write(t, helloFrame(t, good))
 				if f, ok := <-rp.frames; !ok || f.typ != frameHello {
 					t.Fatalf("no hello back: %v", f)
 				}
 			}
-			rp.write(t, tt.raw)
+			rp.write(t, tt.raw(t, good))
 			err := waitErr(t, errc)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Run = %v, want %v", err, tt.want)
@@ -279,10 +348,9 @@ func mustDeflate(t *testing.T, doc string, n int) []byte {
 }
 
 func TestSession_PeerSeesRemoteError(t *testing.T) {
-	a := newFakeSpace("sp1", "alex", "dev-a")
-	b := newFakeSpace("sp2", "sam", "dev-b")
-	pairFakes(a, b)
-	sa, sb := runSessions(t, a, b, SessionConfig{}, SessionConfig{})
+	// Two devices of two spaces, never paired.
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	sa, sb := runSessions(t, spaceReplica{a.space}, spaceReplica{b.space}, SessionConfig{}, SessionConfig{})
 	<-sa.Done()
 	<-sb.Done()
 	var re *RemoteError
@@ -300,12 +368,12 @@ func TestSession_PeerSeesRemoteError(t *testing.T) {
 }
 
 func TestSession_SilentPeerDropped(t *testing.T) {
-	a := newFakeSpace("sp1", "alex", "dev-a")
+	a := newDevice(t, "Alex")
 	ca, cb := net.Pipe()
 	defer ca.Close()
 	// Swallow what the session writes, never answer.
 	go io.Copy(io.Discard, ca)
-	s := newSession(a, SessionConfig{Conn: cb, Initiator: true, KeepAlive: 20 * time.Millisecond, Timeout: time.Hour})
+	s := newSession(spaceReplica{a.space}, SessionConfig{Conn: cb, Initiator: true, KeepAlive: 20 * time.Millisecond, Timeout: time.Hour})
 	err := s.Run(context.Background())
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
@@ -320,25 +388,37 @@ var _ = trustsync.ErrClosed
 // message is exchanged for them (a round from fresh sync states would resend
 // their history), and a later edit still reaches the other side.
 func TestSession_SnapshotNeedsNoSyncRound(t *testing.T) {
-	a := newFakeSpace("sp1", "alex", "dev-a")
-	b := newFakeSpace("sp1", "sam", "dev-b")
-	pairFakes(a, b)
-	docs := []string{"checkins/2026-01", "checkins/2026-02", "checkins/2026-03"}
-	for i, d := range docs {
-		a.edit(d, fmt.Sprintf("a%d", i))
+	ctx := context.Background()
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	// Three documents only A has.
+	_, err := a.space.AddBoundary(ctx, "a0")
+	must(t, err)
+	goal, err := a.space.AddGoal(ctx, "a1", "")
+	must(t, err)
+	_, err = a.space.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 3, Note: "a2"})
+	must(t, err)
+	all, err := a.space.Docs(ctx)
+	must(t, err)
+	docs := slices.DeleteFunc(all, func(d string) bool { return d == crdt.SpaceDoc })
+	if len(docs) != 3 || !slices.Contains(docs, "goals") {
+		t.Fatalf("A holds documents %v besides the space, want 3 with goals", docs)
 	}
-	sa, sb := runSessions(t, a, b, SessionConfig{}, SessionConfig{})
+	ra, rb := &countingReplica{spaceReplica: spaceReplica{a.space}}, &countingReplica{spaceReplica: spaceReplica{b.space}}
+	devA, devB := a.space.Self().DeviceID, b.space.Self().DeviceID
+	sa, sb := runSessions(t, ra, rb, SessionConfig{}, SessionConfig{})
 	waitBoth(t, sa, sb)
-	equalFakes(t, a, b)
+	sameState(t, a, b)
 	for _, d := range docs {
-		if n, m := a.received("dev-b", d), b.received("dev-a", d); n != 0 || m != 0 {
+		if n, m := ra.received(devB, d), rb.received(devA, d); n != 0 || m != 0 {
 			t.Fatalf("%s: %d sync messages reached A and %d reached B after its snapshot", d, n, m)
 		}
 	}
-	a.edit(docs[1], "later")
+	_, err = a.space.AddStep(ctx, goal, "later")
+	must(t, err)
 	waitBoth(t, sa, sb)
-	equalFakes(t, a, b)
-	if b.received("dev-a", docs[1]) == 0 {
-		t.Fatalf("the later edit of %s reached B without a sync message", docs[1])
+	sameState(t, a, b)
+	if rb.received(devA, "goals") == 0 {
+		t.Fatal("the later edit of goals reached B without a sync message")
 	}
 }
