@@ -102,23 +102,42 @@ func (d *device) close() {
 	d.st.Close()
 }
 
-// pair records each device in the other's space: Sam's device joins Alex's
-// space and both note the other's device and peer ID. A real `trustsync
-// pair` command (with an invite and confirmation codes) comes later; this is
-// what it will leave behind.
-func pair(ctx context.Context, a, b *device) error {
-	if err := b.space.Adopt(ctx, a.space.Self().SpaceID); err != nil {
-		return err
+// pair pairs Sam's device with Alex's the way `trustsync pair` does: Alex's
+// device makes a one-time invite, Sam's device joins with it over libp2p, and
+// both show the same six-digit confirmation code.
+func pair(ctx context.Context, a, b *device) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	inv, err := a.node.Invite(ctx, sync.InviteOptions{})
+	if err != nil {
+		return "", err
 	}
-	for _, p := range [][2]*device{{a, b}, {b, a}} {
-		o := p[1].space.Self()
-		err := p[0].space.AddDevice(ctx, trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
-			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: p[1].id.String()})
-		if err != nil {
-			return err
-		}
+	defer inv.Close()
+	invite, err := sync.ParseInvite(inv.Invite().String()) // what Sam types or scans
+	if err != nil {
+		return "", err
 	}
-	return nil
+	type result struct {
+		res sync.PairResult
+		err error
+	}
+	waited := make(chan result, 1)
+	go func() {
+		res, err := inv.Wait(ctx)
+		waited <- result{res, err}
+	}()
+	joined, err := b.node.Join(ctx, invite, sync.JoinOptions{})
+	if err != nil {
+		return "", err
+	}
+	invited := <-waited
+	if invited.err != nil {
+		return "", invited.err
+	}
+	if invited.res.Code != joined.Code {
+		return "", fmt.Errorf("the codes differ: %s on %s's device, %s on %s's", invited.res.Code, a.name, joined.Code, b.name)
+	}
+	return joined.Code, nil
 }
 
 func waitSynced(ctx context.Context, a, b *device) error {
@@ -151,19 +170,23 @@ func run() error {
 		return err
 	}
 	defer sam.close()
-	if err := pair(ctx, alex, sam); err != nil {
-		return fmt.Errorf("pair: %w", err)
-	}
 	say("Alex's laptop is %s", alex.id)
-	say("Sam's laptop is  %s (paired)", sam.id)
-
-	say("\n== Online: a first boundary and a first check-in")
+	say("Sam's laptop is  %s", sam.id)
 	if err := alex.online(ctx, nil); err != nil {
 		return err
 	}
 	if err := sam.online(ctx, nil); err != nil {
 		return err
 	}
+
+	say("\n== Pairing: Alex's laptop invites, Sam's laptop joins over libp2p on 127.0.0.1")
+	code, err := pair(ctx, alex, sam)
+	if err != nil {
+		return fmt.Errorf("pair: %w", err)
+	}
+	say("Both laptops show the code %s: they compare it, it matches, they are paired.", code)
+
+	say("\n== Online: a first boundary and a first check-in")
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	err = sam.node.Connect(cctx, alex.node.AddrInfo())
 	cancel()
