@@ -1,6 +1,6 @@
 // Command offline-merge is trustsync's demo: two partners' devices on this
-// machine, each with its own home on disk, sync over libp2p on 127.0.0.1, go
-// offline, both keep writing (even the same boundary at the same time), and
+// machine, each with its own home on disk, pair (a one-time invite, matching
+// confirmation codes) and sync over libp2p on 127.0.0.1, go offline, both keep writing (even the same boundary at the same time), and
 // when they meet again every edit from both sides arrives and both devices
 // agree.
 //
