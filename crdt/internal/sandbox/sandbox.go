@@ -200,18 +200,7 @@ func (c *Checker) CheckMessage(ctx context.Context, doc string, base *automerge.
 // mirror: use CheckImport for bytes that go to LoadIncremental on an empty
 // document. Arguments and rules are those of CheckMessage.
 func (c *Checker) CheckLoad(ctx context.Context, doc string, base *automerge.Doc, data []byte) error {
-	if len(data) == 0 {
-		return fmt.Errorf("%w: empty document", ErrRejected)
-	}
-	return c.check(ctx, doc, base, len(data), "document", func(expect []automerge.ChangeHash) []byte {
-		var e encoder
-		e.byte(opLoad)
-		e.str(doc)
-		e.heads(expect)
-		e.byte(1)
-		e.bytes(data)
-		return e.b
-	})
+	return c.checkLoad(ctx, doc, base, data, 1, "document", "empty document")
 }
 
 // CheckImport reports whether data, a whole saved document from a peer,
@@ -222,15 +211,23 @@ func (c *Checker) CheckLoad(ctx context.Context, doc string, base *automerge.Doc
 // mirror, which then passes the walk and the save-and-reload check.
 // Arguments and rules are those of CheckMessage.
 func (c *Checker) CheckImport(ctx context.Context, doc string, base *automerge.Doc, data []byte) error {
+	return c.checkLoad(ctx, doc, base, data, 2, "document", "empty document")
+}
+
+// checkLoad sends data to the child's load operation in one of its modes:
+// 0 LoadIncremental into the mirror, 1 Load alone first (CheckLoad), 2 load
+// into an empty mirror once (CheckImport). what names the input in errors;
+// empty is the refusal for no data at all.
+func (c *Checker) checkLoad(ctx context.Context, doc string, base *automerge.Doc, data []byte, mode byte, what, empty string) error {
 	if len(data) == 0 {
-		return fmt.Errorf("%w: empty document", ErrRejected)
+		return fmt.Errorf("%w: %s", ErrRejected, empty)
 	}
-	return c.check(ctx, doc, base, len(data), "document", func(expect []automerge.ChangeHash) []byte {
+	return c.check(ctx, doc, base, len(data), what, func(expect []automerge.ChangeHash) []byte {
 		var e encoder
 		e.byte(opLoad)
 		e.str(doc)
 		e.heads(expect)
-		e.byte(2)
+		e.byte(mode)
 		e.bytes(data)
 		return e.b
 	})
@@ -241,18 +238,7 @@ func (c *Checker) CheckImport(ctx context.Context, doc string, base *automerge.D
 // CheckLoad it does not require data to load alone (its changes may depend
 // on changes base has). Arguments and rules are those of CheckMessage.
 func (c *Checker) CheckIncremental(ctx context.Context, doc string, base *automerge.Doc, data []byte) error {
-	if len(data) == 0 {
-		return fmt.Errorf("%w: no data", ErrRejected)
-	}
-	return c.check(ctx, doc, base, len(data), "incremental data", func(expect []automerge.ChangeHash) []byte {
-		var e encoder
-		e.byte(opLoad)
-		e.str(doc)
-		e.heads(expect)
-		e.byte(0)
-		e.bytes(data)
-		return e.b
-	})
+	return c.checkLoad(ctx, doc, base, data, 0, "incremental data", "no data")
 }
 
 // CheckChanges reports whether data can safely be given to
