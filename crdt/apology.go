@@ -3,8 +3,6 @@ package crdt
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -116,12 +114,7 @@ func (s *Space) Apologies(ctx context.Context) ([]Apology, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list apologies: %w", err)
 	}
-	slices.SortFunc(out, func(a, b Apology) int {
-		if c := b.WrittenAt.Compare(a.WrittenAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
+	newestFirst(out, func(v Apology) (time.Time, string) { return v.WrittenAt, v.ID })
 	return out, nil
 }
 

@@ -3,8 +3,6 @@ package crdt
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -81,12 +79,7 @@ func (s *Space) Boundaries(ctx context.Context, opts ListOptions) ([]trustsync.B
 	if err != nil {
 		return nil, fmt.Errorf("list boundaries: %w", err)
 	}
-	slices.SortFunc(out, func(a, b trustsync.Boundary) int {
-		if c := a.ProposedAt.Compare(b.ProposedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	oldestFirst(out, func(v trustsync.Boundary) (time.Time, string) { return v.ProposedAt, v.ID })
 	return out, nil
 }
 

@@ -4,8 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
+	"time"
 
 	"github.com/automerge/automerge-go"
 	"github.com/trustsync/trustsync"
@@ -96,12 +95,7 @@ func (s *Space) CheckIns(ctx context.Context) ([]trustsync.CheckIn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list check-ins: %w", err)
 	}
-	slices.SortFunc(out, func(a, b trustsync.CheckIn) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
+	newestFirst(out, func(v trustsync.CheckIn) (time.Time, string) { return v.CreatedAt, v.ID })
 	return out, nil
 }
 

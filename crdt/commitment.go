@@ -362,12 +362,7 @@ func (s *Space) Commitments(ctx context.Context) ([]Commitment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list commitments: %w", err)
 	}
-	slices.SortFunc(out, func(a, b Commitment) int {
-		if c := a.MadeAt.Compare(b.MadeAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	oldestFirst(out, func(v Commitment) (time.Time, string) { return v.MadeAt, v.ID })
 	return out, nil
 }
 

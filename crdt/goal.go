@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
+	"time"
 
 	"github.com/automerge/automerge-go"
 	"github.com/trustsync/trustsync"
@@ -246,12 +246,7 @@ func (s *Space) Goals(ctx context.Context, opts ListOptions) ([]trustsync.Goal, 
 	if err != nil {
 		return nil, fmt.Errorf("list goals: %w", err)
 	}
-	slices.SortFunc(out, func(a, b trustsync.Goal) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	oldestFirst(out, func(v trustsync.Goal) (time.Time, string) { return v.CreatedAt, v.ID })
 	return out, nil
 }
 

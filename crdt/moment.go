@@ -3,8 +3,6 @@ package crdt
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -69,12 +67,7 @@ func (s *Space) Moments(ctx context.Context) ([]Moment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list moments: %w", err)
 	}
-	slices.SortFunc(out, func(a, b Moment) int {
-		if c := b.At.Compare(a.At); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
+	newestFirst(out, func(v Moment) (time.Time, string) { return v.At, v.ID })
 	return out, nil
 }
 

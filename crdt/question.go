@@ -429,12 +429,7 @@ func (s *Space) Questions(ctx context.Context) ([]Question, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list questions: %w", err)
 	}
-	slices.SortFunc(out, func(a, b Question) int {
-		if c := b.AskedAt.Compare(a.AskedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
+	newestFirst(out, func(v Question) (time.Time, string) { return v.AskedAt, v.ID })
 	return out, nil
 }
 

@@ -191,12 +191,7 @@ func (s *Space) Setbacks(ctx context.Context) ([]Setback, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list setbacks: %w", err)
 	}
-	slices.SortFunc(out, func(a, b Setback) int {
-		if c := b.AddedAt.Compare(a.AddedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
+	newestFirst(out, func(v Setback) (time.Time, string) { return v.AddedAt, v.ID })
 	return out, nil
 }
 

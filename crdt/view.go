@@ -561,3 +561,22 @@ func quote(s string) string {
 
 // ms is t rounded to what documents store.
 func ms(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()).UTC() }
+
+// oldestFirst orders items by the time key gives, then by ID, so that every
+// device lists items made in the same millisecond in the same order.
+func oldestFirst[T any](items []T, key func(T) (time.Time, string)) {
+	slices.SortFunc(items, func(a, b T) int {
+		ta, ia := key(a)
+		tb, ib := key(b)
+		if c := ta.Compare(tb); c != 0 {
+			return c
+		}
+		return strings.Compare(ia, ib)
+	})
+}
+
+// newestFirst is oldestFirst reversed.
+func newestFirst[T any](items []T, key func(T) (time.Time, string)) {
+	oldestFirst(items, key)
+	slices.Reverse(items)
+}
