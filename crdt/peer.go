@@ -136,6 +136,9 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		if err := p.s.vet(ctx, func(c *sandbox.Checker) error {
 			return c.CheckMessage(ctx, doc, ds.doc, ls.save(), msg)
 		}); err != nil {
+			if fe := forked(doc, p.s.id.DeviceID, err); fe != nil {
+				return fe
+			}
 			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
 		}
 		old := ds.doc.Heads()

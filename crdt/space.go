@@ -724,6 +724,9 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 		// The bytes come from a peer: they reach ds.doc only after a
 		// disposable child process survived loading them into its mirror.
 		if err := s.vet(ctx, func(c *sandbox.Checker) error { return c.CheckImport(ctx, doc, ds.doc, data) }); err != nil {
+			if fe := forked(doc, s.id.DeviceID, err); fe != nil {
+				return fe
+			}
 			return fmt.Errorf("import %q: not a valid Automerge document (%v): %w", doc, err, trustsync.ErrInvalid)
 		}
 		old := ds.doc.Heads()
