@@ -29,6 +29,33 @@ type Peer struct {
 type peerDoc struct {
 	ls  *lockedSyncState
 	gen uint64
+
+	// theirHeads are the heads advertised by the last message received
+	// from the peer, and answered tells whether a message was generated
+	// since. Together they detect a stalled sync state (see unstall).
+	theirHeads []automerge.ChangeHash
+	answered   bool
+}
+
+// stalled tells whether automerge-rs 0.5.0 keeps this state silent by
+// mistake, d being its document: the last message from the peer advertised
+// a change d lacks, and nothing was sent since. A correct core answers such
+// a message at least with a request for that change; this one stays silent
+// while a message it sent earlier is marked in flight and the peer's reply
+// did not name only changes it knows, which happens when a change committed
+// between receiving a message and answering it hides as a false positive in
+// the other side's Bloom filter (automerge issue 702). Both sides then wait
+// for each other for good. docs/DESIGN.md tells the story.
+func (pd *peerDoc) stalled(d *automerge.Doc) bool {
+	if pd.answered {
+		return false
+	}
+	for _, h := range pd.theirHeads {
+		if c, err := d.Change(h); err != nil || c == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Peer returns the sync state of this space with one remote device, loading
@@ -100,8 +127,33 @@ func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok 
 		return nil, false, fmt.Errorf("sync %q: %w", doc, err)
 	}
 	p.s.noteSeen(doc, ds.seq)
+	pd := p.states[doc]
 	msg, ok = ls.generate()
+	if !ok && pd.stalled(ds.doc) {
+		msg, ok = p.unstall(ds, pd)
+	}
+	if ok {
+		pd.answered = true
+	}
 	return msg, ok, nil
+}
+
+// unstall replaces a stalled sync state (see peerDoc.stalled) with a fresh
+// one holding only its shared heads, what is persisted of it, and generates
+// that state's first message. The message carries a new Bloom filter of this
+// device's changes since the shared heads, and no message is in flight any
+// more, so the peer's answer (its changes the filter lacks, or its heads)
+// restarts the exchange: the behaviour of the fixed core (automerge PR 703),
+// which clears the in-flight mark on every message received, at the cost of
+// about one more round trip. p.mu and ds.mu must be held.
+func (p *Peer) unstall(ds *docState, pd *peerDoc) ([]byte, bool) {
+	ls, err := newLockedSyncState(ds.doc, pd.ls.save())
+	if err != nil {
+		ls, _ = newLockedSyncState(ds.doc, nil)
+	}
+	p.s.log.Debug("sync state stalled; restarting it from its shared heads", "peer", p.device, "doc", ds.id)
+	pd.ls, pd.theirHeads = ls, nil
+	return ls.generate()
 }
 
 // ReceiveMessage applies a sync message for doc from this peer and stores the
@@ -139,9 +191,12 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
 		}
 		old := ds.doc.Heads()
-		if err := ls.receive(p.s.mem, msg); err != nil {
+		theirs, err := ls.receive(p.s.mem, msg)
+		if err != nil {
 			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
 		}
+		pd := p.states[doc]
+		pd.theirHeads, pd.answered = theirs, false
 		if rec, err = p.s.absorb(tx, ds, old); err != nil {
 			return err
 		}
