@@ -100,7 +100,12 @@ func (p *Peer) state(tx trustsync.ReadTx, ds *docState) (*lockedSyncState, error
 // GenerateMessage returns the next sync message for doc, or ok == false when
 // there is nothing to send. It first catches up with what other processes
 // stored. For a document this device does not have, the message asks the
-// peer for all of it.
+// peer for all of it. When the bundled Automerge core would stay silent
+// although the peer's last message named a change this device lacks (a
+// change committed between receiving a message and replying to it can do
+// that), the sync state is restarted from its shared heads and its first
+// message returned, so that two devices that keep exchanging messages always
+// converge.
 func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok bool, err error) {
 	if err := p.s.check(); err != nil {
 		return nil, false, err
@@ -287,8 +292,13 @@ func sharedHeadsState(hs []automerge.ChangeHash) []byte {
 	return b
 }
 
-// Reset forgets the in-flight part of every sync state (after a broken
-// connection), keeping what was persisted.
+// Reset forgets the in-flight part of every sync state, keeping what was
+// persisted. Call it on both sides whenever a message between them may have
+// been lost (a broken connection, an exchange cut off): Automerge waits for
+// an answer to a message in flight, and never sends again a change it
+// believes it sent, so a lost message would otherwise keep the two devices
+// apart. A stall without a lost message is restarted by GenerateMessage
+// itself (docs/DESIGN.md, "Two devices always converge").
 func (p *Peer) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
