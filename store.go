@@ -72,6 +72,9 @@ type Tx interface {
 	Quarantine(seq int64) error
 	// PutItem inserts or replaces an item of the view.
 	PutItem(it Item) error
+	// DeleteItem removes an item of the view, for an item its document no
+	// longer holds; deleting an item that is not there is no error.
+	DeleteItem(kind, id string) error
 	// AddHistory records entries; an entry whose Hash is already recorded is
 	// skipped.
 	AddHistory(entries ...HistoryEntry) error

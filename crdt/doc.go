@@ -132,7 +132,12 @@
 // A [Peer] holds one Automerge sync state per document for one remote device,
 // persisted in the store's meta under "sync/<device>/<doc>". Received sync
 // messages and imported documents are stored with their history and view
-// rows in one transaction, exactly like local edits.
+// rows in one transaction, exactly like local edits. Two devices that pass
+// each other every message [Peer.GenerateMessage] returns until neither has
+// anything to send end with the same documents: a sync state that the
+// bundled core would leave silent with the heads still different (automerge
+// issue 702) is restarted. When a message may have been lost, call
+// [Peer.Reset] on both sides.
 //
 // # The guards
 //

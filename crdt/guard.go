@@ -253,15 +253,20 @@ func (l *lockedSyncState) generate() ([]byte, bool) {
 	return m.Bytes(), true
 }
 
-func (l *lockedSyncState) receive(mem *memGuard, msg []byte) error {
+// receive applies msg and returns the heads it advertised: the sender's
+// heads when it generated msg.
+func (l *lockedSyncState) receive(mem *memGuard, msg []byte) ([]automerge.ChangeHash, error) {
 	if len(msg) == 0 {
-		return errEmptyInput
+		return nil, errEmptyInput
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	mem.noteLoad(len(msg))
-	_, err := l.ss.ReceiveMessage(msg)
-	return err
+	m, err := l.ss.ReceiveMessage(msg)
+	if err != nil {
+		return nil, err
+	}
+	return m.Heads(), nil
 }
 
 func (l *lockedSyncState) save() []byte {

@@ -207,13 +207,13 @@ func TestLockedSyncState_RoundTrip(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		progressed := false
 		if m, ok := la.generate(); ok {
-			if err := lb.receive(nil, m); err != nil {
+			if _, err := lb.receive(nil, m); err != nil {
 				t.Fatal(err)
 			}
 			progressed = true
 		}
 		if m, ok := lb.generate(); ok {
-			if err := la.receive(nil, m); err != nil {
+			if _, err := la.receive(nil, m); err != nil {
 				t.Fatal(err)
 			}
 			progressed = true
@@ -230,7 +230,7 @@ func TestLockedSyncState_RoundTrip(t *testing.T) {
 	if err != nil || lb2 == nil {
 		t.Fatalf("reload sync state: %v", err)
 	}
-	if err := lb.receive(nil, nil); !errors.Is(err, errEmptyInput) {
+	if _, err := lb.receive(nil, nil); !errors.Is(err, errEmptyInput) {
 		t.Fatalf("receive(nil) = %v, want errEmptyInput", err)
 	}
 }

@@ -136,9 +136,20 @@ func readMembers(tx trustsync.ReadTx) ([]trustsync.Member, error) {
 		d.Owner.Name = out[i].Name
 		out[i].Devices = append(out[i].Devices, d)
 	}
-	// A member with no device is the record that Create made for a device
-	// which then joined as another, existing member (JoinAs deletes it;
-	// its view row stays).
+	// A member is someone the space document gives a device to. Create
+	// makes every member together with its first device, and unpairing
+	// marks devices removed without deleting them, so a real member always
+	// has one. A member row with no device is the one Create made on a
+	// device that then joined as a further device of an existing member:
+	// JoinAs deletes that member from the document and hands the device
+	// over. Homes joined before JoinAs also deleted the view row keep that
+	// row; it is ignored here, when read, rather than deleted by a
+	// migration, so that the rule holds for every home whatever wrote its
+	// rows -- read-only and encrypted ones included -- without a write,
+	// and so that a row which only the store knows about (the document
+	// has no such member) can never make a third partner. The row itself
+	// is swept at the home's next change of the space document
+	// (sweepMembers).
 	out = slices.DeleteFunc(out, func(m trustsync.Member) bool { return len(m.Devices) == 0 })
 	for i := range out {
 		slices.SortFunc(out[i].Devices, func(a, b trustsync.Device) int {

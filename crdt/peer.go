@@ -29,6 +29,33 @@ type Peer struct {
 type peerDoc struct {
 	ls  *lockedSyncState
 	gen uint64
+
+	// theirHeads are the heads advertised by the last message received
+	// from the peer, and answered tells whether a message was generated
+	// since. Together they detect a stalled sync state (see unstall).
+	theirHeads []automerge.ChangeHash
+	answered   bool
+}
+
+// stalled tells whether automerge-rs 0.5.0 keeps this state silent by
+// mistake, d being its document: the last message from the peer advertised
+// a change d lacks, and nothing was sent since. A correct core answers such
+// a message at least with a request for that change; this one stays silent
+// while a message it sent earlier is marked in flight and the peer's reply
+// did not name only changes it knows, which happens when a change committed
+// between receiving a message and answering it hides as a false positive in
+// the other side's Bloom filter (automerge issue 702). Both sides then wait
+// for each other for good. docs/DESIGN.md tells the story.
+func (pd *peerDoc) stalled(d *automerge.Doc) bool {
+	if pd.answered {
+		return false
+	}
+	for _, h := range pd.theirHeads {
+		if c, err := d.Change(h); err != nil || c == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Peer returns the sync state of this space with one remote device, loading
@@ -73,7 +100,12 @@ func (p *Peer) state(tx trustsync.ReadTx, ds *docState) (*lockedSyncState, error
 // GenerateMessage returns the next sync message for doc, or ok == false when
 // there is nothing to send. It first catches up with what other processes
 // stored. For a document this device does not have, the message asks the
-// peer for all of it.
+// peer for all of it. When the bundled Automerge core would stay silent
+// although the peer's last message named a change this device lacks (a
+// change committed between receiving a message and replying to it can do
+// that), the sync state is restarted from its shared heads and its first
+// message returned, so that two devices that keep exchanging messages always
+// converge.
 func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok bool, err error) {
 	if err := p.s.check(); err != nil {
 		return nil, false, err
@@ -100,8 +132,33 @@ func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok 
 		return nil, false, fmt.Errorf("sync %q: %w", doc, err)
 	}
 	p.s.noteSeen(doc, ds.seq)
+	pd := p.states[doc]
 	msg, ok = ls.generate()
+	if !ok && pd.stalled(ds.doc) {
+		msg, ok = p.unstall(ds, pd)
+	}
+	if ok {
+		pd.answered = true
+	}
 	return msg, ok, nil
+}
+
+// unstall replaces a stalled sync state (see peerDoc.stalled) with a fresh
+// one holding only its shared heads, what is persisted of it, and generates
+// that state's first message. The message carries a new Bloom filter of this
+// device's changes since the shared heads, and no message is in flight any
+// more, so the peer's answer (its changes the filter lacks, or its heads)
+// restarts the exchange: the behaviour of the fixed core (automerge PR 703),
+// which clears the in-flight mark on every message received, at the cost of
+// about one more round trip. p.mu and ds.mu must be held.
+func (p *Peer) unstall(ds *docState, pd *peerDoc) ([]byte, bool) {
+	ls, err := newLockedSyncState(ds.doc, pd.ls.save())
+	if err != nil {
+		ls, _ = newLockedSyncState(ds.doc, nil)
+	}
+	p.s.log.Debug("sync state stalled; restarting it from its shared heads", "peer", p.device, "doc", ds.id)
+	pd.ls, pd.theirHeads = ls, nil
+	return ls.generate()
 }
 
 // ReceiveMessage applies a sync message for doc from this peer and stores the
@@ -142,9 +199,12 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
 		}
 		old := ds.doc.Heads()
-		if err := ls.receive(p.s.mem, msg); err != nil {
+		theirs, err := ls.receive(p.s.mem, msg)
+		if err != nil {
 			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
 		}
+		pd := p.states[doc]
+		pd.theirHeads, pd.answered = theirs, false
 		if rec, err = p.s.absorb(tx, ds, old); err != nil {
 			return err
 		}
@@ -235,8 +295,13 @@ func sharedHeadsState(hs []automerge.ChangeHash) []byte {
 	return b
 }
 
-// Reset forgets the in-flight part of every sync state (after a broken
-// connection), keeping what was persisted.
+// Reset forgets the in-flight part of every sync state, keeping what was
+// persisted. Call it on both sides whenever a message between them may have
+// been lost (a broken connection, an exchange cut off): Automerge waits for
+// an answer to a message in flight, and never sends again a change it
+// believes it sent, so a lost message would otherwise keep the two devices
+// apart. A stall without a lost message is restarted by GenerateMessage
+// itself (docs/DESIGN.md, "Two devices always converge").
 func (p *Peer) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

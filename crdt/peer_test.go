@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/store"
 )
 
 func TestPeer_GenerateMessage(t *testing.T) {
@@ -157,4 +162,103 @@ func TestPeer_Assume(t *testing.T) {
 	wantErr(t, pa.Assume(ctx, crdt.BoundariesDoc, []string{bad}), trustsync.ErrInvalid)
 	wantErr(t, pa.Assume(ctx, crdt.BoundariesDoc, []string{"not hex"}), trustsync.ErrInvalid)
 	wantErr(t, pa.Assume(ctx, "nope", heads), trustsync.ErrInvalid)
+}
+
+// countingHandler counts the log records whose message starts with prefix.
+type countingHandler struct {
+	prefix string
+	n      *atomic.Int64
+}
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h countingHandler) WithGroup(string) slog.Handler            { return h }
+func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, h.prefix) {
+		h.n.Add(1)
+	}
+	return nil
+}
+
+// TestPeer_EditBetweenReceiveAndReply is automerge's regression test for
+// issue 702 (automerge PR 703), run through Space and Peer: b edits and
+// sends, a receives and edits before it replies, then both sync until
+// neither has anything to send. When a's change is a false positive in b's
+// Bloom filter, the core bundled with automerge-go (0.5.0) leaves both
+// sides silent with different heads, about once in a hundred rounds; Peer
+// must restart such a stalled state so that both always end equal.
+func TestPeer_EditBetweenReceiveAndReply(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	var stalls atomic.Int64
+	log := slog.New(countingHandler{prefix: "sync state stalled", n: &stalls})
+	mk := func(member, device string) *crdt.Space {
+		st := store.NewMemory()
+		t.Cleanup(func() { st.Close() })
+		s, err := crdt.Create(ctx, st, crdt.CreateOptions{
+			Options:    crdt.Options{Now: c.now, Logger: log, NoSandbox: true},
+			MemberName: member, DeviceName: device,
+		})
+		noErr(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := mk("Sam", "sam-laptop"), mk("Alex", "alex-phone")
+	pair(t, a, b)
+	pa, pb := a.Peer(b.Self().DeviceID), b.Peer(a.Self().DeviceID)
+	doc := crdt.BoundariesDoc
+	id := must[string](t)(a.AddBoundary(ctx, "start"))
+	syncDoc(t, pa, pb, doc)
+	const rounds = 500
+	var msgs, stalledMsgs, stalledRounds int
+	for i := range rounds {
+		noErr(t, b.EditBoundary(ctx, id, fmt.Sprintf("b %d", i)))
+		msg, ok, err := pb.GenerateMessage(ctx, doc)
+		if err != nil || !ok {
+			t.Fatalf("round %d: b has nothing to send after an edit: ok=%v err=%v", i, ok, err)
+		}
+		must[crdt.Received](t)(pa.ReceiveMessage(ctx, doc, msg))
+		// a commits before it replies.
+		noErr(t, a.EditBoundary(ctx, id, fmt.Sprintf("a %d", i)))
+		before := stalls.Load()
+		n := syncCount(t, pa, pb, doc)
+		msgs += n
+		if stalls.Load() > before {
+			stalledRounds++
+			stalledMsgs += n
+		}
+		ha := must[[]string](t)(a.Heads(ctx, doc))
+		hb := must[[]string](t)(b.Heads(ctx, doc))
+		if !slices.Equal(ha, hb) {
+			t.Fatalf("round %d: both sides are silent with different heads:\n a %v\n b %v", i, ha, hb)
+		}
+	}
+	t.Logf("%d rounds, %d messages after a's edit; %d rounds restarted a stalled state, with %d messages",
+		rounds, msgs, stalledRounds, stalledMsgs)
+}
+
+// syncCount is syncDoc returning how many messages were sent.
+func syncCount(t *testing.T, pa, pb *crdt.Peer, doc string) int {
+	t.Helper()
+	ctx := context.Background()
+	n := 0
+	for round := 0; ; round++ {
+		if round > 50 {
+			t.Fatalf("sync of %q did not settle", doc)
+		}
+		sent := false
+		for _, dir := range [][2]*crdt.Peer{{pa, pb}, {pb, pa}} {
+			msg, ok, err := dir[0].GenerateMessage(ctx, doc)
+			noErr(t, err)
+			if !ok {
+				continue
+			}
+			sent = true
+			n++
+			must[crdt.Received](t)(dir[1].ReceiveMessage(ctx, doc, msg))
+		}
+		if !sent {
+			return n
+		}
+	}
 }

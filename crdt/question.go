@@ -136,19 +136,34 @@ func decodeKey(s string) []byte {
 	return b
 }
 
-// otherAnswered reports whether a member other than me has an answer in
-// the answer map.
-func otherAnswered(answer *automerge.Map, me string) bool {
+// otherAnswered reports whether the partner -- a member of the space
+// other than me, by member ID -- has an answer in the answer map. An answer
+// under any other ID reveals nothing.
+func otherAnswered(answer *automerge.Map, me string, members map[string]bool) bool {
 	if answer == nil {
 		return false
 	}
 	vals, _ := answer.Values()
 	for member, v := range vals {
-		if member != me && strOf(v) != "" {
+		if member != me && members[member] && strOf(v) != "" {
 			return true
 		}
 	}
 	return false
+}
+
+// memberSet returns the IDs of the members the space really has (see
+// readMembers).
+func memberSet(tx trustsync.ReadTx) (map[string]bool, error) {
+	ms, err := readMembers(tx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		out[m.ID] = true
+	}
+	return out, nil
 }
 
 // AskQuestion adds a question for both partners to answer.
@@ -215,6 +230,14 @@ func (s *Space) AnswerQuestion(ctx context.Context, id, text string) error {
 			return fmt.Errorf("answer: you answered %q already: %w", r.id, ErrAnswered)
 		}
 	}
+	var members map[string]bool
+	if err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		members, err = memberSet(tx)
+		return err
+	}); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
 	sealed, key, err := sealAnswer(r.id, me, text)
 	if err != nil {
 		return fmt.Errorf("answer: %w", err)
@@ -245,7 +268,7 @@ func (s *Space) AnswerQuestion(ctx context.Context, id, text string) error {
 			return edit{}, err
 		}
 		summary := "answered " + quote(getStr(m, "text")) + "; the answer stays sealed until both have answered"
-		if otherAnswered(answer, me) {
+		if otherAnswered(answer, me, members) {
 			if err := setRevealed(m, me, key, at); err != nil {
 				return edit{}, err
 			}
@@ -276,7 +299,7 @@ func setRevealed(m *automerge.Map, me string, key []byte, at time.Time) error {
 // qid when the partner's answer is in the document, the answer is not
 // revealed yet, and keyFor (which looks in the store meta) holds its key.
 // Otherwise it changes nothing.
-func (s *Space) revealFunc(qid, me string, keyFor func(sealed string) []byte) editFunc {
+func (s *Space) revealFunc(qid, me string, members map[string]bool, keyFor func(sealed string) []byte) editFunc {
 	return func(d *automerge.Doc, root *automerge.Map) (edit, error) {
 		m := getMap(root, qid)
 		if m == nil {
@@ -284,7 +307,7 @@ func (s *Space) revealFunc(qid, me string, keyFor func(sealed string) []byte) ed
 		}
 		answer := getMap(m, "answer")
 		mine := getStr(answer, me)
-		if mine == "" || !otherAnswered(answer, me) {
+		if mine == "" || !otherAnswered(answer, me, members) {
 			return edit{}, errNoChange
 		}
 		if _, ok := openAnswer(qid, me, mine, decodeKey(getStr(getMap(m, "key"), me))); ok {
@@ -314,6 +337,10 @@ func (s *Space) revealReceived(tx trustsync.Tx, ds *docState) error {
 	if err != nil {
 		return err
 	}
+	members, err := memberSet(tx)
+	if err != nil {
+		return err
+	}
 	for _, qid := range keys {
 		if isMetaKey(qid) {
 			continue
@@ -325,7 +352,7 @@ func (s *Space) revealReceived(tx trustsync.Tx, ds *docState) error {
 			}
 			return b
 		}
-		_, err := s.writeTx(tx, ds, s.now(), s.revealFunc(qid, me, keyFor))
+		_, err := s.writeTx(tx, ds, s.now(), s.revealFunc(qid, me, members, keyFor))
 		if errors.Is(err, errNoChange) || errors.Is(err, trustsync.ErrReadOnly) {
 			continue
 		}
@@ -348,7 +375,12 @@ func (s *Space) RevealAnswers(ctx context.Context) error {
 		key         []byte
 	}
 	var list []todo
+	var members map[string]bool
 	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		if members, err = memberSet(tx); err != nil {
+			return err
+		}
 		items, err := tx.Items(KindQuestion)
 		if err != nil {
 			return err
@@ -364,7 +396,7 @@ func (s *Space) RevealAnswers(ctx context.Context) error {
 				switch {
 				case a.By.ID == me && a.Sealed != "":
 					mine = &q.Answers[i]
-				case a.Sealed != "":
+				case a.Sealed != "" && members[a.By.ID]:
 					other = true
 				}
 			}
@@ -392,7 +424,7 @@ func (s *Space) RevealAnswers(ctx context.Context) error {
 			}
 			return nil
 		}
-		if _, err := s.write(ctx, QuestionsDoc, s.revealFunc(t.qid, me, keyFor)); err != nil {
+		if _, err := s.write(ctx, QuestionsDoc, s.revealFunc(t.qid, me, members, keyFor)); err != nil {
 			return fmt.Errorf("reveal answers: %w", err)
 		}
 	}
@@ -462,12 +494,12 @@ func readQuestion(tx trustsync.ReadTx, it trustsync.Item, p people, me string) (
 	}
 	q := Question{ID: it.ID, Text: v.Text, AskedBy: trustsync.Person{ID: v.AskedBy.ID}, AskedAt: v.AskedAt, Answers: []Answer{}}
 	p.fill(&q.AskedBy)
-	members := map[string]bool{}
+	answered := map[string]bool{}
 	for _, a := range v.Answers {
 		if a.Sealed == "" {
 			continue
 		}
-		members[a.By.ID] = true
+		answered[a.By.ID] = true
 		ans := Answer{By: trustsync.Person{ID: a.By.ID}, At: a.At}
 		p.fill(&ans.By)
 		if text, ok := openAnswer(it.ID, a.By.ID, a.Sealed, decodeKey(a.Key)); ok {
@@ -479,7 +511,7 @@ func readQuestion(tx trustsync.ReadTx, it trustsync.Item, p people, me string) (
 		}
 		q.Answers = append(q.Answers, ans)
 	}
-	q.Both = len(members) >= 2
+	q.Both = p.both(func(id string) bool { return answered[id] })
 	return q, nil
 }
 

@@ -220,15 +220,10 @@ func (s *Space) Rhythm(ctx context.Context) (Rhythm, error) {
 			return fmt.Errorf("no check-in rhythm is set yet: %w", trustsync.ErrNotFound)
 		}
 		p.fill(&out.SetBy)
-		current := 0
 		for i := range out.Agreements {
-			a := &out.Agreements[i]
-			p.fill(&a.By)
-			if _, member := p.names[a.By.ID]; member && a.Current {
-				current++
-			}
+			p.fill(&out.Agreements[i].By)
 		}
-		out.Agreed = len(p.names) == 2 && current == 2
+		out.Agreed = p.agreedByBoth(out.Agreements)
 		return nil
 	})
 	return out, err
@@ -308,6 +303,14 @@ func (s *Space) Due(ctx context.Context, at time.Time) (Due, error) {
 	if err != nil {
 		return Due{}, fmt.Errorf("due: %w", err)
 	}
+	var members map[string]bool
+	if err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		members, err = memberSet(tx)
+		return err
+	}); err != nil {
+		return Due{}, fmt.Errorf("due: %w", err)
+	}
 	me := s.Self().MemberID
 	d.Waiting = []trustsync.CheckIn{}
 	for _, c := range cs {
@@ -316,6 +319,9 @@ func (s *Space) Due(ctx context.Context, at time.Time) (Due, error) {
 				d.Last = c.CreatedAt
 			}
 			continue
+		}
+		if !members[c.Author.ID] {
+			continue // not the partner's
 		}
 		acked := false
 		for _, a := range c.Acks {

@@ -146,6 +146,29 @@ func putViews(tx trustsync.Tx, doc string, root *automerge.Map, refs []ItemRef) 
 			return fmt.Errorf("update view of %s %s: %w", r.Kind, r.ID, err)
 		}
 	}
+	if doc == SpaceDoc {
+		return sweepMembers(tx, root)
+	}
+	return nil
+}
+
+// sweepMembers deletes the view rows of members the space document no
+// longer holds: the member that [Create] made on a device that then joined
+// as a further device of an existing member ([Space.JoinAs]). Other items
+// are never deleted from their documents (archived instead), so members
+// are the only rows to sweep.
+func sweepMembers(tx trustsync.Tx, root *automerge.Map) error {
+	ids, err := tx.ItemIDs(KindMember, "")
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if getMap(root, "m:"+id) == nil {
+			if err := tx.DeleteItem(KindMember, id); err != nil {
+				return fmt.Errorf("delete the view of member %s: %w", id, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -467,9 +490,14 @@ func deviceFromDoc(root *automerge.Map, id string) (trustsync.Device, bool) {
 	return d, true
 }
 
-// people resolves member IDs to names when reading the view.
+// people resolves member IDs to names when reading the view, and knows
+// who the members of the space are.
 type people struct {
 	names map[string]string
+	// members holds the IDs of the members the space really has (see
+	// readMembers): every rule that needs both partners -- an agreement,
+	// both answers -- counts these, never names or member rows.
+	members map[string]bool
 }
 
 func loadPeople(tx trustsync.ReadTx) (people, error) {
@@ -477,7 +505,7 @@ func loadPeople(tx trustsync.ReadTx) (people, error) {
 	if err != nil {
 		return people{}, err
 	}
-	p := people{names: make(map[string]string, len(items))}
+	p := people{names: make(map[string]string, len(items)), members: map[string]bool{}}
 	for _, it := range items {
 		var m trustsync.Member
 		if err := json.Unmarshal(it.Data, &m); err != nil {
@@ -485,7 +513,35 @@ func loadPeople(tx trustsync.ReadTx) (people, error) {
 		}
 		p.names[m.ID] = m.Name
 	}
+	ms, err := readMembers(tx)
+	if err != nil {
+		return people{}, err
+	}
+	for _, m := range ms {
+		p.members[m.ID] = true
+	}
 	return p, nil
+}
+
+// both reports whether the space has its two partners and has holds for
+// each of them, by member ID.
+func (p people) both(has func(id string) bool) bool {
+	if len(p.members) != 2 {
+		return false
+	}
+	for id := range p.members {
+		if !has(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// agreedByBoth reports whether both partners agree to the current version.
+func (p people) agreedByBoth(as []trustsync.Agreement) bool {
+	return p.both(func(id string) bool {
+		return slices.ContainsFunc(as, func(a trustsync.Agreement) bool { return a.By.ID == id && a.Current })
+	})
 }
 
 func (p people) fill(ps *trustsync.Person) {
@@ -496,15 +552,10 @@ func (p people) fill(ps *trustsync.Person) {
 
 func (p people) boundary(b *trustsync.Boundary) {
 	p.fill(&b.ProposedBy)
-	current := 0
 	for i := range b.Agreements {
-		a := &b.Agreements[i]
-		p.fill(&a.By)
-		if _, member := p.names[a.By.ID]; member && a.Current {
-			current++
-		}
+		p.fill(&b.Agreements[i].By)
 	}
-	b.Agreed = len(p.names) == 2 && current == 2
+	b.Agreed = p.agreedByBoth(b.Agreements)
 }
 
 func (p people) goal(g *trustsync.Goal) {

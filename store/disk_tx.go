@@ -416,6 +416,17 @@ func (tx *diskTx) PutItem(it trustsync.Item) error {
 	return nil
 }
 
+func (tx *diskTx) DeleteItem(kind, id string) error {
+	const op = "delete item"
+	if err := tx.check(op); err != nil {
+		return err
+	}
+	if _, err := tx.q.ExecContext(tx.ctx, "DELETE FROM items WHERE kind = ? AND id = ?", kind, id); err != nil {
+		return tx.fail(op, err)
+	}
+	return nil
+}
+
 func (tx *diskTx) AddHistory(entries ...trustsync.HistoryEntry) error {
 	const op = "add history"
 	if err := tx.check(op); err != nil {

@@ -385,6 +385,8 @@ func (t *encTx) PutItem(it trustsync.Item) error {
 	return t.tx.PutItem(it)
 }
 
+func (t *encTx) DeleteItem(kind, id string) error { return t.tx.DeleteItem(kind, id) }
+
 func (t *encTx) AddHistory(entries ...trustsync.HistoryEntry) error {
 	sealed := make([]trustsync.HistoryEntry, len(entries))
 	for i, h := range entries {

@@ -335,6 +335,14 @@ func (tx *memTx) PutItem(it trustsync.Item) error {
 	return nil
 }
 
+func (tx *memTx) DeleteItem(kind, id string) error {
+	if tx.st == nil {
+		return errTxDone("delete item")
+	}
+	delete(tx.st.items, itemKey{kind, id})
+	return nil
+}
+
 func (tx *memTx) AddHistory(entries ...trustsync.HistoryEntry) error {
 	if tx.st == nil {
 		return errTxDone("add history")

@@ -422,6 +422,53 @@ func TestStore_Items(t *testing.T) {
 	})
 }
 
+func TestStore_DeleteItem(t *testing.T) {
+	forEach(t, func(t *testing.T, s trustsync.Store) {
+		update(t, s, func(tx trustsync.Tx) error {
+			for _, id := range []string{"m1", "m2"} {
+				if err := tx.PutItem(trustsync.Item{Kind: "member", ID: id, Doc: "space", Data: []byte(`{}`)}); err != nil {
+					return err
+				}
+			}
+			return tx.PutItem(trustsync.Item{Kind: "device", ID: "m1", Doc: "space", Data: []byte(`{}`)})
+		})
+		update(t, s, func(tx trustsync.Tx) error {
+			if err := tx.DeleteItem("member", "m1"); err != nil {
+				return err
+			}
+			return tx.DeleteItem("member", "never-stored") // no error
+		})
+		view(t, s, func(tx trustsync.ReadTx) error {
+			if _, err := tx.Item("member", "m1"); !errors.Is(err, trustsync.ErrNotFound) {
+				t.Errorf("deleted item: %v, want ErrNotFound", err)
+			}
+			if ids, _ := tx.ItemIDs("member", ""); !slices.Equal(ids, []string{"m2"}) {
+				t.Errorf("members left %v, want [m2]", ids)
+			}
+			if _, err := tx.Item("device", "m1"); err != nil {
+				t.Errorf("an item of another kind with the same ID: %v", err)
+			}
+			return nil
+		})
+		// A delete in a transaction that fails is not applied.
+		boom := errors.New("boom")
+		if err := s.Update(context.Background(), func(tx trustsync.Tx) error {
+			if err := tx.DeleteItem("member", "m2"); err != nil {
+				return err
+			}
+			return boom
+		}); !errors.Is(err, boom) {
+			t.Fatalf("Update: %v", err)
+		}
+		view(t, s, func(tx trustsync.ReadTx) error {
+			if _, err := tx.Item("member", "m2"); err != nil {
+				t.Errorf("a delete rolled back took effect: %v", err)
+			}
+			return nil
+		})
+	})
+}
+
 func TestStore_ItemIDsBytePrefixes(t *testing.T) {
 	forEach(t, func(t *testing.T, s trustsync.Store) {
 		ids := []string{"a\xff", "a\xff\xff", "a\xffb", "b", "\xff", "\xff\x00", "é1", "é2", "e"}

@@ -495,8 +495,9 @@ func (p *proto) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-c
 	helloTimer := time.NewTimer(s.cfg.Timeout)
 	defer helloTimer.Stop()
 	// The watchdog restarts the Automerge sync protocol when a session that
-	// is not synced made no progress for a while: the wrapped core can stall
-	// with a message marked in flight that the peer had no reason to answer.
+	// is not synced made no progress for a while. crdt.Peer restarts the
+	// stall we know of (a message left in flight by the bundled core,
+	// automerge issue 702) at once; this is the backstop for any other.
 	watchdog := time.NewTicker(s.cfg.KeepAlive / 5)
 	defer watchdog.Stop()
 	lastProgress := int64(-1)
