@@ -833,7 +833,8 @@ func (s *Space) absorb(tx trustsync.Tx, ds *docState, old []automerge.ChangeHash
 // Adopt joins this device's documents to another space, the partner's: it
 // sets the space ID, and at the next sync this device's documents and the
 // partner's merge (nothing either wrote is lost, since every item has its own
-// random key). Pairing calls it on the joining device.
+// random key). Pairing uses [Space.JoinSpace] instead, which takes the
+// space ID only together with the partner's records, in one transaction.
 func (s *Space) Adopt(ctx context.Context, spaceID string) error {
 	spaceID = strings.TrimSpace(spaceID)
 	if spaceID == "" {

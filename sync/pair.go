@@ -896,7 +896,7 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 }
 
 // checkFresh refuses to join as another member from a device that already
-// holds shared items of its own (see [crdt.Space.JoinAs]).
+// holds shared items of its own (see [crdt.Space.JoinSpace]).
 func (n *Node) checkFresh(ctx context.Context, as string) error {
 	docs, err := n.space.Docs(ctx)
 	if err != nil {
