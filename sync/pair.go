@@ -625,6 +625,7 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 	// pairing in one transaction -- or nothing, when a check fails.
 	var got trustsync.Device
 	var owner trustsync.Member
+	var refusal error
 	err = n.space.Admit(ctx, j.Space, crdt.Joiner{Device: dev.ID, PeerID: remote.String(),
 		Member: trustsync.Person{ID: dev.MemberID, Name: dev.MemberName}, From: j.From},
 		func(members []trustsync.Member) error {
@@ -632,19 +633,19 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 			got, owner, found = findDevice(members, dev.ID)
 			switch {
 			case !found:
-				return fmt.Errorf("%w: the joining device sent no record of itself", ErrPairRefused)
+				refusal = fmt.Errorf("%w: the joining device sent no record of itself", ErrPairRefused)
 			case got.Owner.ID != dev.MemberID && (j.From == "" || got.Owner.ID != j.From):
-				return fmt.Errorf("%w: the joining device's record names another member", ErrPairRefused)
+				refusal = fmt.Errorf("%w: the joining device's record names another member", ErrPairRefused)
 			case got.PeerID != "" && got.PeerID != remote.String():
-				return fmt.Errorf("%w: the joining device's record names another key", ErrPairRefused)
+				refusal = fmt.Errorf("%w: the joining device's record names another key", ErrPairRefused)
 			}
-			return nil
+			return refusal
 		})
-	if err != nil {
-		if !errors.Is(err, ErrPairRefused) {
-			err = fmt.Errorf("%w: cannot take the joining device's records: %v", ErrPairRefused, err)
-		}
-		return PairResult{}, err
+	switch {
+	case refusal != nil:
+		return PairResult{}, refusal
+	case err != nil:
+		return PairResult{}, fmt.Errorf("%w: cannot take the joining device's records: %v", ErrPairRefused, err)
 	}
 	n.pair.mu.Lock()
 	delete(n.pair.revoked, remote)

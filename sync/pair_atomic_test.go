@@ -183,7 +183,8 @@ func TestPair_HostileInviterChangesNothing(t *testing.T) {
 
 // A joining device that presents itself as created as a member the space
 // has is refused before anything is stored: the inviting device would
-// otherwise hand over (and delete) a partner.
+// otherwise hand over (and delete) a partner. So is one that skips its own
+// checks to join as the other partner.
 func TestPair_FromAnExistingMemberRefused(t *testing.T) {
 	ctx := testCtx(t)
 	alex, sam := newDevice(t, "Alex"), newDevice(t, "Sam")
@@ -197,4 +198,19 @@ func TestPair_FromAnExistingMemberRefused(t *testing.T) {
 		t.Fatalf("Admit from Sam's member: %v, want ErrInvalid", err)
 	}
 	sameHome(t, "Alex's home", before, homeState(t, alex))
+
+	// A modified client joining as Alex through Sam's invite: both homes
+	// as they were.
+	fake := newDevice(t, "Robin")
+	nf := fake.start(t)
+	beforeSam, beforeFake := homeState(t, sam), homeState(t, fake)
+	inv := invite(t, ns, InviteOptions{})
+	if _, err := nf.Join(ctx, inv.Invite(), JoinOptions{As: "Alex", forgeJoin: true}); !errors.Is(err, ErrPairRefused) {
+		t.Fatalf("Robin joining as Alex: %v", err)
+	}
+	if _, err := inv.Wait(ctx); !errors.Is(err, ErrPairRefused) {
+		t.Fatalf("Sam's side: %v", err)
+	}
+	sameHome(t, "Sam's home", beforeSam, homeState(t, sam))
+	sameHome(t, "Robin's home", beforeFake, homeState(t, fake))
 }
