@@ -150,6 +150,7 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 	if opts.Invite == "" {
 		wait += 5 * time.Second // the invite's expiry ends the wait first
 	}
+	interrupted := ctx // ends on SIGINT or SIGTERM, not when the invite does
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 
@@ -172,7 +173,9 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 
 	// A first sync while both commands still run, so that both devices
 	// show the same space at once; 'trustsync sync' or 'serve' do the rest.
-	sctx, scancel := context.WithTimeout(context.Background(), firstSyncWait)
+	// This device's side of the pairing is stored: an interrupt (Ctrl-C)
+	// ends only the first sync, whose work the next sync does.
+	sctx, scancel := context.WithTimeout(interrupted, firstSyncWait)
 	defer scancel()
 	if err := n.WaitSynced(sctx, res.Peer); err != nil {
 		fmt.Fprintln(e, "To sync from now on, run 'trustsync sync' or 'trustsync serve' on both devices.")

@@ -141,14 +141,14 @@ func readMembers(tx trustsync.ReadTx) ([]trustsync.Member, error) {
 	// marks devices removed without deleting them, so a real member always
 	// has one. A member row with no device is the one Create made on a
 	// device that then joined as a further device of an existing member:
-	// JoinAs deletes that member from the document and hands the device
-	// over. Homes joined before JoinAs also deleted the view row keep that
-	// row; it is ignored here, when read, rather than deleted by a
-	// migration, so that the rule holds for every home whatever wrote its
-	// rows -- read-only and encrypted ones included -- without a write,
-	// and so that a row which only the store knows about (the document
-	// has no such member) can never make a third partner. The row itself
-	// is swept at the home's next change of the space document
+	// pairing (Admit, JoinSpace, JoinAs) deletes that member from the
+	// document and hands the device over. Homes joined before the view row
+	// was deleted too keep that row. It is ignored here, when read, rather
+	// than deleted by a migration: the rule then holds for every home,
+	// whatever wrote its rows, with no write (a read-only or locked home
+	// reads right too), and a row that only the store knows about (the
+	// document has no such member) can never make a third partner. The
+	// row itself is swept at the home's next change of the space document
 	// (sweepMembers).
 	out = slices.DeleteFunc(out, func(m trustsync.Member) bool { return len(m.Devices) == 0 })
 	for i := range out {
@@ -186,7 +186,8 @@ func (s *Space) Partner(ctx context.Context) (trustsync.Member, error) {
 
 // AddDevice records a device of a member (this one or the partner) in the
 // space document; the member record is created from d.Owner when missing.
-// Pairing calls it on the inviting device.
+// Pairing uses [Space.Admit] instead, which does this and more in one
+// transaction.
 //
 // A device that already has a space of its own holds its own member and
 // device records. Import its space document (or sync it) before AddDevice:

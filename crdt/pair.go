@@ -116,13 +116,22 @@ func (s *Space) NotePaired(ctx context.Context, deviceID string) error {
 	if deviceID == me.DeviceID {
 		return fmt.Errorf("note pairing: %s is this device: %w", deviceID, trustsync.ErrInvalid)
 	}
-	_, err := s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
+	if _, err := s.write(ctx, SpaceDoc, s.notePaired(me.DeviceID, deviceID)); err != nil {
+		return fmt.Errorf("note pairing: %w", err)
+	}
+	return nil
+}
+
+// notePaired is the edit of NotePaired: device me notes that it paired
+// with deviceID.
+func (s *Space) notePaired(me, deviceID string) editFunc {
+	return func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
 		m := getMap(root, "d:"+deviceID)
 		if m == nil {
 			return edit{}, fmt.Errorf("device %s is not in the space: %w", deviceID, trustsync.ErrNotFound)
 		}
 		at := ms(s.now())
-		if err := setFields(m, "paired_at", at.UnixMilli(), "paired_by", me.DeviceID); err != nil {
+		if err := setFields(m, "paired_at", at.UnixMilli(), "paired_by", me); err != nil {
 			return edit{}, err
 		}
 		restored := getBool(m, "removed")
@@ -144,11 +153,7 @@ func (s *Space) NotePaired(ctx context.Context, deviceID string) error {
 		}
 		return edit{action: "pair", kind: KindDevice, item: deviceID, summary: summary,
 			touched: []ItemRef{{KindDevice, deviceID}}}, nil
-	})
-	if err != nil {
-		return fmt.Errorf("note pairing: %w", err)
 	}
-	return nil
 }
 
 // RemoveDevices marks devices removed -- unpairing -- in one change that

@@ -718,23 +718,8 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 	defer ds.mu.Unlock()
 	var rec Received
 	err := s.st.Update(ctx, func(tx trustsync.Tx) error {
-		if _, err := s.catchUp(tx, ds, true); err != nil {
-			return err
-		}
-		// The bytes come from a peer: they reach ds.doc only after a
-		// disposable child process survived loading them into its mirror.
-		if err := s.vet(ctx, func(c *sandbox.Checker) error { return c.CheckImport(ctx, doc, ds.doc, data) }); err != nil {
-			if fe := forked(doc, s.id.DeviceID, err); fe != nil {
-				return fe
-			}
-			return fmt.Errorf("import %q: not a valid Automerge document (%v): %w", doc, err, trustsync.ErrInvalid)
-		}
-		old := ds.doc.Heads()
-		if err := loadInto(s.mem, ds.doc, data); err != nil {
-			return fmt.Errorf("import %q: %w", doc, err)
-		}
 		var err error
-		rec, err = s.absorb(tx, ds, old)
+		rec, err = s.importTx(ctx, tx, ds, data)
 		return err
 	})
 	if err != nil {
@@ -746,6 +731,27 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 		s.publish(Event{Doc: doc, Items: rec.Items, Remote: true, From: from})
 	}
 	return rec, nil
+}
+
+// importTx is Import inside a store transaction. ds.mu must be held; on
+// error the caller drops ds.
+func (s *Space) importTx(ctx context.Context, tx trustsync.Tx, ds *docState, data []byte) (Received, error) {
+	if _, err := s.catchUp(tx, ds, true); err != nil {
+		return Received{}, err
+	}
+	// The bytes come from a peer: they reach ds.doc only after a
+	// disposable child process survived loading them into its mirror.
+	if err := s.vet(ctx, func(c *sandbox.Checker) error { return c.CheckImport(ctx, ds.id, ds.doc, data) }); err != nil {
+		if fe := forked(ds.id, s.id.DeviceID, err); fe != nil {
+			return Received{}, fe
+		}
+		return Received{}, fmt.Errorf("import %q: not a valid Automerge document (%v): %w", ds.id, err, trustsync.ErrInvalid)
+	}
+	old := ds.doc.Heads()
+	if err := loadInto(s.mem, ds.doc, data); err != nil {
+		return Received{}, fmt.Errorf("import %q: %w", ds.id, err)
+	}
+	return s.absorb(tx, ds, old)
 }
 
 // validDocID checks a document ID given by a caller or a peer.
@@ -830,7 +836,8 @@ func (s *Space) absorb(tx trustsync.Tx, ds *docState, old []automerge.ChangeHash
 // Adopt joins this device's documents to another space, the partner's: it
 // sets the space ID, and at the next sync this device's documents and the
 // partner's merge (nothing either wrote is lost, since every item has its own
-// random key). Pairing calls it on the joining device.
+// random key). Pairing uses [Space.JoinSpace] instead, which takes the
+// space ID only together with the partner's records, in one transaction.
 func (s *Space) Adopt(ctx context.Context, spaceID string) error {
 	spaceID = strings.TrimSpace(spaceID)
 	if spaceID == "" {

@@ -154,7 +154,8 @@ func putViews(tx trustsync.Tx, doc string, root *automerge.Map, refs []ItemRef) 
 
 // sweepMembers deletes the view rows of members the space document no
 // longer holds: the member that [Create] made on a device that then joined
-// as a further device of an existing member ([Space.JoinAs]). Other items
+// as a further device of an existing member ([Space.Admit],
+// [Space.JoinSpace], [Space.JoinAs]). Other items
 // are never deleted from their documents (archived instead), so members
 // are the only rows to sweep.
 func sweepMembers(tx trustsync.Tx, root *automerge.Map) error {

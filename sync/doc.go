@@ -121,13 +121,25 @@
 //     each nonce was committed before either was revealed, so no one can
 //     steer two codes to match.
 //  5. joiner: chooses whom it joins as (the partner, or a further device of
-//     a member: [JoinOptions]), takes that identity ([crdt.Space.Adopt] or
-//     [crdt.Space.JoinAs]) and sends its space document.
-//  6. inviter: imports it -- the joining device's member and device records
-//     come from that device alone, never created twice -- checks the record
-//     names the connection's peer ID, records the pairing
-//     ([crdt.Space.NotePaired]) and sends its own space document, which the
-//     joining device imports last.
+//     a member: [JoinOptions]) and sends its space document as it is,
+//     naming that member and, for a further device, the member it was
+//     created as. It has stored nothing.
+//  6. inviter: takes the joining device in ([crdt.Space.Admit]), in one
+//     store transaction or not at all: it merges that document -- the
+//     joining device's member and device records come from that device
+//     alone, never created twice -- checks the record names the
+//     connection's peer ID, hands a further device over to its person,
+//     and records the pairing. Then it sends its own space document.
+//  7. joiner: takes the space ([crdt.Space.JoinSpace]), also in one
+//     transaction: merges that document, takes the space ID (and the
+//     member, for a further device) and records the pairing.
+//
+// So a pairing refused or interrupted leaves each home either as it was or
+// paired, never half: a joining device that never got step 6's document
+// keeps its own space, and can pair again (the inviting device may already
+// hold it, which a second pairing only confirms). [JoinOptions.Confirm] and
+// [InviteOptions.Confirm] let an application ask whether the codes match
+// before anything is stored.
 //
 // Either side may instead send a refusal with its reason, which the other
 // side returns as an error wrapping the same sentinel. [Node.Unpair] removes

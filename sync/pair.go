@@ -79,8 +79,14 @@ type InviteOptions struct {
 	// address a partner can reach (a forwarded port, a VPN address) when
 	// it is not one of those.
 	Addrs []ma.Multiaddr
+	// Confirm, when set, is called with the confirmation code once the
+	// joining device has presented its records and before this device
+	// stores anything; an error refuses the pairing and leaves this
+	// device's space as it was. Default: no confirmation.
+	Confirm func(code string) error
 
-	now func() time.Time // tests
+	now       func() time.Time    // tests
+	forgeDone func([]byte) []byte // tests: replace the space document sent, as a hostile inviter would
 }
 
 // JoinOptions configure [Node.Join]. The zero value works.
@@ -92,6 +98,10 @@ type JoinOptions struct {
 	// as an existing member works only through an invite from one of that
 	// member's own devices.
 	As string
+	// Confirm, when set, is called with the confirmation code before this
+	// device sends its records; an error refuses the pairing, which then
+	// changes neither device. Default: no confirmation.
+	Confirm func(code string) error
 
 	now       func() time.Time // tests
 	forgeJoin bool             // tests: skip this side's checks, as a modified client would
@@ -167,9 +177,11 @@ func (ps *pairState) count(m map[peer.ID]int, p peer.ID, d int) {
 // pairing protocol and accepts one joining device with the invite's secret.
 // Make one with [Node.Invite]; close it with [Invitation.Close].
 type Invitation struct {
-	n      *Node
-	invite Invite
-	now    func() time.Time
+	n         *Node
+	invite    Invite
+	now       func() time.Time
+	confirm   func(code string) error
+	forgeDone func([]byte) []byte
 
 	mu     stdsync.Mutex
 	used   bool
@@ -208,7 +220,7 @@ func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invitation, err
 	if err != nil {
 		return nil, err
 	}
-	i := &Invitation{n: n, invite: inv, now: opts.now, done: make(chan struct{})}
+	i := &Invitation{n: n, invite: inv, now: opts.now, confirm: opts.Confirm, forgeDone: opts.forgeDone, done: make(chan struct{})}
 	n.pair.mu.Lock()
 	first := len(n.pair.invites) == 0
 	n.pair.invites[i] = struct{}{}
@@ -364,8 +376,13 @@ type pairDoneMsg struct {
 }
 
 type pairJoinMsg struct {
+	// Device names the member the device joins as.
 	Device pairDevice `json:"device"`
-	Space  []byte     `json:"space"`
+	// From is the member the device was created as, when it joins as
+	// another (a further device of a person): its records still name
+	// From, and the inviting device hands it over ([crdt.Space.Admit]).
+	From  string `json:"from,omitempty"`
+	Space []byte `json:"space"`
 }
 
 type pairRefuseMsg struct {
@@ -566,10 +583,16 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 		return PairResult{}, err
 	}
 	dev := j.Device
+	if j.From == dev.MemberID {
+		j.From = ""
+	}
 	existing := false
 	for _, m := range members {
 		if m.ID == dev.MemberID {
 			existing = true
+		}
+		if j.From != "" && m.ID == j.From {
+			return PairResult{}, fmt.Errorf("%w: the joining device was created as %s, who is in this space already", ErrPairRefused, m.Name)
 		}
 		for _, d := range m.Devices {
 			if d.ID == dev.ID && !d.Removed && d.PeerID != "" && d.PeerID != remote.String() {
@@ -587,36 +610,46 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 		// person's own devices: otherwise one partner could add a device
 		// in the other's name and agree, write and acknowledge as them.
 		return PairResult{}, notOwnDevice(memberName(members, dev.MemberID))
+	case !existing && j.From != "":
+		return PairResult{}, fmt.Errorf("%w: the joining device asks to join as a member this space does not have", ErrPairRefused)
 	}
-	// The joining device made its own member and device records: take
-	// them from its document rather than writing them here, so that each
-	// record is created by one device only.
-	if _, err := n.space.Import(ctx, crdt.SpaceDoc, j.Space, dev.ID); err != nil {
-		return PairResult{}, fmt.Errorf("%w: cannot take the joining device's records: %v", ErrPairRefused, err)
-	}
-	members, err = n.space.Members(ctx)
-	if err != nil {
-		return PairResult{}, err
-	}
-	got, owner, found := findDevice(members, dev.ID)
-	switch {
-	case !found:
-		return PairResult{}, fmt.Errorf("%w: the joining device sent no record of itself", ErrPairRefused)
-	case got.Owner.ID != dev.MemberID:
-		return PairResult{}, fmt.Errorf("%w: the joining device's record names another member", ErrPairRefused)
-	case got.PeerID != "" && got.PeerID != remote.String():
-		return PairResult{}, fmt.Errorf("%w: the joining device's record names another key", ErrPairRefused)
-	case got.PeerID == "":
-		if err := n.space.AddDevice(ctx, trustsync.Device{ID: got.ID, Owner: got.Owner, PeerID: remote.String()}); err != nil {
-			return PairResult{}, err
+	if inv.confirm != nil {
+		if err := inv.confirm(code); err != nil {
+			return PairResult{}, fmt.Errorf("%w: the codes were not confirmed: %v", ErrPairRefused, err)
 		}
+	}
+	// Nothing was stored so far. The joining device made its own member
+	// and device records: Admit takes them from its document rather than
+	// writing them here, so that each record is created by one device
+	// only, and stores them, the handover of a further device and the
+	// pairing in one transaction -- or nothing, when a check fails.
+	var got trustsync.Device
+	var owner trustsync.Member
+	var refusal error
+	err = n.space.Admit(ctx, j.Space, crdt.Joiner{Device: dev.ID, PeerID: remote.String(),
+		Member: trustsync.Person{ID: dev.MemberID, Name: dev.MemberName}, From: j.From},
+		func(members []trustsync.Member) error {
+			var found bool
+			got, owner, found = findDevice(members, dev.ID)
+			switch {
+			case !found:
+				refusal = fmt.Errorf("%w: the joining device sent no record of itself", ErrPairRefused)
+			case got.Owner.ID != dev.MemberID && (j.From == "" || got.Owner.ID != j.From):
+				refusal = fmt.Errorf("%w: the joining device's record names another member", ErrPairRefused)
+			case got.PeerID != "" && got.PeerID != remote.String():
+				refusal = fmt.Errorf("%w: the joining device's record names another key", ErrPairRefused)
+			}
+			return refusal
+		})
+	switch {
+	case refusal != nil:
+		return PairResult{}, refusal
+	case err != nil:
+		return PairResult{}, fmt.Errorf("%w: cannot take the joining device's records: %v", ErrPairRefused, err)
 	}
 	n.pair.mu.Lock()
 	delete(n.pair.revoked, remote)
 	n.pair.mu.Unlock()
-	if err := n.space.NotePaired(ctx, dev.ID); err != nil {
-		return PairResult{}, err
-	}
 	if err := n.reloadTrust(ctx); err != nil {
 		return PairResult{}, err
 	}
@@ -624,11 +657,18 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 	if err != nil {
 		return PairResult{}, err
 	}
+	if inv.forgeDone != nil {
+		doc = inv.forgeDone(doc)
+	}
 	if err := pc.sendJSON(pairDone, pairDoneMsg{Space: doc}); err != nil {
 		return PairResult{}, err
 	}
+	ownerName := owner.Name
+	if owner.ID != dev.MemberID {
+		ownerName = memberName(members, dev.MemberID)
+	}
 	return PairResult{Code: code, NewMember: !existing, Peer: remote, Remote: Remote{DeviceID: got.ID, DeviceName: got.Name,
-		MemberID: owner.ID, MemberName: owner.Name, PeerID: remote.String()}}, nil
+		MemberID: dev.MemberID, MemberName: ownerName, PeerID: remote.String()}}, nil
 }
 
 // notOwnDevice is the refusal of a device joining as an existing member
@@ -812,23 +852,28 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 		pc.refuse(err)
 		return PairResult{}, err
 	}
-	if newMember {
-		err = n.space.Adopt(ctx, inv.SpaceID)
-	} else {
-		err = n.space.JoinAs(ctx, inv.SpaceID, trustsync.Person{ID: member.ID, Name: member.Name})
+	if opts.Confirm != nil {
+		if err := opts.Confirm(code); err != nil {
+			err = fmt.Errorf("%w: the codes were not confirmed: %v", ErrPairRefused, err)
+			pc.refuse(err)
+			return PairResult{}, err
+		}
 	}
-	if err != nil {
-		pc.refuse(fmt.Errorf("%w: %v", ErrPairRefused, err))
-		return PairResult{}, err
-	}
-	self = n.space.Self()
+	// This device stores nothing before the inviting device has sent its
+	// records: it sends its space document as it is, naming the member it
+	// joins as, and the inviting device hands it over to that member. A
+	// pairing refused or interrupted until then leaves this device as it
+	// was; JoinSpace then takes the space in one transaction.
 	doc, err := n.space.Save(ctx, crdt.SpaceDoc)
 	if err != nil {
 		return PairResult{}, err
 	}
-	err = pc.sendJSON(pairJoin, pairJoinMsg{Device: pairDevice{ID: self.DeviceID, Name: self.DeviceName,
-		MemberID: self.MemberID, MemberName: self.MemberName}, Space: doc})
-	if err != nil {
+	join := pairJoinMsg{Device: pairDevice{ID: self.DeviceID, Name: self.DeviceName,
+		MemberID: member.ID, MemberName: member.Name}, Space: doc}
+	if member.ID != self.MemberID {
+		join.From = self.MemberID
+	}
+	if err := pc.sendJSON(pairJoin, join); err != nil {
 		return PairResult{}, err
 	}
 	// The inviting device's records come last, once it trusts this
@@ -837,15 +882,12 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 	if err := pc.recvJSON(pairDone, &done); err != nil {
 		return PairResult{}, err
 	}
-	if _, err := n.space.Import(ctx, crdt.SpaceDoc, done.Space, offer.Device.ID); err != nil {
+	if err := n.space.JoinSpace(ctx, inv.SpaceID, trustsync.Person{ID: member.ID, Name: member.Name}, done.Space, offer.Device.ID); err != nil {
 		return PairResult{}, fmt.Errorf("%w: cannot take the inviting device's records: %v", ErrPairRefused, err)
 	}
 	n.pair.mu.Lock()
 	delete(n.pair.revoked, inv.Peer)
 	n.pair.mu.Unlock()
-	if err := n.space.NotePaired(ctx, offer.Device.ID); err != nil {
-		return PairResult{}, err
-	}
 	if err := n.reloadTrust(ctx); err != nil {
 		return PairResult{}, err
 	}
@@ -855,7 +897,7 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 }
 
 // checkFresh refuses to join as another member from a device that already
-// holds shared items of its own (see [crdt.Space.JoinAs]).
+// holds shared items of its own (see [crdt.Space.JoinSpace]).
 func (n *Node) checkFresh(ctx context.Context, as string) error {
 	docs, err := n.space.Docs(ctx)
 	if err != nil {
