@@ -10,6 +10,7 @@ package crdt
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -524,12 +525,25 @@ func (p people) checkIn(c *trustsync.CheckIn) {
 }
 
 func viewDamaged(it trustsync.Item, err error) error {
-	return &trustsync.DamagedError{
+	return &viewDamage{item: it, de: &trustsync.DamagedError{
 		What: fmt.Sprintf("the stored view of %s %s", kindName(it.Kind), it.ID),
 		Why:  err.Error(),
 		Hint: "sync with your partner's device or edit the item to rewrite it",
-	}
+	}}
 }
+
+// viewDamage is the error of a view row that cannot be decoded: the
+// [*trustsync.DamagedError] the user sees, and the row, so that
+// [Space.view] can write the rows of its document again from the document.
+type viewDamage struct {
+	item trustsync.Item
+	de   *trustsync.DamagedError
+}
+
+func (e *viewDamage) Error() string { return e.de.Error() }
+
+// Unwrap returns the *trustsync.DamagedError.
+func (e *viewDamage) Unwrap() error { return e.de }
 
 // hexHeads returns heads as sorted hex strings.
 func hexHeads(hs []automerge.ChangeHash) []string {
@@ -579,4 +593,19 @@ func oldestFirst[T any](items []T, key func(T) (time.Time, string)) {
 func newestFirst[T any](items []T, key func(T) (time.Time, string)) {
 	oldestFirst(items, key)
 	slices.Reverse(items)
+}
+
+// joinDamaged makes one error of the damage of several view rows: the first
+// one's words, and how many more there are.
+func joinDamaged(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	var de *trustsync.DamagedError
+	if !errors.As(errs[0], &de) {
+		return errors.Join(errs...)
+	}
+	more := *de
+	more.What = fmt.Sprintf("%s (and %d more view rows)", de.What, len(errs)-1)
+	return &more
 }

@@ -48,6 +48,10 @@ func (e *DamagedChunksError) Unwrap() []error {
 	return errs
 }
 
+// DamagedSeqs returns the sequence numbers of the damaged chunks, so that a
+// caller that does not import this package (crdt) can set them aside.
+func (e *DamagedChunksError) DamagedSeqs() []int64 { return e.Seqs }
+
 // add records one damaged chunk.
 func (e *DamagedChunksError) add(seq int64, doc string) {
 	e.Seqs = append(e.Seqs, seq)
