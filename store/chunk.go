@@ -10,7 +10,7 @@ import (
 )
 
 // repairHint tells a user how to recover from a damaged chunk.
-const repairHint = "run 'trustsync repair' to set it aside, then sync with your partner to get the changes back"
+const repairHint = "sync with your partner's device to set it aside and get the changes back, or restore a backup"
 
 // DamagedChunksError is returned by Chunks, together with the intact chunks,
 // when stored chunks fail their checksum. It unwraps to one

@@ -96,7 +96,8 @@ type EventType int
 const (
 	// PeerOnline: a hello exchange with a paired device succeeded.
 	PeerOnline EventType = iota + 1
-	// PeerOffline: the session with a device ended; Err says why.
+	// PeerOffline: the session with a device ended; Err says why (a
+	// [*RefusedError] when one side refused the other).
 	PeerOffline
 	// ChangesReceived: changes from a device were applied; Received says
 	// which items they touched.
@@ -930,10 +931,15 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 	n.broadcastLocked()
 	n.mu.Unlock()
 	n.signal(n.wake)
+	re := n.refusal(id, ns.s.Remote(), err)
 	if ns.online {
-		n.emit(Event{Type: PeerOffline, Peer: id, Remote: ns.s.Remote(), Err: err})
+		ev := Event{Type: PeerOffline, Peer: id, Remote: ns.s.Remote(), Err: err}
+		if re != nil {
+			ev.Err = re
+		}
+		n.emit(ev)
 	}
-	if re := n.refusal(id, ns.s.Remote(), err); re != nil {
+	if re != nil {
 		n.emit(Event{Type: Refused, Peer: id, Remote: re.Remote, Err: re})
 	}
 }

@@ -1068,7 +1068,7 @@ func (p *proto) markDamaged(doc string, err error) {
 	}
 	p.damaged[doc] = reason
 	s := p.s
-	s.log.Warn("a document is damaged on this device; syncing the others", "doc", doc, "err", reason)
+	s.log.Info("a document is damaged on this device; syncing the others", "doc", doc, "err", reason)
 	key := DocDamage{Doc: doc}
 	s.setState(func() {
 		s.damage[key] = true
@@ -1105,7 +1105,7 @@ func (p *proto) healed(doc string, restored bool) {
 	if p.helloDone {
 		p.announce()
 	}
-	s.log.Warn("a damaged document of this device was restored from the peer's copy", "doc", doc, "device", p.remote.DeviceID)
+	s.log.Info("a damaged document of this device was restored from the peer's copy", "doc", doc, "device", p.remote.DeviceID)
 	if restored && s.cfg.hooks.restored != nil {
 		s.cfg.hooks.restored(p.remote, doc)
 	}
@@ -1150,7 +1150,7 @@ func (p *proto) theirDamage(n damagedNote) {
 		s.reasons[key] = n.Reason
 	})
 	if first {
-		s.log.Warn("a document is damaged on the peer's device; syncing the others", "doc", n.Doc, "device", p.remote.DeviceID, "err", n.Reason)
+		s.log.Info("a document is damaged on the peer's device; syncing the others", "doc", n.Doc, "device", p.remote.DeviceID, "err", n.Reason)
 		if s.cfg.hooks.damaged != nil {
 			s.cfg.hooks.damaged(p.remote, DocDamage{Doc: n.Doc, Remote: true, Reason: n.Reason})
 		}
