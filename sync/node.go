@@ -184,6 +184,7 @@ func (e *RefusedError) Reason() string {
 		return printable(re.Reason)
 	}
 	msg := strings.TrimPrefix(e.Err.Error(), errRejected.Error()+": ")
+	msg = strings.TrimSuffix(msg, ": "+trustsync.ErrInvalid.Error())
 	return printable(strings.ReplaceAll(msg, "\n", " "))
 }
 
