@@ -86,8 +86,7 @@ func TestFaults_DamagedViewRow(t *testing.T) {
 		`UPDATE items SET data = X'7b' WHERE kind = 'boundary' AND id = '`+ids[2]+`'`,
 		`UPDATE chunks SET data = data || X'00' WHERE doc = 'boundaries'`)
 	s, st = fltOpen(t, home)
-	defer st.Close()
-	defer s.Close()
+	defer func() { s.Close(); st.Close() }()
 	bs, err = s.Boundaries(ctx, ListOptions{})
 	var de *trustsync.DamagedError
 	if !errors.As(err, &de) || !strings.Contains(de.What, ids[2]) || strings.Contains(err.Error(), "\n") {
@@ -104,6 +103,22 @@ func TestFaults_DamagedViewRow(t *testing.T) {
 	t.Logf("listed %d boundaries; %v", len(bs), err)
 	// Other documents keep taking writes.
 	must[string](t)(s.AddGoal(ctx, "another goal", ""))
+
+	// A member's row and the space document it comes from: whom a sync
+	// may trust cannot be read, so the error says to restore a backup
+	// rather than to sync.
+	noErr(t, s.Close())
+	noErr(t, st.Close())
+	fltSQL(t, home,
+		`UPDATE items SET data = X'5b' WHERE kind = 'member' AND id = '`+me+`'`,
+		`UPDATE chunks SET data = data || X'00' WHERE doc = 'space'`)
+	s, st = fltOpen(t, home)
+	_, err = s.Members(ctx)
+	if !errors.As(err, &de) || !strings.Contains(de.What, me) || !strings.Contains(de.Hint, "restore a backup") ||
+		strings.Contains(de.Hint, "sync with") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("members with the space document damaged too: %v; want one line saying to restore a backup", err)
+	}
+	must[string](t)(s.AddGoal(ctx, "the goals still take writes", ""))
 }
 
 // TestFaults_DamagedDocumentRestoredByImport damages the boundaries

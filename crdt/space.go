@@ -652,7 +652,7 @@ func (s *Space) view(ctx context.Context, fn func(tx trustsync.ReadTx) error) er
 		rebuilt[vd.item.Doc] = true
 		if rerr := s.rebuildViews(ctx, vd.item.Doc); rerr != nil {
 			s.log.Warn("cannot rewrite a damaged view row from its document", "kind", vd.item.Kind, "id", vd.item.ID, "doc", vd.item.Doc, "err", rerr)
-			return err
+			return vd.unrepaired()
 		}
 		s.log.Warn("rewrote the view rows of a document after a damaged one", "kind", vd.item.Kind, "id", vd.item.ID, "doc", vd.item.Doc)
 		err = s.st.View(ctx, fn)

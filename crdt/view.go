@@ -545,6 +545,20 @@ func (e *viewDamage) Error() string { return e.de.Error() }
 // Unwrap returns the *trustsync.DamagedError.
 func (e *viewDamage) Unwrap() error { return e.de }
 
+// unrepaired is e once writing the row again from its document failed: the
+// document is damaged (or gone) too, and the hint says what can still help.
+// Rows of members and devices come from the space document, which the hello
+// of a sync is checked against through these very rows: while they cannot
+// be read, no sync can restore them.
+func (e *viewDamage) unrepaired() *viewDamage {
+	de := *e.de
+	de.Hint = "its document cannot be read either: sync with your partner's device to restore the document, which writes the row again, or restore a backup"
+	if e.item.Kind == KindMember || e.item.Kind == KindDevice {
+		de.Hint = "the space document it is written from cannot be read either, and a sync needs it to know the paired devices: restore a backup, or make a new home and pair again"
+	}
+	return &viewDamage{item: e.item, de: &de}
+}
+
 // hexHeads returns heads as sorted hex strings.
 func hexHeads(hs []automerge.ChangeHash) []string {
 	out := make([]string, len(hs))
