@@ -1095,6 +1095,7 @@ func (p *proto) healed(doc string, restored bool) {
 	s := p.s
 	s.setState(func() {
 		delete(s.damage, DocDamage{Doc: doc})
+		delete(s.reasons, DocDamage{Doc: doc})
 		if restored {
 			s.restored[doc] = true
 		}
