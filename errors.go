@@ -67,7 +67,7 @@ func (e *AmbiguousIDError) Unwrap() error { return ErrAmbiguous }
 type DamagedError struct {
 	What string // for example `chunk 17 of document "boundaries"`
 	Why  string // for example "checksum mismatch"
-	Hint string // for example "run 'trustsync repair', then sync with your partner"
+	Hint string // for example "sync with your partner's device to restore what is missing"
 }
 
 func (e *DamagedError) Error() string {

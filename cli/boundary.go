@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 )
 
@@ -131,15 +133,21 @@ func NewCmdBoundaryList(f *Factory, runF func(*BoundaryListOptions) error) *cobr
 	return cmd
 }
 
-func boundaryListRun(ctx context.Context, opts *BoundaryListOptions) error {
+func boundaryListRun(ctx context.Context, opts *BoundaryListOptions) (err error) {
 	f := opts.Factory
 	sp, err := f.Space(ctx)
 	if err != nil {
 		return err
 	}
 	bs, err := sp.Boundaries(ctx, crdt.ListOptions{All: opts.All})
+	// A damaged row that could not be rewritten from its document: the
+	// others are listed, then the damaged one is named on standard error.
+	var damaged error
 	if err != nil {
-		return err
+		if bs == nil || !errors.Is(err, trustsync.ErrDamaged) {
+			return err
+		}
+		damaged = err
 	}
 	r, err := loadRoster(ctx, sp)
 	if err != nil {
@@ -150,9 +158,19 @@ func boundaryListRun(ctx context.Context, opts *BoundaryListOptions) error {
 		for _, b := range bs {
 			out = append(out, r.boundaryJSON(b))
 		}
-		return writeJSON(f.IOStreams.Out, out)
+		if err := writeJSON(f.IOStreams.Out, out); err != nil {
+			return err
+		}
+		return damaged
 	}
-	if len(bs) == 0 {
+	if damaged != nil {
+		defer func() {
+			if err == nil {
+				err = damaged
+			}
+		}()
+	}
+	if len(bs) == 0 && damaged == nil {
 		fmt.Fprintln(f.IOStreams.ErrOut, "No boundaries yet. Propose one with 'trustsync boundary add TEXT'.")
 		return nil
 	}

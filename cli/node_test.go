@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -249,4 +250,56 @@ func waitFor(t *testing.T, want string, read func() string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestServe_LogsRefusalOnce feeds serve's event log a device refused at
+// every retry: the refusal is logged once, and again only after a sync or for
+// another reason; the retries' connects and disconnects are not logged; each
+// damaged document is told once; status's record of the refusal is written.
+func TestServe_LogsRefusalOnce(t *testing.T) {
+	d := initDevice(t, "Alex", "phone")
+	d.withStore(func(ctx context.Context, st trustsync.Store, _ *crdt.Space) {
+		sam := tsync.Remote{DeviceID: "dev1", DeviceName: "sam-laptop", MemberName: "Sam", MemberID: "m1"}
+		refused := func(why string) *tsync.RefusedError {
+			return &tsync.RefusedError{Remote: sam, Err: errors.New(why)}
+		}
+		events := make(chan tsync.Event, 64)
+		retry := func(why string) {
+			events <- tsync.Event{Type: tsync.PeerOnline, Peer: "p1", Remote: sam}
+			events <- tsync.Event{Type: tsync.PeerOffline, Peer: "p1", Remote: sam, Err: refused(why)}
+			events <- tsync.Event{Type: tsync.Refused, Peer: "p1", Remote: sam, Err: refused(why)}
+		}
+		retry("document boundaries: not a document")
+		retry("document boundaries: not a document")
+		retry("document boundaries: not a document")
+		damage := tsync.DocDamage{Doc: "goals", Remote: true, Reason: "chunk 3 of document \"goals\" is damaged"}
+		events <- tsync.Event{Type: tsync.DocDamaged, Peer: "p1", Remote: sam, Damage: damage}
+		events <- tsync.Event{Type: tsync.DocDamaged, Peer: "p1", Remote: sam, Damage: damage}
+		events <- tsync.Event{Type: tsync.DocRestored, Peer: "p1", Remote: sam, Damage: tsync.DocDamage{Doc: "space"}}
+		retry("frame too large")
+		events <- tsync.Event{Type: tsync.PeerOnline, Peer: "p1", Remote: sam}
+		events <- tsync.Event{Type: tsync.Synced, Peer: "p1", Remote: sam}
+		retry("frame too large")
+		close(events)
+		var out bytes.Buffer
+		logEvents(ctx, &out, events, newSyncRecorder(st, func() time.Time { return t0 }))
+		want := strings.Join([]string{
+			"connected to Sam (sam-laptop)",
+			"refused data from Sam's device sam-laptop: document boundaries: not a document",
+			`document "goals" is damaged on Sam's device sam-laptop (chunk 3 of document "goals" is damaged): sending it this device's copy; the other documents sync on`,
+			`restored document "space" from Sam's device sam-laptop: it was damaged on this device`,
+			"refused data from Sam's device sam-laptop: frame too large",
+			"in sync with Sam (sam-laptop)",
+			"connected to Sam (sam-laptop)",
+			"refused data from Sam's device sam-laptop: frame too large",
+		}, "\n") + "\n"
+		if out.String() != want {
+			t.Errorf("serve logged:\n%s\nwant:\n%s", out.String(), want)
+		}
+		rec, ok, err := loadRefusal(ctx, st, "dev1")
+		must(t, err)
+		if !ok || !rec.At.Equal(t0) || rec.Reason != "frame too large" || rec.ByPeer {
+			t.Errorf("recorded refusal: %+v, %v", rec, ok)
+		}
+	})
 }

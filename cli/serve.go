@@ -37,8 +37,11 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 			When ready, serve prints one line on standard output: "listening on "
 			followed by this device's addresses, separated by spaces. On standard
 			error it says, in words, when a device connects or disconnects and
-			what was received from it. It records when each device last synced,
-			which 'trustsync status' shows.
+			what was received from it, which document is damaged on either side
+			(the others sync on, and a damaged one is restored from the other
+			side's copy), and, once per reason, when it refused a device's data.
+			It records when each device last synced and the last refusal, which
+			'trustsync status' shows.
 
 			--listen replaces the addresses kept at init for this run only
 			(TRUSTSYNC_LISTEN does the same). Interrupting serve takes the device
@@ -126,6 +129,11 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec *syncRecorder) {
 	wctx := context.WithoutCancel(ctx)
 	insync := map[string]bool{} // by peer: said "in sync" since it came online
+	// A device whose data is refused is redialed and refused again: its
+	// refusal is told once, and its connects and disconnects not at all,
+	// until it syncs or is refused for another reason.
+	refusing := map[string]string{} // by peer: the refusal told
+	told := map[string]bool{}       // damage told, by peer, document and reason
 	tick := time.NewTicker(recordEvery)
 	defer tick.Stop()
 	for {
@@ -143,20 +151,47 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 			switch ev.Type {
 			case tsync.PeerOnline:
 				insync[ev.Peer.String()] = false
-				fmt.Fprintf(w, "connected to %s\n", name)
+				if refusing[ev.Peer.String()] == "" {
+					fmt.Fprintf(w, "connected to %s\n", name)
+				}
 			case tsync.PeerOffline:
 				delete(insync, ev.Peer.String())
-				// A partner going offline cleanly ends the stream (EOF).
-				if ev.Err != nil && !errors.Is(ev.Err, context.Canceled) && !errors.Is(ev.Err, io.EOF) {
+				switch {
+				case refusalOf(ev.Err) != nil:
+					// Told by the Refused event that follows.
+				case ev.Err != nil && !errors.Is(ev.Err, context.Canceled) && !errors.Is(ev.Err, io.EOF):
 					fmt.Fprintf(w, "disconnected from %s: %s\n", name, oneLine(ev.Err.Error()))
-				} else {
+				default:
+					// A partner going offline cleanly ends the stream (EOF).
 					fmt.Fprintf(w, "disconnected from %s\n", name)
 				}
 			case tsync.ChangesReceived:
 				if words := receivedWords(ev.Received.Items); words != "" {
 					fmt.Fprintf(w, "received %s from %s\n", words, name)
 				}
+			case tsync.Refused:
+				re := refusalOf(ev.Err)
+				if re == nil {
+					continue
+				}
+				line := refusalLine(ev.Peer.String(), re)
+				if refusing[ev.Peer.String()] == line {
+					continue
+				}
+				refusing[ev.Peer.String()] = line
+				fmt.Fprintln(w, line)
+				if err := recordRefusal(wctx, rec.st, re, rec.now()); err != nil {
+					fmt.Fprintf(w, "cannot record the refusal: %v\n", oneLine(err.Error()))
+				}
+			case tsync.DocDamaged, tsync.DocRestored:
+				key := fmt.Sprintf("%s %v %v %q %q", ev.Peer, ev.Type, ev.Damage.Remote, ev.Damage.Doc, ev.Damage.Reason)
+				if told[key] {
+					continue
+				}
+				told[key] = true
+				fmt.Fprintln(w, serveDamageLine(ev))
 			case tsync.Synced:
+				delete(refusing, ev.Peer.String())
 				if !insync[ev.Peer.String()] {
 					insync[ev.Peer.String()] = true
 					fmt.Fprintf(w, "in sync with %s\n", name)
@@ -209,4 +244,18 @@ func warnLogger(w io.Writer) *slog.Logger {
 			return a
 		},
 	}))
+}
+
+// serveDamageLine tells what serve does about a document damaged on one
+// side, or restored.
+func serveDamageLine(ev tsync.Event) string {
+	who := deviceWords(ev.Peer.String(), ev.Remote)
+	d := ev.Damage
+	switch {
+	case ev.Type == tsync.DocRestored:
+		return restoredLine(ev.Peer.String(), ev.Remote, d.Doc)
+	case d.Remote:
+		return oneLine(fmt.Sprintf("document %q is damaged on %s (%s): sending it this device's copy; the other documents sync on", d.Doc, who, d.Reason))
+	}
+	return oneLine(fmt.Sprintf("document %q is damaged on this device: restoring it from %s if it has a copy; the other documents sync on: %s", d.Doc, who, d.Reason))
 }

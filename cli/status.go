@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	tsync "github.com/trustsync/trustsync/sync"
 )
 
 // StatusOptions are the inputs of 'trustsync status'.
@@ -24,6 +25,11 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 			Show who you are on this device, your partner once you have paired,
 			the devices of each of you with when they last synced, and the
 			addresses this device listens on when it syncs.
+
+			When this device refused a device's data (or a device refused this
+			one) since the last sync with it, a line starting "Refused:" says
+			which device, when and why; --json gives the last refusal of each
+			device as last_refusal, with its time.
 
 			status reads only this device's data; it does not go online to
 			check on anyone.
@@ -80,6 +86,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	// serve and sync. Whether a device is online only a running node knows:
 	// status does not go online, so it never says.
 	lastSync := map[string]time.Time{}
+	refusals := map[string]refusalRecord{} // the last refusal, by device
 	for _, m := range r.members {
 		for _, d := range m.Devices {
 			at, ok, err := loadLastSync(ctx, st, d.ID)
@@ -88,6 +95,13 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			}
 			if ok {
 				lastSync[d.ID] = at
+			}
+			ref, ok, err := loadRefusal(ctx, st, d.ID)
+			if err != nil {
+				return err
+			}
+			if ok {
+				refusals[d.ID] = ref
 			}
 		}
 	}
@@ -120,6 +134,13 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				if at, ok := lastSync[d.ID]; ok {
 					s := jsonTime(at)
 					d.LastSync = &s
+				}
+				if ref, ok := refusals[d.ID]; ok {
+					by := "this device"
+					if ref.ByPeer {
+						by = "that device"
+					}
+					d.LastRefusal = &refusalJSON{At: jsonTime(ref.At), Reason: ref.Reason, By: by}
 				}
 			}
 		}
@@ -165,6 +186,21 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	}
 	if err := t.Flush(); err != nil {
 		return err
+	}
+	// A refusal since the last sync with that device, with when.
+	for _, m := range r.members {
+		for _, d := range m.Devices {
+			ref, ok := refusals[d.ID]
+			if !ok || d.ID == self.DeviceID || ref.At.Before(lastSync[d.ID]) {
+				continue
+			}
+			who := deviceWords("", tsync.Remote{MemberName: m.Name, DeviceName: d.Name})
+			line := fmt.Sprintf("refused data from %s (%s): %s", who, relTime(f.Now(), ref.At), ref.Reason)
+			if ref.ByPeer {
+				line = fmt.Sprintf("%s refused this device (%s): %s", who, relTime(f.Now(), ref.At), ref.Reason)
+			}
+			fmt.Fprintf(w, "%s %s\n", c.bold("Refused:"), oneLine(line))
+		}
 	}
 	mdns := "on"
 	if !cfg.MDNS {

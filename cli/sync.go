@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,6 +40,12 @@ func NewCmdSync(f *Factory, runF func(*SyncOptions) error) *cobra.Command {
 			sync keeps trying until --timeout (default 30s) and exits 1 if no
 			paired device answered by then. A device that answered is synced
 			even when another did not; those are named on standard error.
+			When this device refuses what a device sends, sync says so at once,
+			in one line naming the device and the reason, and status remembers it.
+
+			A document damaged on one side is left out while every other
+			document syncs, and named on standard error; a document damaged on
+			this device is restored from the partner's copy when it has one.
 
 			--json prints one JSON object: the devices synced, with what was
 			received from and sent to each, by kind.
@@ -80,6 +87,21 @@ type syncDeviceJSON struct {
 	Sent     map[string]int `json:"sent"`
 	BytesIn  int64          `json:"bytes_in"`
 	BytesOut int64          `json:"bytes_out"`
+	// Refused is why this device refused the device's data (or the device
+	// this one's), null when nothing was refused.
+	Refused *string `json:"refused"`
+	// Damaged lists the documents left out because they are damaged on
+	// one side; Restored the damaged documents of this device restored
+	// from the device's copy.
+	Damaged  []damageJSON `json:"damaged"`
+	Restored []string     `json:"restored"`
+}
+
+type damageJSON struct {
+	Doc string `json:"doc"`
+	// Where is "this device" or "partner device".
+	Where  string `json:"where"`
+	Reason string `json:"reason"`
 }
 
 func syncRun(ctx context.Context, opts *SyncOptions) error {
@@ -106,6 +128,14 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 		if err == nil || !errors.Is(err, tsync.ErrNoPeers) || tctx.Err() != nil {
 			break
 		}
+		// A device whose data was refused sends the same again: say so now
+		// rather than at the timeout.
+		if slices.ContainsFunc(rep.Peers, func(p tsync.PeerReport) bool {
+			re := refusalOf(p.Err)
+			return re != nil && !re.ByPeer
+		}) {
+			break
+		}
 		select {
 		case <-tctx.Done():
 		case <-time.After(syncRetry):
@@ -114,8 +144,28 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	st, serr := f.Store(ctx)
+	if serr != nil {
+		return serr
+	}
+	for _, p := range rep.Peers {
+		if re := refusalOf(p.Err); re != nil {
+			if err := recordRefusal(ctx, st, re, f.Now()); err != nil {
+				return fmt.Errorf("record the refusal: %w", err)
+			}
+		}
+	}
 	if errors.Is(err, tsync.ErrNoPeers) {
-		// A device that answered but did not finish is named with why.
+		// A refusal is named first, with its reason, then a device that
+		// answered but did not finish, with why.
+		for _, p := range rep.Peers {
+			if re := refusalOf(p.Err); re != nil {
+				for _, l := range damageLines(p) {
+					fmt.Fprintln(f.IOStreams.ErrOut, l)
+				}
+				return &userError{msg: refusalLine(p.Peer.String(), re), err: p.Err}
+			}
+		}
 		for _, p := range rep.Peers {
 			if p.Remote.DeviceID != "" && p.Err != nil {
 				return failf("could not finish syncing with %s within %s (%s): try again, or with a longer --timeout",
@@ -128,10 +178,6 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 		return err
 	}
 
-	st, err := f.Store(ctx)
-	if err != nil {
-		return err
-	}
 	now := f.Now()
 	for _, p := range rep.Peers {
 		if p.OK && p.Remote.DeviceID != "" {
@@ -157,10 +203,23 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 				Sent:     nonNilMap(p.Sent),
 				BytesIn:  p.BytesIn,
 				BytesOut: p.BytesOut,
+				Damaged:  []damageJSON{},
+				Restored: nonNilStrings(p.Restored),
 			}
 			if p.Err != nil {
 				e := oneLine(p.Err.Error())
 				d.Error = &e
+			}
+			if re := refusalOf(p.Err); re != nil {
+				r := re.Reason()
+				d.Refused = &r
+			}
+			for _, dd := range p.Damaged {
+				where := "this device"
+				if dd.Remote {
+					where = "partner device"
+				}
+				d.Damaged = append(d.Damaged, damageJSON{Doc: dd.Doc, Where: where, Reason: dd.Reason})
 			}
 			v.Devices = append(v.Devices, d)
 		}
@@ -168,6 +227,13 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 	}
 	for _, p := range rep.Peers {
 		name := remoteName(p.Peer.String(), p.Remote)
+		for _, l := range damageLines(p) {
+			fmt.Fprintln(f.IOStreams.ErrOut, l)
+		}
+		if re := refusalOf(p.Err); re != nil && !p.OK {
+			fmt.Fprintln(f.IOStreams.ErrOut, refusalLine(p.Peer.String(), re))
+			continue
+		}
 		if !p.OK {
 			// Say what happened: a refused dial or a dial backoff fails at
 			// once, long before the timeout.
@@ -188,4 +254,33 @@ func nonNilMap(m map[string]int) map[string]int {
 		return map[string]int{}
 	}
 	return m
+}
+
+// refusalOf returns the refusal that ended a sync, or nil.
+func refusalOf(err error) *tsync.RefusedError {
+	var re *tsync.RefusedError
+	if errors.As(err, &re) {
+		return re
+	}
+	return nil
+}
+
+// damageLines are the lines that tell what a sync with one device restored
+// and left out as damaged.
+func damageLines(p tsync.PeerReport) []string {
+	var lines []string
+	for _, doc := range p.Restored {
+		lines = append(lines, restoredLine(p.Peer.String(), p.Remote, doc))
+	}
+	for _, d := range p.Damaged {
+		lines = append(lines, damageLine(p.Peer.String(), p.Remote, d))
+	}
+	return lines
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -188,6 +188,17 @@ type deviceJSON struct {
 	// Online and LastSync are null until the sync layer reports them.
 	Online   *bool   `json:"online"`
 	LastSync *string `json:"last_sync"`
+	// LastRefusal is the last time one side refused the other's data, as
+	// status shows it; left out elsewhere.
+	LastRefusal *refusalJSON `json:"last_refusal,omitempty"`
+}
+
+type refusalJSON struct {
+	At     string `json:"at"`
+	Reason string `json:"reason"`
+	// By is "this device" when this device refused the device's data,
+	// "that device" when the device refused this one.
+	By string `json:"by"`
 }
 
 func (r *roster) membersJSON() []memberJSON {

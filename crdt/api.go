@@ -148,6 +148,10 @@ type Received struct {
 	Doc     string
 	Changes int       // Automerge changes applied that were new here
 	Items   []ItemRef // items they touched
+	// Restored is the number of damaged chunks that [Space.Import] set
+	// aside before merging the peer's copy into the intact rest of the
+	// document; 0 when the document was not damaged.
+	Restored int
 }
 
 var (

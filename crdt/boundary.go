@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -51,35 +52,56 @@ func (s *Space) AddBoundary(ctx context.Context, text string) (string, error) {
 }
 
 // Boundaries lists boundaries, oldest first.
+//
+// A view row that cannot be decoded is written again from the boundaries
+// document (see [Space.view]). When that is impossible too (the document is
+// damaged), Boundaries returns every other boundary together with an error
+// wrapping [trustsync.ErrDamaged] that names the damaged ones.
 func (s *Space) Boundaries(ctx context.Context, opts ListOptions) ([]trustsync.Boundary, error) {
 	var out []trustsync.Boundary
-	err := s.view(ctx, func(tx trustsync.ReadTx) error {
-		p, err := loadPeople(tx)
-		if err != nil {
-			return err
-		}
-		items, err := tx.Items(KindBoundary)
-		if err != nil {
-			return err
-		}
-		out = make([]trustsync.Boundary, 0, len(items))
-		for _, it := range items {
-			b, err := readBoundary(it)
+	list := func(skip bool, damaged *[]error) func(tx trustsync.ReadTx) error {
+		return func(tx trustsync.ReadTx) error {
+			p, err := loadPeople(tx)
 			if err != nil {
 				return err
 			}
-			if b.Archived && !opts.All {
-				continue
+			items, err := tx.Items(KindBoundary)
+			if err != nil {
+				return err
 			}
-			p.boundary(&b)
-			out = append(out, b)
+			out = make([]trustsync.Boundary, 0, len(items))
+			for _, it := range items {
+				b, err := readBoundary(it)
+				if err != nil && skip {
+					*damaged = append(*damaged, err)
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if b.Archived && !opts.All {
+					continue
+				}
+				p.boundary(&b)
+				out = append(out, b)
+			}
+			return nil
 		}
-		return nil
-	})
+	}
+	err := s.view(ctx, list(false, nil))
+	var vd *viewDamage
+	var damaged []error
+	if errors.As(err, &vd) && vd.item.Kind == KindBoundary {
+		// The rows could not be rewritten: list the others.
+		err = s.view(ctx, list(true, &damaged))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list boundaries: %w", err)
 	}
 	oldestFirst(out, func(v trustsync.Boundary) (time.Time, string) { return v.ProposedAt, v.ID })
+	if len(damaged) > 0 {
+		return out, fmt.Errorf("list boundaries: %w", joinDamaged(damaged))
+	}
 	return out, nil
 }
 

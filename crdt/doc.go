@@ -166,7 +166,14 @@
 //
 // A damaged chunk (failing its checksum, or undecodable) makes its document
 // refuse writes and sync with a [*trustsync.DamagedError]; listings keep
-// working from the view and nothing is compacted away.
+// working from the view and nothing is compacted away. The other documents
+// are untouched. [Space.Import] of the partner's copy restores the
+// document: it sets the damaged chunks aside ([trustsync.Tx.Quarantine]
+// keeps their bytes), merges the copy into the intact rest and writes the
+// document's view rows again; the sync package does this when a session
+// finds a document damaged. A view row that cannot be decoded is written
+// again from its document when read; when the document is damaged too,
+// [Space.Boundaries] lists the other boundaries and names the damaged one.
 //
 // # Untrusted bytes
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -632,12 +633,60 @@ type changeMsg struct {
 	S string `json:"s"`
 }
 
-// view runs fn on a read-only snapshot of the store.
+// view runs fn on a read-only snapshot of the store. When fn meets a view
+// row that cannot be decoded, view writes every row of that row's document
+// again from the document and runs fn once more; a document whose rows were
+// rewritten and still fail, or that cannot be loaded, leaves fn's error.
+// The caller must not hold a document's mutex.
 func (s *Space) view(ctx context.Context, fn func(tx trustsync.ReadTx) error) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	return s.st.View(ctx, fn)
+	err := s.st.View(ctx, fn)
+	rebuilt := map[string]bool{}
+	for {
+		var vd *viewDamage
+		if !errors.As(err, &vd) || rebuilt[vd.item.Doc] || ctx.Err() != nil {
+			return err
+		}
+		rebuilt[vd.item.Doc] = true
+		if rerr := s.rebuildViews(ctx, vd.item.Doc); rerr != nil {
+			s.log.Warn("cannot rewrite a damaged view row from its document", "kind", vd.item.Kind, "id", vd.item.ID, "doc", vd.item.Doc, "err", rerr)
+			return vd.unrepaired()
+		}
+		s.log.Warn("rewrote the view rows of a document after a damaged one", "kind", vd.item.Kind, "id", vd.item.ID, "doc", vd.item.Doc)
+		err = s.st.View(ctx, fn)
+	}
+}
+
+// rebuildViews writes every view row of doc again from the document.
+func (s *Space) rebuildViews(ctx context.Context, doc string) error {
+	if err := validDocID(doc); err != nil {
+		return err
+	}
+	ds := s.docState(doc)
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	err := s.st.Update(ctx, func(tx trustsync.Tx) error {
+		if _, err := s.catchUp(tx, ds, false); err != nil {
+			return err
+		}
+		if ds.doc == nil {
+			return fmt.Errorf("document %q: %w", doc, trustsync.ErrNotFound)
+		}
+		root := ds.doc.RootMap()
+		refs, err := allRefs(doc, root)
+		if err != nil {
+			return err
+		}
+		return putViews(tx, doc, root, refs)
+	})
+	if err != nil {
+		ds.drop()
+		return err
+	}
+	s.noteSeen(doc, ds.seq)
+	return nil
 }
 
 // Docs returns the IDs of every shared document in the space.
@@ -703,6 +752,13 @@ func (s *Space) Save(ctx context.Context, doc string) ([]byte, error) {
 
 // Import merges a whole saved document from a peer (the bytes of Save) into
 // the local one and stores the result durably.
+//
+// Import is also how a damaged document is restored: when stored chunks of
+// doc are damaged, it first sets them aside ([trustsync.Tx.Quarantine]
+// keeps their bytes), loads the intact rest, merges the peer's copy into it
+// and writes every view row of doc again; Received.Restored counts the
+// chunks set aside. What only the damaged chunks held and the peer never
+// had stays missing.
 func (s *Space) Import(ctx context.Context, doc string, data []byte, from string) (Received, error) {
 	if err := s.check(); err != nil {
 		return Received{}, err
@@ -726,18 +782,34 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 		ds.drop()
 		return Received{}, err
 	}
+	if rec.Restored > 0 {
+		s.log.Warn("restored a damaged document from a peer's copy", "doc", doc, "from", from, "chunks_set_aside", rec.Restored)
+	}
 	s.noteSeen(doc, ds.seq)
-	if rec.Changes > 0 {
+	if rec.Changes > 0 || rec.Restored > 0 {
 		s.publish(Event{Doc: doc, Items: rec.Items, Remote: true, From: from})
 	}
 	return rec, nil
 }
 
 // importTx is Import inside a store transaction. ds.mu must be held; on
-// error the caller drops ds.
+// error the caller drops ds. A damaged local document is restored from the
+// peer's copy: its damaged chunks are set aside (their bytes are kept) and
+// the peer's document is merged into the intact rest; Received.Restored
+// counts the chunks set aside.
 func (s *Space) importTx(ctx context.Context, tx trustsync.Tx, ds *docState, data []byte) (Received, error) {
+	restored := 0
 	if _, err := s.catchUp(tx, ds, true); err != nil {
-		return Received{}, err
+		if !errors.Is(err, trustsync.ErrDamaged) {
+			return Received{}, err
+		}
+		ds.drop()
+		if restored, err = s.setAside(ctx, tx, ds.id); err != nil {
+			return Received{}, err
+		}
+		if _, err := s.catchUp(tx, ds, true); err != nil {
+			return Received{}, err
+		}
 	}
 	// The bytes come from a peer: they reach ds.doc only after a
 	// disposable child process survived loading them into its mirror.
@@ -751,7 +823,72 @@ func (s *Space) importTx(ctx context.Context, tx trustsync.Tx, ds *docState, dat
 	if err := loadInto(s.mem, ds.doc, data); err != nil {
 		return Received{}, fmt.Errorf("import %q: %w", ds.id, err)
 	}
-	return s.absorb(tx, ds, old)
+	rec, err := s.absorb(tx, ds, old)
+	if err != nil || restored == 0 {
+		return rec, err
+	}
+	// The view rows of a damaged document may be stale or damaged
+	// themselves: write every one again.
+	root := ds.doc.RootMap()
+	refs, err := allRefs(ds.id, root)
+	if err != nil {
+		return Received{}, err
+	}
+	rec.Restored = restored
+	return rec, putViews(tx, ds.id, root, refs)
+}
+
+// setAside moves the damaged chunks of doc out of the document, into the
+// store's quarantine ([trustsync.Tx.Quarantine] keeps their bytes), so that
+// the intact ones load: chunks failing their checksum, and chunks with a
+// valid checksum that Automerge (or the sandbox child) cannot load. It
+// returns how many it set aside. The cached document must be dropped.
+func (s *Space) setAside(ctx context.Context, tx trustsync.Tx, doc string) (int, error) {
+	chunks, err := tx.Chunks(doc, 0)
+	var bad []int64
+	if err != nil {
+		var dc interface{ DamagedSeqs() []int64 }
+		if !errors.As(err, &dc) {
+			return 0, damaged(fmt.Sprintf("document %q", doc), err)
+		}
+		bad = append(bad, dc.DamagedSeqs()...)
+	}
+	bad = append(bad, s.undecodable(doc, chunks)...)
+	for _, seq := range bad {
+		if err := tx.Quarantine(seq); err != nil {
+			return 0, fmt.Errorf("set aside chunk %d of document %q: %w", seq, doc, err)
+		}
+	}
+	return len(bad), nil
+}
+
+// undecodable returns the chunks, in order, that cannot be loaded on top of
+// the loadable ones before them.
+func (s *Space) undecodable(doc string, chunks []trustsync.Chunk) []int64 {
+	vetted := s.vetStored(doc, nil, chunks) == nil
+	var (
+		ok  []trustsync.Chunk
+		bad []int64
+		d   *automerge.Doc
+	)
+	for _, c := range chunks {
+		if !vetted && s.vetStored(doc, nil, append(slices.Clone(ok), c)) != nil {
+			bad = append(bad, c.Seq)
+			continue
+		}
+		var err error
+		if d == nil {
+			d, err = loadDoc(s.mem, c.Data)
+		} else {
+			err = loadInto(s.mem, d, c.Data)
+		}
+		if err != nil {
+			bad = append(bad, c.Seq)
+			continue
+		}
+		ok = append(ok, c)
+	}
+	return bad
 }
 
 // validDocID checks a document ID given by a caller or a peer.

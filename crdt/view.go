@@ -10,6 +10,7 @@ package crdt
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -576,11 +577,38 @@ func (p people) checkIn(c *trustsync.CheckIn) {
 }
 
 func viewDamaged(it trustsync.Item, err error) error {
-	return &trustsync.DamagedError{
+	return &viewDamage{item: it, de: &trustsync.DamagedError{
 		What: fmt.Sprintf("the stored view of %s %s", kindName(it.Kind), it.ID),
 		Why:  err.Error(),
 		Hint: "sync with your partner's device or edit the item to rewrite it",
+	}}
+}
+
+// viewDamage is the error of a view row that cannot be decoded: the
+// [*trustsync.DamagedError] the user sees, and the row, so that
+// [Space.view] can write the rows of its document again from the document.
+type viewDamage struct {
+	item trustsync.Item
+	de   *trustsync.DamagedError
+}
+
+func (e *viewDamage) Error() string { return e.de.Error() }
+
+// Unwrap returns the *trustsync.DamagedError.
+func (e *viewDamage) Unwrap() error { return e.de }
+
+// unrepaired is e once writing the row again from its document failed: the
+// document is damaged (or gone) too, and the hint says what can still help.
+// Rows of members and devices come from the space document, which the hello
+// of a sync is checked against through these very rows: while they cannot
+// be read, no sync can restore them.
+func (e *viewDamage) unrepaired() *viewDamage {
+	de := *e.de
+	de.Hint = "its document cannot be read either: sync with your partner's device to restore the document, which writes the row again, or restore a backup"
+	if e.item.Kind == KindMember || e.item.Kind == KindDevice {
+		de.Hint = "the space document it is written from cannot be read either, and a sync needs it to know the paired devices: restore a backup, or make a new home and pair again"
 	}
+	return &viewDamage{item: e.item, de: &de}
 }
 
 // hexHeads returns heads as sorted hex strings.
@@ -631,4 +659,19 @@ func oldestFirst[T any](items []T, key func(T) (time.Time, string)) {
 func newestFirst[T any](items []T, key func(T) (time.Time, string)) {
 	oldestFirst(items, key)
 	slices.Reverse(items)
+}
+
+// joinDamaged makes one error of the damage of several view rows: the first
+// one's words, and how many more there are.
+func joinDamaged(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	var de *trustsync.DamagedError
+	if !errors.As(errs[0], &de) {
+		return errors.Join(errs...)
+	}
+	more := *de
+	more.What = fmt.Sprintf("%s (and %d more view rows)", de.What, len(errs)-1)
+	return &more
 }

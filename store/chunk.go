@@ -10,7 +10,7 @@ import (
 )
 
 // repairHint tells a user how to recover from a damaged chunk.
-const repairHint = "run 'trustsync repair' to set it aside, then sync with your partner to get the changes back"
+const repairHint = "sync with your partner's device to set it aside and get the changes back, or restore a backup"
 
 // DamagedChunksError is returned by Chunks, together with the intact chunks,
 // when stored chunks fail their checksum. It unwraps to one
@@ -47,6 +47,10 @@ func (e *DamagedChunksError) Unwrap() []error {
 	}
 	return errs
 }
+
+// DamagedSeqs returns the sequence numbers of the damaged chunks, so that a
+// caller that does not import this package (crdt) can set them aside.
+func (e *DamagedChunksError) DamagedSeqs() []int64 { return e.Seqs }
 
 // add records one damaged chunk.
 func (e *DamagedChunksError) add(seq int64, doc string) {

@@ -338,7 +338,7 @@ func TestDisk_DamagedChunk(t *testing.T) {
 		if !errors.As(err, &de) || !errors.Is(err, trustsync.ErrDamaged) {
 			t.Fatalf("Chunks(%q) error = %v, want a DamagedError", tt.doc, err)
 		}
-		want := `chunk 3 of document "boundaries" is damaged (checksum mismatch): run 'trustsync repair' to set it aside, then sync with your partner to get the changes back`
+		want := `chunk 3 of document "boundaries" is damaged (checksum mismatch): sync with your partner's device to set it aside and get the changes back, or restore a backup`
 		if err.Error() != want || de.What != `chunk 3 of document "boundaries"` {
 			t.Errorf("error = %q\nwant    %q", err, want)
 		}
@@ -404,7 +404,7 @@ func TestDisk_SeveralDamagedChunks(t *testing.T) {
 		t.Fatalf("error = %v, want chunks 1 and 3 damaged", err)
 	}
 	want := `chunk 1 of document "goals" is damaged (checksum mismatch): ` +
-		`run 'trustsync repair' to set it aside, then sync with your partner to get the changes back (and 1 more damaged chunk)`
+		`sync with your partner's device to set it aside and get the changes back, or restore a backup (and 1 more damaged chunk)`
 	if err.Error() != want {
 		t.Errorf("error = %q\nwant    %q", err, want)
 	}

@@ -85,7 +85,7 @@ func ExampleNewMemory() {
 	// read: read meta "space-id": not found
 }
 
-// Setting damaged chunks aside, as 'trustsync repair' does: Chunks returns
+// Setting damaged chunks aside, as a sync restoring the document does: Chunks returns
 // the intact chunks and names the damaged ones; Quarantine moves each out of
 // its document.
 func ExampleDamagedChunksError() {

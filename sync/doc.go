@@ -42,6 +42,38 @@
 // latest digest equals this side's digest of its current heads:
 // [Session.WaitSynced] and [Node.WaitSynced] wait for that.
 //
+// # Damage stays per document
+//
+// A document this device cannot read (a damaged chunk: see
+// [crdt.Space.Import]) is left out of the session, never the session out of
+// sync: it is missing from the hello and from the STATUS digest, the peer is
+// told in a DAMAGED frame with the reason, and every other document syncs.
+// The peer answers with its whole copy (a SNAPSHOT, once per session), whose
+// import sets the damaged chunks aside and restores the document; a DAMAGED
+// frame with an empty reason then tells the peer, and the document syncs as
+// before. A document the peer cannot read is likewise left out of this
+// side's digest and messages until it says it can. Both sides report it:
+// [DocDamaged] and [DocRestored] events, and [PeerReport].Damaged and
+// Restored. A peer that never had the document leaves it damaged, and
+// reported, while the rest syncs.
+//
+// The space document holds the members and devices, which the hello is
+// checked against. The check reads them from the space's view rows
+// ([crdt.Space.Members]), not from the document, so a damaged space document
+// is synced around and restored like any other. When the view rows of the
+// members or devices cannot be read either, no device can be trusted: the
+// node does not start, with an error that says to restore a backup or to pair
+// again.
+//
+// # Refusals
+//
+// A session that refuses what the peer sent (a malformed or oversized frame,
+// data crdt rejected) ends with an ERROR frame to the peer and a
+// [*RefusedError] here, naming the device: [Node.WaitSynced] and
+// [Node.SyncOnce] return it at once instead of waiting for a device that
+// will send the same again, and the node reports every such session as a
+// [Refused] event.
+//
 // # Frames
 //
 // A frame is a uvarint length (of the type byte and body), one type byte and
@@ -57,6 +89,9 @@
 //     items of each kind this side received from the peer so far (which is
 //     how the sender can say "sent 2 boundaries").
 //   - ERROR: a reason; the sender closes the connection next.
+//   - DAMAGED: a document ID and why the sender cannot read it, one line; an
+//     empty reason says it can again. A peer built before this frame ends
+//     the session on it, as it did on the damage itself.
 //   - PING: keepalive, sent after [SessionConfig.KeepAlive] of silence.
 //
 // Every read waits at most three keepalive intervals and every write at most

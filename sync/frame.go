@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/trustsync/trustsync/crdt"
 )
@@ -24,6 +25,7 @@ const (
 	frameStatus   byte = 4 // digest of all my heads, what I received so far
 	frameError    byte = 5 // a reason; the sender closes next
 	framePing     byte = 6 // keepalive, no body
+	frameDamaged  byte = 7 // doc, why it is damaged here; an empty reason: restored
 )
 
 // ProtocolVersion is the version of the frames this package speaks, sent in
@@ -422,4 +424,40 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// damagedNote is the body of a DAMAGED frame: a document the sender cannot
+// read, and why (one line); an empty reason says it is readable again.
+type damagedNote struct {
+	Doc    string
+	Reason string
+}
+
+func (n damagedNote) encode() []byte {
+	b := appendString(nil, n.Doc)
+	return appendString(b, truncate(n.Reason, maxString-8))
+}
+
+func decodeDamaged(body []byte) (damagedNote, error) {
+	d := &decoder{b: body}
+	n := damagedNote{Doc: d.string("doc ID"), Reason: printable(d.string("reason"))}
+	if err := d.end("damaged"); err != nil {
+		return n, err
+	}
+	if err := checkDoc(n.Doc); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// printable makes text from a peer safe to show on one line of a terminal:
+// valid UTF-8, control characters replaced by spaces.
+func printable(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, s)
 }

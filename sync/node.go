@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	stdsync "sync"
 	"time"
 
@@ -95,13 +96,25 @@ type EventType int
 const (
 	// PeerOnline: a hello exchange with a paired device succeeded.
 	PeerOnline EventType = iota + 1
-	// PeerOffline: the session with a device ended; Err says why.
+	// PeerOffline: the session with a device ended; Err says why (a
+	// [*RefusedError] when one side refused the other).
 	PeerOffline
 	// ChangesReceived: changes from a device were applied; Received says
 	// which items they touched.
 	ChangesReceived
 	// Synced: both sides hold the same heads of every document.
 	Synced
+	// DocDamaged: a session leaves a document out because it is damaged
+	// on one side; Damage says which, where and why. The other documents
+	// sync on.
+	DocDamaged
+	// DocRestored: a damaged document of this device was restored from the
+	// device's copy; Damage.Doc names it.
+	DocRestored
+	// Refused: a session ended because one side refused the other; Err is
+	// a [*RefusedError]. A device that keeps sending what is refused is
+	// reported again at each attempt.
+	Refused
 )
 
 func (t EventType) String() string {
@@ -114,6 +127,12 @@ func (t EventType) String() string {
 		return "changes received"
 	case Synced:
 		return "synced"
+	case DocDamaged:
+		return "document damaged"
+	case DocRestored:
+		return "document restored"
+	case Refused:
+		return "refused"
 	case Paired:
 		return "paired"
 	case PairRefused:
@@ -130,7 +149,78 @@ type Event struct {
 	Peer     peer.ID
 	Remote   Remote
 	Received crdt.Received // ChangesReceived only
-	Err      error         // PeerOffline only
+	Err      error         // PeerOffline and Refused only
+	Damage   DocDamage     // DocDamaged and DocRestored only
+}
+
+// RefusedError is why a session with a device ended when one side refused
+// the other: this device refused what the device sent (a malformed or
+// oversized frame, data crdt rejected, a hello that does not belong), or,
+// with ByPeer, the device refused this one (its ERROR frame). Waiting does
+// not change what a device sends, so [Node.WaitSynced] and [Node.SyncOnce]
+// return a refusal of its data at once; a refused hello is retried, as it
+// may be a pairing still settling.
+type RefusedError struct {
+	Remote Remote // the device, as far as its hello or the space names it
+	ByPeer bool
+	Err    error // the session's error
+}
+
+func (e *RefusedError) Error() string {
+	if e.ByPeer {
+		return e.Err.Error()
+	}
+	return "refused data from the device: " + e.Reason()
+}
+
+// Unwrap returns the session's error.
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// Reason says what was refused, on one line: the peer's own words when it
+// refused this device.
+func (e *RefusedError) Reason() string {
+	var re *RemoteError
+	if errors.As(e.Err, &re) {
+		return printable(re.Reason)
+	}
+	msg := strings.TrimPrefix(e.Err.Error(), errRejected.Error()+": ")
+	msg = strings.TrimSuffix(msg, ": "+trustsync.ErrInvalid.Error())
+	return printable(strings.ReplaceAll(msg, "\n", " "))
+}
+
+// refusal makes the RefusedError of a session with id that ended with err,
+// or nil when err is no refusal.
+func (n *Node) refusal(id peer.ID, r Remote, err error) *RefusedError {
+	if !refused(err) {
+		return nil
+	}
+	var re *RefusedError
+	if errors.As(err, &re) {
+		return re
+	}
+	if r.DeviceID == "" {
+		r = n.remoteOf(id)
+	}
+	var rem *RemoteError
+	return &RefusedError{Remote: r, ByPeer: errors.As(err, &rem), Err: err}
+}
+
+// remoteOf names the device of the space whose peer ID is id, for a session
+// that ended before its hello did.
+func (n *Node) remoteOf(id peer.ID) Remote {
+	r := Remote{PeerID: id.String()}
+	members, err := n.space.Members(n.ctx)
+	if err != nil {
+		return r
+	}
+	for _, m := range members {
+		for _, d := range m.Devices {
+			if d.PeerID == r.PeerID {
+				r.DeviceID, r.DeviceName, r.MemberID, r.MemberName = d.ID, d.Name, m.ID, m.Name
+			}
+		}
+	}
+	return r
 }
 
 // Node keeps one device online: a libp2p host that admits only the space's
@@ -718,7 +808,7 @@ func (n *Node) waitOnline(ctx context.Context, id peer.ID) error {
 		} else if seen != nil && refused(lastErr) {
 			// A refusal will not change by waiting; a broken stream (or
 			// one replaced by a newer stream) may be followed by another.
-			return fmt.Errorf("session with %s: %w", id, lastErr)
+			return fmt.Errorf("session with %s: %w", id, n.refusal(id, seen.s.Remote(), lastErr))
 		}
 		select {
 		case <-ch:
@@ -808,6 +898,12 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 			n.signal(n.addrsWake)
 			n.emit(Event{Type: Synced, Peer: id, Remote: r})
 		},
+		damaged: func(r Remote, d DocDamage) {
+			n.emit(Event{Type: DocDamaged, Peer: id, Remote: r, Damage: d})
+		},
+		restored: func(r Remote, doc string) {
+			n.emit(Event{Type: DocRestored, Peer: id, Remote: r, Damage: DocDamage{Doc: doc}})
+		},
 	}
 	ns.s = newSession(spaceReplica{n.space}, cfg)
 	n.mu.Lock()
@@ -836,8 +932,16 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 	n.broadcastLocked()
 	n.mu.Unlock()
 	n.signal(n.wake)
+	re := n.refusal(id, ns.s.Remote(), err)
 	if ns.online {
-		n.emit(Event{Type: PeerOffline, Peer: id, Remote: ns.s.Remote(), Err: err})
+		ev := Event{Type: PeerOffline, Peer: id, Remote: ns.s.Remote(), Err: err}
+		if re != nil {
+			ev.Err = re
+		}
+		n.emit(ev)
+	}
+	if re != nil {
+		n.emit(Event{Type: Refused, Peer: id, Remote: re.Remote, Err: re})
 	}
 }
 
@@ -853,6 +957,11 @@ func (n *Node) WaitSynced(ctx context.Context, id peer.ID) error {
 			err := ns.s.WaitSynced(ctx)
 			if err == nil || ctx.Err() != nil {
 				return err
+			}
+			if err := ns.s.Err(); refusedData(err) {
+				// Waiting does not change what the device sends. (A hello
+				// refused either way may be a pairing still settling.)
+				return fmt.Errorf("sync with %s: %w", id, n.refusal(id, ns.s.Remote(), err))
 			}
 			continue // the session ended; wait for the next one
 		}
@@ -947,11 +1056,16 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 	pr.Remote = ns.s.Remote() // who answered, even if the sync does not finish
 	if err := n.WaitSynced(ctx, id); err != nil {
 		pr.Err = err
+		if cur := n.session(id); cur != nil {
+			ns = cur
+		}
+		pr.Damaged, pr.Restored = ns.s.Damaged(), ns.s.Restored()
 		return pr
 	}
 	if cur := n.session(id); cur != nil {
 		ns = cur
 	}
+	pr.Damaged, pr.Restored = ns.s.Damaged(), ns.s.Restored()
 	if ns != pre {
 		before = Stats{}
 	}
@@ -1079,6 +1193,22 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	}
 	n.mu.Unlock()
 	n.signal(n.wake)
+}
+
+// refusedData reports whether a session ended because this device refused
+// what the peer sent after the hello exchange: a malformed or oversized
+// frame, or data crdt rejected.
+func refusedData(err error) bool {
+	var re *RemoteError
+	if err == nil || errors.As(err, &re) {
+		return false
+	}
+	for _, e := range []error{ErrFrameTooLarge, ErrMalformed, ErrBadDoc, errRejected} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // refused reports whether a session ended because one side refused the

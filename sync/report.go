@@ -24,6 +24,12 @@ type PeerReport struct {
 	// Received and Sent count items by kind (see the crdt Kind constants).
 	Received, Sent    map[string]int
 	BytesIn, BytesOut int64
+	// Damaged lists the documents left out because they are damaged on
+	// either side, as the session ended or finished syncing; the others
+	// were synced. Restored lists the damaged documents of this device
+	// that the device's copy restored.
+	Damaged  []DocDamage
+	Restored []string
 }
 
 // Synced returns how many devices were synced.

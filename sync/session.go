@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,19 @@ type sessionHooks struct {
 	hello    func(Remote)
 	received func(Remote, crdt.Received)
 	synced   func(Remote)
+	damaged  func(Remote, DocDamage) // a document left out, on either side
+	restored func(Remote, string)    // a document of this device restored from the peer
+}
+
+// DocDamage names a document that a session leaves out because it is
+// damaged on one side, while it syncs every other document.
+type DocDamage struct {
+	Doc string
+	// Remote is true when the document is damaged on the peer's device, as
+	// the peer said; false when this device cannot read it.
+	Remote bool
+	// Reason says what is damaged, on one line.
+	Reason string
 }
 
 // Remote describes the device on the other side of a session, as its hello
@@ -108,6 +122,9 @@ type Session struct {
 	received map[string]map[string]bool
 	sent     map[string]int
 	changes  int
+	damage   map[DocDamage]bool // Reason left empty: the key is the document and side
+	reasons  map[DocDamage]string
+	restored map[string]bool
 }
 
 // NewSession prepares a session syncing space over cfg.Conn.
@@ -140,7 +157,42 @@ func newSession(r replica, cfg SessionConfig) *Session {
 		changed:  make(chan struct{}),
 		received: map[string]map[string]bool{},
 		sent:     map[string]int{},
+		damage:   map[DocDamage]bool{},
+		reasons:  map[DocDamage]string{},
+		restored: map[string]bool{},
 	}
+}
+
+// Damaged returns the documents the session leaves out because they are
+// damaged, now: first those this device cannot read, then those the peer
+// said it cannot read, each sorted by ID. A damaged document of this device
+// is restored when the peer sends its copy (see [crdt.Space.Import]); it
+// is then listed by [Session.Restored] instead.
+func (s *Session) Damaged() []DocDamage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []DocDamage
+	for k := range s.damage {
+		out = append(out, DocDamage{Doc: k.Doc, Remote: k.Remote, Reason: s.reasons[k]})
+	}
+	slices.SortFunc(out, func(a, b DocDamage) int {
+		if a.Remote != b.Remote {
+			if a.Remote {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a.Doc, b.Doc)
+	})
+	return out
+}
+
+// Restored returns the documents of this device that were damaged and were
+// restored from the peer's copy during the session, sorted.
+func (s *Session) Restored() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.restored))
 }
 
 // Remote returns the peer's device as its hello named it; the zero value
@@ -332,7 +384,8 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	go func() { defer wg.Done(); readErr <- s.readLoop(ctx, in) }()
 	go func() { defer wg.Done(); writeErr <- s.writeLoop(ctx, out) }()
 
-	p := &proto{s: s, out: out, pending: map[string]bool{}, dirty: map[string]bool{}, inStep: map[string][]string{}}
+	p := &proto{s: s, out: out, pending: map[string]bool{}, dirty: map[string]bool{}, inStep: map[string][]string{},
+		damaged: map[string]string{}, announced: map[string]string{}, theirDamaged: map[string]string{}, snapSent: map[string]bool{}}
 	err = p.loop(ctx, in, readErr, writeErr, events)
 	peer = p.peer
 
@@ -472,6 +525,16 @@ type proto struct {
 	sentTally  map[string]int
 	tally      map[string]int
 	waiters    []chan struct{}
+
+	// Damage stays per document: a document this device cannot read is
+	// left out of the hello and the digest, the peer is told (DAMAGED),
+	// and the peer's copy, sent whole, restores it. A document the peer
+	// cannot read is sent to it whole once, then left out until it says
+	// it is readable again.
+	damaged      map[string]string // docs this device cannot read -> why
+	announced    map[string]string // what the peer was last told of them
+	theirDamaged map[string]string // docs the peer said it cannot read -> why
+	snapSent     map[string]bool   // docs sent whole in this session
 }
 
 func (p *proto) send(typ byte, body []byte) error {
@@ -624,8 +687,15 @@ func (p *proto) refreshHeads(ctx context.Context, all bool) error {
 			continue
 		}
 		hs, err := r.Heads(ctx, d)
+		if errors.Is(err, trustsync.ErrDamaged) {
+			p.markDamaged(d, err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("heads of %s: %w", d, err)
+		}
+		if _, ok := p.damaged[d]; ok {
+			p.healed(d, false) // restored meanwhile, by another session
 		}
 		hs = slices.Clone(hs)
 		slices.Sort(hs)
@@ -670,12 +740,27 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 		if err != nil {
 			return err
 		}
+		_, wasDamaged := p.damaged[doc]
 		rec, err := s.r.Import(ctx, doc, data, p.remote.DeviceID)
+		if errors.Is(err, trustsync.ErrDamaged) {
+			// This device's copy is damaged beyond what the peer's could
+			// mend: the other documents sync on.
+			p.theirDocs[doc] = true
+			p.markDamaged(doc, err)
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("%w: document %s: %w", errRejected, doc, err)
 		}
 		p.theirDocs[doc] = true
+		if wasDamaged || rec.Restored > 0 {
+			p.healed(doc, true)
+		}
 		inStep, err := p.assumeSnapshot(ctx, doc)
+		if errors.Is(err, trustsync.ErrDamaged) {
+			p.markDamaged(doc, err)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -691,7 +776,18 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 			return err
 		}
 		delete(p.inStep, doc)
+		if _, bad := p.damaged[doc]; bad {
+			// Cannot be applied here; the peer was told and sends its
+			// whole copy instead.
+			p.theirDocs[doc] = true
+			return nil
+		}
 		rec, err := p.peer.ReceiveMessage(ctx, doc, msg)
+		if errors.Is(err, trustsync.ErrDamaged) {
+			p.theirDocs[doc] = true
+			p.markDamaged(doc, err)
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("%w: sync message for %s: %w", errRejected, doc, err)
 		}
@@ -705,6 +801,12 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 		p.peerDigest = &st.Digest
 		s.setState(func() { s.sent = st.Received })
 		p.updateSynced()
+	case frameDamaged:
+		n, err := decodeDamaged(f.body)
+		if err != nil {
+			return err
+		}
+		p.theirDamage(n)
 	default:
 		return fmt.Errorf("%w: unknown frame type %d", ErrMalformed, f.typ)
 	}
@@ -840,6 +942,14 @@ func (p *proto) onHello(ctx context.Context, body []byte) error {
 	if s.cfg.hooks.hello != nil {
 		s.cfg.hooks.hello(remote)
 	}
+	if err := p.announce(); err != nil {
+		return err
+	}
+	if s.cfg.hooks.damaged != nil {
+		for _, d := range sortedKeys(p.damaged) {
+			s.cfg.hooks.damaged(remote, DocDamage{Doc: d, Reason: p.damaged[d]})
+		}
+	}
 	return nil
 }
 
@@ -854,11 +964,18 @@ func (p *proto) flush(ctx context.Context) error {
 	}
 	for _, doc := range sortedKeys(p.pending) {
 		delete(p.pending, doc)
+		if _, bad := p.damaged[doc]; bad {
+			continue
+		}
 		if !p.theirDocs[doc] {
 			if len(p.myHeads[doc]) == 0 {
 				continue
 			}
 			data, err := s.r.Save(ctx, doc)
+			if errors.Is(err, trustsync.ErrDamaged) {
+				p.markDamaged(doc, err)
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("save %s: %w", doc, err)
 			}
@@ -873,7 +990,11 @@ func (p *proto) flush(ctx context.Context) error {
 				return err
 			}
 			p.theirDocs[doc] = true
+			p.snapSent[doc] = true
 			continue
+		}
+		if _, bad := p.theirDamaged[doc]; bad {
+			continue // until the peer says it can read it again
 		}
 		if hs, ok := p.inStep[doc]; ok {
 			if slices.Equal(hs, p.myHeads[doc]) {
@@ -882,6 +1003,10 @@ func (p *proto) flush(ctx context.Context) error {
 			delete(p.inStep, doc)
 		}
 		msg, ok, err := p.peer.GenerateMessage(ctx, doc)
+		if errors.Is(err, trustsync.ErrDamaged) {
+			p.markDamaged(doc, err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("generate sync message for %s: %w", doc, err)
 		}
@@ -896,7 +1021,10 @@ func (p *proto) flush(ctx context.Context) error {
 			return err
 		}
 	}
-	d := digest(p.myHeads)
+	if err := p.announce(); err != nil {
+		return err
+	}
+	d := digest(p.digestHeads())
 	st := s.Stats()
 	if p.sentDigest == nil || *p.sentDigest != d || !maps.Equal(p.sentTally, st.Received) {
 		if err := p.send(frameStatus, status{Digest: d, Received: st.Received}.encode()); err != nil {
@@ -927,4 +1055,143 @@ func (p *proto) updateSynced() {
 	if synced && s.cfg.hooks.synced != nil {
 		s.cfg.hooks.synced(p.remote)
 	}
+}
+
+// markDamaged leaves doc out of the session: this device cannot read it.
+// The peer is told at the next flush.
+func (p *proto) markDamaged(doc string, err error) {
+	reason := printable(truncate(err.Error(), maxString-8))
+	delete(p.myHeads, doc)
+	delete(p.inStep, doc)
+	delete(p.pending, doc)
+	if p.damaged[doc] == reason {
+		return
+	}
+	p.damaged[doc] = reason
+	s := p.s
+	s.log.Info("a document is damaged on this device; syncing the others", "doc", doc, "err", reason)
+	key := DocDamage{Doc: doc}
+	s.setState(func() {
+		s.damage[key] = true
+		s.reasons[key] = reason
+	})
+	if !p.helloDone {
+		return // told after the hello exchange
+	}
+	// Told at once, so that the peer hears of it even when its copy mends
+	// it right away.
+	p.announce()
+	if s.cfg.hooks.damaged != nil {
+		s.cfg.hooks.damaged(p.remote, DocDamage{Doc: doc, Reason: reason})
+	}
+}
+
+// healed takes doc back into the session: it can be read again, restored
+// from the peer's copy (restored) or otherwise.
+func (p *proto) healed(doc string, restored bool) {
+	_, was := p.damaged[doc]
+	delete(p.damaged, doc)
+	p.pending[doc] = true
+	p.dirty[doc] = true
+	s := p.s
+	s.setState(func() {
+		delete(s.damage, DocDamage{Doc: doc})
+		delete(s.reasons, DocDamage{Doc: doc})
+		if restored {
+			s.restored[doc] = true
+		}
+	})
+	if !was && !restored {
+		return
+	}
+	if p.helloDone {
+		p.announce()
+	}
+	s.log.Info("a damaged document of this device was restored from the peer's copy", "doc", doc, "device", p.remote.DeviceID)
+	if restored && s.cfg.hooks.restored != nil {
+		s.cfg.hooks.restored(p.remote, doc)
+	}
+}
+
+// theirDamage takes in the peer's word on a document it cannot read (or can
+// again, when the reason is empty).
+func (p *proto) theirDamage(n damagedNote) {
+	s := p.s
+	key := DocDamage{Doc: n.Doc, Remote: true}
+	if n.Reason == "" {
+		if _, ok := p.theirDamaged[n.Doc]; !ok {
+			return
+		}
+		delete(p.theirDamaged, n.Doc)
+		p.theirDocs[n.Doc] = true
+		s.setState(func() {
+			delete(s.damage, key)
+			delete(s.reasons, key)
+		})
+		s.log.Debug("the peer can read a document again", "doc", n.Doc, "device", p.remote.DeviceID)
+		// The sync states may think messages are still in flight for it:
+		// restart them, as the watchdog does.
+		p.peer.Reset()
+		clear(p.inStep)
+		for d := range p.theirDocs {
+			p.pending[d] = true
+		}
+		p.allDirty = true
+		return
+	}
+	first := p.theirDamaged[n.Doc] == ""
+	p.theirDamaged[n.Doc] = n.Reason
+	delete(p.inStep, n.Doc)
+	if !p.snapSent[n.Doc] && len(p.myHeads[n.Doc]) > 0 {
+		// Send this device's whole copy: importing it restores theirs.
+		delete(p.theirDocs, n.Doc)
+		p.pending[n.Doc] = true
+	}
+	s.setState(func() {
+		s.damage[key] = true
+		s.reasons[key] = n.Reason
+	})
+	if first {
+		s.log.Info("a document is damaged on the peer's device; syncing the others", "doc", n.Doc, "device", p.remote.DeviceID, "err", n.Reason)
+		if s.cfg.hooks.damaged != nil {
+			s.cfg.hooks.damaged(p.remote, DocDamage{Doc: n.Doc, Remote: true, Reason: n.Reason})
+		}
+	}
+}
+
+// announce tells the peer which documents this device cannot read, and
+// which it can read again.
+func (p *proto) announce() error {
+	for _, doc := range sortedKeys(p.damaged) {
+		if p.announced[doc] == p.damaged[doc] {
+			continue
+		}
+		if err := p.send(frameDamaged, damagedNote{Doc: doc, Reason: p.damaged[doc]}.encode()); err != nil {
+			return err
+		}
+		p.announced[doc] = p.damaged[doc]
+	}
+	for _, doc := range sortedKeys(p.announced) {
+		if _, ok := p.damaged[doc]; ok {
+			continue
+		}
+		if err := p.send(frameDamaged, damagedNote{Doc: doc}.encode()); err != nil {
+			return err
+		}
+		delete(p.announced, doc)
+	}
+	return nil
+}
+
+// digestHeads is what the STATUS digest covers: this device's heads of
+// every document neither side says is damaged.
+func (p *proto) digestHeads() map[string][]string {
+	if len(p.theirDamaged) == 0 {
+		return p.myHeads
+	}
+	hs := maps.Clone(p.myHeads)
+	for d := range p.theirDamaged {
+		delete(hs, d)
+	}
+	return hs
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	stdsync "sync"
 	"testing"
 	"time"
@@ -303,6 +304,10 @@ func TestSession_RejectsMalformedFrames(t *testing.T) {
 		{"sync message crdt refuses", true, fixed(encodeFrame(frameSync, syncBody("goals", 0, []byte("{not json")))), errRejected},
 		{"snapshot crdt refuses", true, fixed(encodeFrame(frameSnapshot, syncBody("goals", 0, []byte("{not json")))), errRejected},
 		{"short status", true, fixed(encodeFrame(frameStatus, []byte{1, 2, 3})), ErrMalformed},
+		{"damaged before hello", false, fixed(encodeFrame(frameDamaged, damagedNote{Doc: "goals", Reason: "x"}.encode())), ErrMalformed},
+		{"damaged bad doc", true, fixed(encodeFrame(frameDamaged, damagedNote{Doc: "../goals", Reason: "x"}.encode())), ErrBadDoc},
+		{"damaged trailing bytes", true, fixed(encodeFrame(frameDamaged, append(damagedNote{Doc: "goals"}.encode(), 1))), ErrMalformed},
+		{"damaged reason too long", true, fixed(encodeFrame(frameDamaged, appendString(appendString(nil, "goals"), strings.Repeat("x", maxString+1)))), ErrMalformed},
 		{"inflates too far", true, fixed(encodeFrame(frameSync, mustDeflate(t, "goals", maxInflated+1))), ErrFrameTooLarge},
 	}
 	for _, tt := range tests {

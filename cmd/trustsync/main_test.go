@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,6 +43,9 @@ func TestMain(m *testing.M) {
 //	                         a line matching REGEXP
 //	halt NAME [SIG [N]]      send SIG (INT or TERM, default INT) to NAME,
 //	                         wait up to 30s, and expect exit code N (default 0)
+//	sql HOME STATEMENT       run STATEMENT on the SQLite database of HOME,
+//	                         which must change at least one row: damage as
+//	                         bit rot or a careless tool would make it
 //
 // pair and sync use the library directly and no network: they stand in for
 // the real pairing and for copying documents in scripts about other things.
@@ -59,6 +64,7 @@ func TestScripts(t *testing.T) {
 			"start":   cmdStart,
 			"await":   cmdAwait,
 			"halt":    cmdHalt,
+			"sql":     cmdSQL,
 		},
 	})
 }
@@ -229,4 +235,18 @@ func cmdSync(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	copyDocs(args[0], args[1])
 	copyDocs(args[1], args[0])
+}
+
+func cmdSQL(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sql HOME STATEMENT")
+	}
+	db, err := sql.Open("sqlite3", filepath.Join(ts.MkAbs(args[0]), store.FileName))
+	ts.Check(err)
+	defer db.Close()
+	res, err := db.Exec(args[1])
+	ts.Check(err)
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		ts.Fatalf("sql %s: changed no row (%v)", args[1], err)
+	}
 }
