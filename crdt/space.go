@@ -783,8 +783,10 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 			// held: set them aside (their bytes are kept) and merge the
 			// peer's copy into the intact rest.
 			ds.drop()
-			if restored, err = s.setAside(ctx, tx, ds.id); err != nil {
-				return err
+			var aside error
+			if restored, aside = s.setAside(ctx, tx, ds.id); aside != nil {
+				// Still this device's damage, not the peer's data.
+				return fmt.Errorf("%w; setting it aside failed: %v", err, aside)
 			}
 			if _, err := s.catchUp(tx, ds, true); err != nil {
 				return err
