@@ -804,8 +804,10 @@ func (s *Space) importTx(ctx context.Context, tx trustsync.Tx, ds *docState, dat
 			return Received{}, err
 		}
 		ds.drop()
-		if restored, err = s.setAside(ctx, tx, ds.id); err != nil {
-			return Received{}, err
+		var aside error
+		if restored, aside = s.setAside(ctx, tx, ds.id); aside != nil {
+			// Still this device's damage, not the peer's data.
+			return Received{}, fmt.Errorf("%w; setting it aside failed: %v", err, aside)
 		}
 		if _, err := s.catchUp(tx, ds, true); err != nil {
 			return Received{}, err
