@@ -1,7 +1,7 @@
 // Package cli is the trustsync command: every subcommand, its flags, its
-// output and its exit codes, as described by the command's contract
-// (shared/design/CLI.md in the steering repository). It is the only package
-// of the module that imports cobra.
+// output and its exit codes. The README and `trustsync COMMAND --help` are its
+// contract for users and scripts: commands and JSON fields are added, never
+// changed or removed. It is the only package of the module that imports cobra.
 //
 // # Structure
 //
