@@ -170,6 +170,10 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 		whose = "your"
 	}
 	fmt.Fprintf(e, "Paired with %s device %q. Check that the other device shows the same code; if it does not, run 'trustsync unpair' now.\n", whose, res.Remote.DeviceName)
+	if res.Unconfirmed {
+		fmt.Fprintf(e, "The other device stopped before it said it had finished pairing: if it shows no code, run 'trustsync pair' on both again.\n")
+		return nil
+	}
 
 	// A first sync while both commands still run, so that both devices
 	// show the same space at once; 'trustsync sync' or 'serve' do the rest.

@@ -167,12 +167,15 @@
 //     and records the pairing. Then it sends its own space document.
 //  7. joiner: takes the space ([crdt.Space.JoinSpace]), also in one
 //     transaction: merges that document, takes the space ID (and the
-//     member, for a further device) and records the pairing.
+//     member, for a further device) and records the pairing. Then it says
+//     so; when it cannot take the document, it refuses instead.
 //
 // So a pairing refused or interrupted leaves each home either as it was or
 // paired, never half: a joining device that never got step 6's document
 // keeps its own space, and can pair again (the inviting device may already
-// hold it, which a second pairing only confirms). [JoinOptions.Confirm] and
+// hold it, which a second pairing only confirms). An inviting device that
+// hears nothing at step 7 is paired all the same, and its [PairResult]
+// says Unconfirmed. [JoinOptions.Confirm] and
 // [InviteOptions.Confirm] let an application ask whether the codes match
 // before anything is stored.
 //

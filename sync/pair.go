@@ -40,6 +40,7 @@ const (
 	pairJoin   byte = 5 // joiner: its device as it joins, its space document
 	pairDone   byte = 6 // inviter: paired; its space document
 	pairRefuse byte = 7 // either: a code and a reason; the sender closes next
+	pairStored byte = 8 // joiner: it stored the pairing too (when its join asked to say so)
 )
 
 // Pairing events, reported by [Node.Subscribe] besides the session events.
@@ -68,6 +69,12 @@ type PairResult struct {
 	// (the partner), false when it joined as a further device of a member
 	// the space already had.
 	NewMember bool
+	// Unconfirmed is set on the inviting device when, after it had stored
+	// its side, the joining device did not say that it stored its own: it
+	// stopped, or the connection broke. This device is paired; the other
+	// may not be, and can pair again. (A joining device of an earlier
+	// version never says so and is not waited for.)
+	Unconfirmed bool
 }
 
 // InviteOptions configure [Node.Invite]. The zero value works.
@@ -105,6 +112,9 @@ type JoinOptions struct {
 
 	now       func() time.Time // tests
 	forgeJoin bool             // tests: skip this side's checks, as a modified client would
+	// tests: stop once the inviting device's records are in, before
+	// storing anything, as a process killed then would
+	stopBeforeStore bool
 }
 
 // pairState is the part of a [Node] that pairing and unpairing use. Its
@@ -383,6 +393,9 @@ type pairJoinMsg struct {
 	// From, and the inviting device hands it over ([crdt.Space.Admit]).
 	From  string `json:"from,omitempty"`
 	Space []byte `json:"space"`
+	// Ack: the joining device says when it has stored the pairing
+	// (pairStored), or why not (pairRefuse). Devices before it do not.
+	Ack bool `json:"ack,omitempty"`
 }
 
 type pairRefuseMsg struct {
@@ -647,28 +660,38 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 	case err != nil:
 		return PairResult{}, fmt.Errorf("%w: cannot take the joining device's records: %v", ErrPairRefused, err)
 	}
-	n.pair.mu.Lock()
-	delete(n.pair.revoked, remote)
-	n.pair.mu.Unlock()
-	if err := n.reloadTrust(ctx); err != nil {
-		return PairResult{}, err
-	}
-	doc, err := n.space.Save(ctx, crdt.SpaceDoc)
-	if err != nil {
-		return PairResult{}, err
-	}
-	if inv.forgeDone != nil {
-		doc = inv.forgeDone(doc)
-	}
-	if err := pc.sendJSON(pairDone, pairDoneMsg{Space: doc}); err != nil {
-		return PairResult{}, err
-	}
+	// This device is paired from here on, whatever happens next: what
+	// fails now leaves the other device unsure, not this one.
 	ownerName := owner.Name
 	if owner.ID != dev.MemberID {
 		ownerName = memberName(members, dev.MemberID)
 	}
-	return PairResult{Code: code, NewMember: !existing, Peer: remote, Remote: Remote{DeviceID: got.ID, DeviceName: got.Name,
-		MemberID: dev.MemberID, MemberName: ownerName, PeerID: remote.String()}}, nil
+	res := PairResult{Code: code, NewMember: !existing, Peer: remote, Remote: Remote{DeviceID: got.ID, DeviceName: got.Name,
+		MemberID: dev.MemberID, MemberName: ownerName, PeerID: remote.String()}}
+	n.pair.mu.Lock()
+	delete(n.pair.revoked, remote)
+	n.pair.mu.Unlock()
+	if err := n.reloadTrust(ctx); err != nil {
+		n.log.Warn("paired, but the paired devices could not be reloaded", "err", err)
+	}
+	doc, err := n.space.Save(ctx, crdt.SpaceDoc)
+	if err == nil && inv.forgeDone != nil {
+		doc = inv.forgeDone(doc)
+	}
+	if err == nil {
+		err = pc.sendJSON(pairDone, pairDoneMsg{Space: doc})
+	}
+	if err == nil && j.Ack {
+		_, err = pc.recv(pairStored)
+		if errors.Is(err, ErrPairRefused) {
+			return PairResult{}, fmt.Errorf("%w; this device had recorded the pairing already: pair again, or run 'trustsync unpair' here", err)
+		}
+	}
+	if err != nil {
+		n.log.Debug("paired; the joining device did not confirm", "peer", remote, "err", err)
+		res.Unconfirmed = true
+	}
+	return res, nil
 }
 
 // notOwnDevice is the refusal of a device joining as an existing member
@@ -869,7 +892,7 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 		return PairResult{}, err
 	}
 	join := pairJoinMsg{Device: pairDevice{ID: self.DeviceID, Name: self.DeviceName,
-		MemberID: member.ID, MemberName: member.Name}, Space: doc}
+		MemberID: member.ID, MemberName: member.Name}, Space: doc, Ack: true}
 	if member.ID != self.MemberID {
 		join.From = self.MemberID
 	}
@@ -882,9 +905,15 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 	if err := pc.recvJSON(pairDone, &done); err != nil {
 		return PairResult{}, err
 	}
-	if err := n.space.JoinSpace(ctx, inv.SpaceID, trustsync.Person{ID: member.ID, Name: member.Name}, done.Space, offer.Device.ID); err != nil {
-		return PairResult{}, fmt.Errorf("%w: cannot take the inviting device's records: %v", ErrPairRefused, err)
+	if opts.stopBeforeStore {
+		return PairResult{}, errors.New("stopped before storing, as a killed process would")
 	}
+	if err := n.space.JoinSpace(ctx, inv.SpaceID, trustsync.Person{ID: member.ID, Name: member.Name}, done.Space, offer.Device.ID); err != nil {
+		err = fmt.Errorf("%w: cannot take the inviting device's records: %v", ErrPairRefused, err)
+		pc.refuse(err)
+		return PairResult{}, err
+	}
+	_ = pc.sendJSON(pairStored, struct{}{}) // the inviting device gives up waiting for it when it is lost
 	n.pair.mu.Lock()
 	delete(n.pair.revoked, inv.Peer)
 	n.pair.mu.Unlock()

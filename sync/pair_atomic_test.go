@@ -149,7 +149,10 @@ func TestPair_HostileInviterChangesNothing(t *testing.T) {
 				if joiner.space.Self().SpaceID == alex.space.Self().SpaceID {
 					t.Fatal("the joining home took the hostile inviter's space ID")
 				}
-				_, _ = inv.Wait(ctx)
+				// The inviting device had stored its side: it says so.
+				if _, err := inv.Wait(ctx); !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), "recorded the pairing already") {
+					t.Fatalf("Wait: %v, want the joining device's refusal", err)
+				}
 				inv.Close()
 
 				pairVia(t, ni, nj, JoinOptions{})
@@ -213,4 +216,35 @@ func TestPair_FromAnExistingMemberRefused(t *testing.T) {
 	}
 	sameHome(t, "Sam's home", beforeSam, homeState(t, sam))
 	sameHome(t, "Robin's home", beforeFake, homeState(t, fake))
+}
+
+// A joining device that stops once it has the inviting device's records,
+// before storing anything (a process killed then): it is as it was, the
+// inviting device is paired and says the other did not confirm, and a
+// fresh pairing completes both.
+func TestPair_JoinerStopsBeforeStoring(t *testing.T) {
+	ctx := testCtx(t)
+	alex, sam := newDevice(t, "Alex"), newDevice(t, "Sam")
+	na, ns := alex.start(t), sam.start(t)
+	before := homeState(t, sam)
+	inv := invite(t, na, InviteOptions{})
+	if _, err := ns.Join(ctx, inv.Invite(), JoinOptions{stopBeforeStore: true}); err == nil {
+		t.Fatal("Join succeeded")
+	}
+	res, err := inv.Wait(ctx)
+	if err != nil || !res.Unconfirmed {
+		t.Fatalf("Wait: %+v, %v; want an unconfirmed pairing", res, err)
+	}
+	inv.Close()
+	sameHome(t, "the joining home", before, homeState(t, sam))
+	if ms, _ := alex.space.Members(ctx); len(ms) != 2 {
+		t.Fatalf("the inviting home has %d members, want 2 (its side is stored)", len(ms))
+	}
+
+	ir, _ := pairVia(t, na, ns, JoinOptions{})
+	if ir.Unconfirmed {
+		t.Fatal("a completed pairing is unconfirmed")
+	}
+	waitSynced(t, na, ns)
+	sameState(t, alex, sam)
 }

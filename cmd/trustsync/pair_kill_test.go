@@ -140,10 +140,12 @@ func warmUp(t *testing.T, homes ...string) {
 }
 
 // startInviter starts 'trustsync pair' on home and returns it with the
-// invite it printed; the rest of its output is drained.
-func startInviter(t *testing.T, home string) (*exec.Cmd, string) {
+// invite it printed; the rest of its standard output is drained, its
+// standard error goes to stderr (read it once the process has ended).
+func startInviter(t *testing.T, home string, stderr io.Writer) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := fltCmd(t, home, nil, "pair", "--timeout", "60s")
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +198,7 @@ func TestPair_KilledMidPairing(t *testing.T) {
 		fltInit(t, a, "Alex")
 		fltInit(t, b, "Sam")
 		warmUp(t, a, b)
-		inviter, invite := startInviter(t, a)
+		inviter, invite := startInviter(t, a, io.Discard)
 		defer kill(inviter)
 		joiner := fltCmd(t, b, nil, "pair", invite)
 		out, err := joiner.StdoutPipe()
@@ -248,7 +250,8 @@ func TestPair_KilledMidPairing(t *testing.T) {
 		beforeI, beforeJ := readPairState(t, inviterHome), readPairState(t, joinerHome)
 		spaceID := beforeI.self.SpaceID
 
-		inviter, invite := startInviter(t, inviterHome)
+		var inviterErr strings.Builder
+		inviter, invite := startInviter(t, inviterHome, &inviterErr)
 		joiner := fltCmd(t, joinerHome, nil, "pair", invite)
 		if err := joiner.Start(); err != nil {
 			t.Fatal(err)
@@ -278,8 +281,10 @@ func TestPair_KilledMidPairing(t *testing.T) {
 		// finished), or is stopped: an inviter still waiting for a
 		// joining device that died before it spoke waits for its
 		// timeout, and one that paired syncs for up to 10s.
+		stoppedNow := false
 		if !exited(done[survivor], 3*time.Second) {
 			stopped++
+			stoppedNow = true
 			_ = survivor.Process.Signal(syscall.SIGINT)
 			if !exited(done[survivor], 15*time.Second) {
 				_ = survivor.Process.Signal(syscall.SIGKILL)
@@ -303,6 +308,11 @@ func TestPair_KilledMidPairing(t *testing.T) {
 		oj := classify("joining", beforeJ, afterJ, beforeI.self.DeviceID, inviterDev, inviterOwner)
 		if oj == "paired" && oi != "paired" {
 			t.Errorf("round %d: the joining home is paired and the inviting one %s", r, oi)
+		}
+		// An inviting 'pair' that paired while the other did not says so.
+		if oi == "paired" && oj == "unchanged" && victim != inviter &&
+			!strings.Contains(inviterErr.String(), "The other device stopped before it said it had finished pairing") {
+			t.Errorf("round %d: the inviting pair (stopped: %v) does not say the other device did not finish:\n%s", r, stoppedNow, inviterErr.String())
 		}
 		who := map[bool]string{true: "inviter killed", false: "joiner killed"}[victim == inviter]
 		outcomes[fmt.Sprintf("%s: inviter %s, joiner %s", who, oi, oj)]++
