@@ -825,9 +825,17 @@ func (n *Node) waitOnline(ctx context.Context, id peer.ID) error {
 
 func (n *Node) handleStream(st network.Stream) {
 	id := st.Conn().RemotePeer()
-	if !n.isTrusted(id) && !n.pair.isJoining(id) {
+	if !n.isTrusted(id) && n.pair.isJoining(id) {
+		// The inviting device's first sync, opened while this device is
+		// still storing the pairing: hold it until the join is over, so
+		// that its hello meets this device's new space, not the old one.
+		ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
+		n.pair.waitJoined(ctx, id)
+		cancel()
+	}
+	if !n.isTrusted(id) {
 		// Only possible with a caller's host, which has no gater of ours,
-		// or with a peer admitted only to pair.
+		// with a peer admitted only to pair, or after a join that failed.
 		n.log.Debug("refused a stream from an unknown peer", "peer", id)
 		st.Reset()
 		return

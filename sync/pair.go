@@ -123,6 +123,7 @@ type pairState struct {
 	mu       stdsync.Mutex
 	invites  map[*Invitation]struct{}
 	joining  map[peer.ID]int  // inviting devices this node is joining
+	changed  chan struct{}    // closed and replaced when joining changes
 	farewell map[peer.ID]int  // removed devices this node is telling
 	revoked  map[peer.ID]bool // unpaired while this node ran
 }
@@ -158,14 +159,38 @@ func (ps *pairState) admit(p peer.ID, dir network.Direction) bool {
 	return false
 }
 
-// isJoining reports whether this node is joining p's space. Its sync
-// stream is then let through to the session's hello check, which refuses
-// it until the pairing is done: a refusal, unlike a reset stream, makes
-// the inviting device retry soon.
+// isJoining reports whether this node is joining p's space. The inviting
+// device trusts this one, and may open its sync stream, as soon as it has
+// stored its side of the pairing, a moment before this device has stored
+// its own: [Node.handleStream] holds such a stream until the join is over
+// (see waitJoined) instead of refusing it.
 func (ps *pairState) isJoining(p peer.ID) bool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	return ps.joining[p] > 0
+}
+
+// waitJoined waits until this node is no longer joining p's space (the
+// join stored the pairing, or failed) or ctx ends, and reports whether the
+// join is over.
+func (ps *pairState) waitJoined(ctx context.Context, p peer.ID) bool {
+	for {
+		ps.mu.Lock()
+		joining, ch := ps.joining[p] > 0, ps.changed
+		if ch == nil {
+			ps.changed = make(chan struct{})
+			ch = ps.changed
+		}
+		ps.mu.Unlock()
+		if !joining {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 func (ps *pairState) isRevoked(p peer.ID) bool {
@@ -180,6 +205,10 @@ func (ps *pairState) count(m map[peer.ID]int, p peer.ID, d int) {
 	m[p] += d
 	if m[p] <= 0 {
 		delete(m, p)
+	}
+	if ps.changed != nil {
+		close(ps.changed)
+		ps.changed = nil
 	}
 }
 
