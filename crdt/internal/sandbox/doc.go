@@ -67,8 +67,12 @@
 //
 // # How the child is found and started
 //
-// The child is the running binary itself, found with os.Executable and
-// started with the environment variable TRUSTSYNC_SANDBOX_CHILD set. This
+// The child is the running binary itself, started with the environment
+// variable TRUSTSYNC_SANDBOX_CHILD set. On Linux it is executed through
+// /proc/self/exe, which the kernel resolves to the image the parent runs,
+// not to a path: removing or replacing the binary while a long-running
+// process (serve) runs neither stops the checker nor starts a different
+// program as the checker. Elsewhere it is found with os.Executable. This
 // package's init function sees the variable and serves requests until its
 // request pipe closes, then exits: main never runs, nor do the tests of a
 // test binary. So every binary that imports the crdt package (the CLI, go
@@ -137,6 +141,8 @@
 //     process alive and the store loadable.
 //   - Bugs in the caller's own documents: if the caller's document itself
 //     aborts the loader, every check returns ErrUnavailable.
-//   - Platforms where os.Executable fails or re-executing is not allowed
-//     (some sandboxes): checks then fail with ErrUnavailable, closed.
+//   - Platforms where the running binary cannot be found or re-executed
+//     (some sandboxes), or a process out of file descriptors, processes or
+//     memory: checks then fail with ErrUnavailable, closed, and the next
+//     check tries to start the child again.
 package sandbox

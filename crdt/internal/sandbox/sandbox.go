@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -493,11 +494,15 @@ func startChild(opts Options) (*child, error) {
 			return nil, err
 		}
 	} else {
-		exe, err := os.Executable()
+		exe, err := selfImage()
 		if err != nil {
 			return nil, fmt.Errorf("finding this program to start the checker: %v", err)
 		}
 		cmd = exec.Command(exe)
+		// The name ps shows; the kernel runs exe.
+		if name, err := os.Executable(); err == nil {
+			cmd.Args[0] = name
+		}
 	}
 	env := cmd.Env
 	if env == nil {
@@ -529,6 +534,25 @@ func startChild(opts Options) (*child, error) {
 		return nil, fmt.Errorf("starting the checker %s: %v", cmd.Path, err)
 	}
 	return &child{cmd: cmd, req: reqW, rep: repR, repR: bufio.NewReaderSize(repR, 4096), stderr: tail}, nil
+}
+
+// procSelfExe names, on Linux, the very file this process runs: a link
+// the kernel resolves to the running image, even after the file at its
+// path was removed or replaced (an upgrade while serve runs).
+const procSelfExe = "/proc/self/exe"
+
+// selfImage returns what to execute to start a child running this same
+// program. On Linux that is procSelfExe: a forked child resolves it to the
+// image it shares with its parent, so no path is looked up and there is no
+// window in which the file could be swapped. Elsewhere, or without /proc,
+// it is the path os.Executable finds.
+func selfImage() (string, error) {
+	if runtime.GOOS == "linux" {
+		if _, err := os.Stat(procSelfExe); err == nil {
+			return procSelfExe, nil
+		}
+	}
+	return os.Executable()
 }
 
 // withoutVar returns env without entries for name.

@@ -1,0 +1,156 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/automerge/automerge-go"
+)
+
+// goneEnv makes this test binary the process of
+// TestChildStartsAfterBinaryGone whose own file is removed or replaced
+// before its first check: "remove" or "replace:MARKER".
+const goneEnv = "TRUSTSYNC_SANDBOX_TEST_GONE"
+
+// TestChildStartsAfterBinaryGone runs a copy of this test binary that
+// removes its own file, or replaces it with a script that leaves a marker
+// file when run, and only then starts its checker (the default command, as
+// in serve). The checker must still start, from the image the process runs:
+// a valid message passes, a bad one is rejected by the child (not
+// "unavailable"), and the script never runs.
+func TestChildStartsAfterBinaryGone(t *testing.T) {
+	if mode := os.Getenv(goneEnv); mode != "" {
+		goneChild(mode)
+		return
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("the running image is reached through /proc/self/exe on Linux only")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"remove", "replace"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			bin := filepath.Join(dir, "trustsync-copy.test")
+			copyFile(t, exe, bin)
+			marker := filepath.Join(dir, "impostor-ran")
+			env := mode
+			if mode == "replace" {
+				env += ":" + marker
+			}
+			cmd := exec.Command(bin, "-test.run=^TestChildStartsAfterBinaryGone$", "-test.count=1")
+			cmd.Env = append(os.Environ(), goneEnv+"="+env)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("the copy failed: %v\n%s", err, out)
+			}
+			for _, want := range []string{"GONE " + mode, "ACCEPTED", "REJECTED", "STARTS 1"} {
+				if !strings.Contains(string(out), want) {
+					t.Fatalf("no %q in the output of the copy:\n%s", want, out)
+				}
+			}
+			if _, err := os.Stat(bin); mode == "remove" && !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the binary was not removed: %v", err)
+			}
+			if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the replacement ran as the checker (%v)", err)
+			}
+			t.Logf("binary %sd, then: %s", mode, strings.Join(strings.Fields(string(grepLines(out, "ACCEPTED", "REJECTED", "STARTS"))), " "))
+		})
+	}
+}
+
+// goneChild is the copy of TestChildStartsAfterBinaryGone. It prints what
+// happened; a failure prints FAIL and exits 1.
+func goneChild(mode string) {
+	fail := func(format string, a ...any) {
+		fmt.Printf("FAIL "+format+"\n", a...)
+		os.Exit(1)
+	}
+	self := os.Args[0]
+	kind, marker, _ := strings.Cut(mode, ":")
+	switch kind {
+	case "remove":
+		if err := os.Remove(self); err != nil {
+			fail("remove: %v", err)
+		}
+	case "replace":
+		tmp := self + ".new"
+		script := "#!/bin/sh\necho ran > '" + marker + "'\nexit 3\n"
+		if err := os.WriteFile(tmp, []byte(script), 0o755); err != nil {
+			fail("write: %v", err)
+		}
+		if err := os.Rename(tmp, self); err != nil {
+			fail("rename: %v", err)
+		}
+	default:
+		fail("unknown mode %q", mode)
+	}
+	fmt.Println("GONE", kind)
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	local, remote := automerge.New(), automerge.New()
+	if err := remote.RootMap().Set("k", int64(1)); err != nil {
+		fail("%v", err)
+	}
+	if _, err := remote.Commit("one"); err != nil {
+		fail("%v", err)
+	}
+	m, ok := automerge.NewSyncState(remote).GenerateMessage()
+	if !ok {
+		fail("nothing to send")
+	}
+	if err := c.CheckMessage(ctx, "doc", local, nil, m.Bytes()); err != nil {
+		fail("a valid message: %v", err)
+	}
+	fmt.Println("ACCEPTED")
+	err := c.CheckMessage(ctx, "doc", local, nil, []byte{0x42, 1, 2, 3})
+	if !errors.Is(err, ErrRejected) || errors.Is(err, ErrUnavailable) {
+		fail("a bad message: %v", err)
+	}
+	fmt.Println("REJECTED")
+	fmt.Println("STARTS", c.Stats().Starts)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// grepLines returns the lines of out that start with one of the prefixes.
+func grepLines(out []byte, prefixes ...string) []byte {
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				keep = append(keep, l)
+			}
+		}
+	}
+	return []byte(strings.Join(keep, "\n"))
+}
