@@ -41,6 +41,17 @@ var ErrBusy = errors.New("store busy")
 // space is freed.
 var ErrNoSpace = errors.New("no space left on the disk")
 
+// ErrCheckUnavailable is returned when bytes that must be checked before
+// this process loads them could not be checked: stored chunks of a document
+// (someone who can write the home, or a bug, can store bytes that abort the
+// process), a sync message or a document from a peer. The check runs in a
+// child process; this error means the child could not be started or did not
+// answer, most often for lack of a resource (open files, processes, memory).
+// Nothing was loaded, applied or stored: the operation can be tried again,
+// and works once the child can start. What needs no check (listings, history,
+// documents already loaded) keeps working.
+var ErrCheckUnavailable = errors.New("cannot check the data before loading it")
+
 // ErrClosed is returned by any call on a closed space, store or node.
 var ErrClosed = errors.New("closed")
 

@@ -247,14 +247,31 @@ func (s *Space) Close() error {
 	return nil
 }
 
-// vet runs a check of untrusted bytes in the sandbox child. Without a
-// sandbox (Options.NoSandbox) it accepts everything. An unavailable sandbox
-// is an error too: untrusted bytes are never applied unchecked.
-func (s *Space) vet(ctx context.Context, check func(*sandbox.Checker) error) error {
+// vet runs a check of untrusted bytes in the sandbox child. It returns nil
+// when the bytes may be applied; an error wrapping sandbox.ErrRejected when
+// the child refused them or died of them; the context's error; and, when
+// the check could not be made at all, an error wrapping
+// trustsync.ErrCheckUnavailable naming what: untrusted bytes are never
+// applied unchecked. Without a sandbox (Options.NoSandbox, a deliberate
+// choice of the caller) it accepts everything.
+func (s *Space) vet(ctx context.Context, what string, check func(*sandbox.Checker) error) error {
 	if s.checker == nil {
 		return nil
 	}
-	return check(s.checker)
+	err := check(s.checker)
+	if err == nil || errors.Is(err, sandbox.ErrRejected) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return checkUnavailable(what, err)
+}
+
+// checkUnavailable wraps a failure to make a check (an error of the sandbox
+// that is not a verdict on the bytes) into trustsync.ErrCheckUnavailable,
+// keeping why in one line. Callers apply nothing.
+func checkUnavailable(what string, err error) error {
+	why := strings.TrimPrefix(err.Error(), sandbox.ErrUnavailable.Error()+": ")
+	return fmt.Errorf("%s: %w (%s)", what, trustsync.ErrCheckUnavailable, oneLine(why))
 }
 
 // Self returns who writes on this device.
@@ -376,35 +393,43 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 // store's checksums stop accidents, not someone who can write the file, or a
 // bug: bytes with a valid checksum can still abort automerge and with it the
 // process. Chunks the child cannot survive make the document damaged, naming
-// the first chunk that does it. Without a sandbox, or when the child cannot
-// be run, the chunks are loaded unchecked, as before there was a sandbox.
+// the first chunk that does it. When the child cannot be run, nothing is
+// loaded either: the error wraps trustsync.ErrCheckUnavailable, the caller
+// drops the document, and the next use tries again. Only without a sandbox
+// (Options.NoSandbox) are stored chunks loaded unchecked.
 func (s *Space) vetStored(doc string, base *automerge.Doc, chunks []trustsync.Chunk) error {
 	if s.checker == nil || len(chunks) == 0 {
 		return nil
 	}
 	ctx := context.Background()
+	what := fmt.Sprintf("document %q", doc)
 	check := func(chunks []trustsync.Chunk) error {
 		var data []byte
 		for _, c := range chunks {
 			data = append(data, c.Data...)
 		}
-		if base == nil {
-			return s.checker.CheckLoad(ctx, doc, nil, data)
-		}
-		return s.checker.CheckIncremental(ctx, doc, base, data)
+		return s.vet(ctx, what, func(c *sandbox.Checker) error {
+			if base == nil {
+				return c.CheckLoad(ctx, doc, nil, data)
+			}
+			return c.CheckIncremental(ctx, doc, base, data)
+		})
 	}
 	err := check(chunks)
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, sandbox.ErrRejected) {
-		s.log.Warn("stored chunks loaded without a sandbox check", "doc", doc, "err", err)
-		return nil
+		return err
 	}
 	// Rare: find the first chunk that makes the load fail.
 	bad := chunks[len(chunks)-1]
 	for i := range chunks[:len(chunks)-1] {
-		if e := check(chunks[:i+1]); errors.Is(e, sandbox.ErrRejected) {
+		e := check(chunks[:i+1])
+		if e != nil && !errors.Is(e, sandbox.ErrRejected) {
+			return e // the check itself failed: no verdict on any chunk
+		}
+		if e != nil {
 			bad, err = chunks[i], e
 			break
 		}
@@ -723,8 +748,12 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 		}
 		// The bytes come from a peer: they reach ds.doc only after a
 		// disposable child process survived loading them into its mirror.
-		if err := s.vet(ctx, func(c *sandbox.Checker) error { return c.CheckImport(ctx, doc, ds.doc, data) }); err != nil {
-			return fmt.Errorf("import %q: not a valid Automerge document (%v): %w", doc, err, trustsync.ErrInvalid)
+		what := fmt.Sprintf("import %q", doc)
+		if err := s.vet(ctx, what, func(c *sandbox.Checker) error { return c.CheckImport(ctx, doc, ds.doc, data) }); err != nil {
+			if !errors.Is(err, sandbox.ErrRejected) {
+				return err
+			}
+			return fmt.Errorf("%s: not a valid Automerge document (%v): %w", what, err, trustsync.ErrInvalid)
 		}
 		old := ds.doc.Heads()
 		if err := loadInto(s.mem, ds.doc, data); err != nil {

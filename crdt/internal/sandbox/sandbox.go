@@ -511,13 +511,13 @@ func startChild(opts Options) (*child, error) {
 	cmd.Env = append(withoutVar(env, EnvVar), EnvVar+"="+childMagic, "GOMAXPROCS=1")
 	reqR, reqW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("starting the checker: %v", err)
 	}
 	repR, repW, err := os.Pipe()
 	if err != nil {
 		reqR.Close()
 		reqW.Close()
-		return nil, err
+		return nil, fmt.Errorf("starting the checker: %v", err)
 	}
 	tail := &tailBuffer{max: 4096}
 	cmd.Stdin = nil
