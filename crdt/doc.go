@@ -158,6 +158,9 @@
 //   - LoadIncremental into a non-empty document accepts garbage: input must
 //     start with Automerge's magic bytes, and imported documents are decoded
 //     on a scratch document first.
+//   - LoadSyncState accepts trailing bytes: a sync state read from the store
+//     is decoded in Go first and reaches automerge only in the exact form
+//     SyncState.Save writes; any other is dropped and the sync starts afresh.
 //
 // A damaged chunk (failing its checksum, or undecodable) makes its document
 // refuse writes and sync with a [*trustsync.DamagedError]; listings keep
