@@ -82,7 +82,9 @@
 // not have side effects beyond their process.
 //
 // The child is started lazily on the first check, restarted lazily after
-// it dies, killed and reaped by Close, and exits by itself when the parent
+// it dies (a child found gone before it got a request, killed from outside
+// say, is replaced and the request sent again: only a child that dies after
+// it got the input blames the input), killed and reaped by Close, and exits by itself when the parent
 // dies (its request pipe reaches end of file). Requests and replies are
 // length-prefixed frames on file descriptors 3 and 4, not on stdin and
 // stdout, so that nothing printed by other code can corrupt them; the

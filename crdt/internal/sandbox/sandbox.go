@@ -138,7 +138,11 @@ func (c *Checker) Start(ctx context.Context) error {
 	e.byte(opPing)
 	_, err = c.roundTrip(ctx, ch, e.b)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		c.lost()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("sandbox: starting the checker: %w", ctxErr)
+		}
+		return fmt.Errorf("%w: the checker does not answer: %s", ErrUnavailable, ch.death(err))
 	}
 	return nil
 }
@@ -263,6 +267,18 @@ func (c *Checker) CheckChanges(ctx context.Context, data []byte) error {
 	e.bytes(data)
 	c.stats.Checks++
 	rep, err := c.roundTrip(ctx, ch, e.b)
+	if errors.Is(err, errNotSent) && ctx.Err() == nil {
+		// The child was gone before it got the input: try a new one.
+		c.lost()
+		if ch, err = c.child(); err != nil {
+			return err
+		}
+		rep, err = c.roundTrip(ctx, ch, e.b)
+		if errors.Is(err, errNotSent) && ctx.Err() == nil {
+			c.lost()
+			return fmt.Errorf("%w: the checker exited before it got the changes", ErrUnavailable)
+		}
+	}
 	if err != nil {
 		return c.inputFailed(ctx, err, "changes")
 	}
@@ -294,6 +310,17 @@ func (c *Checker) check(ctx context.Context, doc string, base *automerge.Doc, si
 		}
 		c.stats.Checks++
 		rep, err := c.roundTrip(ctx, ch, build(heads))
+		if errors.Is(err, errNotSent) && ctx.Err() == nil {
+			// The child was gone before it got the input (killed from
+			// outside, say): the input is not to blame. Start a new
+			// child, mirror afresh and send the input once more.
+			c.stats.Checks--
+			c.lost()
+			if attempt == 0 {
+				continue
+			}
+			return fmt.Errorf("%w: the checker exited before it got the %s", ErrUnavailable, what)
+		}
 		if err != nil {
 			return c.inputFailed(ctx, err, what)
 		}
@@ -466,6 +493,11 @@ func (c *Checker) roundTrip(ctx context.Context, ch *child, req []byte) (reply, 
 		}
 	}()
 	if err := writeFrame(ch.req, req); err != nil {
+		if errors.Is(err, syscall.EPIPE) {
+			// Nobody reads the request pipe: the child had already
+			// exited, so it did not see this request.
+			return reply{}, fmt.Errorf("%w: %w", errNotSent, err)
+		}
 		return reply{}, err
 	}
 	p, err := readFrame(ch.repR)
@@ -474,6 +506,10 @@ func (c *Checker) roundTrip(ctx context.Context, ch *child, req []byte) (reply, 
 	}
 	return decodeReply(p)
 }
+
+// errNotSent is wrapped by roundTrip when the child had exited before the
+// request was written: whatever the request held did not cause its death.
+var errNotSent = errors.New("the checker had exited before the request was sent")
 
 // child is one running checker process.
 type child struct {

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/automerge/automerge-go"
 )
@@ -153,4 +155,75 @@ func grepLines(out []byte, prefixes ...string) []byte {
 		}
 	}
 	return []byte(strings.Join(keep, "\n"))
+}
+
+// TestChildKilledBetweenChecks kills the child from outside between two
+// checks of one document (its mirror in step, so the next request is the
+// input itself), as the OOM killer or a user might. The next input is not
+// blamed for the death: it is checked by a new child and passes. The same
+// holds for CheckChanges.
+func TestChildKilledBetweenChecks(t *testing.T) {
+	c := New(Options{})
+	defer c.Close()
+	ctx := context.Background()
+	p := newPair(newDoc(t, 5), automerge.New())
+	kill := func() {
+		c.mu.Lock()
+		pid := c.ch.cmd.Process.Pid
+		c.mu.Unlock()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until its files are closed: its leader thread turns
+		// zombie before the other threads, which share its descriptors,
+		// are gone; each closes them before it leaves the task list.
+		for i := 0; ; i++ {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			tasks, terr := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+			if err != nil || terr != nil || strings.Contains(string(stat), ") Z ") && len(tasks) <= 1 {
+				return
+			}
+			if i > 6000 {
+				t.Fatal("the killed child is still running after a minute")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	send := func() {
+		t.Helper()
+		edit(t, p.remote, "k", time.Now().UnixNano())
+		m, ok := p.remoteSS.GenerateMessage()
+		if !ok {
+			t.Fatal("nothing to send")
+		}
+		if err := c.CheckMessage(ctx, "doc", p.local, p.localSS.Save(), m.Bytes()); err != nil {
+			t.Fatalf("a valid message after the child was killed: %v", err)
+		}
+		if _, err := p.localSS.ReceiveMessage(m.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if m, ok := p.localSS.GenerateMessage(); ok {
+			if _, err := p.remoteSS.ReceiveMessage(m.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send()
+	for range 3 {
+		kill()
+		send()
+	}
+	chs, err := p.remote.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kill()
+	if err := c.CheckChanges(ctx, automerge.SaveChanges(chs)); err != nil {
+		t.Fatalf("valid changes after the child was killed: %v", err)
+	}
+	st := c.Stats()
+	if st.Crashes != 0 || st.Rejected != 0 || st.Starts != 5 {
+		t.Fatalf("stats %+v: want 5 starts and nothing rejected", st)
+	}
+	t.Logf("4 kills between checks: %+v", st)
 }
