@@ -49,7 +49,8 @@ var ErrNoSpace = errors.New("no space left on the disk")
 // answer, most often for lack of a resource (open files, processes, memory).
 // Nothing was loaded, applied or stored: the operation can be tried again,
 // and works once the child can start. What needs no check (listings, history,
-// documents already loaded) keeps working.
+// documents already loaded) keeps working. The error is a
+// [*CheckUnavailableError] naming what could not be checked and why.
 var ErrCheckUnavailable = errors.New("cannot check the data before loading it")
 
 // ErrClosed is returned by any call on a closed space, store or node.
@@ -94,3 +95,24 @@ func (e *DamagedError) Error() string {
 
 // Unwrap returns [ErrDamaged].
 func (e *DamagedError) Unwrap() error { return ErrDamaged }
+
+// CheckUnavailableError reports bytes that were not loaded because they
+// could not be checked first (see [ErrCheckUnavailable]).
+type CheckUnavailableError struct {
+	What string // for example `document "boundaries"`; empty for checks in general
+	Why  string // for example "starting the checker: pipe2: too many open files"
+}
+
+func (e *CheckUnavailableError) Error() string {
+	msg := ErrCheckUnavailable.Error()
+	if e.What != "" {
+		msg = e.What + ": " + msg
+	}
+	if e.Why != "" {
+		msg += " (" + e.Why + ")"
+	}
+	return msg
+}
+
+// Unwrap returns [ErrCheckUnavailable].
+func (e *CheckUnavailableError) Unwrap() error { return ErrCheckUnavailable }

@@ -266,12 +266,27 @@ func (s *Space) vet(ctx context.Context, what string, check func(*sandbox.Checke
 	return checkUnavailable(what, err)
 }
 
-// checkUnavailable wraps a failure to make a check (an error of the sandbox
-// that is not a verdict on the bytes) into trustsync.ErrCheckUnavailable,
-// keeping why in one line. Callers apply nothing.
+// CheckReady reports whether bytes that must be checked before they are
+// loaded (stored chunks of a document not in memory, a peer's sync messages
+// and documents) can be checked now: nil, or an error wrapping
+// [trustsync.ErrCheckUnavailable] that says why. It starts the sandbox
+// child when none runs, so a caller that waits for the child to become
+// available again (the sync node before a session) calls it to find out.
+// Without a sandbox (Options.NoSandbox) it returns nil.
+func (s *Space) CheckReady(ctx context.Context) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	return s.vet(ctx, "", func(c *sandbox.Checker) error { return c.Start(ctx) })
+}
+
+// checkUnavailable turns a failure to make a check (an error of the sandbox
+// that is not a verdict on the bytes) into a
+// *trustsync.CheckUnavailableError, keeping why in one line. Callers apply
+// nothing.
 func checkUnavailable(what string, err error) error {
 	why := strings.TrimPrefix(err.Error(), sandbox.ErrUnavailable.Error()+": ")
-	return fmt.Errorf("%s: %w (%s)", what, trustsync.ErrCheckUnavailable, oneLine(why))
+	return &trustsync.CheckUnavailableError{What: what, Why: oneLine(why)}
 }
 
 // Self returns who writes on this device.
@@ -748,12 +763,12 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 		}
 		// The bytes come from a peer: they reach ds.doc only after a
 		// disposable child process survived loading them into its mirror.
-		what := fmt.Sprintf("import %q", doc)
+		what := fmt.Sprintf("the received document %q", doc)
 		if err := s.vet(ctx, what, func(c *sandbox.Checker) error { return c.CheckImport(ctx, doc, ds.doc, data) }); err != nil {
 			if !errors.Is(err, sandbox.ErrRejected) {
-				return err
+				return fmt.Errorf("import %q: %w", doc, err)
 			}
-			return fmt.Errorf("%s: not a valid Automerge document (%v): %w", what, err, trustsync.ErrInvalid)
+			return fmt.Errorf("import %q: not a valid Automerge document (%v): %w", doc, err, trustsync.ErrInvalid)
 		}
 		old := ds.doc.Heads()
 		if err := loadInto(s.mem, ds.doc, data); err != nil {
