@@ -102,6 +102,16 @@ const (
 	ChangesReceived
 	// Synced: both sides hold the same heads of every document.
 	Synced
+	// ChecksUnavailable: a session ended, or did not start, because this
+	// device cannot check what peers send before applying it (the space's
+	// sandbox child cannot start: too few file descriptors, say); Err
+	// says why and wraps [trustsync.ErrCheckUnavailable]. Nothing was
+	// applied. It is reported once; the node keeps redialing with backoff
+	// and reports ChecksRestored when a session passes its hello again.
+	ChecksUnavailable
+	// ChecksRestored: after ChecksUnavailable, a session passed its hello:
+	// checks work again and syncing resumed.
+	ChecksRestored
 )
 
 func (t EventType) String() string {
@@ -114,6 +124,10 @@ func (t EventType) String() string {
 		return "changes received"
 	case Synced:
 		return "synced"
+	case ChecksUnavailable:
+		return "checks unavailable"
+	case ChecksRestored:
+		return "checks restored"
 	case Paired:
 		return "paired"
 	case PairRefused:
@@ -130,7 +144,7 @@ type Event struct {
 	Peer     peer.ID
 	Remote   Remote
 	Received crdt.Received // ChangesReceived only
-	Err      error         // PeerOffline only
+	Err      error         // PeerOffline and ChecksUnavailable only
 }
 
 // Node keeps one device online: a libp2p host that admits only the space's
@@ -157,13 +171,16 @@ type Node struct {
 	extra     map[peer.ID]bool // cfg.Peers
 	dial      map[peer.ID]*dialState
 	lastErr   map[peer.ID]error
-	changed   chan struct{}
-	subs      map[chan Event]struct{}
-	wake      chan struct{}
-	addrsWake chan struct{}
-	closeOnce stdsync.Once
-	closeErr  error
-	pair      pairState // invitations, joins, farewells, revoked peers: pair*.go
+	// checksDown is set once a session ended because nothing could be
+	// checked (ChecksUnavailable), until a session passes its hello.
+	checksDown bool
+	changed    chan struct{}
+	subs       map[chan Event]struct{}
+	wake       chan struct{}
+	addrsWake  chan struct{}
+	closeOnce  stdsync.Once
+	closeErr   error
+	pair       pairState // invitations, joins, farewells, revoked peers: pair*.go
 }
 
 type nodeSession struct {
@@ -715,7 +732,7 @@ func (n *Node) waitOnline(ctx context.Context, id peer.ID) error {
 		}
 		if ns != nil {
 			seen = ns
-		} else if seen != nil && refused(lastErr) {
+		} else if seen != nil && (refused(lastErr) || errors.Is(lastErr, trustsync.ErrCheckUnavailable)) {
 			// A refusal will not change by waiting; a broken stream (or
 			// one replaced by a newer stream) may be followed by another.
 			return fmt.Errorf("session with %s: %w", id, lastErr)
@@ -793,9 +810,14 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 			n.mu.Lock()
 			ns.online = true
 			delete(n.lastErr, id)
+			restored := n.checksDown
+			n.checksDown = false
 			n.broadcastLocked()
 			n.mu.Unlock()
 			n.signal(n.addrsWake)
+			if restored {
+				n.emit(Event{Type: ChecksRestored, Peer: id, Remote: r})
+			}
 			n.emit(Event{Type: PeerOnline, Peer: id, Remote: r})
 		},
 		received: func(r Remote, rec crdt.Received) {
@@ -822,12 +844,17 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 	}
 	n.log.Debug("session ended", "peer", id, "err", err)
 
+	unchecked := errors.Is(err, trustsync.ErrCheckUnavailable)
 	n.mu.Lock()
 	if n.sessions[id] == ns {
 		delete(n.sessions, id)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		n.lastErr[id] = err
+	}
+	report := unchecked && !n.checksDown
+	if unchecked {
+		n.checksDown = true
 	}
 	if n.trusted[id] {
 		ds := n.dialStateLocked(id)
@@ -839,11 +866,16 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 	if ns.online {
 		n.emit(Event{Type: PeerOffline, Peer: id, Remote: ns.s.Remote(), Err: err})
 	}
+	if report {
+		n.emit(Event{Type: ChecksUnavailable, Peer: id, Remote: ns.s.Remote(), Err: err})
+	}
 }
 
 // WaitSynced waits until a session with the peer runs and both sides hold
 // the same heads of every document, as of this call or later. It keeps
-// waiting across reconnects until ctx ends.
+// waiting across reconnects until ctx ends, except after a session that
+// ended because this device cannot check what the peer sends: then it
+// returns that error, wrapping [trustsync.ErrCheckUnavailable].
 func (n *Node) WaitSynced(ctx context.Context, id peer.ID) error {
 	for {
 		n.mu.Lock()
@@ -853,6 +885,11 @@ func (n *Node) WaitSynced(ctx context.Context, id peer.ID) error {
 			err := ns.s.WaitSynced(ctx)
 			if err == nil || ctx.Err() != nil {
 				return err
+			}
+			if errors.Is(err, trustsync.ErrCheckUnavailable) {
+				// This device cannot take anything now: say so rather
+				// than wait for a session that cannot sync either.
+				return fmt.Errorf("wait for sync with %s: %w", id, err)
 			}
 			continue // the session ended; wait for the next one
 		}
