@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/trustsync/trustsync"
 	tsync "github.com/trustsync/trustsync/sync"
 )
 
@@ -115,6 +116,14 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 		return ctx.Err()
 	}
 	if errors.Is(err, tsync.ErrNoPeers) {
+		// This device could not check what its partner sent: nothing
+		// was applied, and waiting longer would not help.
+		for _, p := range rep.Peers {
+			var ue *trustsync.CheckUnavailableError
+			if errors.As(p.Err, &ue) {
+				return &userError{msg: uncheckedLine(ue), err: p.Err}
+			}
+		}
 		// A device that answered but did not finish is named with why.
 		for _, p := range rep.Peers {
 			if p.Remote.DeviceID != "" && p.Err != nil {
