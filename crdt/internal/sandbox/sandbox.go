@@ -567,7 +567,7 @@ func startChild(opts Options) (*child, error) {
 	if err != nil {
 		reqW.Close()
 		repR.Close()
-		return nil, fmt.Errorf("starting the checker %s: %v", cmd.Path, err)
+		return nil, fmt.Errorf("starting the checker: %v", err)
 	}
 	return &child{cmd: cmd, req: reqW, rep: repR, repR: bufio.NewReaderSize(repR, 4096), stderr: tail}, nil
 }
