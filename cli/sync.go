@@ -124,6 +124,14 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 				return &userError{msg: uncheckedLine(ue), err: p.Err}
 			}
 		}
+		// A device that refused (it cannot check what we send, say) is
+		// named with its reason.
+		for _, p := range rep.Peers {
+			var re *tsync.RemoteError
+			if errors.As(p.Err, &re) {
+				return failf("could not sync with %s: it refused: %s", remoteName(p.Peer.String(), p.Remote), oneLine(re.Reason))
+			}
+		}
 		// A device that answered but did not finish is named with why.
 		for _, p := range rep.Peers {
 			if p.Remote.DeviceID != "" && p.Err != nil {

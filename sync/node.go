@@ -867,8 +867,33 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 		n.emit(Event{Type: PeerOffline, Peer: id, Remote: ns.s.Remote(), Err: err})
 	}
 	if report {
-		n.emit(Event{Type: ChecksUnavailable, Peer: id, Remote: ns.s.Remote(), Err: err})
+		n.emit(Event{Type: ChecksUnavailable, Peer: id, Remote: n.remoteOf(id, ns.s.Remote()), Err: err})
 	}
+}
+
+// remoteOf returns r, or when r is empty (the session ended before the
+// hello exchange), the device of the space with the peer ID id, as far as
+// the space knows it.
+func (n *Node) remoteOf(id peer.ID, r Remote) Remote {
+	if r.DeviceID != "" {
+		return r
+	}
+	members, err := n.space.Members(n.ctx)
+	if err != nil {
+		return r
+	}
+	for _, m := range members {
+		for _, d := range m.Devices {
+			if d.PeerID == id.String() && !d.Removed {
+				name := m.Name
+				if name == "" {
+					name = d.Owner.Name
+				}
+				return Remote{DeviceID: d.ID, DeviceName: d.Name, MemberID: m.ID, MemberName: name, PeerID: d.PeerID}
+			}
+		}
+	}
+	return r
 }
 
 // WaitSynced waits until a session with the peer runs and both sides hold

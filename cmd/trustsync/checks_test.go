@@ -162,7 +162,6 @@ func fltListedWith(t *testing.T, home string, wrap []string, kind string) map[st
 	return ids
 }
 
-
 // servingProc is `trustsync serve` running in the background.
 type servingProc struct {
 	cmd    *exec.Cmd
