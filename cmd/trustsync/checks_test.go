@@ -523,4 +523,5 @@ func TestSync_ServeRecoversWhenChecksRunAgain(t *testing.T) {
 	sa.stop(t)
 	sb.stop(t)
 	t.Logf("Alex's serve said:\n%s", sa.stderr.String())
+	t.Logf("Sam's serve said:\n%s", sb.stderr.String())
 }
