@@ -31,7 +31,8 @@ const noFilesEnv = "TRUSTSYNC_FAULTS_NOFILES_DIR"
 // work; every operation that needs a check (a cold load of the damaged
 // document or of a healthy one, a peer's document) is refused with an
 // error wrapping ErrCheckUnavailable, on one line, never as damaged or
-// invalid data; a document with no stored chunks takes a write. Once the
+// invalid data; a document already in memory (loaded before the checker
+// was killed) and a document with no stored chunks take writes. Once the
 // limit is lifted, in the same process, the damaged document is refused as
 // damaged and the healthy ones take writes. Afterwards every acknowledged
 // item is in the home. A partner's document is taken only once it can be
@@ -97,7 +98,7 @@ func TestFaults_CheckUnavailable(t *testing.T) {
 		}
 	}
 	want := []string{
-		"limited", "list", "history", "write-damaged", "write-healthy", "import", "write-new-document",
+		"limited", "list", "history", "write-damaged", "write-healthy", "write-loaded-document", "write-new-document", "import",
 		"lifted", "write-damaged-after", "write-healthy-after", "import-after", "list-after",
 	}
 	for _, name := range want {
@@ -164,6 +165,25 @@ func fltNoFiles(dir string) {
 	}
 	defer s.Close()
 
+	// A document loaded while checks work stays in memory: the check-ins.
+	// Then the checker is killed, so a new one would have to start.
+	id, err := s.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 4})
+	if err != nil {
+		step("setup", err, "")
+		return
+	}
+	fmt.Println("ACKED", KindCheckIn, id)
+	killed := 0
+	for _, pid := range fltCheckers() {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			killed++
+		}
+	}
+	if killed == 0 {
+		step("setup", errors.New("no checker ran after a checked load"), "")
+		return
+	}
+
 	// No new file descriptor from here on: the soft limit is below every
 	// free descriptor number (0, 1 and 2 are open).
 	var old syscall.Rlimit
@@ -194,8 +214,15 @@ func fltNoFiles(dir string) {
 	step("write-damaged", refused(err), fmt.Sprint(err))
 	_, err = s.AddGoal(ctx, "a goal written while no check can be made", "")
 	step("write-healthy", refused(err), fmt.Sprint(err))
+	// The check-ins are in memory and no other process wrote them:
+	// nothing to check.
+	id, err = s.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 3, Note: "written while no check can be made"})
+	if err == nil {
+		fmt.Println("ACKED", KindCheckIn, id)
+	}
+	step("write-loaded-document", err, "")
 	// The moments document has no stored chunk: nothing to check.
-	id, err := s.AddMoment(ctx, "a good moment, written while no check can be made", false)
+	id, err = s.AddMoment(ctx, "a good moment, written while no check can be made", false)
 	if err == nil {
 		fmt.Println("ACKED", KindMoment, id)
 	}
@@ -229,4 +256,27 @@ func fltNoFiles(dir string) {
 		err = fmt.Errorf("%d goals and %d moments, want 2 and 2", len(gs), len(ms))
 	}
 	step("list-after", errors.Join(err, merr), fmt.Sprint(len(gs), " goals, ", len(ms), " moments"))
+}
+
+// fltCheckers returns the sandbox children of this process.
+func fltCheckers() []int {
+	var pids []int
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			env, err := os.ReadFile("/proc/" + f + "/environ")
+			if err != nil || !strings.Contains(string(env), "TRUSTSYNC_SANDBOX_CHILD=") {
+				continue
+			}
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }

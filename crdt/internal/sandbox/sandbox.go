@@ -306,6 +306,9 @@ func (c *Checker) check(ctx context.Context, doc string, base *automerge.Doc, si
 			return err
 		}
 		if err := c.syncMirror(ctx, ch, doc, base, heads, attempt > 0); err != nil {
+			if errors.Is(err, errNotSent) && attempt == 0 {
+				continue // the child was gone before; a new one mirrors afresh
+			}
 			return err
 		}
 		c.stats.Checks++
@@ -402,6 +405,10 @@ func (c *Checker) syncMirror(ctx context.Context, ch *child, doc string, base *a
 		c.lost()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("sandbox: syncing %q: %w", doc, ctxErr)
+		}
+		if errors.Is(err, errNotSent) {
+			// Gone before it got the caller's document: not its fault.
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		c.stats.BaseCrashes++
 		return fmt.Errorf("%w: the checker died loading the caller's own %q: %s", ErrUnavailable, doc, ch.death(err))

@@ -161,7 +161,7 @@ func grepLines(out []byte, prefixes ...string) []byte {
 // checks of one document (its mirror in step, so the next request is the
 // input itself), as the OOM killer or a user might. The next input is not
 // blamed for the death: it is checked by a new child and passes. The same
-// holds for CheckChanges.
+// holds for a check that first mirrors a document, and for CheckChanges.
 func TestChildKilledBetweenChecks(t *testing.T) {
 	c := New(Options{})
 	defer c.Close()
@@ -213,6 +213,13 @@ func TestChildKilledBetweenChecks(t *testing.T) {
 		kill()
 		send()
 	}
+	// A kill before a check whose mirror must be brought in step first (a
+	// new document): the mirror goes to a new child, blamed on nothing.
+	kill()
+	other := newDoc(t, 2)
+	if err := c.CheckLoad(ctx, "other", nil, other.Save()); err != nil {
+		t.Fatalf("a valid document after the child was killed: %v", err)
+	}
 	chs, err := p.remote.Changes()
 	if err != nil {
 		t.Fatal(err)
@@ -222,8 +229,8 @@ func TestChildKilledBetweenChecks(t *testing.T) {
 		t.Fatalf("valid changes after the child was killed: %v", err)
 	}
 	st := c.Stats()
-	if st.Crashes != 0 || st.Rejected != 0 || st.Starts != 5 {
-		t.Fatalf("stats %+v: want 5 starts and nothing rejected", st)
+	if st.Crashes != 0 || st.Rejected != 0 || st.BaseCrashes != 0 || st.Starts != 6 {
+		t.Fatalf("stats %+v: want 6 starts and nothing rejected or blamed", st)
 	}
-	t.Logf("4 kills between checks: %+v", st)
+	t.Logf("5 kills between checks: %+v", st)
 }
