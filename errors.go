@@ -41,6 +41,18 @@ var ErrBusy = errors.New("store busy")
 // space is freed.
 var ErrNoSpace = errors.New("no space left on the disk")
 
+// ErrCheckUnavailable is returned when bytes that must be checked before
+// this process loads them could not be checked: stored chunks of a document
+// (someone who can write the home, or a bug, can store bytes that abort the
+// process), a sync message or a document from a peer. The check runs in a
+// child process; this error means the child could not be started or did not
+// answer, most often for lack of a resource (open files, processes, memory).
+// Nothing was loaded, applied or stored: the operation can be tried again,
+// and works once the child can start. What needs no check (listings, history,
+// documents already loaded) keeps working. The error is a
+// [*CheckUnavailableError] naming what could not be checked and why.
+var ErrCheckUnavailable = errors.New("cannot check the data before loading it")
+
 // ErrClosed is returned by any call on a closed space, store or node.
 var ErrClosed = errors.New("closed")
 
@@ -83,3 +95,24 @@ func (e *DamagedError) Error() string {
 
 // Unwrap returns [ErrDamaged].
 func (e *DamagedError) Unwrap() error { return ErrDamaged }
+
+// CheckUnavailableError reports bytes that were not loaded because they
+// could not be checked first (see [ErrCheckUnavailable]).
+type CheckUnavailableError struct {
+	What string // for example `document "boundaries"`; empty for checks in general
+	Why  string // for example "starting the checker: pipe2: too many open files"
+}
+
+func (e *CheckUnavailableError) Error() string {
+	msg := ErrCheckUnavailable.Error()
+	if e.What != "" {
+		msg = e.What + ": " + msg
+	}
+	if e.Why != "" {
+		msg += " (" + e.Why + ")"
+	}
+	return msg
+}
+
+// Unwrap returns [ErrCheckUnavailable].
+func (e *CheckUnavailableError) Unwrap() error { return ErrCheckUnavailable }

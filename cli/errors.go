@@ -94,10 +94,11 @@ func checkIDArg(id string) error {
 // home is the data directory in use, for messages that name it.
 func ErrorLine(err error, home string) (string, int) {
 	var (
-		usage   *UsageError
-		user    *userError
-		damaged *trustsync.DamagedError
-		amb     *trustsync.AmbiguousIDError
+		usage     *UsageError
+		user      *userError
+		damaged   *trustsync.DamagedError
+		amb       *trustsync.AmbiguousIDError
+		unchecked *trustsync.CheckUnavailableError
 	)
 	code := ExitFailure
 	var msg string
@@ -127,6 +128,10 @@ func ErrorLine(err error, home string) (string, int) {
 		msg = fmt.Sprintf("another trustsync process is busy with %s: try again in a moment", home)
 	case errors.Is(err, trustsync.ErrNoSpace):
 		msg = fmt.Sprintf("no space left on the disk holding %s: free some space, then try again; nothing was changed", home)
+	case errors.As(err, &unchecked):
+		msg = uncheckedLine(unchecked)
+	case errors.Is(err, trustsync.ErrCheckUnavailable):
+		msg = uncheckedLine(&trustsync.CheckUnavailableError{Why: err.Error()})
 	case errors.Is(err, trustsync.ErrReadOnly):
 		msg = "this space was written by a newer version of trustsync, so this one can only read it: update trustsync"
 	case errors.Is(err, trustsync.ErrInvalid):
@@ -135,6 +140,20 @@ func ErrorLine(err error, home string) (string, int) {
 		msg = err.Error()
 	}
 	return oneLine(msg), code
+}
+
+// uncheckedLine explains data that was not loaded because the process
+// that checks it first could not run: nothing changed, and what to do.
+func uncheckedLine(e *trustsync.CheckUnavailableError) string {
+	what := "the data"
+	if e.What != "" {
+		what = e.What
+	}
+	why := ""
+	if e.Why != "" {
+		why = " (" + e.Why + ")"
+	}
+	return fmt.Sprintf("cannot load %s safely right now: the process that checks data before it is loaded could not run%s; nothing was changed: raise the open-file limit (ulimit -n) or free memory, then try again", what, why)
 }
 
 // permissionLine explains a file of the home this user may not read or

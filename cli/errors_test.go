@@ -40,6 +40,12 @@ func TestErrorLine(t *testing.T) {
 			"the mood 9 is not within 1..5", ExitFailure},
 		{"interrupted", fmt.Errorf("write: %w", context.Canceled), "interrupted", ExitFailure},
 		{"several lines", errors.New("first\nsecond"), "first; second", ExitFailure},
+		{"check unavailable", fmt.Errorf("add boundary: %w", &trustsync.CheckUnavailableError{
+			What: `document "boundaries"`, Why: "starting the checker: pipe2: too many open files"}),
+			`cannot load document "boundaries" safely right now: the process that checks data before it is loaded could not run (starting the checker: pipe2: too many open files); nothing was changed: raise the open-file limit (ulimit -n) or free memory, then try again`,
+			ExitFailure},
+		{"check unavailable, plain", fmt.Errorf("sync: %w", trustsync.ErrCheckUnavailable),
+			"cannot load the data safely right now: the process that checks data before it is loaded could not run", ExitFailure},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	tsync "github.com/trustsync/trustsync/sync"
 )
@@ -159,12 +160,18 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 				switch {
 				case refusalOf(ev.Err) != nil:
 					// Told by the Refused event that follows.
+				case errors.Is(ev.Err, trustsync.ErrCheckUnavailable):
+					// Checks that cannot run have a line of their own.
 				case ev.Err != nil && !errors.Is(ev.Err, context.Canceled) && !errors.Is(ev.Err, io.EOF):
 					fmt.Fprintf(w, "disconnected from %s: %s\n", name, oneLine(ev.Err.Error()))
 				default:
 					// A partner going offline cleanly ends the stream (EOF).
 					fmt.Fprintf(w, "disconnected from %s\n", name)
 				}
+			case tsync.ChecksUnavailable:
+				fmt.Fprintf(w, "cannot take changes from %s: %s; still online, retrying by itself\n", name, uncheckedServeWords(ev.Err))
+			case tsync.ChecksRestored:
+				fmt.Fprintf(w, "checks work again: syncing with %s resumes\n", name)
 			case tsync.ChangesReceived:
 				if words := receivedWords(ev.Received.Items); words != "" {
 					fmt.Fprintf(w, "received %s from %s\n", words, name)
@@ -202,6 +209,18 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 			}
 		}
 	}
+}
+
+// uncheckedServeWords says why serve cannot take changes, from an error
+// wrapping trustsync.ErrCheckUnavailable, in the words of uncheckedLine.
+func uncheckedServeWords(err error) string {
+	why := ""
+	var ue *trustsync.CheckUnavailableError
+	if errors.As(err, &ue) && ue.Why != "" {
+		why = " (" + ue.Why + ")"
+	}
+	return "the process that checks received data before it is applied could not run" + why +
+		"; nothing was applied and nothing is lost: raise the open-file limit (ulimit -n) or free memory"
 }
 
 // receivedWords counts the distinct items of each kind that received

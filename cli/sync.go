@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/trustsync/trustsync"
 	tsync "github.com/trustsync/trustsync/sync"
 )
 
@@ -156,6 +157,14 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 		}
 	}
 	if errors.Is(err, tsync.ErrNoPeers) {
+		// This device could not check what its partner sent: nothing
+		// was applied, and waiting longer would not help.
+		for _, p := range rep.Peers {
+			var ue *trustsync.CheckUnavailableError
+			if errors.As(p.Err, &ue) {
+				return &userError{msg: uncheckedLine(ue), err: p.Err}
+			}
+		}
 		// A refusal is named first, with its reason, then a device that
 		// answered but did not finish, with why.
 		for _, p := range rep.Peers {
@@ -166,6 +175,7 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 				return &userError{msg: refusalLine(p.Peer.String(), re), err: p.Err}
 			}
 		}
+		// A device that answered but did not finish is named with why.
 		for _, p := range rep.Peers {
 			if p.Remote.DeviceID != "" && p.Err != nil {
 				return failf("could not finish syncing with %s within %s (%s): try again, or with a longer --timeout",

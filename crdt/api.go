@@ -97,7 +97,10 @@ type Options struct {
 	// (see "Untrusted bytes" in the package documentation). Without it, a
 	// malformed message can abort the whole process. Default: false (the
 	// sandbox is on); turn it off only for inputs you produced yourself,
-	// such as benchmarks of the raw library.
+	// such as benchmarks of the raw library. With it, stored chunks are
+	// loaded unchecked too. Without it, an operation whose bytes cannot be
+	// checked (the child cannot start) fails with
+	// trustsync.ErrCheckUnavailable rather than load them.
 	NoSandbox bool
 }
 

@@ -163,6 +163,9 @@
 //   - LoadIncremental into a non-empty document accepts garbage: input must
 //     start with Automerge's magic bytes, and imported documents are decoded
 //     on a scratch document first.
+//   - LoadSyncState accepts trailing bytes: a sync state read from the store
+//     is decoded in Go first and reaches automerge only in the exact form
+//     SyncState.Save writes; any other is dropped and the sync starts afresh.
 //
 // A damaged chunk (failing its checksum, or undecodable) makes its document
 // refuse writes and sync with a [*trustsync.DamagedError]; listings keep
@@ -196,8 +199,23 @@
 //     the other documents keep working.
 //
 // Our own edits are not checked: their bytes come from this process's
-// Automerge. Options.NoSandbox turns the child off; then untrusted bytes are
-// applied directly, as are stored chunks when the child cannot be started.
+// Automerge.
+//
+// Every check fails closed. When the child cannot be started or does not
+// answer (too few file descriptors, processes or memory), the bytes are not
+// loaded: the operation fails with an error wrapping
+// [trustsync.ErrCheckUnavailable], nothing is stored, a document whose
+// stored chunks could not be checked is not cached, and the next use tries
+// to start the child again. What needs no check keeps working: listings and
+// history (read from the view), writes to documents this space already
+// holds in memory, and documents that have no stored chunks yet. Reading or
+// writing any other document, and anything received from a peer, waits for
+// the child. On Linux the child is started through /proc/self/exe, so
+// removing or replacing the binary while a space is open does not stop it.
+//
+// Options.NoSandbox turns the child off, as a deliberate choice for bytes the
+// caller produced itself (benchmarks of the raw library): then every byte,
+// stored or received, is applied directly and can abort the process.
 // docs/RELIABILITY.md lists the fault battery that holds this to account
 // (hostile sync messages, documents and stored chunks, kill -9, a full disk,
 // clock skew, stalls and partitions) with its figures.

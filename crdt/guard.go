@@ -7,6 +7,7 @@ package crdt
 // reading and writing typed values, sync states and change timestamps.
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -232,9 +233,38 @@ type lockedSyncState struct {
 	doc *automerge.Doc // the document ss is bound to
 }
 
+// errBadSyncState is returned for persisted sync state bytes that are not
+// exactly what SyncState.Save writes.
+var errBadSyncState = errors.New("not a saved sync state")
+
+// checkSyncState accepts only the exact form SyncState.Save writes (see
+// sharedHeadsState): the type byte 0x43, the number of shared heads as a
+// minimal unsigned LEB128, then that many 32-byte hashes and nothing else.
+// The bytes come from the store, which anyone who can write the home (or
+// a bug) can fill; they reach automerge only in this form, which the Go
+// code here fully decodes, so no sandbox check is needed for them.
+// (automerge itself accepts trailing bytes.)
+func checkSyncState(b []byte) error {
+	if len(b) < 2 || b[0] != 0x43 {
+		return errBadSyncState
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || k != len(binary.AppendUvarint(nil, n)) {
+		return errBadSyncState
+	}
+	rest := uint64(len(b) - 1 - k)
+	if rest%32 != 0 || rest/32 != n {
+		return errBadSyncState
+	}
+	return nil
+}
+
 func newLockedSyncState(d *automerge.Doc, persisted []byte) (*lockedSyncState, error) {
 	if len(persisted) == 0 {
 		return &lockedSyncState{ss: automerge.NewSyncState(d), doc: d}, nil
+	}
+	if err := checkSyncState(persisted); err != nil {
+		return nil, err
 	}
 	ss, err := automerge.LoadSyncState(d, persisted)
 	if err != nil {

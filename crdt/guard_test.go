@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -232,6 +233,50 @@ func TestLockedSyncState_RoundTrip(t *testing.T) {
 	}
 	if _, err := lb.receive(nil, nil); !errors.Is(err, errEmptyInput) {
 		t.Fatalf("receive(nil) = %v, want errEmptyInput", err)
+	}
+}
+
+// TestLockedSyncState_RefusesMalformedPersistedState: persisted sync states
+// come from the store; only the exact form SyncState.Save writes reaches
+// automerge (which accepts trailing bytes, the first case, by itself).
+func TestLockedSyncState_RefusesMalformedPersistedState(t *testing.T) {
+	d := newTestDoc(t, 3)
+	good := sharedHeadsState(d.Heads())
+	for name, b := range map[string][]byte{
+		"trailing bytes": append(slices.Clone(good), 1, 2, 3),
+		"truncated":      good[:len(good)-1],
+		"wrong type":     append([]byte{0x42}, good[1:]...),
+		"huge count":     {0x43, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"overlong count": append([]byte{0x43, 0x81, 0x00}, good[2:]...),
+		"type only":      {0x43},
+	} {
+		if _, err := newLockedSyncState(d, b); !errors.Is(err, errBadSyncState) {
+			t.Errorf("%s: %v, want errBadSyncState", name, err)
+		}
+	}
+	// What Save writes passes: a fresh state, and one after a sync.
+	a := newTestDoc(t, 2)
+	la, _ := newLockedSyncState(a, nil)
+	lb, _ := newLockedSyncState(d, nil)
+	for i := 0; i < 10; i++ {
+		m, ok := la.generate()
+		if ok {
+			_, err := lb.receive(nil, m)
+			noErr(t, err)
+		}
+		m2, ok2 := lb.generate()
+		if ok2 {
+			_, err := la.receive(nil, m2)
+			noErr(t, err)
+		}
+		if !ok && !ok2 {
+			break
+		}
+	}
+	for _, b := range [][]byte{{0x43, 0x00}, good, la.save(), lb.save()} {
+		if _, err := newLockedSyncState(d, b); err != nil {
+			t.Errorf("saved state %x refused: %v", b, err)
+		}
 	}
 }
 

@@ -190,9 +190,12 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		}
 		// The message comes from a peer: it reaches ds.doc only after a
 		// disposable child process survived applying it to its mirror.
-		if err := p.s.vet(ctx, func(c *sandbox.Checker) error {
+		if err := p.s.vet(ctx, "a sync message from "+short(p.device), func(c *sandbox.Checker) error {
 			return c.CheckMessage(ctx, doc, ds.doc, ls.save(), msg)
 		}); err != nil {
+			if !errors.Is(err, sandbox.ErrRejected) {
+				return err
+			}
 			if fe := forked(doc, p.s.id.DeviceID, err); fe != nil {
 				return fe
 			}

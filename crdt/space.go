@@ -248,14 +248,46 @@ func (s *Space) Close() error {
 	return nil
 }
 
-// vet runs a check of untrusted bytes in the sandbox child. Without a
-// sandbox (Options.NoSandbox) it accepts everything. An unavailable sandbox
-// is an error too: untrusted bytes are never applied unchecked.
-func (s *Space) vet(ctx context.Context, check func(*sandbox.Checker) error) error {
+// vet runs a check of untrusted bytes in the sandbox child. It returns nil
+// when the bytes may be applied; an error wrapping sandbox.ErrRejected when
+// the child refused them or died of them; the context's error; and, when
+// the check could not be made at all, an error wrapping
+// trustsync.ErrCheckUnavailable naming what: untrusted bytes are never
+// applied unchecked. Without a sandbox (Options.NoSandbox, a deliberate
+// choice of the caller) it accepts everything.
+func (s *Space) vet(ctx context.Context, what string, check func(*sandbox.Checker) error) error {
 	if s.checker == nil {
 		return nil
 	}
-	return check(s.checker)
+	err := check(s.checker)
+	if err == nil || errors.Is(err, sandbox.ErrRejected) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return checkUnavailable(what, err)
+}
+
+// CheckReady reports whether bytes that must be checked before they are
+// loaded (stored chunks of a document not in memory, a peer's sync messages
+// and documents) can be checked now: nil, or an error wrapping
+// [trustsync.ErrCheckUnavailable] that says why. It starts the sandbox
+// child when none runs, so a caller that waits for the child to become
+// available again (the sync node before a session) calls it to find out.
+// Without a sandbox (Options.NoSandbox) it returns nil.
+func (s *Space) CheckReady(ctx context.Context) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	return s.vet(ctx, "", func(c *sandbox.Checker) error { return c.Start(ctx) })
+}
+
+// checkUnavailable turns a failure to make a check (an error of the sandbox
+// that is not a verdict on the bytes) into a
+// *trustsync.CheckUnavailableError, keeping why in one line. Callers apply
+// nothing.
+func checkUnavailable(what string, err error) error {
+	why := strings.TrimPrefix(err.Error(), sandbox.ErrUnavailable.Error()+": ")
+	return &trustsync.CheckUnavailableError{What: what, Why: oneLine(why)}
 }
 
 // Self returns who writes on this device.
@@ -377,35 +409,43 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 // store's checksums stop accidents, not someone who can write the file, or a
 // bug: bytes with a valid checksum can still abort automerge and with it the
 // process. Chunks the child cannot survive make the document damaged, naming
-// the first chunk that does it. Without a sandbox, or when the child cannot
-// be run, the chunks are loaded unchecked, as before there was a sandbox.
+// the first chunk that does it. When the child cannot be run, nothing is
+// loaded either: the error wraps trustsync.ErrCheckUnavailable, the caller
+// drops the document, and the next use tries again. Only without a sandbox
+// (Options.NoSandbox) are stored chunks loaded unchecked.
 func (s *Space) vetStored(doc string, base *automerge.Doc, chunks []trustsync.Chunk) error {
 	if s.checker == nil || len(chunks) == 0 {
 		return nil
 	}
 	ctx := context.Background()
+	what := fmt.Sprintf("document %q", doc)
 	check := func(chunks []trustsync.Chunk) error {
 		var data []byte
 		for _, c := range chunks {
 			data = append(data, c.Data...)
 		}
-		if base == nil {
-			return s.checker.CheckLoad(ctx, doc, nil, data)
-		}
-		return s.checker.CheckIncremental(ctx, doc, base, data)
+		return s.vet(ctx, what, func(c *sandbox.Checker) error {
+			if base == nil {
+				return c.CheckLoad(ctx, doc, nil, data)
+			}
+			return c.CheckIncremental(ctx, doc, base, data)
+		})
 	}
 	err := check(chunks)
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, sandbox.ErrRejected) {
-		s.log.Warn("stored chunks loaded without a sandbox check", "doc", doc, "err", err)
-		return nil
+		return err
 	}
 	// Rare: find the first chunk that makes the load fail.
 	bad := chunks[len(chunks)-1]
 	for i := range chunks[:len(chunks)-1] {
-		if e := check(chunks[:i+1]); errors.Is(e, sandbox.ErrRejected) {
+		e := check(chunks[:i+1])
+		if e != nil && !errors.Is(e, sandbox.ErrRejected) {
+			return e // the check itself failed: no verdict on any chunk
+		}
+		if e != nil {
 			bad, err = chunks[i], e
 			break
 		}
@@ -815,7 +855,11 @@ func (s *Space) importTx(ctx context.Context, tx trustsync.Tx, ds *docState, dat
 	}
 	// The bytes come from a peer: they reach ds.doc only after a
 	// disposable child process survived loading them into its mirror.
-	if err := s.vet(ctx, func(c *sandbox.Checker) error { return c.CheckImport(ctx, ds.id, ds.doc, data) }); err != nil {
+	what := fmt.Sprintf("the received document %q", ds.id)
+	if err := s.vet(ctx, what, func(c *sandbox.Checker) error { return c.CheckImport(ctx, ds.id, ds.doc, data) }); err != nil {
+		if !errors.Is(err, sandbox.ErrRejected) {
+			return Received{}, fmt.Errorf("import %q: %w", ds.id, err)
+		}
 		if fe := forked(ds.id, s.id.DeviceID, err); fe != nil {
 			return Received{}, fe
 		}
@@ -855,7 +899,11 @@ func (s *Space) setAside(ctx context.Context, tx trustsync.Tx, doc string) (int,
 		}
 		bad = append(bad, dc.DamagedSeqs()...)
 	}
-	bad = append(bad, s.undecodable(doc, chunks)...)
+	more, err := s.undecodable(doc, chunks)
+	if err != nil {
+		return 0, err
+	}
+	bad = append(bad, more...)
 	for _, seq := range bad {
 		if err := tx.Quarantine(seq); err != nil {
 			return 0, fmt.Errorf("set aside chunk %d of document %q: %w", seq, doc, err)
@@ -865,18 +913,36 @@ func (s *Space) setAside(ctx context.Context, tx trustsync.Tx, doc string) (int,
 }
 
 // undecodable returns the chunks, in order, that cannot be loaded on top of
-// the loadable ones before them.
-func (s *Space) undecodable(doc string, chunks []trustsync.Chunk) []int64 {
-	vetted := s.vetStored(doc, nil, chunks) == nil
+// the loadable ones before them. When the sandbox child cannot check them,
+// it returns that error and no verdict: a chunk is set aside only when it
+// was found bad, never because the check could not run.
+func (s *Space) undecodable(doc string, chunks []trustsync.Chunk) ([]int64, error) {
+	vet := func(chunks []trustsync.Chunk) (bool, error) {
+		err := s.vetStored(doc, nil, chunks)
+		if err != nil && !errors.Is(err, trustsync.ErrDamaged) {
+			return false, err
+		}
+		return err == nil, nil
+	}
+	vetted, err := vet(chunks)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		ok  []trustsync.Chunk
 		bad []int64
 		d   *automerge.Doc
 	)
 	for _, c := range chunks {
-		if !vetted && s.vetStored(doc, nil, append(slices.Clone(ok), c)) != nil {
-			bad = append(bad, c.Seq)
-			continue
+		if !vetted {
+			good, err := vet(append(slices.Clone(ok), c))
+			if err != nil {
+				return nil, err
+			}
+			if !good {
+				bad = append(bad, c.Seq)
+				continue
+			}
 		}
 		var err error
 		if d == nil {
@@ -890,7 +956,7 @@ func (s *Space) undecodable(doc string, chunks []trustsync.Chunk) []int64 {
 		}
 		ok = append(ok, c)
 	}
-	return bad
+	return bad, nil
 }
 
 // validDocID checks a document ID given by a caller or a peer.

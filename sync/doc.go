@@ -133,6 +133,15 @@
 // peer's in-flight sync state is reset ([crdt.Peer.Reset]) so that the next
 // session resumes from the persisted state, sending only what is missing.
 //
+// A device that cannot check what a peer sends (its space's sandbox child
+// cannot start; see "Untrusted bytes" in package crdt) holds no session: it
+// asks [crdt.Space.CheckReady] before the hello exchange, and a session ends
+// at the first message it cannot check, with an error wrapping
+// [trustsync.ErrCheckUnavailable]. That is not the peer's fault: the peer is
+// told in an ERROR frame to try later, and since nothing was applied nor
+// acknowledged, nothing is lost. The node keeps redialing with its backoff
+// and resumes by itself once checks work again.
+//
 // # Pairing and unpairing
 //
 // [Node.Invite] opens a one-time [Invite] (the inviting device's peer ID and
@@ -192,7 +201,9 @@
 // [Node.Subscribe] reports [PeerOnline] after a successful hello,
 // [PeerOffline] when a session ends, [ChangesReceived] with the items a
 // peer's changes touched, and [Synced] when both sides hold the same heads;
-// [Paired], [PairRefused] and [Unpaired] report pairing and unpairing.
+// [ChecksUnavailable] (once) and [ChecksRestored] report a device that
+// cannot check what peers send, and its recovery; [Paired], [PairRefused]
+// and [Unpaired] report pairing and unpairing.
 // [Node.SyncOnce] returns a [Report] that reads like "received 2 boundaries
 // and 1 check-in from Sam (sam-laptop)".
 package sync

@@ -115,6 +115,16 @@ const (
 	// a [*RefusedError]. A device that keeps sending what is refused is
 	// reported again at each attempt.
 	Refused
+	// ChecksUnavailable: a session ended, or did not start, because this
+	// device cannot check what peers send before applying it (the space's
+	// sandbox child cannot start: too few file descriptors, say); Err
+	// says why and wraps [trustsync.ErrCheckUnavailable]. Nothing was
+	// applied. It is reported once; the node keeps redialing with backoff
+	// and reports ChecksRestored when a session passes its hello again.
+	ChecksUnavailable
+	// ChecksRestored: after ChecksUnavailable, a session passed its hello:
+	// checks work again and syncing resumed.
+	ChecksRestored
 )
 
 func (t EventType) String() string {
@@ -133,6 +143,10 @@ func (t EventType) String() string {
 		return "document restored"
 	case Refused:
 		return "refused"
+	case ChecksUnavailable:
+		return "checks unavailable"
+	case ChecksRestored:
+		return "checks restored"
 	case Paired:
 		return "paired"
 	case PairRefused:
@@ -149,7 +163,7 @@ type Event struct {
 	Peer     peer.ID
 	Remote   Remote
 	Received crdt.Received // ChangesReceived only
-	Err      error         // PeerOffline and Refused only
+	Err      error         // PeerOffline, Refused and ChecksUnavailable only
 	Damage   DocDamage     // DocDamaged and DocRestored only
 }
 
@@ -198,29 +212,9 @@ func (n *Node) refusal(id peer.ID, r Remote, err error) *RefusedError {
 	if errors.As(err, &re) {
 		return re
 	}
-	if r.DeviceID == "" {
-		r = n.remoteOf(id)
-	}
+	r = n.remoteOf(id, r)
 	var rem *RemoteError
 	return &RefusedError{Remote: r, ByPeer: errors.As(err, &rem), Err: err}
-}
-
-// remoteOf names the device of the space whose peer ID is id, for a session
-// that ended before its hello did.
-func (n *Node) remoteOf(id peer.ID) Remote {
-	r := Remote{PeerID: id.String()}
-	members, err := n.space.Members(n.ctx)
-	if err != nil {
-		return r
-	}
-	for _, m := range members {
-		for _, d := range m.Devices {
-			if d.PeerID == r.PeerID {
-				r.DeviceID, r.DeviceName, r.MemberID, r.MemberName = d.ID, d.Name, m.ID, m.Name
-			}
-		}
-	}
-	return r
 }
 
 // Node keeps one device online: a libp2p host that admits only the space's
@@ -247,13 +241,16 @@ type Node struct {
 	extra     map[peer.ID]bool // cfg.Peers
 	dial      map[peer.ID]*dialState
 	lastErr   map[peer.ID]error
-	changed   chan struct{}
-	subs      map[chan Event]struct{}
-	wake      chan struct{}
-	addrsWake chan struct{}
-	closeOnce stdsync.Once
-	closeErr  error
-	pair      pairState // invitations, joins, farewells, revoked peers: pair*.go
+	// checksDown is set once a session ended because nothing could be
+	// checked (ChecksUnavailable), until a session passes its hello.
+	checksDown bool
+	changed    chan struct{}
+	subs       map[chan Event]struct{}
+	wake       chan struct{}
+	addrsWake  chan struct{}
+	closeOnce  stdsync.Once
+	closeErr   error
+	pair       pairState // invitations, joins, farewells, revoked peers: pair*.go
 }
 
 type nodeSession struct {
@@ -805,10 +802,13 @@ func (n *Node) waitOnline(ctx context.Context, id peer.ID) error {
 		}
 		if ns != nil {
 			seen = ns
-		} else if seen != nil && refused(lastErr) {
+		} else if seen != nil && (refused(lastErr) || errors.Is(lastErr, trustsync.ErrCheckUnavailable)) {
 			// A refusal will not change by waiting; a broken stream (or
 			// one replaced by a newer stream) may be followed by another.
-			return fmt.Errorf("session with %s: %w", id, n.refusal(id, seen.s.Remote(), lastErr))
+			if re := n.refusal(id, seen.s.Remote(), lastErr); re != nil {
+				return fmt.Errorf("session with %s: %w", id, re)
+			}
+			return fmt.Errorf("session with %s: %w", id, lastErr)
 		}
 		select {
 		case <-ch:
@@ -891,9 +891,14 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 			n.mu.Lock()
 			ns.online = true
 			delete(n.lastErr, id)
+			restored := n.checksDown
+			n.checksDown = false
 			n.broadcastLocked()
 			n.mu.Unlock()
 			n.signal(n.addrsWake)
+			if restored {
+				n.emit(Event{Type: ChecksRestored, Peer: id, Remote: r})
+			}
 			n.emit(Event{Type: PeerOnline, Peer: id, Remote: r})
 		},
 		received: func(r Remote, rec crdt.Received) {
@@ -926,12 +931,17 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 	}
 	n.log.Debug("session ended", "peer", id, "err", err)
 
+	unchecked := errors.Is(err, trustsync.ErrCheckUnavailable)
 	n.mu.Lock()
 	if n.sessions[id] == ns {
 		delete(n.sessions, id)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		n.lastErr[id] = err
+	}
+	report := unchecked && !n.checksDown
+	if unchecked {
+		n.checksDown = true
 	}
 	if n.trusted[id] {
 		ds := n.dialStateLocked(id)
@@ -951,11 +961,44 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 	if re != nil {
 		n.emit(Event{Type: Refused, Peer: id, Remote: re.Remote, Err: re})
 	}
+	if report {
+		n.emit(Event{Type: ChecksUnavailable, Peer: id, Remote: n.remoteOf(id, ns.s.Remote()), Err: err})
+	}
+}
+
+// remoteOf returns r, or when r is empty (the session ended before the
+// hello exchange), the device of the space with the peer ID id, as far as
+// the space knows it.
+func (n *Node) remoteOf(id peer.ID, r Remote) Remote {
+	if r.DeviceID != "" {
+		return r
+	}
+	if r.PeerID == "" {
+		r.PeerID = id.String()
+	}
+	members, err := n.space.Members(n.ctx)
+	if err != nil {
+		return r
+	}
+	for _, m := range members {
+		for _, d := range m.Devices {
+			if d.PeerID == id.String() && !d.Removed {
+				name := m.Name
+				if name == "" {
+					name = d.Owner.Name
+				}
+				return Remote{DeviceID: d.ID, DeviceName: d.Name, MemberID: m.ID, MemberName: name, PeerID: d.PeerID}
+			}
+		}
+	}
+	return r
 }
 
 // WaitSynced waits until a session with the peer runs and both sides hold
 // the same heads of every document, as of this call or later. It keeps
-// waiting across reconnects until ctx ends.
+// waiting across reconnects until ctx ends, except after a session that
+// ended because this device cannot check what the peer sends: then it
+// returns that error, wrapping [trustsync.ErrCheckUnavailable].
 func (n *Node) WaitSynced(ctx context.Context, id peer.ID) error {
 	for {
 		n.mu.Lock()
@@ -965,6 +1008,11 @@ func (n *Node) WaitSynced(ctx context.Context, id peer.ID) error {
 			err := ns.s.WaitSynced(ctx)
 			if err == nil || ctx.Err() != nil {
 				return err
+			}
+			if errors.Is(err, trustsync.ErrCheckUnavailable) {
+				// This device cannot take anything now: say so rather
+				// than wait for a session that cannot sync either.
+				return fmt.Errorf("wait for sync with %s: %w", id, err)
 			}
 			if err := ns.s.Err(); refusedData(err) {
 				// Waiting does not change what the device sends. (A hello

@@ -17,6 +17,7 @@ type replica interface {
 	Save(ctx context.Context, doc string) ([]byte, error)
 	Import(ctx context.Context, doc string, data []byte, from string) (crdt.Received, error)
 	Subscribe() (<-chan crdt.Event, func())
+	CheckReady(ctx context.Context) error
 	syncPeer(deviceID string) syncPeer
 }
 

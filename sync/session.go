@@ -347,7 +347,11 @@ type deadliner interface {
 
 // Run syncs until ctx is cancelled, the peer goes away or a protocol error
 // happens, and returns why. A refused or malformed peer gets an ERROR frame
-// with the reason before the connection closes. Run closes the connection
+// with the reason before the connection closes. When this device cannot
+// check what the peer sends (the space's sandbox child cannot start), Run
+// ends with an error wrapping [trustsync.ErrCheckUnavailable] before the
+// hello exchange, or at the first message that needs a check, and tells
+// the peer it will take its data later; nothing was applied. Run closes the connection
 // and, however the session ended, resets the peer's in-flight sync state so
 // that the next session resumes from what was persisted. Run may be called
 // once.
@@ -391,9 +395,15 @@ func (s *Session) Run(ctx context.Context) (err error) {
 
 	writerGone := errors.Is(err, errWriter)
 	var pe *RemoteError
-	if err != nil && !writerGone && !errors.As(err, &pe) && ctx.Err() == nil && isProtocolError(err) {
+	unchecked := errors.Is(err, trustsync.ErrCheckUnavailable)
+	if err != nil && !writerGone && !errors.As(err, &pe) && ctx.Err() == nil && (isProtocolError(err) || unchecked) {
 		// Tell the peer why, then close.
-		out.push(encodeFrame(frameError, appendString(nil, truncate(err.Error(), maxString-8))))
+		reason := err.Error()
+		if unchecked {
+			// Not the peer's fault, and our details are ours.
+			reason = uncheckedReason
+		}
+		out.push(encodeFrame(frameError, appendString(nil, truncate(reason, maxString-8))))
 		out.finish()
 		t := time.NewTimer(min(s.cfg.Timeout, 2*time.Second))
 		select {
@@ -406,7 +416,12 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	s.cfg.Conn.Close()
 	wg.Wait()
 	if errors.Is(err, errWriter) {
-		err = errors.Unwrap(err)
+		// Return the write's own error: errors.Unwrap gives nil for an
+		// error wrapping two.
+		var both interface{ Unwrap() []error }
+		if errors.As(err, &both) && len(both.Unwrap()) == 2 {
+			err = both.Unwrap()[1]
+		}
 	}
 	return err
 }
@@ -421,6 +436,10 @@ func isProtocolError(err error) bool {
 	}
 	return false
 }
+
+// uncheckedReason is what a peer is told when this device ends a session
+// because it cannot check received data (trustsync.ErrCheckUnavailable).
+const uncheckedReason = "it cannot check received data right now (it takes them once it can; nothing is lost): try again later"
 
 // errRejected marks data from the peer that crdt refused.
 var errRejected = errors.New("rejected data from peer")
@@ -551,6 +570,9 @@ const binaryLenMax = 10
 func (p *proto) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-chan error, events <-chan crdt.Event) error {
 	s := p.s
 	if s.cfg.Initiator {
+		if err := s.r.CheckReady(ctx); err != nil {
+			return err
+		}
 		if err := p.sendHello(ctx); err != nil {
 			return err
 		}
@@ -586,12 +608,12 @@ func (p *proto) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-c
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-readErr:
-			return err
+			return p.drain(ctx, in, err)
 		case err := <-writeErr:
 			if err == nil {
 				err = io.ErrClosedPipe
 			}
-			return err
+			return p.drain(ctx, in, err)
 		case <-helloTimer.C:
 			if !p.helloDone {
 				return fmt.Errorf("no hello from the peer within %v", s.cfg.Timeout)
@@ -621,6 +643,22 @@ func (p *proto) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-c
 			if err := p.flush(ctx); err != nil {
 				return err
 			}
+		}
+	}
+}
+
+// drain handles the frames already read when the connection failed with
+// err, then returns err: a peer that refuses sends an ERROR frame, then
+// closes, and its reason must not be lost to the closed connection.
+func (p *proto) drain(ctx context.Context, in <-chan frame, err error) error {
+	for {
+		select {
+		case f := <-in:
+			if herr := p.handle(ctx, f); herr != nil {
+				return herr
+			}
+		default:
+			return err
 		}
 	}
 }
@@ -742,9 +780,13 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 		}
 		_, wasDamaged := p.damaged[doc]
 		rec, err := s.r.Import(ctx, doc, data, p.remote.DeviceID)
-		if errors.Is(err, trustsync.ErrDamaged) {
+		if errors.Is(err, trustsync.ErrCheckUnavailable) {
+			return fmt.Errorf("document %s: %w", doc, err)
+		}
+		if errors.Is(err, trustsync.ErrDamaged) || forkedDoc(err) {
 			// This device's copy is damaged beyond what the peer's could
-			// mend: the other documents sync on.
+			// mend, or the peer's history of it forked from this device's:
+			// the other documents sync on.
 			p.theirDocs[doc] = true
 			p.markDamaged(doc, err)
 			return nil
@@ -783,7 +825,10 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 			return nil
 		}
 		rec, err := p.peer.ReceiveMessage(ctx, doc, msg)
-		if errors.Is(err, trustsync.ErrDamaged) {
+		if errors.Is(err, trustsync.ErrCheckUnavailable) {
+			return fmt.Errorf("sync message for %s: %w", doc, err)
+		}
+		if errors.Is(err, trustsync.ErrDamaged) || forkedDoc(err) {
 			p.theirDocs[doc] = true
 			p.markDamaged(doc, err)
 			return nil
@@ -905,6 +950,14 @@ func (p *proto) onHello(ctx context.Context, body []byte) error {
 	p.peer = s.r.syncPeer(h.DeviceID)
 	if p.peer == nil {
 		return fmt.Errorf("no sync state for device %s", h.DeviceID)
+	}
+	// Nothing can be taken from the peer while nothing can be checked: no
+	// session then (the peer is told why), rather than one that fails at
+	// its first message. Asked only once the peer is known.
+	if !s.cfg.Initiator {
+		if err := s.r.CheckReady(ctx); err != nil {
+			return err
+		}
 	}
 	if !s.cfg.Initiator {
 		if err := p.sendHello(ctx); err != nil {
@@ -1059,6 +1112,15 @@ func (p *proto) updateSynced() {
 
 // markDamaged leaves doc out of the session: this device cannot read it.
 // The peer is told at the next flush.
+// forkedDoc reports whether err refused a document whose history forked
+// between the two devices (a [*crdt.ForkError]): like a damaged document, it
+// can no longer be exchanged with this peer, and is left out of the session
+// while the other documents sync on.
+func forkedDoc(err error) bool {
+	var fe *crdt.ForkError
+	return errors.As(err, &fe)
+}
+
 func (p *proto) markDamaged(doc string, err error) {
 	reason := printable(truncate(err.Error(), maxString-8))
 	delete(p.myHeads, doc)

@@ -67,8 +67,12 @@
 //
 // # How the child is found and started
 //
-// The child is the running binary itself, found with os.Executable and
-// started with the environment variable TRUSTSYNC_SANDBOX_CHILD set. This
+// The child is the running binary itself, started with the environment
+// variable TRUSTSYNC_SANDBOX_CHILD set. On Linux it is executed through
+// /proc/self/exe, which the kernel resolves to the image the parent runs,
+// not to a path: removing or replacing the binary while a long-running
+// process (serve) runs neither stops the checker nor starts a different
+// program as the checker. Elsewhere it is found with os.Executable. This
 // package's init function sees the variable and serves requests until its
 // request pipe closes, then exits: main never runs, nor do the tests of a
 // test binary. So every binary that imports the crdt package (the CLI, go
@@ -78,7 +82,9 @@
 // not have side effects beyond their process.
 //
 // The child is started lazily on the first check, restarted lazily after
-// it dies, killed and reaped by Close, and exits by itself when the parent
+// it dies (a child found gone before it got a request, killed from outside
+// say, is replaced and the request sent again: only a child that dies after
+// it got the input blames the input), killed and reaped by Close, and exits by itself when the parent
 // dies (its request pipe reaches end of file). Requests and replies are
 // length-prefixed frames on file descriptors 3 and 4, not on stdin and
 // stdout, so that nothing printed by other code can corrupt them; the
@@ -137,6 +143,8 @@
 //     process alive and the store loadable.
 //   - Bugs in the caller's own documents: if the caller's document itself
 //     aborts the loader, every check returns ErrUnavailable.
-//   - Platforms where os.Executable fails or re-executing is not allowed
-//     (some sandboxes): checks then fail with ErrUnavailable, closed.
+//   - Platforms where the running binary cannot be found or re-executed
+//     (some sandboxes), or a process out of file descriptors, processes or
+//     memory: checks then fail with ErrUnavailable, closed, and the next
+//     check tries to start the child again.
 package sandbox

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -137,7 +138,11 @@ func (c *Checker) Start(ctx context.Context) error {
 	e.byte(opPing)
 	_, err = c.roundTrip(ctx, ch, e.b)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		c.lost()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("sandbox: starting the checker: %w", ctxErr)
+		}
+		return fmt.Errorf("%w: the checker does not answer: %s", ErrUnavailable, ch.death(err))
 	}
 	return nil
 }
@@ -262,6 +267,18 @@ func (c *Checker) CheckChanges(ctx context.Context, data []byte) error {
 	e.bytes(data)
 	c.stats.Checks++
 	rep, err := c.roundTrip(ctx, ch, e.b)
+	if errors.Is(err, errNotSent) && ctx.Err() == nil {
+		// The child was gone before it got the input: try a new one.
+		c.lost()
+		if ch, err = c.child(); err != nil {
+			return err
+		}
+		rep, err = c.roundTrip(ctx, ch, e.b)
+		if errors.Is(err, errNotSent) && ctx.Err() == nil {
+			c.lost()
+			return fmt.Errorf("%w: the checker exited before it got the changes", ErrUnavailable)
+		}
+	}
 	if err != nil {
 		return c.inputFailed(ctx, err, "changes")
 	}
@@ -289,10 +306,24 @@ func (c *Checker) check(ctx context.Context, doc string, base *automerge.Doc, si
 			return err
 		}
 		if err := c.syncMirror(ctx, ch, doc, base, heads, attempt > 0); err != nil {
+			if errors.Is(err, errNotSent) && attempt == 0 {
+				continue // the child was gone before; a new one mirrors afresh
+			}
 			return err
 		}
 		c.stats.Checks++
 		rep, err := c.roundTrip(ctx, ch, build(heads))
+		if errors.Is(err, errNotSent) && ctx.Err() == nil {
+			// The child was gone before it got the input (killed from
+			// outside, say): the input is not to blame. Start a new
+			// child, mirror afresh and send the input once more.
+			c.stats.Checks--
+			c.lost()
+			if attempt == 0 {
+				continue
+			}
+			return fmt.Errorf("%w: the checker exited before it got the %s", ErrUnavailable, what)
+		}
 		if err != nil {
 			return c.inputFailed(ctx, err, what)
 		}
@@ -374,6 +405,10 @@ func (c *Checker) syncMirror(ctx context.Context, ch *child, doc string, base *a
 		c.lost()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("sandbox: syncing %q: %w", doc, ctxErr)
+		}
+		if errors.Is(err, errNotSent) {
+			// Gone before it got the caller's document: not its fault.
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		c.stats.BaseCrashes++
 		return fmt.Errorf("%w: the checker died loading the caller's own %q: %s", ErrUnavailable, doc, ch.death(err))
@@ -465,6 +500,11 @@ func (c *Checker) roundTrip(ctx context.Context, ch *child, req []byte) (reply, 
 		}
 	}()
 	if err := writeFrame(ch.req, req); err != nil {
+		if errors.Is(err, syscall.EPIPE) {
+			// Nobody reads the request pipe: the child had already
+			// exited, so it did not see this request.
+			return reply{}, fmt.Errorf("%w: %w", errNotSent, err)
+		}
 		return reply{}, err
 	}
 	p, err := readFrame(ch.repR)
@@ -473,6 +513,10 @@ func (c *Checker) roundTrip(ctx context.Context, ch *child, req []byte) (reply, 
 	}
 	return decodeReply(p)
 }
+
+// errNotSent is wrapped by roundTrip when the child had exited before the
+// request was written: whatever the request held did not cause its death.
+var errNotSent = errors.New("the checker had exited before the request was sent")
 
 // child is one running checker process.
 type child struct {
@@ -493,11 +537,15 @@ func startChild(opts Options) (*child, error) {
 			return nil, err
 		}
 	} else {
-		exe, err := os.Executable()
+		exe, err := selfImage()
 		if err != nil {
 			return nil, fmt.Errorf("finding this program to start the checker: %v", err)
 		}
 		cmd = exec.Command(exe)
+		// The name ps shows; the kernel runs exe.
+		if name, err := os.Executable(); err == nil {
+			cmd.Args[0] = name
+		}
 	}
 	env := cmd.Env
 	if env == nil {
@@ -506,13 +554,13 @@ func startChild(opts Options) (*child, error) {
 	cmd.Env = append(withoutVar(env, EnvVar), EnvVar+"="+childMagic, "GOMAXPROCS=1")
 	reqR, reqW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("starting the checker: %v", err)
 	}
 	repR, repW, err := os.Pipe()
 	if err != nil {
 		reqR.Close()
 		reqW.Close()
-		return nil, err
+		return nil, fmt.Errorf("starting the checker: %v", err)
 	}
 	tail := &tailBuffer{max: 4096}
 	cmd.Stdin = nil
@@ -526,9 +574,28 @@ func startChild(opts Options) (*child, error) {
 	if err != nil {
 		reqW.Close()
 		repR.Close()
-		return nil, fmt.Errorf("starting the checker %s: %v", cmd.Path, err)
+		return nil, fmt.Errorf("starting the checker: %v", err)
 	}
 	return &child{cmd: cmd, req: reqW, rep: repR, repR: bufio.NewReaderSize(repR, 4096), stderr: tail}, nil
+}
+
+// procSelfExe names, on Linux, the very file this process runs: a link
+// the kernel resolves to the running image, even after the file at its
+// path was removed or replaced (an upgrade while serve runs).
+const procSelfExe = "/proc/self/exe"
+
+// selfImage returns what to execute to start a child running this same
+// program. On Linux that is procSelfExe: a forked child resolves it to the
+// image it shares with its parent, so no path is looked up and there is no
+// window in which the file could be swapped. Elsewhere, or without /proc,
+// it is the path os.Executable finds.
+func selfImage() (string, error) {
+	if runtime.GOOS == "linux" {
+		if _, err := os.Stat(procSelfExe); err == nil {
+			return procSelfExe, nil
+		}
+	}
+	return os.Executable()
 }
 
 // withoutVar returns env without entries for name.
