@@ -509,7 +509,7 @@ func (w *pworld) view(s *crdt.Space) string {
 // reopened from each store must show the same. $TRUSTSYNC_PROPERTY_CHECKS
 // sets the number of cases.
 func TestSpace_ConvergenceProperty(t *testing.T) {
-	propertyChecks(t, 100)
+	propertyChecks(t, 50)
 	var stalls atomic.Int64
 	log := slog.New(countingHandler{prefix: "sync state stalled", n: &stalls})
 	defer func() { t.Logf("%d stalled sync states restarted over all cases", stalls.Load()) }()
