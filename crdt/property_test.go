@@ -503,11 +503,16 @@ func (w *pworld) view(s *crdt.Space) string {
 // edits of every kind while random sync messages travel between them, in
 // random orders and crossing each other; exchanges are cut off mid-way,
 // devices stay offline for a while, and devices restart from their stores
-// (some on disk), resuming from the sync states they persisted. After a
-// full sync every device must hold identical documents, show identical
+// (some on disk), resuming from the sync states they persisted, and
+// devices edit a document between receiving a message and replying to it.
+// Two devices that have nothing more to send each other must agree. After
+// a full sync every device must hold identical documents, show identical
 // listings, and have every acknowledged change in its history; a space
 // reopened from each store must show the same. $TRUSTSYNC_PROPERTY_CHECKS
-// sets the number of cases.
+// sets the number of cases. The sandbox is off (its own tests cover it; it
+// would multiply the cost of every message), and disk stores live in
+// directories each case removes, not in t.TempDir, which would keep every
+// case's database until the test ends.
 func TestSpace_ConvergenceProperty(t *testing.T) {
 	propertyChecks(t, 50)
 	var stalls atomic.Int64
