@@ -311,7 +311,7 @@ func TestNode_ConvergenceProperty(t *testing.T) {
 			text := fmt.Sprintf("%d %s", step, rapid.StringMatching(`[a-z][a-z ]{0,10}`).Draw(rt, "text"))
 			var err error
 			var id string
-			switch rapid.IntRange(0, 13).Draw(rt, "action") {
+			switch rapid.IntRange(0, 15).Draw(rt, "action") {
 			case 0:
 				if id, err = s.AddBoundary(ctx, text); err == nil {
 					boundaries = append(boundaries, id)
@@ -367,6 +367,48 @@ func TestNode_ConvergenceProperty(t *testing.T) {
 			case 12: // restart from the store
 				stopNode(rt, d, true)
 				startNode(rt, d)
+			case 14, 15: // a burst of edits on two connected devices: messages
+				// cross edits made between receiving and replying
+				o := devs[(i+1+rapid.IntRange(0, n-2).Draw(rt, "other"))%n]
+				if d.node == nil || o.node == nil {
+					continue
+				}
+				cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				err = d.node.Connect(cctx, o.node.AddrInfo())
+				cancel()
+				if errors.Is(err, ErrUnknownDevice) {
+					continue
+				}
+				if err != nil {
+					rt.Fatalf("connect: %v", err)
+				}
+				if d.member != o.member && rapid.Bool().Draw(rt, "answers") {
+					// Both partners answer a question at once: each
+					// device reveals its answer on receiving the other's.
+					q, err := d.space.AskQuestion(ctx, fmt.Sprintf("%d what now?", step))
+					if err != nil {
+						rt.Fatal(err)
+					}
+					wctx, cancel := context.WithTimeout(ctx, time.Minute)
+					err = d.node.WaitSynced(wctx, o.node.ID()) // o holds d's heads
+					cancel()
+					if err != nil {
+						rt.Fatalf("waiting for the question: %v", err)
+					}
+					for _, x := range []*pnode{d, o} {
+						if err := x.space.AnswerQuestion(ctx, q, "answer of "+x.member); err != nil {
+							rt.Fatal(err)
+						}
+					}
+					continue
+				}
+				for e := range rapid.IntRange(1, 12).Draw(rt, "burst") {
+					x := []*pnode{d, o}[e%2]
+					if _, err := x.space.AddBoundary(ctx, fmt.Sprintf("%d burst %d", step, e)); err != nil {
+						rt.Fatal(err)
+					}
+					time.Sleep(time.Duration(rapid.IntRange(0, 3).Draw(rt, "pause")) * time.Millisecond)
+				}
 			case 13: // connect to another device now
 				o := devs[rapid.IntRange(0, n-1).Draw(rt, "other")]
 				if o != d && d.node != nil && o.node != nil {
