@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/trustsync/trustsync"
@@ -88,6 +89,9 @@ func refusalLine(peerID string, re *tsync.RefusedError) string {
 // because it is damaged on one side.
 func damageLine(peerID string, r tsync.Remote, d tsync.DocDamage) string {
 	who := deviceWords(peerID, r)
+	if forkReason(d.Reason) {
+		return oneLine(fmt.Sprintf("document %q cannot be synced with %s, the other documents were synced: %s", d.Doc, who, d.Reason))
+	}
 	if d.Remote {
 		return oneLine(fmt.Sprintf("document %q is damaged on %s (%s); the other documents were synced", d.Doc, who, d.Reason))
 	}
@@ -98,4 +102,11 @@ func damageLine(peerID string, r tsync.Remote, d tsync.DocDamage) string {
 // device restored from the partner's copy.
 func restoredLine(peerID string, r tsync.Remote, doc string) string {
 	return oneLine(fmt.Sprintf("restored document %q from %s: it was damaged on this device", doc, deviceWords(peerID, r)))
+}
+
+// forkReason reports whether a document was left out because its history
+// forked between the two devices (the words of [crdt.ForkError]) rather
+// than because it is damaged.
+func forkReason(reason string) bool {
+	return strings.Contains(reason, "another copy of this device's home") || strings.Contains(reason, "its history is forked")
 }
