@@ -446,8 +446,18 @@ func TestNode_ConvergenceProperty(t *testing.T) {
 			for i := range n {
 				for j := i + 1; j < n; j++ {
 					a, b := devs[i].node, devs[j].node
-					if err := a.Connect(wctx, b.AddrInfo()); err != nil {
-						rt.Fatalf("connect %d to %d: %v", i, j, err)
+					// A dial can fail for a moment on loopback (both
+					// sides dialing at once); the nodes redial, and so
+					// does this, until the hang detector.
+					for {
+						err := a.Connect(wctx, b.AddrInfo())
+						if err == nil {
+							break
+						}
+						if wctx.Err() != nil {
+							rt.Fatalf("connect %d to %d: %v", i, j, err)
+						}
+						time.Sleep(50 * time.Millisecond)
 					}
 					if err := a.WaitSynced(wctx, b.ID()); err != nil {
 						rt.Fatalf("device %d waiting for %d: %v", i, j, err)
