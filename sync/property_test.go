@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,6 +271,13 @@ func pairNodes(rt *rapid.T, inviter, joiner *Node) {
 // sets the number of cases.
 func TestNode_ConvergenceProperty(t *testing.T) {
 	propertyChecks(t, 10)
+	var retried atomic.Int64
+	var lastErr atomic.Value
+	defer func() {
+		if n := retried.Load(); n > 0 {
+			t.Logf("%d connects retried while healing; the last error: %v", n, lastErr.Load())
+		}
+	}()
 	rapid.Check(t, func(rt *rapid.T) {
 		ctx := context.Background()
 		n := rapid.IntRange(2, 3).Draw(rt, "devices")
@@ -446,8 +454,20 @@ func TestNode_ConvergenceProperty(t *testing.T) {
 			for i := range n {
 				for j := i + 1; j < n; j++ {
 					a, b := devs[i].node, devs[j].node
-					if err := a.Connect(wctx, b.AddrInfo()); err != nil {
-						rt.Fatalf("connect %d to %d: %v", i, j, err)
+					// A dial can fail for a moment on loopback (both
+					// sides dialing at once); the nodes redial, and so
+					// does this, until the hang detector.
+					for {
+						err := a.Connect(wctx, b.AddrInfo())
+						if err == nil {
+							break
+						}
+						if wctx.Err() != nil {
+							rt.Fatalf("connect %d to %d: %v", i, j, err)
+						}
+						retried.Add(1)
+						lastErr.Store(err.Error())
+						time.Sleep(50 * time.Millisecond)
 					}
 					if err := a.WaitSynced(wctx, b.ID()); err != nil {
 						rt.Fatalf("device %d waiting for %d: %v", i, j, err)
