@@ -152,6 +152,17 @@ func otherAnswered(answer *automerge.Map, me string, members map[string]bool) bo
 	return false
 }
 
+// memberIDs is memberSet in a read transaction of its own.
+func (s *Space) memberIDs(ctx context.Context) (map[string]bool, error) {
+	var members map[string]bool
+	err := s.view(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		members, err = memberSet(tx)
+		return err
+	})
+	return members, err
+}
+
 // memberSet returns the IDs of the members the space really has (see
 // readMembers).
 func memberSet(tx trustsync.ReadTx) (map[string]bool, error) {
@@ -230,12 +241,8 @@ func (s *Space) AnswerQuestion(ctx context.Context, id, text string) error {
 			return fmt.Errorf("answer: you answered %q already: %w", r.id, ErrAnswered)
 		}
 	}
-	var members map[string]bool
-	if err := s.view(ctx, func(tx trustsync.ReadTx) error {
-		var err error
-		members, err = memberSet(tx)
-		return err
-	}); err != nil {
+	members, err := s.memberIDs(ctx)
+	if err != nil {
 		return fmt.Errorf("answer: %w", err)
 	}
 	sealed, key, err := sealAnswer(r.id, me, text)

@@ -303,12 +303,8 @@ func (s *Space) Due(ctx context.Context, at time.Time) (Due, error) {
 	if err != nil {
 		return Due{}, fmt.Errorf("due: %w", err)
 	}
-	var members map[string]bool
-	if err := s.view(ctx, func(tx trustsync.ReadTx) error {
-		var err error
-		members, err = memberSet(tx)
-		return err
-	}); err != nil {
+	members, err := s.memberIDs(ctx)
+	if err != nil {
 		return Due{}, fmt.Errorf("due: %w", err)
 	}
 	me := s.Self().MemberID
