@@ -270,7 +270,7 @@ func pairNodes(rt *rapid.T, inviter, joiner *Node) {
 // through the Automerge sync protocol alone. $TRUSTSYNC_PROPERTY_CHECKS
 // sets the number of cases.
 func TestNode_ConvergenceProperty(t *testing.T) {
-	propertyChecks(t, 10)
+	propertyChecks(t, 5)
 	var retried atomic.Int64
 	var lastErr atomic.Value
 	defer func() {
