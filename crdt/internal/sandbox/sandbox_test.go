@@ -183,9 +183,13 @@ func TestKilledChildRestarts(t *testing.T) {
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			// The kill is seen as a crash of whatever is checked next.
+			// The next check either finds the child gone before its
+			// request is written (the request goes to a new child, and
+			// passes) or sees it die with the request in its pipe (a
+			// crash of what was checked), depending on how fast the
+			// kernel tears the child down.
 			err := c.CheckMessage(ctx, "doc", p.local, p.localSS.Save(), b)
-			if !errors.Is(err, ErrCrashed) || !errors.Is(err, ErrRejected) {
+			if err != nil && (!errors.Is(err, ErrCrashed) || !errors.Is(err, ErrRejected)) {
 				t.Fatalf("check on a killed child: %v", err)
 			}
 			t.Logf("check on a killed child: %v", err)
@@ -201,7 +205,7 @@ func TestKilledChildRestarts(t *testing.T) {
 			p.remoteSS.ReceiveMessage(lm.Bytes())
 		}
 	}
-	if st := c.Stats(); st.Starts != 2 || st.Crashes != 1 {
+	if st := c.Stats(); st.Starts != 2 || st.Crashes > 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }
