@@ -791,6 +791,9 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 			p.markDamaged(doc, err)
 			return nil
 		}
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err() // going away, not the peer's data
+		}
 		if err != nil {
 			return fmt.Errorf("%w: document %s: %w", errRejected, doc, err)
 		}
@@ -832,6 +835,9 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 			p.theirDocs[doc] = true
 			p.markDamaged(doc, err)
 			return nil
+		}
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err() // going away, not the peer's data
 		}
 		if err != nil {
 			return fmt.Errorf("%w: sync message for %s: %w", errRejected, doc, err)
