@@ -780,22 +780,8 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 		}
 		_, wasDamaged := p.damaged[doc]
 		rec, err := s.r.Import(ctx, doc, data, p.remote.DeviceID)
-		if errors.Is(err, trustsync.ErrCheckUnavailable) {
-			return fmt.Errorf("document %s: %w", doc, err)
-		}
-		if errors.Is(err, trustsync.ErrDamaged) || forkedDoc(err) {
-			// This device's copy is damaged beyond what the peer's could
-			// mend, or the peer's history of it forked from this device's:
-			// the other documents sync on.
-			p.theirDocs[doc] = true
-			p.markDamaged(doc, err)
-			return nil
-		}
-		if err != nil && ctx.Err() != nil {
-			return ctx.Err() // going away, not the peer's data
-		}
-		if err != nil {
-			return fmt.Errorf("%w: document %s: %w", errRejected, doc, err)
+		if leftOut, err := p.notApplied(ctx, doc, "document "+doc, err); leftOut || err != nil {
+			return err
 		}
 		p.theirDocs[doc] = true
 		if wasDamaged || rec.Restored > 0 {
@@ -828,19 +814,8 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 			return nil
 		}
 		rec, err := p.peer.ReceiveMessage(ctx, doc, msg)
-		if errors.Is(err, trustsync.ErrCheckUnavailable) {
-			return fmt.Errorf("sync message for %s: %w", doc, err)
-		}
-		if errors.Is(err, trustsync.ErrDamaged) || forkedDoc(err) {
-			p.theirDocs[doc] = true
-			p.markDamaged(doc, err)
-			return nil
-		}
-		if err != nil && ctx.Err() != nil {
-			return ctx.Err() // going away, not the peer's data
-		}
-		if err != nil {
-			return fmt.Errorf("%w: sync message for %s: %w", errRejected, doc, err)
+		if leftOut, err := p.notApplied(ctx, doc, "sync message for "+doc, err); leftOut || err != nil {
+			return err
 		}
 		p.theirDocs[doc] = true
 		p.received(doc, rec)
@@ -1118,6 +1093,29 @@ func (p *proto) updateSynced() {
 
 // markDamaged leaves doc out of the session: this device cannot read it.
 // The peer is told at the next flush.
+// notApplied sorts out err, from applying the peer's document or sync
+// message for doc (what names it): nil when it was applied. A document this
+// device cannot take -- damaged beyond what the peer's copy could mend, or
+// its history forked from the peer's -- is left out of the session while the
+// other documents sync on (leftOut). Checks that cannot run, and a session
+// going away, are this device's state, not the peer's data; anything else
+// is a refusal of the peer's data.
+func (p *proto) notApplied(ctx context.Context, doc, what string, err error) (leftOut bool, _ error) {
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, trustsync.ErrCheckUnavailable):
+		return false, fmt.Errorf("%s: %w", what, err)
+	case errors.Is(err, trustsync.ErrDamaged) || forkedDoc(err):
+		p.theirDocs[doc] = true
+		p.markDamaged(doc, err)
+		return true, nil
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	}
+	return false, fmt.Errorf("%w: %s: %w", errRejected, what, err)
+}
+
 // forkedDoc reports whether err refused a document whose history forked
 // between the two devices (a [*crdt.ForkError]): like a damaged document, it
 // can no longer be exchanged with this peer, and is left out of the session
