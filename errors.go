@@ -53,6 +53,14 @@ var ErrNoSpace = errors.New("no space left on the disk")
 // [*CheckUnavailableError] naming what could not be checked and why.
 var ErrCheckUnavailable = errors.New("cannot check the data before loading it")
 
+// ErrForged is returned when a change received from another device fails
+// its signature or a write rule: it is not signed by a verified device, or
+// it writes what its author may not write (an agreement, acknowledgement or
+// answer in the other partner's name). Nothing of the message that carried
+// it is applied. The error is a *crdt.RefusedChangeError naming the change,
+// its claimed author and the reason.
+var ErrForged = errors.New("refused change")
+
 // ErrClosed is returned by any call on a closed space, store or node.
 var ErrClosed = errors.New("closed")
 

@@ -173,7 +173,7 @@ func TestFaults_DamagedDocumentRestoredByImport(t *testing.T) {
 			}
 			acked[must[string](t)(a.AddGoal(ctx, "the other documents work", ""))] = KindGoal
 
-			rec, err := a.Import(ctx, BoundariesDoc, must[[]byte](t)(b.Save(ctx, BoundariesDoc)), b.Self().DeviceID)
+			rec, err := a.Import(ctx, BoundariesDoc, must[[]byte](t)(b.SaveSigned(ctx, BoundariesDoc)), b.Self().DeviceID)
 			if err != nil || rec.Restored != 1 {
 				t.Fatalf("import of the partner's copy: %+v, %v; want 1 chunk set aside", rec, err)
 			}

@@ -112,7 +112,7 @@ func examplePair(ctx context.Context) (*crdt.Space, *crdt.Space) {
 	alex, _ := crdt.Create(ctx, store.NewMemory(), crdt.CreateOptions{MemberName: "Alex", DeviceName: "alex-phone"})
 	_ = alex.Adopt(ctx, sam.Self().SpaceID)
 	for _, x := range [][2]*crdt.Space{{sam, alex}, {alex, sam}} {
-		data, _ := x[1].Save(ctx, crdt.SpaceDoc)
+		data, _ := x[1].SaveSigned(ctx, crdt.SpaceDoc)
 		_, _ = x[0].Import(ctx, crdt.SpaceDoc, data, x[1].Self().DeviceID)
 	}
 	exampleSync(ctx, sam, alex)

@@ -65,7 +65,7 @@ func fltPair(t *testing.T, a, b *Space) {
 	ctx := context.Background()
 	noErr(t, b.Adopt(ctx, a.Self().SpaceID))
 	for _, x := range [][2]*Space{{a, b}, {b, a}} {
-		data := must[[]byte](t)(x[1].Save(ctx, SpaceDoc))
+		data := must[[]byte](t)(x[1].SaveSigned(ctx, SpaceDoc))
 		must[Received](t)(x[0].Import(ctx, SpaceDoc, data, x[1].Self().DeviceID))
 		o := x[1].Self()
 		noErr(t, x[0].AddDevice(ctx, trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
@@ -261,7 +261,7 @@ func TestFaults_HostileInputThroughAPI(t *testing.T) {
 	seeds := rec.seeds
 	docs := must[[]string](t)(a.Docs(ctx))
 	for _, doc := range docs {
-		seeds = append(seeds, hostile.Seed{Kind: hostile.Doc, Name: "real save " + doc, Data: must[[]byte](t)(b.Save(ctx, doc))})
+		seeds = append(seeds, hostile.Seed{Kind: hostile.Doc, Name: "real save " + doc, Data: must[[]byte](t)(b.SaveSigned(ctx, doc))})
 	}
 	noErr(t, stA.View(ctx, func(tx trustsync.ReadTx) error {
 		chunks, err := tx.Chunks("", 0)
@@ -450,7 +450,7 @@ func TestFaults_DamagedStoredChunk(t *testing.T) {
 		}
 		return err
 	}))
-	seeds = append(seeds, hostile.Seed{Kind: hostile.Doc, Name: "saved boundaries", Data: must[[]byte](t)(s.Save(ctx, BoundariesDoc))})
+	seeds = append(seeds, hostile.Seed{Kind: hostile.Doc, Name: "saved boundaries", Data: must[[]byte](t)(s.SaveSigned(ctx, BoundariesDoc))})
 	noErr(t, s.Close())
 	noErr(t, st.Close())
 	db := must[[]byte](t)(os.ReadFile(filepath.Join(home, store.FileName)))

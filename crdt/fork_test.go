@@ -150,7 +150,7 @@ func TestFork_CopiedHomeIsRefusedByName(t *testing.T) {
 		must[string](t)(cp.AddBoundary(ctx, "written on the copy"))
 		// The copy's whole document, as a snapshot (what a session sends a
 		// device that lacks a document).
-		data, err := cp.Save(ctx, crdt.BoundariesDoc)
+		data, err := cp.SaveSigned(ctx, crdt.BoundariesDoc)
 		noErr(t, err)
 		_, err = b.Import(ctx, crdt.BoundariesDoc, data, cp.Self().DeviceID)
 		var theirs *crdt.ForkError

@@ -274,13 +274,24 @@ func newLockedSyncState(d *automerge.Doc, persisted []byte) (*lockedSyncState, e
 }
 
 func (l *lockedSyncState) generate() ([]byte, bool) {
+	b, _, ok := l.generateWith()
+	return b, ok
+}
+
+// generateWith is generate, also returning the hashes of the changes the
+// message carries.
+func (l *lockedSyncState) generateWith() ([]byte, []automerge.ChangeHash, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	m, ok := l.ss.GenerateMessage()
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
-	return m.Bytes(), true
+	var hs []automerge.ChangeHash
+	for _, c := range m.Changes() {
+		hs = append(hs, c.Hash())
+	}
+	return m.Bytes(), hs, true
 }
 
 // receive applies msg and returns the heads it advertised: the sender's

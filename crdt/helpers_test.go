@@ -61,18 +61,22 @@ func pair(t *testing.T, a, b *crdt.Space) {
 		t.Fatal(err)
 	}
 	for _, x := range [][2]*crdt.Space{{a, b}, {b, a}} {
-		data, err := x[1].Save(ctx, crdt.SpaceDoc)
+		other := x[1].Self()
+		dev := trustsync.Device{
+			ID: other.DeviceID, Name: other.DeviceName, PeerID: must[string](t)(x[1].PeerID(ctx)),
+			Owner: trustsync.Person{ID: other.MemberID, Name: other.MemberName},
+		}
+		if err := x[0].TrustDevice(ctx, dev); err != nil {
+			t.Fatal(err)
+		}
+		data, err := x[1].SaveSigned(ctx, crdt.SpaceDoc)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := x[0].Import(ctx, crdt.SpaceDoc, data, x[1].Self().DeviceID); err != nil {
 			t.Fatal(err)
 		}
-		other := x[1].Self()
-		if err := x[0].AddDevice(ctx, trustsync.Device{
-			ID: other.DeviceID, Name: other.DeviceName,
-			Owner: trustsync.Person{ID: other.MemberID, Name: other.MemberName},
-		}); err != nil {
+		if err := x[0].AddDevice(ctx, dev); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -167,7 +171,7 @@ func importAll(t *testing.T, from, to *crdt.Space) {
 		t.Fatal(err)
 	}
 	for _, doc := range docs {
-		data, err := from.Save(ctx, doc)
+		data, err := from.SaveSigned(ctx, doc)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -80,7 +80,17 @@ func (s *Space) Admit(ctx context.Context, data []byte, j Joiner, check func(mem
 		if j.From != "" && before[j.From] {
 			return fmt.Errorf("the joining device was created as a member of this space and cannot be handed over to another: %w", trustsync.ErrInvalid)
 		}
-		if rec, err = s.importTx(ctx, tx, ds, data); err != nil {
+		// The joining device was met first-hand, on the connection its
+		// peer ID authenticates: its key is trusted for the member it
+		// joins as, so that the changes it sends verify.
+		key, err := peerIDKey(j.PeerID)
+		if err != nil {
+			return fmt.Errorf("the joining device's key: %v: %w", err, trustsync.ErrInvalid)
+		}
+		if err := addAnchor(tx, anchor{Device: j.Device, Member: j.Member.ID, Key: key}); err != nil {
+			return err
+		}
+		if rec, err = s.importTx(ctx, tx, me, ds, data); err != nil {
 			return err
 		}
 		if check != nil {
@@ -98,6 +108,13 @@ func (s *Space) Admit(ctx context.Context, data []byte, j Joiner, check func(mem
 		}
 		touched = append(touched, e.touched...)
 		if e, err = s.writeTx(tx, ds, s.now(), s.notePaired(me.DeviceID, j.Device)); err != nil {
+			return err
+		}
+		touched = append(touched, e.touched...)
+		// This device vouches for the new one, so that every other device
+		// of the space knows whose it is (trust.go).
+		e, err = s.writeTx(tx, ds, s.now(), s.certify(tx, me, j.Device, key, j.Member.ID))
+		if err != nil && !errors.Is(err, errNoChange) {
 			return err
 		}
 		touched = append(touched, e.touched...)
@@ -121,7 +138,7 @@ func (s *Space) Admit(ctx context.Context, data []byte, j Joiner, check func(mem
 // joins as a new one, the partner. When any step fails -- a document that
 // cannot be merged, an inviting device missing from it -- the store is
 // left exactly as it was, space ID and identity included.
-func (s *Space) JoinSpace(ctx context.Context, spaceID string, member trustsync.Person, data []byte, inviter string) error {
+func (s *Space) JoinSpace(ctx context.Context, spaceID string, member trustsync.Person, data []byte, inviter, inviterPeer string) error {
 	if err := s.check(); err != nil {
 		return err
 	}
@@ -168,8 +185,29 @@ func (s *Space) JoinSpace(ctx context.Context, spaceID string, member trustsync.
 					me.MemberName, trustsync.ErrInvalid)
 			}
 		}
-		var err error
-		if rec, err = s.importTx(ctx, tx, ds, data); err != nil {
+		// The inviting device was met first-hand, on the connection its
+		// peer ID (from the invite) authenticates. Its member is what its
+		// own record says.
+		key, err := peerIDKey(inviterPeer)
+		if err != nil {
+			return fmt.Errorf("the inviting device's key: %v: %w", err, trustsync.ErrInvalid)
+		}
+		if err := addAnchor(tx, anchor{Device: inviter, Key: key}); err != nil {
+			return err
+		}
+		if rec, err = s.importTx(ctx, tx, id, ds, data); err != nil {
+			return err
+		}
+		root := ds.doc.RootMap()
+		inv := getMap(root, "d:"+inviter)
+		if inv == nil || getStr(inv, "member") == "" {
+			return fmt.Errorf("the inviting device sent no record of itself: %w", trustsync.ErrInvalid)
+		}
+		if got := getStr(inv, "peer_id"); got != "" && got != inviterPeer {
+			return fmt.Errorf("the inviting device's record names another key: %w", trustsync.ErrInvalid)
+		}
+		invMember := getStr(inv, "member")
+		if err := addAnchor(tx, anchor{Device: inviter, Member: invMember, Key: key}); err != nil {
 			return err
 		}
 		if from != "" {
@@ -186,6 +224,15 @@ func (s *Space) JoinSpace(ctx context.Context, spaceID string, member trustsync.
 			return err
 		}
 		touched = append(touched, e.touched...)
+		if invMember != id.MemberID {
+			// The partner's first device, met here: this device vouches
+			// for it, for this person's further devices (trust.go).
+			e, err = s.writeTx(tx, ds, s.now(), s.certify(tx, id, inviter, key, invMember))
+			if err != nil && !errors.Is(err, errNoChange) {
+				return err
+			}
+			touched = append(touched, e.touched...)
+		}
 		return tx.Put(identityKey, idBytes)
 	})
 	if err != nil {

@@ -41,8 +41,8 @@ func TestSpace_Admit(t *testing.T) {
 	alex, alexSt := newSpaceAt(t, c, "Alex", "alex-laptop")
 	sam, samSt := newSpaceAt(t, c, "Sam", "sam-laptop")
 	samID := sam.Self()
-	data := must[[]byte](t)(sam.Save(ctx, crdt.SpaceDoc))
-	j := crdt.Joiner{Device: samID.DeviceID, PeerID: "peerSam", Member: trustsync.Person{ID: samID.MemberID, Name: "Sam"}}
+	data := must[[]byte](t)(sam.SaveSigned(ctx, crdt.SpaceDoc))
+	j := crdt.Joiner{Device: samID.DeviceID, PeerID: must[string](t)(sam.PeerID(ctx)), Member: trustsync.Person{ID: samID.MemberID, Name: "Sam"}}
 
 	// A refusal by check, a document that is not one, a handover from a
 	// member of the space: nothing stored.
@@ -62,7 +62,7 @@ func TestSpace_Admit(t *testing.T) {
 			return refused
 		}, refused},
 		{"garbage", []byte("not a document"), j, nil, trustsync.ErrInvalid},
-		{"no record of the device", must[[]byte](t)(alex.Save(ctx, crdt.SpaceDoc)), j, nil, trustsync.ErrInvalid},
+		{"no record of the device", must[[]byte](t)(alex.SaveSigned(ctx, crdt.SpaceDoc)), j, nil, trustsync.ErrInvalid},
 		{"from a member of the space", data, crdt.Joiner{Device: samID.DeviceID, Member: j.Member, From: alex.Self().MemberID}, nil, trustsync.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,7 +75,7 @@ func TestSpace_Admit(t *testing.T) {
 
 	noErr(t, alex.Admit(ctx, data, j, nil))
 	ms := must[[]trustsync.Member](t)(alex.Members(ctx))
-	if len(ms) != 2 || ms[1].Name != "Sam" || ms[1].Devices[0].PeerID != "peerSam" {
+	if len(ms) != 2 || ms[1].Name != "Sam" || ms[1].Devices[0].PeerID != j.PeerID {
 		t.Fatalf("members after Admit: %+v", ms)
 	}
 
@@ -83,8 +83,8 @@ func TestSpace_Admit(t *testing.T) {
 	// and nothing is stored, identity included; the real one joins.
 	samBefore := spaceState(t, sam, samSt)
 	other, _ := newSpaceAt(t, c, "Robin", "robin-laptop")
-	wantErr(t, sam.JoinSpace(ctx, alex.Self().SpaceID, j.Member, must[[]byte](t)(other.Save(ctx, crdt.SpaceDoc)), alex.Self().DeviceID), trustsync.ErrNotFound)
-	wantErr(t, sam.JoinSpace(ctx, alex.Self().SpaceID, j.Member, []byte("garbage"), alex.Self().DeviceID), trustsync.ErrInvalid)
+	wantErr(t, sam.JoinSpace(ctx, alex.Self().SpaceID, j.Member, must[[]byte](t)(other.SaveSigned(ctx, crdt.SpaceDoc)), alex.Self().DeviceID, must[string](t)(alex.PeerID(ctx))), trustsync.ErrForged)
+	wantErr(t, sam.JoinSpace(ctx, alex.Self().SpaceID, j.Member, []byte("garbage"), alex.Self().DeviceID, must[string](t)(alex.PeerID(ctx))), trustsync.ErrInvalid)
 	if got := spaceState(t, sam, samSt); got != samBefore {
 		t.Fatalf("a refused JoinSpace changed the space:\n%s\nwas\n%s", got, samBefore)
 	}
@@ -94,7 +94,7 @@ func TestSpace_Admit(t *testing.T) {
 	}
 	reopened.Close()
 
-	noErr(t, sam.JoinSpace(ctx, alex.Self().SpaceID, j.Member, must[[]byte](t)(alex.Save(ctx, crdt.SpaceDoc)), alex.Self().DeviceID))
+	noErr(t, sam.JoinSpace(ctx, alex.Self().SpaceID, j.Member, must[[]byte](t)(alex.SaveSigned(ctx, crdt.SpaceDoc)), alex.Self().DeviceID, must[string](t)(alex.PeerID(ctx))))
 	if sam.Self().SpaceID != alex.Self().SpaceID || sam.Self().MemberID != samID.MemberID {
 		t.Fatalf("Sam's identity after JoinSpace: %+v", sam.Self())
 	}
@@ -116,10 +116,10 @@ func TestSpace_AdmitFurtherDevice(t *testing.T) {
 	joinLikePairing(t, phone, sam, nil)
 	alex := trustsync.Person{ID: phone.Self().MemberID, Name: "Alex"}
 	created := laptop.Self()
-	j := crdt.Joiner{Device: created.DeviceID, PeerID: "peerLaptop", Member: alex, From: created.MemberID}
+	j := crdt.Joiner{Device: created.DeviceID, PeerID: must[string](t)(laptop.PeerID(ctx)), Member: alex, From: created.MemberID}
 
 	for round := range 2 {
-		data := must[[]byte](t)(laptop.Save(ctx, crdt.SpaceDoc))
+		data := must[[]byte](t)(laptop.SaveSigned(ctx, crdt.SpaceDoc))
 		noErr(t, phone.Admit(ctx, data, j, nil))
 		if round == 0 {
 			// An interrupted pairing: the laptop never got the phone's
@@ -129,7 +129,7 @@ func TestSpace_AdmitFurtherDevice(t *testing.T) {
 			}
 			continue
 		}
-		noErr(t, laptop.JoinSpace(ctx, phone.Self().SpaceID, alex, must[[]byte](t)(phone.Save(ctx, crdt.SpaceDoc)), phone.Self().DeviceID))
+		noErr(t, laptop.JoinSpace(ctx, phone.Self().SpaceID, alex, must[[]byte](t)(phone.SaveSigned(ctx, crdt.SpaceDoc)), phone.Self().DeviceID, must[string](t)(phone.PeerID(ctx))))
 	}
 	if laptop.Self().MemberID != alex.ID || laptop.Self().SpaceID != phone.Self().SpaceID {
 		t.Fatalf("laptop identity %+v", laptop.Self())

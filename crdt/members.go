@@ -3,6 +3,7 @@ package crdt
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -124,10 +125,30 @@ func readMembers(tx trustsync.ReadTx) ([]trustsync.Member, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A device counts only when this device knows whose it is: met in
+	// pairing, or vouched for by a certificate (trust.go). Its member and
+	// peer ID are then the ones vouched for, whatever its record says.
+	begun, err := signingBegun(tx)
+	if err != nil {
+		return nil, err
+	}
+	var t *trust
+	if begun {
+		if t, err = trustFromTx(tx); err != nil {
+			return nil, err
+		}
+	}
 	for _, it := range devs {
 		var d trustsync.Device
 		if err := json.Unmarshal(it.Data, &d); err != nil {
 			return nil, viewDamaged(it, err)
+		}
+		if t != nil {
+			k, ok := t.devices[d.ID]
+			if !ok {
+				continue
+			}
+			d.Owner.ID, d.PeerID = k.Member, PeerIDOf(k.Key)
 		}
 		i, ok := index[d.Owner.ID]
 		if !ok {
@@ -202,6 +223,24 @@ func (s *Space) AddDevice(ctx context.Context, d trustsync.Device) error {
 	if d.Owner.ID == "" {
 		return fmt.Errorf("add device: the device has no owner: %w", trustsync.ErrInvalid)
 	}
+	// A device this device trusts first-hand ([Space.TrustDevice]) is
+	// vouched for in its record, for this person's other devices.
+	var vouch *anchor
+	if _, err := s.PeerID(ctx); err != nil {
+		return fmt.Errorf("add device: %w", err)
+	}
+	if err := s.st.View(ctx, func(tx trustsync.ReadTx) error {
+		as, err := readAnchors(tx)
+		for _, a := range as {
+			if a.Device == d.ID {
+				vouch = &a
+			}
+		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("add device: %w", err)
+	}
+	me := s.Self()
 	_, err := s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
 		at := ms(s.now())
 		newMember := getMap(root, "m:"+d.Owner.ID) == nil
@@ -220,7 +259,15 @@ func (s *Space) AddDevice(ctx context.Context, d trustsync.Device) error {
 			return edit{}, err
 		}
 		after, _ := deviceFromDoc(root, d.ID)
-		if existed && !newMember && slices.Equal(before.Addrs, after.Addrs) &&
+		certified := false
+		if vouch != nil {
+			e, err := s.certify(nil, me, d.ID, vouch.Key, vouch.Member)(doc, root)
+			if err != nil && !errors.Is(err, errNoChange) {
+				return edit{}, err
+			}
+			certified = err == nil && e.item != ""
+		}
+		if existed && !newMember && !certified && slices.Equal(before.Addrs, after.Addrs) &&
 			before.Name == after.Name && before.PeerID == after.PeerID && before.Owner == after.Owner {
 			return edit{}, errNoChange
 		}

@@ -3,6 +3,7 @@ package crdt
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -116,7 +117,35 @@ func (s *Space) NotePaired(ctx context.Context, deviceID string) error {
 	if deviceID == me.DeviceID {
 		return fmt.Errorf("note pairing: %s is this device: %w", deviceID, trustsync.ErrInvalid)
 	}
-	if _, err := s.write(ctx, SpaceDoc, s.notePaired(me.DeviceID, deviceID)); err != nil {
+	// A device met first-hand ([Space.TrustDevice]) is vouched for too,
+	// for this person's other devices.
+	var vouch *anchor
+	if _, err := s.PeerID(ctx); err != nil {
+		return fmt.Errorf("note pairing: %w", err)
+	}
+	if err := s.st.View(ctx, func(tx trustsync.ReadTx) error {
+		as, err := readAnchors(tx)
+		for _, a := range as {
+			if a.Device == deviceID {
+				vouch = &a
+			}
+		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("note pairing: %w", err)
+	}
+	note := s.notePaired(me.DeviceID, deviceID)
+	_, err := s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
+		e, err := note(doc, root)
+		if err != nil || vouch == nil {
+			return e, err
+		}
+		if _, err := s.certify(nil, me, deviceID, vouch.Key, vouch.Member)(doc, root); err != nil && !errors.Is(err, errNoChange) {
+			return edit{}, err
+		}
+		return e, nil
+	})
+	if err != nil {
 		return fmt.Errorf("note pairing: %w", err)
 	}
 	return nil

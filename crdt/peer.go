@@ -133,14 +133,24 @@ func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok 
 	}
 	p.s.noteSeen(doc, ds.seq)
 	pd := p.states[doc]
-	msg, ok = ls.generate()
+	msg, hs, ok := ls.generateWith()
 	if !ok && pd.stalled(ds.doc) {
-		msg, ok = p.unstall(ds, pd)
+		msg, hs, ok = p.unstall(ds, pd)
 	}
-	if ok {
-		pd.answered = true
+	if !ok {
+		return nil, false, nil
 	}
-	return msg, ok, nil
+	pd.answered = true
+	// The changes travel with their signatures (sign.go).
+	var sigs map[automerge.ChangeHash][]byte
+	if err := p.s.st.View(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		sigs, err = sigsOf(tx, hs)
+		return err
+	}); err != nil {
+		return nil, false, fmt.Errorf("sync %q: %w", doc, err)
+	}
+	return wrapSigned(msg, sigs), true, nil
 }
 
 // unstall replaces a stalled sync state (see peerDoc.stalled) with a fresh
@@ -151,14 +161,14 @@ func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok 
 // restarts the exchange: the behaviour of the fixed core (automerge PR 703),
 // which clears the in-flight mark on every message received, at the cost of
 // about one more round trip. p.mu and ds.mu must be held.
-func (p *Peer) unstall(ds *docState, pd *peerDoc) ([]byte, bool) {
+func (p *Peer) unstall(ds *docState, pd *peerDoc) ([]byte, []automerge.ChangeHash, bool) {
 	ls, err := newLockedSyncState(ds.doc, pd.ls.save())
 	if err != nil {
 		ls, _ = newLockedSyncState(ds.doc, nil)
 	}
 	p.s.log.Debug("sync state stalled; restarting it from its shared heads", "peer", p.device, "doc", ds.id)
 	pd.ls, pd.theirHeads = ls, nil
-	return ls.generate()
+	return ls.generateWith()
 }
 
 // ReceiveMessage applies a sync message for doc from this peer and stores the
@@ -171,6 +181,13 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 	if err := validDocID(doc); err != nil {
 		return Received{}, err
 	}
+	msg, sigs, err := unwrapSigned(msg)
+	if errors.Is(err, errUnsigned) {
+		return Received{}, fmt.Errorf("sync %q: the sync message from %s carries no signatures (does it run an older trustsync?): %w", doc, short(p.device), trustsync.ErrInvalid)
+	}
+	if err != nil {
+		return Received{}, fmt.Errorf("sync %q: %v: %w", doc, err, trustsync.ErrInvalid)
+	}
 	if len(msg) == 0 {
 		return Received{}, fmt.Errorf("sync %q: empty sync message: %w", doc, trustsync.ErrInvalid)
 	}
@@ -180,7 +197,7 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	var rec Received
-	err := p.s.st.Update(ctx, func(tx trustsync.Tx) error {
+	err = p.s.st.Update(ctx, func(tx trustsync.Tx) error {
 		if _, err := p.s.catchUp(tx, ds, true); err != nil {
 			return err
 		}
@@ -208,7 +225,7 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		}
 		pd := p.states[doc]
 		pd.theirHeads, pd.answered = theirs, false
-		if rec, err = p.s.absorb(tx, ds, old); err != nil {
+		if rec, err = p.s.absorb(tx, p.s.Self(), ds, old, sigs); err != nil {
 			return err
 		}
 		return tx.Put(syncKey(p.device, doc), ls.save())

@@ -129,7 +129,7 @@ func TestPeer_Assume(t *testing.T) {
 	for i := range 20 {
 		must[string](t)(a.AddBoundary(ctx, "Boundary "+string(rune('a'+i))))
 	}
-	data := must[[]byte](t)(a.Save(ctx, crdt.BoundariesDoc))
+	data := must[[]byte](t)(a.SaveSigned(ctx, crdt.BoundariesDoc))
 	must[crdt.Received](t)(b.Import(ctx, crdt.BoundariesDoc, data, a.Self().DeviceID))
 	heads := must[[]string](t)(a.Heads(ctx, crdt.BoundariesDoc))
 	pa, pb := a.Peer(b.Self().DeviceID), b.Peer(a.Self().DeviceID)

@@ -275,7 +275,17 @@ func (w *pworld) join(i, j int) {
 		w.rt.Fatalf("join %s through %s: %v", w.devs[j].name, w.devs[i].name, err)
 	}
 	for _, x := range [][2]*crdt.Space{{a, b}, {b, a}} {
-		data, err := x[1].Save(ctx, crdt.SpaceDoc)
+		o := x[1].Self()
+		pid, err := x[1].PeerID(ctx)
+		if err != nil {
+			w.rt.Fatal(err)
+		}
+		if err := x[0].TrustDevice(ctx, trustsync.Device{ID: o.DeviceID, PeerID: pid, Owner: trustsync.Person{ID: o.MemberID}}); err != nil {
+			w.rt.Fatal(err)
+		}
+	}
+	for _, x := range [][2]*crdt.Space{{a, b}, {b, a}} {
+		data, err := x[1].SaveSigned(ctx, crdt.SpaceDoc)
 		if err != nil {
 			w.rt.Fatal(err)
 		}

@@ -44,7 +44,7 @@ func wantSealed(t *testing.T, s *crdt.Space, id, name, text string) {
 	if !ok || a.Readable || a.Revealed || a.Text != "" {
 		t.Fatalf("on %s, %s's answer: %+v (present %v), want it there and sealed", s.Self().DeviceName, name, a, ok)
 	}
-	data, err := s.Save(ctx, crdt.QuestionsDoc)
+	data, err := s.SaveSigned(ctx, crdt.QuestionsDoc)
 	noErr(t, err)
 	if bytes.Contains(data, []byte(text)) {
 		t.Fatalf("on %s, the questions document holds %s's answer in clear", s.Self().DeviceName, name)

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,7 @@ type Space struct {
 	lastSeen int64            // the store's LastSeq at the last Refresh (or Open)
 	subs     map[*subscriber]struct{}
 	peers    map[string]*Peer
+	key      ed25519.PrivateKey // this device's signing key, once loaded (sign.go)
 }
 
 // docState is one document as cached in memory. Its mutex serialises every
@@ -169,6 +171,10 @@ func Create(ctx context.Context, st trustsync.Store, opts CreateOptions) (*Space
 		if err := tx.Put(identityKey, b); err != nil {
 			return err
 		}
+		// Every change of a new space is signed: there is nothing to seal.
+		if err := tx.Put(sealedMeta, []byte("new")); err != nil {
+			return err
+		}
 		at := s.now()
 		e, err = s.writeTx(tx, ds, at, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
 			if err := putMember(root, s.id.MemberID, name, at); err != nil {
@@ -222,6 +228,9 @@ func Open(ctx context.Context, st trustsync.Store, opts Options) (*Space, error)
 		return err
 	})
 	if err != nil {
+		return nil, fmt.Errorf("open space: %w", err)
+	}
+	if err := s.beginSigning(ctx); err != nil {
 		return nil, fmt.Errorf("open space: %w", err)
 	}
 	return s, nil
@@ -540,6 +549,9 @@ func (s *Space) writeTx(tx trustsync.Tx, ds *docState, at time.Time, fn editFunc
 	if err != nil {
 		return edit{}, fmt.Errorf("commit: %w", err)
 	}
+	if err := s.signChange(tx, ds.id, hash); err != nil {
+		return edit{}, err
+	}
 	if err := s.storeChunk(tx, ds); err != nil {
 		return edit{}, err
 	}
@@ -779,15 +791,53 @@ func (s *Space) Heads(ctx context.Context, doc string) ([]string, error) {
 
 // Save returns the whole document as Automerge bytes (what JavaScript
 // Automerge.load reads), or nil for a document this device does not have.
+// [Space.SaveSigned] returns it with its changes' signatures, as another
+// device needs it.
 func (s *Space) Save(ctx context.Context, doc string) ([]byte, error) {
+	b, _, err := s.save(ctx, doc, false)
+	return b, err
+}
+
+// SaveSigned returns the whole document together with the signature of
+// every change in it that has one (a signed bundle), as [Space.Import] on
+// another device takes it; nil for a document this device does not have.
+func (s *Space) SaveSigned(ctx context.Context, doc string) ([]byte, error) {
+	b, sigs, err := s.save(ctx, doc, true)
+	if b == nil || err != nil {
+		return nil, err
+	}
+	return wrapSigned(b, sigs), nil
+}
+
+func (s *Space) save(ctx context.Context, doc string, signed bool) ([]byte, map[automerge.ChangeHash][]byte, error) {
 	var b []byte
+	var hs []automerge.ChangeHash
 	err := s.loaded(ctx, doc, func(d *automerge.Doc) error {
-		if d != nil {
-			b = d.Save()
+		if d == nil {
+			return nil
+		}
+		b = d.Save()
+		if signed {
+			chs, err := d.Changes()
+			if err != nil {
+				return err
+			}
+			for _, c := range chs {
+				hs = append(hs, c.Hash())
+			}
 		}
 		return nil
 	})
-	return b, err
+	if err != nil || b == nil || !signed {
+		return b, nil, err
+	}
+	var sigs map[automerge.ChangeHash][]byte
+	err = s.st.View(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		sigs, err = sigsOf(tx, hs)
+		return err
+	})
+	return b, sigs, err
 }
 
 // Import merges a whole saved document from a peer (the bytes of Save) into
@@ -815,7 +865,7 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 	var rec Received
 	err := s.st.Update(ctx, func(tx trustsync.Tx) error {
 		var err error
-		rec, err = s.importTx(ctx, tx, ds, data)
+		rec, err = s.importTx(ctx, tx, s.Self(), ds, data)
 		return err
 	})
 	if err != nil {
@@ -837,7 +887,16 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 // peer's copy: its damaged chunks are set aside (their bytes are kept) and
 // the peer's document is merged into the intact rest; Received.Restored
 // counts the chunks set aside.
-func (s *Space) importTx(ctx context.Context, tx trustsync.Tx, ds *docState, data []byte) (Received, error) {
+func (s *Space) importTx(ctx context.Context, tx trustsync.Tx, self Identity, ds *docState, bundle []byte) (Received, error) {
+	data, sigs, err := unwrapSigned(bundle)
+	if errors.Is(err, errUnsigned) {
+		data, sigs = bundle, nil
+	} else if err != nil {
+		return Received{}, fmt.Errorf("import %q: %v: %w", ds.id, err, trustsync.ErrInvalid)
+	}
+	if len(data) == 0 {
+		return Received{}, fmt.Errorf("import %q: no data: %w", ds.id, trustsync.ErrInvalid)
+	}
 	restored := 0
 	if _, err := s.catchUp(tx, ds, true); err != nil {
 		if !errors.Is(err, trustsync.ErrDamaged) {
@@ -869,7 +928,7 @@ func (s *Space) importTx(ctx context.Context, tx trustsync.Tx, ds *docState, dat
 	if err := loadInto(s.mem, ds.doc, data); err != nil {
 		return Received{}, fmt.Errorf("import %q: %w", ds.id, err)
 	}
-	rec, err := s.absorb(tx, ds, old)
+	rec, err := s.absorb(tx, self, ds, old, sigs)
 	if err != nil || restored == 0 {
 		return rec, err
 	}
@@ -970,13 +1029,16 @@ func validDocID(doc string) error {
 // absorb stores the changes that arrived in ds.doc since the heads old (from
 // a peer): a chunk, history entries and the view rows of the items their
 // messages name. ds.mu must be held, inside an Update.
-func (s *Space) absorb(tx trustsync.Tx, ds *docState, old []automerge.ChangeHash) (Received, error) {
+func (s *Space) absorb(tx trustsync.Tx, self Identity, ds *docState, old []automerge.ChangeHash, sigs map[automerge.ChangeHash][]byte) (Received, error) {
 	rec := Received{Doc: ds.id}
 	if equalHeads(old, ds.doc.Heads()) {
 		return rec, nil
 	}
 	chs, err := ds.doc.Changes(old...)
 	if err != nil {
+		return rec, err
+	}
+	if err := s.verifyReceived(tx, self, ds, chs, sigs); err != nil {
 		return rec, err
 	}
 	// Store exactly the new changes. SaveIncremental cannot be used: the

@@ -705,7 +705,7 @@ func TestSpace_HeadsSaveImport(t *testing.T) {
 		t.Fatalf("Save of a missing doc: %d bytes", len(d))
 	}
 	g := must[string](t)(a.AddGoal(ctx, "Walks", ""))
-	data := must[[]byte](t)(a.Save(ctx, crdt.GoalsDoc))
+	data := must[[]byte](t)(a.SaveSigned(ctx, crdt.GoalsDoc))
 	events, stop := b.Subscribe()
 	defer stop()
 	tests := []struct {

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -30,10 +31,15 @@ func newTestSpace(t *testing.T, st trustsync.Store, opts Options) *Space {
 
 // newerVersion rewrites a saved document as a newer trustsync would: it
 // sets the root schema versions and adds an unknown field to item id.
-func newerVersion(t *testing.T, data []byte, major, minor int64, id string) []byte {
+func newerVersion(t *testing.T, s *Space, data []byte, major, minor int64, id string) []byte {
 	t.Helper()
 	d, err := automerge.Load(data)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Written by this very device, as after an upgrade and a downgrade:
+	// its changes are signed with its key.
+	if err := d.SetActorID(s.Self().DeviceID); err != nil {
 		t.Fatal(err)
 	}
 	root := d.RootMap()
@@ -49,7 +55,27 @@ func newerVersion(t *testing.T, data []byte, major, minor int64, id string) []by
 	if _, err := d.Commit("newer version"); err != nil {
 		t.Fatal(err)
 	}
-	return d.Save()
+	return signedSave(t, s, BoundariesDoc, d)
+}
+
+// signedSave saves d as a signed bundle, signing the changes made as s's
+// device with s's key.
+func signedSave(t *testing.T, s *Space, doc string, d *automerge.Doc) []byte {
+	t.Helper()
+	chs, err := d.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PeerID(context.Background()); err != nil { // loads the key
+		t.Fatal(err)
+	}
+	sigs := map[automerge.ChangeHash][]byte{}
+	for _, c := range chs {
+		if c.ActorID() == s.Self().DeviceID {
+			sigs[c.Hash()] = ed25519.Sign(s.key, changeSigInput(doc, c.Hash()))
+		}
+	}
+	return wrapSigned(d.Save(), sigs)
 }
 
 func TestSpace_NewerSchemaMajorIsReadOnly(t *testing.T) {
@@ -60,7 +86,7 @@ func TestSpace_NewerSchemaMajorIsReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, _ := s.Save(ctx, BoundariesDoc)
-	if _, err := s.Import(ctx, BoundariesDoc, newerVersion(t, data, SchemaMajor+1, 0, id), ""); err != nil {
+	if _, err := s.Import(ctx, BoundariesDoc, newerVersion(t, s, data, SchemaMajor+1, 0, id), ""); err != nil {
 		t.Fatal(err)
 	}
 	if bs, err := s.Boundaries(ctx, ListOptions{}); err != nil || len(bs) != 1 || bs[0].Text != "Be honest" {
@@ -94,7 +120,7 @@ func TestSpace_UnknownFieldsSurviveEdits(t *testing.T) {
 	s := newTestSpace(t, store.NewMemory(), Options{})
 	id, _ := s.AddBoundary(ctx, "Be honest")
 	data, _ := s.Save(ctx, BoundariesDoc)
-	if _, err := s.Import(ctx, BoundariesDoc, newerVersion(t, data, SchemaMajor, SchemaMinor+3, id), ""); err != nil {
+	if _, err := s.Import(ctx, BoundariesDoc, newerVersion(t, s, data, SchemaMajor, SchemaMinor+3, id), ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.EditBoundary(ctx, id, "Be honest and kind"); err != nil {

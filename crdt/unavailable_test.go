@@ -55,7 +55,7 @@ func TestFaults_CheckUnavailable(t *testing.T) {
 	// A peer's document, for Import: the partner's moments.
 	peer, peerSt := fltCreate(t, filepath.Join(dir, "peer"), "Alex", "alex-phone", Options{})
 	must[string](t)(peer.AddMoment(ctx, "the partner's moment", true))
-	noErr(t, os.WriteFile(filepath.Join(dir, "import"), must[[]byte](t)(peer.Save(ctx, MomentsDoc)), 0o600))
+	noErr(t, os.WriteFile(filepath.Join(dir, "import"), must[[]byte](t)(peer.SaveSigned(ctx, MomentsDoc)), 0o600))
 	noErr(t, peer.Close())
 	noErr(t, peerSt.Close())
 	noErr(t, s.Close())

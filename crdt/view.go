@@ -138,7 +138,7 @@ func putViews(tx trustsync.Tx, doc string, root *automerge.Map, refs []ItemRef) 
 			}
 		case KindDevice:
 			if d, ok := deviceFromDoc(root, r.ID); ok {
-				err = put(KindDevice, r.ID, d)
+				err = put(KindDevice, r.ID, deviceRow{Device: d, Certs: recordOf(r.ID, getMap(root, "d:"+r.ID)).Certs})
 			}
 		default:
 			_, err = putPracticeView(put, root, r)
@@ -148,9 +148,26 @@ func putViews(tx trustsync.Tx, doc string, root *automerge.Map, refs []ItemRef) 
 		}
 	}
 	if doc == SpaceDoc {
+		if err := putSeals(tx, root); err != nil {
+			return err
+		}
 		return sweepMembers(tx, root)
 	}
 	return nil
+}
+
+// putSeals copies the legacy seals of the space document into meta, where
+// the checks of the other documents' changes read them (trust.go).
+func putSeals(tx trustsync.Tx, root *automerge.Map) error {
+	_, seals, err := recordsFromDoc(root)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(seals)
+	if err != nil {
+		return err
+	}
+	return tx.Put(sealsMeta, b)
 }
 
 // sweepMembers deletes the view rows of members the space document no

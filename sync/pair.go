@@ -703,7 +703,7 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 	if err := n.reloadTrust(ctx); err != nil {
 		n.log.Warn("paired, but the paired devices could not be reloaded", "err", err)
 	}
-	doc, err := n.space.Save(ctx, crdt.SpaceDoc)
+	doc, err := n.space.SaveSigned(ctx, crdt.SpaceDoc)
 	if err == nil && inv.forgeDone != nil {
 		doc = inv.forgeDone(doc)
 	}
@@ -916,7 +916,7 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 	// joins as, and the inviting device hands it over to that member. A
 	// pairing refused or interrupted until then leaves this device as it
 	// was; JoinSpace then takes the space in one transaction.
-	doc, err := n.space.Save(ctx, crdt.SpaceDoc)
+	doc, err := n.space.SaveSigned(ctx, crdt.SpaceDoc)
 	if err != nil {
 		return PairResult{}, err
 	}
@@ -937,7 +937,7 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 	if opts.stopBeforeStore {
 		return PairResult{}, errors.New("stopped before storing, as a killed process would")
 	}
-	if err := n.space.JoinSpace(ctx, inv.SpaceID, trustsync.Person{ID: member.ID, Name: member.Name}, done.Space, offer.Device.ID); err != nil {
+	if err := n.space.JoinSpace(ctx, inv.SpaceID, trustsync.Person{ID: member.ID, Name: member.Name}, done.Space, offer.Device.ID, inv.Peer.String()); err != nil {
 		err = fmt.Errorf("%w: cannot take the inviting device's records: %v", ErrPairRefused, err)
 		pc.refuse(err)
 		return PairResult{}, err

@@ -14,7 +14,7 @@ type replica interface {
 	Members(ctx context.Context) ([]trustsync.Member, error)
 	Docs(ctx context.Context) ([]string, error)
 	Heads(ctx context.Context, doc string) ([]string, error)
-	Save(ctx context.Context, doc string) ([]byte, error)
+	SaveSigned(ctx context.Context, doc string) ([]byte, error)
 	Import(ctx context.Context, doc string, data []byte, from string) (crdt.Received, error)
 	Subscribe() (<-chan crdt.Event, func())
 	CheckReady(ctx context.Context) error

@@ -1005,7 +1005,7 @@ func (p *proto) flush(ctx context.Context) error {
 			if len(p.myHeads[doc]) == 0 {
 				continue
 			}
-			data, err := s.r.Save(ctx, doc)
+			data, err := s.r.SaveSigned(ctx, doc)
 			if errors.Is(err, trustsync.ErrDamaged) {
 				p.markDamaged(doc, err)
 				continue
