@@ -194,6 +194,9 @@ func (p *parser) inflate(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, malformed("inflate: %v", err)
 	}
+	if src.Len() != 0 {
+		return nil, malformed("%d bytes after the deflated data", src.Len())
+	}
 	p.inflated += int(n)
 	return out.Bytes(), nil
 }
