@@ -125,7 +125,7 @@ func TestParseChange_Hostile(t *testing.T) {
 		{name: "more actors than allowed", b: change{others: [][]byte{{1}, {2}, {3}}, cols: base}.chunk(), lim: amwire.Limits{MaxActors: 3}, kind: amwire.ErrLimit, message: "actors"},
 		{name: "huge column count", b: change{colsN: 1 << 50, cols: base}.chunk(), kind: amwire.ErrMalformed, message: "op columns"},
 		{name: "a run of 2^62 operations", b: change{cols: with(specAction, rleRun(1<<62, 1))}.chunk(), kind: amwire.ErrLimit, message: `op column "action"`},
-		{name: "a literal run longer than its bytes", b: change{cols: with(specAction, sleb(nil, -(1 << 40)))}.chunk(), kind: amwire.ErrLimit, message: `op column "action"`},
+		{name: "a literal run longer than its bytes", b: change{cols: with(specAction, sleb(nil, -(1<<40)))}.chunk(), kind: amwire.ErrLimit, message: `op column "action"`},
 		{name: "huge predecessor count", b: change{cols: with(specPredGroup, rleRun(1, 1<<40))}.chunk(), kind: amwire.ErrLimit, message: `op column "pred count"`},
 		{name: "predecessor missing", b: change{cols: with(specPredGroup, rleRun(1, 1))}.chunk(), kind: amwire.ErrMalformed, message: `op column "pred actor"`},
 		{name: "unknown action", b: change{cols: with(specAction, rleRun(1, 9))}.chunk(), kind: amwire.ErrUnsupported, message: "unknown action 9"},
