@@ -263,14 +263,12 @@ func (p *parser) columns(r *reader) (map[uint32][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("op columns: %w", err)
 	}
-	type col struct {
-		spec uint32
-		len  uint64
-	}
-	// At most 2 bytes per column, and at most about len(body)/2 columns.
-	specs := make([]col, n)
-	var total uint64
-	for i := range specs {
+	// A first pass checks the metadata and finds where the data starts; a
+	// second reads the metadata again to hand out the data. Nothing is
+	// allocated for the column count.
+	meta := *r
+	var total, prev uint64
+	for i := range n {
 		s, err := r.uleb()
 		if err != nil {
 			return nil, fmt.Errorf("op column %d: %w", i, err)
@@ -278,30 +276,29 @@ func (p *parser) columns(r *reader) (map[uint32][]byte, error) {
 		if s > math.MaxUint32 {
 			return nil, fmt.Errorf("op column %d: %w", i, malformed("specification %d exceeds 32 bits", s))
 		}
+		if s&colDeflate != 0 {
+			return nil, fmt.Errorf("op column %d: %w", i, unsupported("deflated column (specification %d) in a change", s))
+		}
+		if i > 0 && s <= prev {
+			return nil, fmt.Errorf("op column %d: %w", i, malformed("specification %d not after %d", s, prev))
+		}
+		prev = s
 		l, err := r.uleb()
 		if err != nil {
 			return nil, fmt.Errorf("op column %d: %w", i, err)
 		}
-		if l > uint64(r.left()) {
-			return nil, fmt.Errorf("op column %d: %w", i, malformed("length %d exceeds the %d bytes left", l, r.left()))
+		if l > uint64(r.left()) || total+l > uint64(r.left()) {
+			return nil, fmt.Errorf("op column %d: %w", i, malformed("length %d exceeds the %d bytes left", l, uint64(r.left())-total))
 		}
 		total += l
-		if total > uint64(r.left()) {
-			return nil, fmt.Errorf("op columns: %w", malformed("%d bytes of column data, %d left", total, r.left()))
-		}
-		specs[i] = col{uint32(s), l}
-		if s&colDeflate != 0 {
-			return nil, fmt.Errorf("op column %d: %w", i, unsupported("deflated column (specification %d) in a change", s))
-		}
-		if i > 0 && uint32(s) <= specs[i-1].spec {
-			return nil, fmt.Errorf("op column %d: %w", i, malformed("specification %d not after %d", s, specs[i-1].spec))
-		}
 	}
 	cols := make(map[uint32][]byte, len(colNames))
-	for _, c := range specs {
-		data, _ := r.take(c.len) // checked above
-		if _, known := colNames[c.spec]; known && len(data) > 0 {
-			cols[c.spec] = data
+	for range n {
+		s, _ := meta.uleb() // checked above
+		l, _ := meta.uleb()
+		data, _ := r.take(l)
+		if _, known := colNames[uint32(s)]; known && len(data) > 0 {
+			cols[uint32(s)] = data
 		}
 	}
 	// Columns that belong together.
@@ -368,7 +365,7 @@ func (p *parser) countOps(data []byte) (int, error) {
 func (p *parser) ops(cols map[uint32][]byte, c *Change) error {
 	n, err := p.countOps(cols[colAction])
 	if err != nil {
-		return colError(colAction, 0, err)
+		return fmt.Errorf("op column %q: %w", colNames[colAction], err)
 	}
 	p.nOps += n
 	if n == 0 {

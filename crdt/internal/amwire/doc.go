@@ -40,4 +40,15 @@
 // unknown chunk or message type) is an error.
 //
 // Results never alias the input: byte slices and strings are copies.
+//
+// # What it does not read
+//
+// Document chunks (type 0), bundles (type 3) and whole-document sync
+// messages (type 0x43) are refused with [ErrUnsupported]; the automerge-go
+// we use sends none of them in a sync. It writes changes only in the plain
+// form, but Automerge loads deflated changes too, so they are read as well.
+// Each change entry of a sync message must be exactly one change chunk.
+// The parser checks the format, not the history: whether an operation's
+// predecessors or objects exist is for the caller to judge against its
+// document.
 package amwire

@@ -51,6 +51,9 @@ func parseSyncMessage(b []byte, lim Limits) (*SyncMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("have: %w", err)
 	}
+	if nHave > p.lim.MaxChanges {
+		return nil, fmt.Errorf("have: %w", overLimit("%d entries exceed the limit of %d", nHave, p.lim.MaxChanges))
+	}
 	if nHave > 0 {
 		m.Have = make([]Have, nHave)
 	}

@@ -61,7 +61,8 @@ type Limits struct {
 	// Op takes about 200 bytes, so the default of 200,000 allows about
 	// 40 MB of operations.
 	MaxOps int
-	// MaxChanges bounds the number of changes in one call. Default 10,000.
+	// MaxChanges bounds the number of changes in one call, and the number
+	// of "have" entries of a sync message. Default 10,000.
 	MaxChanges int
 	// MaxActors bounds the number of actors one change may refer to.
 	// Default 1,024.
