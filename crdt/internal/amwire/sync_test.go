@@ -1,6 +1,7 @@
 package amwire_test
 
 import (
+	"bytes"
 	"reflect"
 	"strings"
 	"testing"
@@ -118,5 +119,49 @@ func TestParseSyncMessage(t *testing.T) {
 	}
 	if !reflect.DeepEqual(a.Heads(), b.Heads()) {
 		t.Errorf("the documents did not converge")
+	}
+}
+
+// TestParseSyncMessage_Fields reads every field of a hand-built message,
+// including needs, which a short sync between two documents does not send.
+func TestParseSyncMessage_Fields(t *testing.T) {
+	h := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+	bloom := []byte{2, 10, 7, 0xaa, 0xbb, 0xcc} // 2 entries of 10 bits: 3 bytes
+	c := change{cols: setKeys("name", "x")}.chunk()
+	var in []byte
+	in = append(in, 0x42, 1)
+	in = append(in, h(1)...)
+	in = append(in, 2)
+	in = append(in, h(2)...)
+	in = append(in, h(3)...)
+	in = append(in, 1, 1)
+	in = append(in, h(1)...)
+	in = append(in, byte(len(bloom)))
+	in = append(in, bloom...)
+	in = append(in, 1, byte(len(c)))
+	in = append(in, c...)
+	in = append(in, 2, 2, 0x84)
+	m, err := amwire.ParseSyncMessage(in, amwire.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := func(b byte) amwire.Hash { return amwire.Hash(h(b)) }
+	want := &amwire.SyncMessage{
+		Heads:   []amwire.Hash{hash(1)},
+		Need:    []amwire.Hash{hash(2), hash(3)},
+		Have:    []amwire.Have{{LastSync: []amwire.Hash{hash(1)}, Bloom: bloom}},
+		Changes: m.Changes,
+		Flags:   []byte{2, 0x84},
+	}
+	if !reflect.DeepEqual(m, want) {
+		t.Errorf("got %+v\nwant %+v", m, want)
+	}
+	if len(m.Changes) != 1 || describe(m.Changes[0], m.Changes[0].Ops[0]) != `Set root.name = "x"` || m.Changes[0].Size != len(c) {
+		t.Errorf("changes %+v", m.Changes)
+	}
+	// The message's bytes are not aliased.
+	in[bytes.Index(in, bloom)+3] ^= 0xff
+	if m.Have[0].Bloom[3] != 0xaa {
+		t.Errorf("the Bloom filter aliases the input")
 	}
 }
