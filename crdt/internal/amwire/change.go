@@ -282,6 +282,14 @@ func (p *parser) columns(r *reader) (map[uint32][]byte, error) {
 		if i > 0 && s <= prev {
 			return nil, fmt.Errorf("op column %d: %w", i, malformed("specification %d not after %d", s, prev))
 		}
+		if s&7 == 7 && (i == 0 || prev != s-1) {
+			// Automerge pairs a raw value column with the metadata column
+			// of the same id just before it, for any id.
+			return nil, fmt.Errorf("op column %d: %w", i, malformed("value column (specification %d) without its metadata column", s))
+		}
+		if s>>4 == colPredGroup>>4 && s != colPredGroup && s != colPredActor && s != colPredCtr {
+			return nil, fmt.Errorf("op column %d: %w", i, malformed("unexpected column (specification %d) in the pred group", s))
+		}
 		prev = s
 		l, err := r.uleb()
 		if err != nil {
@@ -307,6 +315,9 @@ func (p *parser) columns(r *reader) (map[uint32][]byte, error) {
 	}
 	if (cols[colPredActor] != nil || cols[colPredCtr] != nil) && cols[colPredGroup] == nil {
 		return nil, malformed("op column %q without %q", colNames[colPredActor], colNames[colPredGroup])
+	}
+	if (cols[colPredActor] == nil) != (cols[colPredCtr] == nil) {
+		return nil, malformed("op columns %q and %q must come together", colNames[colPredActor], colNames[colPredCtr])
 	}
 	return cols, nil
 }
@@ -456,9 +467,16 @@ func (p *parser) ops(cols map[uint32][]byte, c *Change) error {
 			op.Elem.Counter = uint64(kc)
 		}
 
-		if op.Insert, err = insert.next(); err != nil {
+		// Automerge writes an insert flag for every operation and refuses a
+		// change without one.
+		ins, ended, err := insert.next()
+		if err != nil {
 			return colError(colInsert, i, err)
 		}
+		if ended {
+			return colError(colInsert, i, malformed("no insert flag"))
+		}
+		op.Insert = ins
 		a, aOK, err := action.next()
 		if err != nil || !aOK { // checked by countOps
 			return colError(colAction, i, malformed("no action"))
@@ -508,7 +526,7 @@ func (p *parser) ops(cols map[uint32][]byte, c *Change) error {
 			op.Pred = preds[start:len(preds):len(preds)]
 		}
 
-		if op.Expand, err = expand.next(); err != nil {
+		if op.Expand, _, err = expand.next(); err != nil {
 			return colError(colExpand, i, err)
 		}
 		if op.MarkName, _, err = markName.next(); err != nil {

@@ -182,8 +182,7 @@ func (d *rleString) next() (v string, ok bool, err error) {
 }
 
 // boolean decodes a boolean column: uLEB128 run lengths of alternating
-// values, the first run of false values. A column that has ended yields
-// false. Make one with newBoolean.
+// values, the first run of false values. Make one with newBoolean.
 type boolean struct {
 	r   reader
 	n   uint64
@@ -195,19 +194,21 @@ func newBoolean(b []byte) boolean {
 	return boolean{r: reader{b: b}, val: true}
 }
 
-func (d *boolean) next() (bool, error) {
+// next returns the next value; ended reports that the column has ended
+// (and the value is false).
+func (d *boolean) next() (v, ended bool, err error) {
 	for d.n == 0 {
 		if d.r.done() {
-			return false, nil
+			return false, true, nil
 		}
 		n, err := d.r.uleb()
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 		d.n, d.val = n, !d.val
 	}
 	d.n--
-	return d.val, nil
+	return d.val, false, nil
 }
 
 // values decodes the value columns: a run-length encoded column of

@@ -325,6 +325,7 @@ func setKeys(kv ...string) []col {
 	n := int64(len(keys))
 	return []col{
 		{specKeyStr, rleStrings(keys...)},
+		{specInsert, uleb(nil, uint64(n))},
 		{specAction, rleRun(n, 1)},
 		{specValMeta, rleLiteral(meta...)},
 		{specValRaw, raw},

@@ -134,7 +134,11 @@ func TestParseChange_Hostile(t *testing.T) {
 		{name: "deflated column", b: change{cols: append(base[:len(base)-1:len(base)-1], col{specPredGroup | 8, rleRun(1, 0)})}.chunk(), kind: amwire.ErrUnsupported, message: "deflated column"},
 		{name: "columns out of order", b: change{cols: []col{base[1], base[0]}}.chunk(), kind: amwire.ErrMalformed, message: "not after"},
 		{name: "key both string and element", b: change{cols: append([]col{{specKeyActor, rleRun(1, 0)}}, base...)}.chunk(), kind: amwire.ErrMalformed, message: "both a string and an element"},
+		{name: "value column without metadata", b: change{cols: append(bytes2cols(base), col{12<<4 | 7, []byte{1}})}.chunk(), kind: amwire.ErrMalformed, message: "without its metadata column"},
+		{name: "unknown column in the pred group", b: change{cols: append(bytes2cols(base), col{specPredGroup | 5, rleStrings("x")})}.chunk(), kind: amwire.ErrMalformed, message: "in the pred group"},
+		{name: "pred actor without pred counter", b: change{cols: append(bytes2cols(base), col{specPredActor, rleRun(1, 0)})}.chunk(), kind: amwire.ErrMalformed, message: "must come together"},
 		{name: "no key", b: change{cols: with(specKeyStr, nil)}.chunk(), kind: amwire.ErrMalformed, message: "no key"},
+		{name: "no insert flag", b: change{cols: with(specInsert, nil)}.chunk(), kind: amwire.ErrMalformed, message: `op column "insert": op 0: no insert flag`},
 		{name: "actor index out of range", b: change{cols: append([]col{{specObjActor, rleRun(1, 5)}, {specObjCtr, rleRun(1, 1)}}, base...)}.chunk(), kind: amwire.ErrMalformed, message: "actor index 5"},
 		{name: "value longer than its column", b: change{cols: with(specValMeta, rleRun(1, 100<<4|6))}.chunk(), kind: amwire.ErrMalformed, message: `op column "value meta"`},
 		{name: "key at the size limit", b: change{cols: base}.chunk(), lim: amwire.Limits{MaxValueBytes: 4}},
@@ -161,6 +165,18 @@ func TestParseChange_Hostile(t *testing.T) {
 				}
 				if got := describeAll(c); len(got) != 1 || got[0] != `Set root.name = "x"` {
 					t.Errorf("ops %q", got)
+				}
+				// automerge-go reads the hand-built change the same way.
+				chs, err := automerge.LoadChanges(tc.b)
+				if err != nil || len(chs) != 1 || amwire.Hash(chs[0].Hash()) != c.Hash {
+					t.Fatalf("automerge-go loads it as %d changes: %v", len(chs), err)
+				}
+				d := automerge.New()
+				if err := d.Apply(chs...); err != nil {
+					t.Fatal(err)
+				}
+				if v, err := d.RootMap().Get("name"); err != nil || v.Str() != "x" {
+					t.Errorf("automerge-go applies it as name = %v (%v)", v, err)
 				}
 				return
 			}
@@ -234,6 +250,7 @@ func TestParseChange_HugeRunsAllocateLittle(t *testing.T) {
 	runs := func(n int64) []byte {
 		return change{cols: []col{
 			{specKeyStr, append(sleb(nil, n), append(uleb(nil, 1), 'k')...)},
+			{specInsert, uleb(nil, uint64(n))},
 			{specAction, rleRun(n, 0)},
 			{specValMeta, rleRun(n, 0)},
 			{specPredGroup, rleRun(n, 0)},
