@@ -12,7 +12,7 @@ import (
 
 // AddBoundary proposes a boundary; the proposer's agreement is not implied.
 func (s *Space) AddBoundary(ctx context.Context, text string) (string, error) {
-	text, err := cleanText("the boundary text", text)
+	text, err := cleanText("the boundary text", text, MaxTextLen)
 	if err != nil {
 		return "", err
 	}
@@ -175,7 +175,7 @@ func setText(m *automerge.Map, key, s string) error {
 
 // EditBoundary replaces a boundary's text. Earlier agreements stop counting.
 func (s *Space) EditBoundary(ctx context.Context, id, text string) error {
-	text, err := cleanText("the boundary text", text)
+	text, err := cleanText("the boundary text", text, MaxTextLen)
 	if err != nil {
 		return err
 	}
