@@ -198,7 +198,7 @@ func TestCheckin_Errors(t *testing.T) {
 func TestCheckin_NoteTooLong(t *testing.T) {
 	d := initDevice(t, "Sam", "sam-laptop")
 	got := d.fail(ExitFailure, "checkin", "add", "--mood", "3", "--note", strings.Repeat("x", 1_000_000))
-	if !strings.Contains(got, "the note is 1000000 characters long, more than the 20000 allowed: shorten it") {
+	if !strings.Contains(got, "the note is 1000000 characters long, more than the 10000 allowed: shorten it") {
 		t.Errorf("a million-character note: %q", got)
 	}
 	if got := d.ok("checkin", "list", "--json"); strings.TrimSpace(got) != "[]" {

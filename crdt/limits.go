@@ -11,15 +11,18 @@ import (
 // code points), counted after trimming. Every write of this package that
 // takes text refuses longer input with an error wrapping
 // [trustsync.ErrInvalid] that names the field, the limit and the length,
-// before anything is written. The limits keep what one device asks of its
-// partner's device bounded: every word written is merged, stored and shown
-// there, and the largest allowed note costs the partner's device
-// milliseconds, where a note of a million characters cost it seconds and
-// gigabytes. They are generous for what each field is for.
+// before anything is written. They are generous for what each field is
+// for, and they keep what one device asks of its partner's device bounded:
+// every character written is merged, checked, stored and shown there, and
+// Automerge holds about 1.2 KB of memory per character of Text while the
+// partner's device checks a document (a note of a million characters took
+// about 2 GB and 50 s). A month's check-in document holding a note at the
+// limit every day (300,000 characters) is checked in about half a GiB,
+// under the checker's memory limit (docs/RELIABILITY.md).
 //
-// A modified client can still put longer text into a document; that is
-// bounded by the size limits on received bytes and by the memory limit of
-// the child process that checks them (docs/RELIABILITY.md).
+// A modified client can still put longer text into a document; the memory
+// limit of the child process that checks received bytes refuses what it
+// cannot check.
 const (
 	// MaxNameLen bounds a member's or device's name and a check-in
 	// feeling.
@@ -32,8 +35,8 @@ const (
 	// MaxNoteLen bounds the longer writing: a check-in's note, needs,
 	// concerns and appreciation, each part of an apology, an answer, a
 	// reply to a check-in, apology or commitment entry, a commitment
-	// entry's note, and what was felt about a setback.
-	MaxNoteLen = 20000
+	// entry's note, and what was felt about a setback: about 1,600 words.
+	MaxNoteLen = 10000
 )
 
 // checkLen refuses s when it has more than max characters. what names the

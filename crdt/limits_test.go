@@ -82,7 +82,7 @@ func TestSpace_HugeNoteRefusedCheaply(t *testing.T) {
 	before := must[[]byte](t)(s.Save(ctx, crdt.CheckInDoc(time.Now())))
 	start := time.Now()
 	_, err := s.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 2, Note: strings.Repeat("x", 1_000_000)})
-	if !errors.Is(err, trustsync.ErrInvalid) || !strings.Contains(err.Error(), "the note is 1000000 characters long, more than the 20000 allowed") {
+	if !errors.Is(err, trustsync.ErrInvalid) || !strings.Contains(err.Error(), "the note is 1000000 characters long, more than the 10000 allowed") {
 		t.Fatalf("a million-character note: %v", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
