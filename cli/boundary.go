@@ -387,7 +387,8 @@ func NewCmdBoundaryAgree(f *Factory, runF func(*BoundaryAgreeOptions) error) *co
 			only if the boundary reads exactly TEXT. If the words changed in the
 			meantime (your partner's edit arrived), nothing is agreed: the
 			command shows the new words, to read and agree to again. Elsewhere,
-			without --text, it agrees to the current words and prints them.
+			without --text, it agrees to the current words. Unless it asked,
+			it prints the words agreed to.
 		`),
 		Example: examples(`
 			$ trustsync boundary agree 7hq2kd4m
@@ -442,7 +443,7 @@ func boundaryAgreeRun(ctx context.Context, opts *BoundaryAgreeOptions) error {
 	if err != nil {
 		return err
 	}
-	if !opts.TextGiven && !f.IOStreams.StdinTTY {
+	if opts.TextGiven || !f.IOStreams.StdinTTY { // not shown by the question
 		fmt.Fprintf(w, "You agreed to these words:\n%s\n", indent(seen, "    "))
 	}
 	if b.Agreed {
