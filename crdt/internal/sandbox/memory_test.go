@@ -41,12 +41,12 @@ func TestMemoryLimit_InputRefused(t *testing.T) {
 	c := New(Options{MaxMemory: 128 << 20})
 	defer c.Close()
 	ctx := context.Background()
-	data := bigTextDoc(t, 300_000)
+	data := bigTextDoc(t, 200_000)
 	start := time.Now()
 	err := c.CheckImport(ctx, "big", nil, data)
 	took := time.Since(start)
 	if !errors.Is(err, ErrRejected) || !errors.Is(err, ErrCrashed) {
-		t.Fatalf("a %d-byte document needing ~450 MB under a 128 MiB limit: %v", len(data), err)
+		t.Fatalf("a %d-byte document needing ~300 MB under a 128 MiB limit: %v", len(data), err)
 	}
 	if !strings.Contains(err.Error(), "limit of 128 MiB") {
 		t.Errorf("the refusal does not name the memory limit: %v", err)
