@@ -37,18 +37,28 @@ type KnownAddrs struct {
 	// with the device, as the network saw it. For a connection the device
 	// opened, it may be a port the device does not listen on.
 	Observed string `json:"observed,omitempty"`
+	// Relayed are the addresses another device of the space last passed
+	// on for it, in a live session: what the device had said of itself
+	// there. They let two devices that never met (a partner's phone that
+	// joined through the partner's laptop) find each other.
+	Relayed []string `json:"relayed,omitempty"`
 	// At is when Addrs or Observed last changed; zero when nothing is known.
 	At time.Time `json:"at"`
 }
 
 // IsZero reports whether nothing is known.
-func (k KnownAddrs) IsZero() bool { return len(k.Addrs) == 0 && k.Observed == "" }
+func (k KnownAddrs) IsZero() bool {
+	return len(k.Addrs) == 0 && k.Observed == "" && len(k.Relayed) == 0
+}
 
-// All returns Addrs followed by Observed when it is not among them.
+// All returns Addrs, Observed and Relayed, each address once, in that
+// order.
 func (k KnownAddrs) All() []string {
 	out := slices.Clone(k.Addrs)
-	if k.Observed != "" && !slices.Contains(out, k.Observed) {
-		out = append(out, k.Observed)
+	for _, a := range append([]string{k.Observed}, k.Relayed...) {
+		if a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
 	}
 	return out
 }
@@ -86,9 +96,9 @@ func (s *Space) KnownAddrs(ctx context.Context, deviceID string) (KnownAddrs, er
 }
 
 // NoteAddrs records in this device's store (not in any shared document)
-// what it learned of where the device deviceID listens: k.Addrs, when not
-// nil, replace the addresses kept; k.Observed, when not empty, the observed
-// one. k.At is ignored: the record is stamped with the time of the change.
+// what it learned of where the device deviceID listens: k.Addrs and
+// k.Relayed, when not nil, replace those kept; k.Observed, when not empty,
+// the observed one. k.At is ignored: the record is stamped with the time of the change.
 // It reports whether anything changed; nothing is written otherwise.
 // Addresses beyond the first 32, and any longer than 256 bytes, are left
 // out. This device's own ID is refused.
@@ -99,15 +109,7 @@ func (s *Space) NoteAddrs(ctx context.Context, deviceID string, k KnownAddrs) (b
 	if !validDeviceID(deviceID) || deviceID == s.Self().DeviceID {
 		return false, fmt.Errorf("note the addresses of %q: not another device of the space: %w", deviceID, trustsync.ErrInvalid)
 	}
-	var addrs []string
-	if k.Addrs != nil {
-		addrs = []string{}
-		for _, a := range k.Addrs {
-			if a != "" && len(a) <= maxAddrLen && !slices.Contains(addrs, a) && len(addrs) < maxKnownAddrs {
-				addrs = append(addrs, a)
-			}
-		}
-	}
+	addrs, relayed := keepAddrs(k.Addrs), keepAddrs(k.Relayed)
 	if len(k.Observed) > maxAddrLen {
 		k.Observed = ""
 	}
@@ -124,10 +126,13 @@ func (s *Space) NoteAddrs(ctx context.Context, deviceID string, k KnownAddrs) (b
 		if addrs != nil {
 			next.Addrs = addrs
 		}
+		if relayed != nil {
+			next.Relayed = relayed
+		}
 		if k.Observed != "" {
 			next.Observed = k.Observed
 		}
-		if slices.Equal(next.Addrs, cur.Addrs) && next.Observed == cur.Observed {
+		if slices.Equal(next.Addrs, cur.Addrs) && next.Observed == cur.Observed && slices.Equal(next.Relayed, cur.Relayed) {
 			return nil
 		}
 		next.At = ms(s.now())
@@ -142,4 +147,19 @@ func (s *Space) NoteAddrs(ctx context.Context, deviceID string, k KnownAddrs) (b
 		return false, fmt.Errorf("note the addresses of %s: %w", deviceID, err)
 	}
 	return changed, nil
+}
+
+// keepAddrs returns the addresses NoteAddrs keeps of addrs: nil for nil,
+// each once, at most 32, none longer than 256 bytes.
+func keepAddrs(addrs []string) []string {
+	if addrs == nil {
+		return nil
+	}
+	out := []string{}
+	for _, a := range addrs {
+		if a != "" && len(a) <= maxAddrLen && !slices.Contains(out, a) && len(out) < maxKnownAddrs {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -124,10 +124,19 @@
 // # Reconnecting
 //
 // go-libp2p does not redial. The node dials every trusted device without a
-// session, from the addresses recorded in the space ([crdt.Space.SetDeviceAddrs],
-// written by each device at start and after each sync), from
-// [Config.Peers] and from mDNS announcements (an address hint only, off with
-// [Config.NoMDNS]). Failed dials back off exponentially with jitter between
+// session at the addresses this device keeps for it in its own store
+// ([crdt.KnownAddrs]), from [Config.Peers] and from mDNS announcements (an
+// address hint only, off with [Config.NoMDNS]). No address is ever written
+// into a shared document, whose history a partner could read back as a
+// trail of where the other's devices were. Each side of a session tells
+// its current listen addresses right after the hello exchange, in the body
+// of a PING frame (which peers from before this note ignore), and again
+// when they change; the node keeps what the peer told, the address of the
+// connection as the network saw it, and, at pairing, the invite's and the
+// pairing connection's addresses. A device that never told any addresses
+// (an earlier version) is also dialed at those its version wrote into the
+// space ([trustsync.Device.Addrs]), so that an upgraded device still
+// reaches a partner that has not upgraded. Failed dials back off exponentially with jitter between
 // [Config.RedialMin] and [Config.RedialMax]; fresh addresses clear both that
 // backoff and the swarm's own dial backoff. When a session breaks, the
 // peer's in-flight sync state is reset ([crdt.Peer.Reset]) so that the next
