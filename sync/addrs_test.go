@@ -1,0 +1,215 @@
+package sync
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/automerge/automerge-go"
+
+	"github.com/trustsync/trustsync/crdt"
+)
+
+// TestNode_NoAddressTrail pairs two real nodes on 127.0.0.1, then syncs
+// several times, restarting one device after the other on a new port, so
+// that each has to redial the other from what it kept of the last session
+// alone. Afterwards no address either device listened on or was seen at
+// appears anywhere in any shared document: not in a current value, not in
+// any state of the history, not in any change's bytes, not in a history
+// summary.
+func TestNode_NoAddressTrail(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	a := fltDiskDevice(t, filepath.Join(dir, "alex"), "Alex")
+	b := fltDiskDevice(t, filepath.Join(dir, "sam"), "Sam")
+	nodes := map[*device]*Node{a: a.start(t), b: b.start(t)}
+	pairVia(t, nodes[a], nodes[b], JoinOptions{})
+
+	seen := map[string]bool{} // every address of either device
+	note := func(n *Node) {
+		for _, s := range addrStrings(n) {
+			seen[s] = true
+		}
+	}
+	note(nodes[a])
+	note(nodes[b])
+	// keeps reports whether d keeps the current listen addresses of o.
+	keeps := func(d, o *device) bool {
+		k, err := d.space.KnownAddrs(ctx, o.space.Self().DeviceID)
+		must(t, err)
+		for _, s := range addrStrings(nodes[o]) {
+			if !slices.Contains(k.Addrs, s) {
+				return false
+			}
+		}
+		return true
+	}
+	for round := range 4 {
+		writer, other := a, b
+		if round%2 == 1 {
+			writer, other = b, a
+		}
+		_, err := writer.space.AddBoundary(ctx, fmt.Sprintf("round %d", round))
+		must(t, err)
+		waitSynced(t, nodes[a], nodes[b])
+		waitFor(t, "each device keeps the other's current addresses", func() bool { return keeps(a, b) && keeps(b, a) })
+
+		// The writer goes offline and comes back on a new port: it
+		// redials the other (which has not moved) from what it kept; the
+		// other learns the new address in that session, and redials
+		// from it after its own restart in the next round.
+		before := addrStrings(nodes[writer])
+		must(t, nodes[writer].Close())
+		nodes[writer] = writer.start(t)
+		note(nodes[writer])
+		if slices.Equal(before, addrStrings(nodes[writer])) {
+			t.Logf("round %d: the kernel gave %s the same port again", round, writer.space.Self().DeviceName)
+		}
+		_, err = other.space.AddBoundary(ctx, fmt.Sprintf("round %d, after the restart", round))
+		must(t, err)
+		waitSynced(t, nodes[a], nodes[b])
+		if !hasBoundary(t, writer, fmt.Sprintf("round %d, after the restart", round)) {
+			t.Fatalf("round %d: the restarted device did not receive the other's edit", round)
+		}
+	}
+	waitFor(t, "each device keeps the other's last addresses", func() bool { return keeps(a, b) && keeps(b, a) })
+	for _, pair := range [][2]*device{{a, b}, {b, a}} {
+		k, err := pair[0].space.KnownAddrs(ctx, pair[1].space.Self().DeviceID)
+		must(t, err)
+		for _, s := range k.All() {
+			seen[s] = true
+		}
+	}
+
+	markers := []string{"/ip4/", "/ip6/", "/tcp/", "/udp/", "127.0.0.1"}
+	for s := range seen {
+		markers = append(markers, s)
+	}
+	for _, d := range []*device{a, b} {
+		who := d.space.Self().DeviceName
+		docs, err := d.space.Docs(ctx)
+		must(t, err)
+		if !slices.Contains(docs, crdt.SpaceDoc) {
+			t.Fatalf("%s has no space document", who)
+		}
+		for _, doc := range docs {
+			data, err := d.space.Save(ctx, doc)
+			must(t, err)
+			for _, f := range addressTraces(t, data, markers) {
+				t.Errorf("%s's %s document: %s", who, doc, f)
+			}
+		}
+		hist, err := d.space.History(ctx, crdt.HistoryOptions{})
+		must(t, err)
+		for _, c := range hist {
+			for _, m := range markers {
+				if strings.Contains(c.Summary, m) {
+					t.Errorf("%s's history names an address: %q", who, c.Summary)
+				}
+			}
+		}
+		ms, err := d.space.Members(ctx)
+		must(t, err)
+		for _, m := range ms {
+			for _, dev := range m.Devices {
+				if len(dev.Addrs) > 0 {
+					t.Errorf("%s lists addresses for %s in the space: %v", who, dev.Name, dev.Addrs)
+				}
+			}
+		}
+	}
+}
+
+// addressTraces returns where a saved Automerge document holds any of
+// markers: in the bytes of a change, or in a key or value of the document
+// as it stood after any change of its history.
+func addressTraces(t *testing.T, data []byte, markers []string) []string {
+	t.Helper()
+	doc, err := automerge.Load(data)
+	must(t, err)
+	changes, err := doc.Changes()
+	must(t, err)
+	var out []string
+	found := func(where, s string) {
+		for _, m := range markers {
+			if strings.Contains(s, m) {
+				out = append(out, fmt.Sprintf("%s holds %q", where, m))
+				return
+			}
+		}
+	}
+	for _, c := range changes {
+		raw := c.Save()
+		for _, m := range markers {
+			if bytes.Contains(raw, []byte(m)) {
+				out = append(out, fmt.Sprintf("change %s (%q) holds %q", c.Hash(), c.Message(), m))
+			}
+		}
+		past, err := doc.Fork(c.Hash())
+		must(t, err)
+		walkValue(t, past.Root(), "after change "+c.Hash().String(), found)
+	}
+	return out
+}
+
+// walkValue calls found with every map key and every string under v.
+func walkValue(t *testing.T, v *automerge.Value, where string, found func(where, s string)) {
+	t.Helper()
+	switch v.Kind() {
+	case automerge.KindMap:
+		vals, err := v.Map().Values()
+		must(t, err)
+		for k, x := range vals {
+			if k == "addrs" {
+				found(where, "field addrs")
+			}
+			found(where+", key "+k, k)
+			walkValue(t, x, where+", under "+k, found)
+		}
+	case automerge.KindList:
+		vals, err := v.List().Values()
+		must(t, err)
+		for _, x := range vals {
+			walkValue(t, x, where, found)
+		}
+	case automerge.KindText:
+		s, err := v.Text().Get()
+		must(t, err)
+		found(where, s)
+	case automerge.KindStr:
+		found(where, v.Str())
+	case automerge.KindBytes:
+		found(where, string(v.Bytes()))
+	}
+}
+
+// The scan above finds an address wherever a document holds one: in a
+// small or a large change, current or overwritten.
+func TestAddressTraces_FindsAddresses(t *testing.T) {
+	for _, size := range []int{0, 4096} {
+		doc := automerge.New()
+		pad := strings.Repeat("x", size)
+		must(t, doc.RootMap().Set("d:1", map[string]any{"addrs": `["/ip4/192.0.2.1/tcp/4001"]` + pad}))
+		_, err := doc.Commit("first")
+		must(t, err)
+		must(t, doc.Path("d:1", "addrs").Set(`["/ip4/192.0.2.2/tcp/4002"]`))
+		_, err = doc.Commit("second")
+		must(t, err)
+		must(t, doc.Path("d:1", "addrs").Delete())
+		_, err = doc.Commit("deleted")
+		must(t, err)
+		for _, m := range []string{"/ip4/192.0.2.1/tcp/4001", "/ip4/192.0.2.2/tcp/4002"} {
+			got := addressTraces(t, doc.Save(), []string{m})
+			changeBytes := slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "change ") })
+			if !changeBytes || len(got) < 2 {
+				t.Errorf("value of %d bytes: %s found as %v, want in a change's bytes and in a past state", size, m, got)
+			}
+		}
+		if got := addressTraces(t, doc.Save(), []string{"/ip4/198.51.100.1/"}); len(got) != 0 {
+			t.Errorf("found an address the document never held: %v", got)
+		}
+	}
+}
