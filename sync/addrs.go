@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	stdsync "sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -236,9 +237,25 @@ func dialList(k crdt.KnownAddrs, legacy []string) []ma.Multiaddr {
 func (n *Node) addrsLoop(ctx context.Context) {
 	events, stop := n.Subscribe()
 	defer stop()
+	write := func(ctx context.Context) {
+		n.book.mu.Lock()
+		pending := n.book.pending
+		n.book.pending = nil
+		n.book.mu.Unlock()
+		for _, dev := range slices.Sorted(maps.Keys(pending)) {
+			if _, err := n.space.NoteAddrs(ctx, dev, pending[dev]); err != nil && ctx.Err() == nil && !errors.Is(err, trustsync.ErrClosed) {
+				n.log.Warn("cannot keep a device's addresses", "device", dev, "err", err)
+			}
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			// What the last sessions taught is kept even when the node
+			// closes right after (a one-shot sync, a pairing).
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			write(ctx)
+			cancel()
 			return
 		case ev, ok := <-events:
 			if !ok {
@@ -256,15 +273,7 @@ func (n *Node) addrsLoop(ctx context.Context) {
 				n.learn(ev.Remote.DeviceID, ev.Peer, said, observed)
 			}
 		case <-n.addrsWake:
-			n.book.mu.Lock()
-			pending := n.book.pending
-			n.book.pending = nil
-			n.book.mu.Unlock()
-			for _, dev := range slices.Sorted(maps.Keys(pending)) {
-				if _, err := n.space.NoteAddrs(ctx, dev, pending[dev]); err != nil && ctx.Err() == nil {
-					n.log.Warn("cannot keep a device's addresses", "device", dev, "err", err)
-				}
-			}
+			write(ctx)
 		}
 	}
 }
