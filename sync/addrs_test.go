@@ -2,6 +2,7 @@ package sync
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -210,6 +211,72 @@ func TestAddressTraces_FindsAddresses(t *testing.T) {
 		}
 		if got := addressTraces(t, doc.Save(), []string{"/ip4/198.51.100.1/"}); len(got) != 0 {
 			t.Errorf("found an address the document never held: %v", got)
+		}
+	}
+}
+
+// A device is dialed at what this device kept of it; the addresses an
+// earlier version wrote into the space count only while the device never
+// said any of its own, here or to another device.
+func TestDialList_SharedAddrsOnlyAsFallback(t *testing.T) {
+	legacy := []string{"/ip4/192.0.2.9/tcp/4001"}
+	for _, tt := range []struct {
+		name string
+		k    crdt.KnownAddrs
+		want []string
+	}{
+		{"nothing kept", crdt.KnownAddrs{}, legacy},
+		{"only an observed address", crdt.KnownAddrs{Observed: "/ip4/192.0.2.5/tcp/50000"},
+			[]string{"/ip4/192.0.2.5/tcp/50000", "/ip4/192.0.2.9/tcp/4001"}},
+		{"said", crdt.KnownAddrs{Addrs: []string{"/ip4/192.0.2.1/tcp/4001"}, Observed: "/ip4/192.0.2.1/tcp/4001"},
+			[]string{"/ip4/192.0.2.1/tcp/4001"}},
+		{"passed on by another device", crdt.KnownAddrs{Relayed: []string{"/ip4/192.0.2.2/tcp/4001", "not an address"}},
+			[]string{"/ip4/192.0.2.2/tcp/4001"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, a := range dialList(tt.k, legacy) {
+				got = append(got, a.String())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("dial %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// The address notes ride in PING bodies: they decode back to what was
+// sent, a body of another kind is not taken for one, and a malformed note
+// is refused.
+func TestAddrNote_Decode(t *testing.T) {
+	addrs := []string{"/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"}
+	got, ok, err := decodeAddrNote(encodeAddrNote(addrs))
+	if err != nil || !ok || !slices.Equal(got, addrs) {
+		t.Fatalf("own addresses: %v, %v, %v", got, ok, err)
+	}
+	others := map[string][]string{"0123456789abcdef0123456789abcdef": addrs, "fedcba9876543210fedcba9876543210": {}}
+	back, err := decodeOthersNote(encodeOthersNote(others))
+	if err != nil || len(back) != 2 || !slices.Equal(back["0123456789abcdef0123456789abcdef"], addrs) {
+		t.Fatalf("others: %v, %v", back, err)
+	}
+	if _, ok, err := decodeAddrNote([]byte{9, 1, 2, 3}); ok || err != nil {
+		t.Fatalf("a body of an unknown kind: ok=%v err=%v, want ignored", ok, err)
+	}
+	for _, bad := range [][]byte{
+		{noteAddrs, 1},                      // one address announced, none there
+		append(encodeAddrNote(addrs), 0),    // trailing bytes
+		{noteAddrs, maxAddrs + 1},           // too many
+		{noteOthers, maxOthers + 1},         // too many devices
+		append(encodeOthersNote(others), 7), // trailing bytes
+	} {
+		var err error
+		if bad[0] == noteOthers {
+			_, err = decodeOthersNote(bad)
+		} else {
+			_, _, err = decodeAddrNote(bad)
+		}
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("%x: %v, want ErrMalformed", bad, err)
 		}
 	}
 }
