@@ -29,6 +29,14 @@ type addrBook struct {
 	mu      stdsync.Mutex
 	pending map[string]crdt.KnownAddrs // by device ID
 	devices map[string]bookEntry       // current devices of the space, by device ID
+	peer    bool                       // record this device's peer ID again
+}
+
+// recheckPeer asks addrsLoop to record this device's peer ID again.
+func (b *addrBook) recheckPeer() {
+	b.mu.Lock()
+	b.peer = true
+	b.mu.Unlock()
 }
 
 // bookEntry is one current device of the space: its peer ID and the
@@ -231,7 +239,8 @@ func dialList(k crdt.KnownAddrs, legacy []string) []ma.Multiaddr {
 }
 
 // addrsLoop writes what sessions and pairings taught about the paired
-// devices' addresses into the store, and notes a freshly paired device's
+// devices' addresses into the store, records this device's peer ID again
+// after a sync when asked (recheckPeer), and notes a freshly paired device's
 // addresses from the pairing connection (its invite, or what libp2p's
 // identify exchange told).
 func (n *Node) addrsLoop(ctx context.Context) {
@@ -239,9 +248,14 @@ func (n *Node) addrsLoop(ctx context.Context) {
 	defer stop()
 	write := func(ctx context.Context) {
 		n.book.mu.Lock()
-		pending := n.book.pending
-		n.book.pending = nil
+		pending, recheck := n.book.pending, n.book.peer
+		n.book.pending, n.book.peer = nil, false
 		n.book.mu.Unlock()
+		if recheck {
+			if err := n.space.SetDevicePeer(ctx, n.host.ID().String()); err != nil && ctx.Err() == nil && !errors.Is(err, trustsync.ErrClosed) {
+				n.log.Warn("cannot record this device's peer ID", "err", err)
+			}
+		}
 		for _, dev := range slices.Sorted(maps.Keys(pending)) {
 			if _, err := n.space.NoteAddrs(ctx, dev, pending[dev]); err != nil && ctx.Err() == nil && !errors.Is(err, trustsync.ErrClosed) {
 				n.log.Warn("cannot keep a device's addresses", "device", dev, "err", err)

@@ -905,6 +905,11 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 			n.emit(Event{Type: ChangesReceived, Peer: id, Remote: r, Received: rec})
 		},
 		synced: func(r Remote) {
+			// Merging the space document may hide the peer ID recorded
+			// at Start (a partner's record of this device can win the
+			// conflict): record it again.
+			n.book.recheckPeer()
+			n.signal(n.addrsWake)
 			n.emit(Event{Type: Synced, Peer: id, Remote: r})
 		},
 		damaged: func(r Remote, d DocDamage) {
