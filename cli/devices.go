@@ -27,12 +27,14 @@ func NewCmdDevices(f *Factory, runF func(*DevicesOptions) error) *cobra.Command 
 			the unpaired ones too -- with whose it is, when this device last had a
 			connection with it (last seen) and when the two last held the same
 			changes (last sync). Those times are this device's own record of its
-			syncs; nothing else about anyone's devices is tracked.
+			syncs.
 
-			--json also gives last_known_addrs: the addresses this device last
-			knew each other device at, and when it learned them (addrs_learned_at).
-			They are this device's own knowledge, learned when the two were
-			connected; they are never shared, and no history of them is kept.
+			--json also gives last_known_addrs: the network addresses this device
+			last knew each other device at, to reach it again, and when it learned
+			them (addrs_learned_at). They are learned while the two are connected
+			(or passed on by another of your devices), kept on this device only,
+			never shared, and each replaces the last: no history of them is kept.
+			Nothing else about anyone's devices is tracked.
 
 			devices reads only this device's data; it does not go online.
 		`),
