@@ -246,46 +246,62 @@ func dialList(k crdt.KnownAddrs, legacy []string) []ma.Multiaddr {
 func (n *Node) addrsLoop(ctx context.Context) {
 	events, stop := n.Subscribe()
 	defer stop()
+	// write stores what is pending. It runs to the end even when the node
+	// closes meanwhile: what a pairing or a last session taught must not
+	// be lost to a close right after ('trustsync pair', a one-shot sync).
 	write := func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
 		n.book.mu.Lock()
 		pending, recheck := n.book.pending, n.book.peer
 		n.book.pending, n.book.peer = nil, false
 		n.book.mu.Unlock()
 		if recheck {
-			if err := n.space.SetDevicePeer(ctx, n.host.ID().String()); err != nil && ctx.Err() == nil && !errors.Is(err, trustsync.ErrClosed) {
+			if err := n.space.SetDevicePeer(ctx, n.host.ID().String()); err != nil && !errors.Is(err, trustsync.ErrClosed) {
 				n.log.Warn("cannot record this device's peer ID", "err", err)
 			}
 		}
 		for _, dev := range slices.Sorted(maps.Keys(pending)) {
-			if _, err := n.space.NoteAddrs(ctx, dev, pending[dev]); err != nil && ctx.Err() == nil && !errors.Is(err, trustsync.ErrClosed) {
+			if _, err := n.space.NoteAddrs(ctx, dev, pending[dev]); err != nil && !errors.Is(err, trustsync.ErrClosed) {
 				n.log.Warn("cannot keep a device's addresses", "device", dev, "err", err)
 			}
 		}
 	}
+	paired := func(ev Event) {
+		if ev.Type != Paired || ev.Remote.DeviceID == "" {
+			return
+		}
+		var said []string
+		for _, a := range n.host.Peerstore().Addrs(ev.Peer) {
+			said = append(said, a.String())
+		}
+		var observed ma.Multiaddr
+		if cs := n.host.Network().ConnsToPeer(ev.Peer); len(cs) > 0 {
+			observed = cs[0].RemoteMultiaddr()
+		}
+		n.learn(ev.Remote.DeviceID, ev.Peer, said, observed)
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			// What the last sessions taught is kept even when the node
-			// closes right after (a one-shot sync, a pairing).
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			for more := true; more; {
+				select {
+				case ev, ok := <-events:
+					more = ok
+					if ok {
+						paired(ev)
+					}
+				default:
+					more = false
+				}
+			}
 			write(ctx)
-			cancel()
 			return
 		case ev, ok := <-events:
 			if !ok {
 				return
 			}
-			if ev.Type == Paired && ev.Remote.DeviceID != "" {
-				var said []string
-				for _, a := range n.host.Peerstore().Addrs(ev.Peer) {
-					said = append(said, a.String())
-				}
-				var observed ma.Multiaddr
-				if cs := n.host.Network().ConnsToPeer(ev.Peer); len(cs) > 0 {
-					observed = cs[0].RemoteMultiaddr()
-				}
-				n.learn(ev.Remote.DeviceID, ev.Peer, said, observed)
-			}
+			paired(ev)
 		case <-n.addrsWake:
 			write(ctx)
 		}

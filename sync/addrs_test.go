@@ -280,3 +280,35 @@ func TestAddrNote_Decode(t *testing.T) {
 		}
 	}
 }
+
+// TestPair_PairedDevicesFindEachOtherLater closes both nodes right after
+// pairing, before any sync had time to run: each has kept where the other
+// listens (the invite, the pairing connection), so a later run finds the
+// other with no address given, as 'trustsync pair' then 'serve' and 'sync'
+// do.
+func TestPair_PairedDevicesFindEachOtherLater(t *testing.T) {
+	for _, inviterMoves := range []bool{false, true} {
+		a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+		na, nb := a.start(t), b.start(t)
+		pairVia(t, na, nb, JoinOptions{})
+		listenA, listenB := addrStrings(na), addrStrings(nb)
+		must(t, na.Close())
+		must(t, nb.Close())
+		for _, x := range [][2]*device{{a, b}, {b, a}} {
+			k, err := x[0].space.KnownAddrs(testCtx(t), x[1].space.Self().DeviceID)
+			must(t, err)
+			if len(k.All()) == 0 {
+				t.Fatalf("%s kept no address of %s after pairing", x[0].space.Self().DeviceName, x[1].space.Self().DeviceName)
+			}
+		}
+		// One side comes back where it was, the other on a new port.
+		if inviterMoves {
+			na, nb = a.start(t), b.start(t, listenB...)
+		} else {
+			na, nb = a.start(t, listenA...), b.start(t)
+		}
+		waitSynced(t, na, nb)
+		must(t, na.Close())
+		must(t, nb.Close())
+	}
+}
