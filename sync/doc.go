@@ -92,7 +92,13 @@
 //   - DAMAGED: a document ID and why the sender cannot read it, one line; an
 //     empty reason says it can again. A peer built before this frame ends
 //     the session on it, as it did on the damage itself.
-//   - PING: keepalive, sent after [SessionConfig.KeepAlive] of silence.
+//   - PING: keepalive, sent after [SessionConfig.KeepAlive] of silence,
+//     with no body. After the hello a PING may carry a note instead, its
+//     first byte naming the kind: 1, the sender's listen addresses (a
+//     count, then each address); 2, the addresses other devices of the
+//     space told the sender of themselves (a count, then each device ID
+//     with a count and its addresses). A note of an unknown kind is
+//     ignored, and peers from before the notes ignore every PING body.
 //
 // Every read waits at most three keepalive intervals and every write at most
 // [SessionConfig.Timeout] when the connection supports deadlines (net.Conn,
