@@ -92,7 +92,13 @@
 //   - DAMAGED: a document ID and why the sender cannot read it, one line; an
 //     empty reason says it can again. A peer built before this frame ends
 //     the session on it, as it did on the damage itself.
-//   - PING: keepalive, sent after [SessionConfig.KeepAlive] of silence.
+//   - PING: keepalive, sent after [SessionConfig.KeepAlive] of silence,
+//     with no body. After the hello a PING may carry a note instead, its
+//     first byte naming the kind: 1, the sender's listen addresses (a
+//     count, then each address); 2, the addresses other devices of the
+//     space told the sender of themselves (a count, then each device ID
+//     with a count and its addresses). A note of an unknown kind is
+//     ignored, and peers from before the notes ignore every PING body.
 //
 // Every read waits at most three keepalive intervals and every write at most
 // [SessionConfig.Timeout] when the connection supports deadlines (net.Conn,
@@ -124,10 +130,19 @@
 // # Reconnecting
 //
 // go-libp2p does not redial. The node dials every trusted device without a
-// session, from the addresses recorded in the space ([crdt.Space.SetDeviceAddrs],
-// written by each device at start and after each sync), from
-// [Config.Peers] and from mDNS announcements (an address hint only, off with
-// [Config.NoMDNS]). Failed dials back off exponentially with jitter between
+// session at the addresses this device keeps for it in its own store
+// ([crdt.KnownAddrs]), from [Config.Peers] and from mDNS announcements (an
+// address hint only, off with [Config.NoMDNS]). No address is ever written
+// into a shared document, whose history a partner could read back as a
+// trail of where the other's devices were. Each side of a session tells
+// its current listen addresses right after the hello exchange, in the body
+// of a PING frame (which peers from before this note ignore), and again
+// when they change; the node keeps what the peer told, the address of the
+// connection as the network saw it, and, at pairing, the invite's and the
+// pairing connection's addresses. A device that never told any addresses
+// (an earlier version) is also dialed at those its version wrote into the
+// space ([trustsync.Device.Addrs]), so that an upgraded device still
+// reaches a partner that has not upgraded. Failed dials back off exponentially with jitter between
 // [Config.RedialMin] and [Config.RedialMax]; fresh addresses clear both that
 // backoff and the swarm's own dial backoff. When a session breaks, the
 // peer's in-flight sync state is reset ([crdt.Peer.Reset]) so that the next

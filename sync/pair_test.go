@@ -128,16 +128,19 @@ func TestNode_PairTwoPartners(t *testing.T) {
 	if b.space.Self().SpaceID != a.space.Self().SpaceID {
 		t.Fatal("the joining device did not join the inviting device's space")
 	}
-	// Each device's record came from that device alone, so its addresses
-	// are visible everywhere (not hidden by a concurrent copy).
+	// Each device's record came from that device alone, so its peer ID is
+	// visible everywhere (not hidden by a concurrent copy); the record
+	// holds no address. Each device keeps the other's addresses itself.
 	for _, d := range []*device{a, b} {
 		for _, o := range []*device{a, b} {
 			dev, ok := deviceOf(t, d, o.space.Self().DeviceID)
-			if !ok || dev.PeerID != o.id.String() || len(dev.Addrs) == 0 || dev.Removed {
+			if !ok || dev.PeerID != o.id.String() || len(dev.Addrs) != 0 || dev.Removed {
 				t.Fatalf("%s's record of %s: %+v (found %v)", d.space.Self().MemberName, o.space.Self().DeviceName, dev, ok)
 			}
 		}
 	}
+	waitAddrs(t, a, b)
+	waitAddrs(t, b, a)
 	_, err = a.space.AddBoundary(ctx, "written by Alex after pairing")
 	must(t, err)
 	waitSynced(t, na, nb)

@@ -168,7 +168,7 @@ func (n *Node) TellRemoved(ctx context.Context, devs []trustsync.Device) []trust
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := n.farewell(ctx, pid, d.Addrs, byeMsg{By: self, Removed: ids})
+			err := n.farewell(ctx, pid, n.dialStrings(ctx, d), byeMsg{By: self, Removed: ids})
 			told[i] = err == nil
 			if err != nil {
 				n.log.Debug("could not tell a removed device", "device", d.ID, "err", err)
