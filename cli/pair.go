@@ -178,7 +178,7 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 
 	var res tsync.PairResult
 	shown := false // the code line, printed when asking on a terminal
-	confirm := confirmCodes(interrupted, f, opts.Invite == "", &shown)
+	confirm := confirmCodes(ctx, f, opts.Invite == "", &shown)
 	if opts.Invite != "" {
 		res, err = n.Join(ctx, invite, tsync.JoinOptions{As: opts.As, Confirm: confirm})
 	} else {
