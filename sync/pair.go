@@ -163,6 +163,7 @@ type JoinOptions struct {
 
 	now       func() time.Time // tests
 	forgeJoin bool             // tests: skip this side's checks, as a modified client would
+	legacy    bool             // tests: ignore the invite's purpose and send the space document at once, as an earlier version does
 	// tests: stop once the inviting device's records are in, before
 	// storing anything, as a process killed then would
 	stopBeforeStore bool
@@ -1081,6 +1082,9 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 
 	self := n.space.Self()
 	purpose := parsePurpose(offer.Purpose)
+	if opts.legacy {
+		purpose, inv.Purpose = PurposeUnset, PurposeUnset
+	}
 	if inv.Purpose != PurposeUnset && purpose != inv.Purpose {
 		err := fmt.Errorf("%w: the invite says it is for %s, the inviting device says %s", ErrPairRefused, inv.Purpose, purpose)
 		pc.refuse(err)

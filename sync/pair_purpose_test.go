@@ -3,6 +3,8 @@ package sync
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"slices"
 	"strings"
@@ -225,68 +227,161 @@ func TestPair_LeakedInviteGetsNoDocument(t *testing.T) {
 
 // After Unpair (all), no device the partner made keeps syncing: Sam's,
 // and a device Sam's modified program added in Alex's name. Alex's own
-// phone, added through Alex's laptop, goes on syncing.
+// phone and tablet, added through Alex's laptop, go on syncing, whichever
+// of Alex's devices unpairs (the phone knows of the tablet only from the
+// history it synced).
 func TestNode_UnpairRemovesDevicesThePartnerAddedInYourName(t *testing.T) {
+	for _, who := range []string{"laptop", "phone"} {
+		t.Run("on Alex's "+who, func(t *testing.T) {
+			ctx := testCtx(t)
+			alex, sam := newDevice(t, "Alex"), newDevice(t, "Sam")
+			na, ns := alex.start(t), sam.start(t)
+			pairVia(t, na, ns, JoinOptions{})
+			phone, tablet := newDevice(t, "Alex"), newDevice(t, "Alex")
+			np, nt := phone.start(t), tablet.start(t)
+			pairVia(t, na, np, JoinOptions{})
+			pairVia(t, na, nt, JoinOptions{})
+
+			// Sam's modified program admits a device in Alex's name.
+			fake := newDevice(t, "Alex")
+			nf := fake.start(t)
+			inv := invite(t, ns, InviteOptions{forgeAdmit: true})
+			if _, err := nf.Join(ctx, inv.Invite(), JoinOptions{As: "Alex", forgeJoin: true}); err != nil {
+				t.Fatalf("the forged join: %v", err)
+			}
+			if _, err := inv.Wait(ctx); err != nil {
+				t.Fatalf("the forged admission: %v", err)
+			}
+			me, nme, other, nother := alex, na, phone, np
+			if who == "phone" {
+				me, nme, other, nother = phone, np, alex, na
+			}
+			fakeID := fake.space.Self().DeviceID
+			waitFor(t, "Alex's "+who+" lists the device under Alex", func() bool {
+				d, ok := deviceOf(t, me, fakeID)
+				_, tok := deviceOf(t, me, tablet.space.Self().DeviceID)
+				return ok && tok && d.Owner.ID == alex.space.Self().MemberID
+			})
+			waitFor(t, "Alex's "+who+" trusts it", func() bool { return nme.isTrusted(nf.ID()) })
+
+			res, err := nme.Unpair(ctx)
+			must(t, err)
+			var removed []string
+			for _, d := range res.Removed {
+				removed = append(removed, d.ID)
+			}
+			slices.Sort(removed)
+			want := []string{sam.space.Self().DeviceID, fakeID}
+			slices.Sort(want)
+			if !slices.Equal(removed, want) {
+				t.Fatalf("Unpair removed %v, want Sam's laptop and the device in Alex's name %v", removed, want)
+			}
+			if nme.isTrusted(nf.ID()) || nme.isTrusted(ns.ID()) || !nme.isTrusted(nother.ID()) || !nme.isTrusted(nt.ID()) {
+				t.Fatalf("trusted after Unpair: fake %v, Sam %v, Alex's other device %v, tablet %v",
+					nme.isTrusted(nf.ID()), nme.isTrusted(ns.ID()), nme.isTrusted(nother.ID()), nme.isTrusted(nt.ID()))
+			}
+			_, err = me.space.AddBoundary(ctx, "after unpairing")
+			must(t, err)
+			waitFor(t, "Alex's other device gets what Alex writes", func() bool { return hasBoundary(t, other, "after unpairing") })
+
+			// The device in Alex's name, restarted and trusting Alex, is
+			// refused by the gater and the session: it gets nothing
+			// written since.
+			nf.Close()
+			nf2 := fake.start(t)
+			for range 3 {
+				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				err := nf2.Connect(cctx, nme.AddrInfo())
+				cancel()
+				if err == nil {
+					t.Fatal("the device in Alex's name connected after the unpairing")
+				}
+			}
+			if hasBoundary(t, fake, "after unpairing") {
+				t.Fatal("a change made after the unpairing reached the device in Alex's name")
+			}
+			if d, ok := deviceOf(t, me, fakeID); !ok || !d.Removed {
+				t.Fatalf("Alex's record of the device: %+v", d)
+			}
+		})
+	}
+}
+
+// Invites and joining devices of earlier versions: an invite without a
+// purpose keeps meaning what the inviting device's state says, an invite
+// whose text disagrees with the inviting device is refused, and a joining
+// device that ignores the purpose (an earlier version, or a modified one)
+// is held to it by the inviting device.
+func TestPair_EarlierVersions(t *testing.T) {
 	ctx := testCtx(t)
 	alex, sam := newDevice(t, "Alex"), newDevice(t, "Sam")
 	na, ns := alex.start(t), sam.start(t)
-	pairVia(t, na, ns, JoinOptions{})
-	phone := newDevice(t, "Alex")
-	np := phone.start(t)
-	pairVia(t, na, np, JoinOptions{})
 
-	// Sam's modified program admits a device in Alex's name.
-	fake := newDevice(t, "Alex")
-	nf := fake.start(t)
-	inv := invite(t, ns, InviteOptions{forgeAdmit: true})
-	if _, err := nf.Join(ctx, inv.Invite(), JoinOptions{As: "Alex", forgeJoin: true}); err != nil {
-		t.Fatalf("the forged join: %v", err)
+	inv := invite(t, na, InviteOptions{})
+	text := inv.Invite().String()
+	version := func(s string) byte {
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(s, InvitePrefix))
+		must(t, err)
+		return b[0]
 	}
-	if _, err := inv.Wait(ctx); err != nil {
-		t.Fatalf("the forged admission: %v", err)
+	if v := version(text); v != 2 {
+		t.Fatalf("an invite with a purpose is version %d, want 2", v)
 	}
-	fakeID := fake.space.Self().DeviceID
-	waitFor(t, "Alex's space lists the device under Alex", func() bool {
-		d, ok := deviceOf(t, alex, fakeID)
-		return ok && d.Owner.ID == alex.space.Self().MemberID
-	})
-	waitFor(t, "Alex's node trusts it", func() bool { return na.isTrusted(nf.ID()) })
-
-	res, err := na.Unpair(ctx)
+	old := inv.Invite()
+	old.Purpose = PurposeUnset
+	oldText := old.String()
+	if v := version(oldText); v != 1 {
+		t.Fatalf("an invite without a purpose is version %d, want 1", v)
+	}
+	parsed, err := ParseInvite(oldText)
 	must(t, err)
-	var removed []string
-	for _, d := range res.Removed {
-		removed = append(removed, d.ID)
+	if parsed.Purpose != PurposeUnset || parsed.Secret != old.Secret {
+		t.Fatalf("version 1 parsed as %+v", parsed)
 	}
-	slices.Sort(removed)
-	want := []string{sam.space.Self().DeviceID, fakeID}
-	slices.Sort(want)
-	if !slices.Equal(removed, want) {
-		t.Fatalf("Unpair removed %v, want Sam's laptop and the device in Alex's name %v", removed, want)
-	}
-	if na.isTrusted(nf.ID()) || na.isTrusted(ns.ID()) || !na.isTrusted(np.ID()) {
-		t.Fatalf("trusted after Unpair: fake %v, Sam %v, phone %v", na.isTrusted(nf.ID()), na.isTrusted(ns.ID()), na.isTrusted(np.ID()))
-	}
-	_, err = alex.space.AddBoundary(ctx, "after unpairing")
+	// A purpose byte this version does not know.
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(text, InvitePrefix))
 	must(t, err)
-	waitFor(t, "the phone gets what Alex writes", func() bool { return hasBoundary(t, phone, "after unpairing") })
+	body := raw[:len(raw)-4]
+	body[len(body)-1] = 9
+	sum := sha256.Sum256(body)
+	if _, err := ParseInvite(InvitePrefix + base64.RawURLEncoding.EncodeToString(append(body, sum[:4]...))); !errors.Is(err, ErrInviteInvalid) ||
+		!strings.Contains(err.Error(), "newer version") {
+		t.Fatalf("an unknown purpose: %v", err)
+	}
 
-	// The device in Alex's name, restarted and trusting Alex, is refused
-	// by the gater and the session: it gets nothing written since.
-	nf.Close()
-	nf2 := fake.start(t)
-	for range 3 {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := nf2.Connect(cctx, na.AddrInfo())
-		cancel()
-		if err == nil {
-			t.Fatal("the device in Alex's name connected after the unpairing")
-		}
+	// The text says own-device; the inviting device made it for the partner.
+	lying := inv.Invite()
+	lying.Purpose = PurposeOwnDevice
+	if _, err := ns.Join(ctx, lying, JoinOptions{}); !errors.Is(err, ErrPairRefused) ||
+		!strings.Contains(err.Error(), "the invite says it is for own-device, the inviting device says partner") {
+		t.Fatalf("Join with a purpose the inviting device did not make: %v", err)
 	}
-	if hasBoundary(t, fake, "after unpairing") {
-		t.Fatal("a change made after the unpairing reached the device in Alex's name")
+	if _, err := inv.Wait(ctx); !errors.Is(err, ErrPairRefused) {
+		t.Fatalf("Wait: %v", err)
 	}
-	if d, ok := deviceOf(t, alex, fakeID); !ok || !d.Removed {
-		t.Fatalf("Alex's record of the device: %+v", d)
+
+	// A joining device of an earlier version asks to join as Alex.
+	before := homeState(t, alex)
+	inv = invite(t, na, InviteOptions{})
+	if _, err := ns.Join(ctx, inv.Invite(), JoinOptions{As: "Alex", legacy: true}); !errors.Is(err, ErrPairRefused) ||
+		!strings.Contains(err.Error(), "the invite is for Alex's partner, and the joining device asks to join as Alex") {
+		t.Fatalf("an earlier joining device as Alex: %v", err)
 	}
+	if _, err := inv.Wait(ctx); !errors.Is(err, ErrPairRefused) {
+		t.Fatalf("Wait: %v", err)
+	}
+	sameHome(t, "Alex's home", before, homeState(t, alex))
+
+	// The same, as the partner, with a version 1 invite: paired.
+	inv = invite(t, na, InviteOptions{})
+	v1 := inv.Invite()
+	v1.Purpose = PurposeUnset
+	jr, err := ns.Join(ctx, v1, JoinOptions{legacy: true})
+	must(t, err)
+	ir, err := inv.Wait(ctx)
+	must(t, err)
+	if !ir.NewMember || ir.Remote.MemberName != "Sam" || jr.Code != ir.Code {
+		t.Fatalf("paired as %+v / %+v", ir, jr)
+	}
+	waitSynced(t, na, ns)
 }
