@@ -756,6 +756,9 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 			return PairResult{}, err
 		}
 	}
+	if !existing && j.From != "" {
+		return PairResult{}, fmt.Errorf("%w: the joining device asks to join as a member this space does not have", ErrPairRefused)
+	}
 	as := trustsync.Person{ID: dev.MemberID, Name: memberName(members, dev.MemberID)}
 	if !existing {
 		as.Name = dev.MemberName
