@@ -44,7 +44,7 @@ const firstSyncWait = 10 * time.Second
 func NewCmdPair(f *Factory, runF func(*PairOptions) error) *cobra.Command {
 	opts := &PairOptions{Factory: f}
 	cmd := &cobra.Command{
-		Use:   "pair [INVITE] [--listen MULTIADDR] [--timeout DUR]",
+		Use:   "pair [INVITE] [--own-device] [--listen MULTIADDR] [--timeout DUR]",
 		Short: "Pair this device with your partner's, or with another device of yours",
 		Long: heredoc(`
 			Without INVITE, make a one-time invite, print it on a line starting
