@@ -454,12 +454,18 @@ func TestNode_NoDeviceInTheOtherName(t *testing.T) {
 	na, ns := alex.start(t), sam.start(t)
 	pairVia(t, na, ns, JoinOptions{})
 
-	for _, opts := range []JoinOptions{{As: "Alex"}, {}} {
-		fake := newDevice(t, "Alex") // named like Alex: joins as Alex by default
+	for _, tc := range []struct {
+		opts JoinOptions
+		want string
+	}{
+		{JoinOptions{As: "Alex"}, "this invite adds another device of Sam's own; it cannot make this device Alex's (--as Alex)"},
+		{JoinOptions{}, "this invite adds another device of Sam's own, but this device was set up as Alex: join with --as Sam only if it is Sam's device"},
+	} {
+		opts, want := tc.opts, tc.want
+		fake := newDevice(t, "Alex") // named like Alex
 		nf := fake.start(t)
 		inv := invite(t, ns, InviteOptions{})
 		_, err := nf.Join(ctx, inv.Invite(), opts)
-		want := "only one of Alex's own devices can add a device for Alex: run 'trustsync pair' on one of them"
 		if !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("joining as Alex through Sam's device (%+v): %v", opts, err)
 		}
@@ -483,10 +489,11 @@ func TestNode_NoDeviceInTheOtherName(t *testing.T) {
 	nf := fake.start(t)
 	inv := invite(t, ns, InviteOptions{})
 	_, err := nf.Join(ctx, inv.Invite(), JoinOptions{As: "Alex", forgeJoin: true})
-	if !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), "the other device says") {
+	want := "the invite is for another device of Sam's own, and the joining device asks to join as Alex"
+	if !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), "the other device says") || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Robin joining as Alex: %v", err)
 	}
-	if _, err := inv.Wait(ctx); !errors.Is(err, ErrPairRefused) {
+	if _, err := inv.Wait(ctx); !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Sam's side: %v", err)
 	}
 
