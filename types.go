@@ -20,10 +20,16 @@ type Member struct {
 // Device is one device of a member. Its ID is also the Automerge actor ID
 // of every change written on it, which is how [Change] names a device.
 type Device struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Owner     Person    `json:"owner"`
-	PeerID    string    `json:"peer_id,omitempty"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Owner  Person `json:"owner"`
+	PeerID string `json:"peer_id,omitempty"`
+	// Addrs are the listen addresses an earlier version of trustsync on the
+	// device wrote into the shared space, where every past value stays in
+	// the history. Current versions never write them there and delete them
+	// from their own record; a device keeps what it learns of another's
+	// addresses in its own store instead. Empty for a device that has
+	// upgraded.
 	Addrs     []string  `json:"addrs,omitempty"`
 	AddedAt   time.Time `json:"added_at"`
 	Removed   bool      `json:"removed"`

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -364,31 +365,46 @@ func boundaryEditRun(ctx context.Context, opts *BoundaryEditOptions) error {
 type BoundaryAgreeOptions struct {
 	Factory *Factory
 	ID      string
+	// Text, when TextGiven, is the exact wording agreed to: the agreement
+	// is refused if the boundary reads otherwise.
+	Text      string
+	TextGiven bool
 }
 
 // NewCmdBoundaryAgree returns 'trustsync boundary agree'.
 func NewCmdBoundaryAgree(f *Factory, runF func(*BoundaryAgreeOptions) error) *cobra.Command {
 	opts := &BoundaryAgreeOptions{Factory: f}
 	cmd := &cobra.Command{
-		Use:   "agree ID",
+		Use:   "agree ID [--text TEXT]",
 		Short: "Record that you agree to a boundary's current words",
 		Long: heredoc(`
 			Record that you agree to the boundary as it reads now. Agree only to
 			what you can honestly keep: it is fine to talk it over and edit the
 			words first. If the words change later, you will be asked again.
+
+			The agreement is bound to the words you saw. On a terminal the
+			command shows them and asks before agreeing; with --text it agrees
+			only if the boundary reads exactly TEXT. If the words changed in the
+			meantime (your partner's edit arrived), nothing is agreed: the
+			command shows the new words, to read and agree to again. Elsewhere,
+			without --text, it agrees to the current words. Unless it asked,
+			it prints the words agreed to.
 		`),
 		Example: examples(`
 			$ trustsync boundary agree 7hq2kd4m
+			$ trustsync boundary agree 7hq2kd4m --text 'We talk before big purchases'
 		`),
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ID = args[0]
+			opts.TextGiven = cmd.Flags().Changed("text")
 			if runF != nil {
 				return runF(opts)
 			}
 			return boundaryAgreeRun(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().StringVar(&opts.Text, "text", "", "agree only if the boundary reads exactly `TEXT`")
 	return cmd
 }
 
@@ -396,28 +412,72 @@ func boundaryAgreeRun(ctx context.Context, opts *BoundaryAgreeOptions) error {
 	if err := checkIDArg(opts.ID); err != nil {
 		return err
 	}
-	sp, err := opts.Factory.Space(ctx)
+	f := opts.Factory
+	sp, err := f.Space(ctx)
 	if err != nil {
 		return err
 	}
-	if err := sp.AgreeBoundary(ctx, opts.ID); err != nil {
-		return lookupError(err, "boundary", opts.ID, boundaryListAll)
-	}
 	b, err := sp.Boundary(ctx, opts.ID)
 	if err != nil {
+		return lookupError(err, "boundary", opts.ID, boundaryListAll)
+	}
+	w := f.IOStreams.ErrOut
+	seen := b.Text
+	switch {
+	case opts.TextGiven:
+		seen = opts.Text
+	case f.IOStreams.StdinTTY:
+		fmt.Fprintf(w, "Boundary %s reads:\n\n%s\n\n", short(b.ID), indent(b.Text, "    "))
+		if !askYes(f, "Agree to these words? [y/N] ") {
+			fmt.Fprintln(w, "Nothing was agreed.")
+			return nil
+		}
+	}
+	if err := sp.AgreeBoundaryText(ctx, b.ID, seen); err != nil {
+		return agreeError(err, "boundary agree "+short(b.ID), opts.ID)
+	}
+	if b, err = sp.Boundary(ctx, b.ID); err != nil {
 		return lookupError(err, "boundary", opts.ID, boundaryListAll)
 	}
 	r, err := loadRoster(ctx, sp)
 	if err != nil {
 		return err
 	}
-	w := opts.Factory.IOStreams.ErrOut
+	if opts.TextGiven || !f.IOStreams.StdinTTY { // not shown by the question
+		fmt.Fprintf(w, "You agreed to these words:\n%s\n", indent(seen, "    "))
+	}
 	if b.Agreed {
 		fmt.Fprintln(w, "You agreed. You both agree to this boundary now.")
 		return nil
 	}
 	fmt.Fprintf(w, "You agreed. Status: %s.\n", r.agreement(b).status())
 	return nil
+}
+
+// askYes asks a yes/no question on the terminal; only y or yes is a yes.
+func askYes(f *Factory, question string) bool {
+	fmt.Fprint(f.IOStreams.ErrOut, question)
+	line, _ := bufio.NewReader(f.IOStreams.In).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes"
+}
+
+// agreeError explains a refused agreement: when the words changed since
+// they were shown (or differ from --text), one line with the new words and
+// what to do; again names the command to run after reading them.
+func agreeError(err error, again, id string) error {
+	var tc *crdt.TextChangedError
+	if errors.As(err, &tc) {
+		return &userError{
+			msg: fmt.Sprintf("nothing was agreed: the %s now reads %q, not the words you agreed to; read them and agree again ('trustsync %s')",
+				tc.Kind, tc.Current, again),
+			err: err,
+		}
+	}
+	if id != "" {
+		return lookupError(err, "boundary", id, boundaryListAll)
+	}
+	return err
 }
 
 // BoundaryArchiveOptions are the inputs of 'trustsync boundary archive' and

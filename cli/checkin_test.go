@@ -192,3 +192,20 @@ func TestCheckin_Errors(t *testing.T) {
 	checkFailure(t, r, ExitUsage, nil)
 	contains(t, "mood 7", r.errOut, "--mood must be from 1 (very low) to 5 (very good), not 7")
 }
+
+// TestCheckin_NoteTooLong: a note over the limit is refused in one line
+// naming the field, the limit and the length; nothing is added.
+func TestCheckin_NoteTooLong(t *testing.T) {
+	d := initDevice(t, "Sam", "sam-laptop")
+	got := d.fail(ExitFailure, "checkin", "add", "--mood", "3", "--note", strings.Repeat("x", 1_000_000))
+	if !strings.Contains(got, "the note is 1000000 characters long, more than the 10000 allowed: shorten it") {
+		t.Errorf("a million-character note: %q", got)
+	}
+	if got := d.ok("checkin", "list", "--json"); strings.TrimSpace(got) != "[]" {
+		t.Errorf("a refused check-in was added: %s", got)
+	}
+	got = d.fail(ExitFailure, "boundary", "add", strings.Repeat("b", 2001))
+	if !strings.Contains(got, "the boundary text is 2001 characters long, more than the 2000 allowed") {
+		t.Errorf("a boundary over the limit: %q", got)
+	}
+}

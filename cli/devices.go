@@ -27,7 +27,14 @@ func NewCmdDevices(f *Factory, runF func(*DevicesOptions) error) *cobra.Command 
 			the unpaired ones too -- with whose it is, when this device last had a
 			connection with it (last seen) and when the two last held the same
 			changes (last sync). Those times are this device's own record of its
-			syncs; nothing else about anyone's devices is tracked.
+			syncs.
+
+			--json also gives last_known_addrs: the network addresses this device
+			last knew each other device at, to reach it again, and when it learned
+			them (addrs_learned_at). They are learned while the two are connected
+			(or passed on by another of your devices), kept on this device only,
+			never shared, and each replaces the last: no history of them is kept.
+			Nothing else about anyone's devices is tracked.
 
 			devices reads only this device's data; it does not go online.
 		`),
@@ -48,17 +55,20 @@ func NewCmdDevices(f *Factory, runF func(*DevicesOptions) error) *cobra.Command 
 }
 
 type devicesJSON struct {
-	ID         string   `json:"id"`
-	Name       string   `json:"name"`
-	Whose      string   `json:"whose"`
-	This       bool     `json:"this_device"`
-	PeerID     string   `json:"peer_id,omitempty"`
-	Addrs      []string `json:"addrs"`
-	AddedAt    string   `json:"added_at"`
-	Removed    bool     `json:"removed"`
-	RemovedAt  *string  `json:"removed_at"`
-	LastSeen   *string  `json:"last_seen"`
-	LastSynced *string  `json:"last_sync"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Whose  string `json:"whose"`
+	This   bool   `json:"this_device"`
+	PeerID string `json:"peer_id,omitempty"`
+	// LastKnownAddrs are the addresses this device last knew the device
+	// at (crdt.KnownAddrs), kept on this device only.
+	LastKnownAddrs []string `json:"last_known_addrs"`
+	AddrsLearnedAt *string  `json:"addrs_learned_at"`
+	AddedAt        string   `json:"added_at"`
+	Removed        bool     `json:"removed"`
+	RemovedAt      *string  `json:"removed_at"`
+	LastSeen       *string  `json:"last_seen"`
+	LastSynced     *string  `json:"last_sync"`
 }
 
 func devicesRun(ctx context.Context, opts *DevicesOptions) error {
@@ -85,7 +95,15 @@ func devicesRun(ctx context.Context, opts *DevicesOptions) error {
 		out := []devicesJSON{}
 		for _, d := range devs {
 			v := devicesJSON{ID: d.ID, Name: d.Name, Whose: d.Owner.Name, This: d.This, PeerID: d.PeerID,
-				Addrs: nonNil(d.Addrs), AddedAt: jsonTime(d.AddedAt), Removed: d.Removed}
+				LastKnownAddrs: []string{}, AddedAt: jsonTime(d.AddedAt), Removed: d.Removed}
+			if !d.This {
+				k, err := sp.KnownAddrs(ctx, d.ID)
+				if err != nil {
+					return err
+				}
+				v.LastKnownAddrs = nonNil(k.All())
+				v.AddrsLearnedAt = optTime(k.At)
+			}
 			v.RemovedAt = optTime(d.RemovedAt)
 			v.LastSeen = optTime(d.LastSeen)
 			v.LastSynced = optTime(d.LastSynced)

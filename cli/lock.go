@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -114,9 +115,33 @@ func (f *Factory) readSecret(prompt string) ([]byte, error) {
 	return p, nil
 }
 
+// minPassphrase is the fewest characters a new passphrase may have, for
+// the home and for the journal, typed or read from the environment. It
+// applies only when a passphrase is set: a home or journal made with a
+// shorter one (before the environment was held to it) still opens.
+const minPassphrase = 8
+
+// checkNewPassphrase refuses a new passphrase shorter than minPassphrase.
+// from names where it came from (an environment variable), or is empty for
+// a typed one; the wording is the same either way.
+func checkNewPassphrase(p []byte, from string) error {
+	if n := utf8.RuneCount(p); n < minPassphrase {
+		msg := fmt.Sprintf("a passphrase needs at least %d characters: nothing was changed", minPassphrase)
+		if from != "" {
+			msg = fmt.Sprintf("the passphrase in %s has %d characters; %s", from, n, msg)
+		}
+		return failf("%s", msg)
+	}
+	return nil
+}
+
 // newPassphrase asks for a new passphrase twice, or takes it from env.
+// Either way it must have minPassphrase characters.
 func (f *Factory) newPassphrase(env, what string) ([]byte, error) {
 	if p := f.Getenv(env); p != "" {
+		if err := checkNewPassphrase([]byte(p), env); err != nil {
+			return nil, err
+		}
 		return []byte(p), nil
 	}
 	if !f.IOStreams.StdinTTY {
@@ -133,8 +158,8 @@ func (f *Factory) newPassphrase(env, what string) ([]byte, error) {
 	if string(p) != string(again) {
 		return nil, failf("the two passphrases differ: nothing was changed")
 	}
-	if len(p) < 8 {
-		return nil, failf("a passphrase needs at least 8 characters: nothing was changed")
+	if err := checkNewPassphrase(p, ""); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -165,3 +165,120 @@ func TestUnlock_Nowhere(t *testing.T) {
 		t.Errorf("boundary list with TRUSTSYNC_PASSPHRASE: exit %d, %q", r.code, r.errOut)
 	}
 }
+
+// TestNewPassphrase_EnvMinimum: a passphrase from TRUSTSYNC_PASSPHRASE or
+// TRUSTSYNC_JOURNAL_PASSPHRASE is held to the same minimum as a typed one,
+// with one line that names the variable and the minimum, and nothing is
+// made or changed.
+func TestNewPassphrase_EnvMinimum(t *testing.T) {
+	t.Run("home", func(t *testing.T) {
+		d := newDevice(t)
+		d.env["TRUSTSYNC_TEST_KDF"] = "fast"
+		d.env["TRUSTSYNC_PASSPHRASE"] = "x"
+		got := d.fail(ExitFailure, "init", "--name", "Alex", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--encrypt")
+		want := "trustsync: the passphrase in TRUSTSYNC_PASSPHRASE has 1 characters; a passphrase needs at least 8 characters: nothing was changed\n"
+		if got != want {
+			t.Errorf("init --encrypt with a one-character TRUSTSYNC_PASSPHRASE:\n got %q\nwant %q", got, want)
+		}
+		if _, err := os.Stat(filepath.Join(d.home, keys.HeaderFile)); err == nil {
+			t.Errorf("a refused passphrase left %s behind", keys.HeaderFile)
+		}
+		d.env["TRUSTSYNC_PASSPHRASE"] = "seven c" // 7 characters
+		if got := d.fail(ExitFailure, "init", "--name", "Alex", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--encrypt"); !strings.Contains(got, "has 7 characters; a passphrase needs at least 8") {
+			t.Errorf("init --encrypt with a 7-character passphrase: %q", got)
+		}
+		d.env["TRUSTSYNC_PASSPHRASE"] = "éééééééé" // 8 characters, 16 bytes
+		d.ok("init", "--name", "Alex", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--encrypt")
+	})
+	t.Run("journal", func(t *testing.T) {
+		d := initDevice(t, "Alex", "alex-laptop")
+		d.env["TRUSTSYNC_TEST_KDF"] = "fast"
+		d.create("journal", "add", "words before")
+		d.env["TRUSTSYNC_JOURNAL_PASSPHRASE"] = "abc"
+		got := d.fail(ExitFailure, "journal", "passphrase")
+		want := "trustsync: the passphrase in TRUSTSYNC_JOURNAL_PASSPHRASE has 3 characters; a passphrase needs at least 8 characters: nothing was changed\n"
+		if got != want {
+			t.Errorf("journal passphrase with a short TRUSTSYNC_JOURNAL_PASSPHRASE:\n got %q\nwant %q", got, want)
+		}
+		delete(d.env, "TRUSTSYNC_JOURNAL_PASSPHRASE")
+		if out := d.ok("journal", "list"); !strings.Contains(out, "words before") {
+			t.Errorf("after a refused journal passphrase the journal still opens without one: %q", out)
+		}
+	})
+}
+
+// TestNewPassphrase_TypedMinimum: the prompt gives the same rule in the
+// same words, without a variable to name.
+func TestNewPassphrase_TypedMinimum(t *testing.T) {
+	f := &Factory{IOStreams: &IOStreams{StdinTTY: true}, Getenv: func(string) string { return "" }}
+	f.ReadSecret = func(string) ([]byte, error) { return []byte("short"), nil }
+	_, err := f.newPassphrase("TRUSTSYNC_PASSPHRASE", "this home")
+	if err == nil || err.Error() != "a passphrase needs at least 8 characters: nothing was changed" {
+		t.Errorf("a typed 5-character passphrase: %v", err)
+	}
+	f.ReadSecret = func(string) ([]byte, error) { return []byte("eight ch"), nil }
+	if p, err := f.newPassphrase("TRUSTSYNC_PASSPHRASE", "this home"); err != nil || string(p) != "eight ch" {
+		t.Errorf("a typed 8-character passphrase: %q, %v", p, err)
+	}
+}
+
+// TestPassphrase_OldShortStillOpens: a home and a journal whose headers
+// were made with a passphrase shorter than the minimum (as the environment
+// once allowed) still open with it: the minimum is for setting one.
+func TestPassphrase_OldShortStillOpens(t *testing.T) {
+	fast := keys.Params{Time: 1, MemoryKiB: 64, Threads: 1}
+	// A home made with the passphrase "x": its header is written first, as
+	// init --encrypt did, and init then opens the store under it. Its key
+	// is kept in a runtime directory of the test's own, as in
+	// encryptedDevice.
+	bus := "unix:path=" + filepath.Join(t.TempDir(), "no-bus")
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", bus)
+	run := filepath.Join(t.TempDir(), "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := newDevice(t)
+	old.env["XDG_RUNTIME_DIR"] = run
+	old.env["DBUS_SESSION_BUS_ADDRESS"] = bus
+	old.env["TRUSTSYNC_TEST_KDF"] = "fast"
+	if err := os.MkdirAll(old.home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := keys.Create(old.home, []byte("x"), fast); err != nil {
+		t.Fatal(err)
+	}
+	old.env["TRUSTSYNC_PASSPHRASE"] = "x"
+	old.ok("init", "--name", "Sam", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
+	old.create("boundary", "add", "Made under a short passphrase")
+	delete(old.env, "TRUSTSYNC_PASSPHRASE")
+	old.ok("lock")
+	old.fail(ExitFailure, "boundary", "list")
+	old.env["TRUSTSYNC_PASSPHRASE"] = "x"
+	old.ok("unlock")
+	delete(old.env, "TRUSTSYNC_PASSPHRASE")
+	if out := old.ok("boundary", "list"); !strings.Contains(out, "Made under a short passphrase") {
+		t.Errorf("boundary list after unlocking with the old short passphrase: %q", out)
+	}
+
+	// A journal whose own header was made with "ab".
+	j := initDevice(t, "Alex", "alex-laptop")
+	dir := filepath.Join(j.home, "journal")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := keys.Create(dir, []byte("ab"), fast); err != nil {
+		t.Fatal(err)
+	}
+	j.env["TRUSTSYNC_JOURNAL_PASSPHRASE"] = "ab"
+	j.create("journal", "add", "written under a short journal passphrase")
+	if out := j.ok("journal", "list"); !strings.Contains(out, "written under a short journal passphrase") {
+		t.Errorf("journal list with the old short passphrase: %q", out)
+	}
+	delete(j.env, "TRUSTSYNC_JOURNAL_PASSPHRASE")
+	if got := j.fail(ExitFailure, "journal", "list"); !strings.Contains(got, "passphrase of its own") {
+		t.Errorf("journal list without its passphrase: %q", got)
+	}
+}

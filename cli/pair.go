@@ -25,9 +25,13 @@ type PairOptions struct {
 	// Announce are the addresses written into the invite instead of the
 	// listen addresses (a forwarded port, a VPN address).
 	Announce []string
-	// As names the member a further device joins as.
-	As      string
-	Timeout time.Duration
+	// As names the member a further device joins as; it must agree with
+	// what the invite is for.
+	As string
+	// OwnDevice makes an invite for another device of this device's
+	// person instead of the partner.
+	OwnDevice bool
+	Timeout   time.Duration
 }
 
 // DefaultPairTimeout is how long an invite is valid and 'pair' waits.
@@ -40,7 +44,7 @@ const firstSyncWait = 10 * time.Second
 func NewCmdPair(f *Factory, runF func(*PairOptions) error) *cobra.Command {
 	opts := &PairOptions{Factory: f}
 	cmd := &cobra.Command{
-		Use:   "pair [INVITE] [--listen MULTIADDR] [--timeout DUR]",
+		Use:   "pair [INVITE] [--own-device] [--listen MULTIADDR] [--timeout DUR]",
 		Short: "Pair this device with your partner's, or with another device of yours",
 		Long: heredoc(`
 			Without INVITE, make a one-time invite, print it on a line starting
@@ -49,20 +53,34 @@ func NewCmdPair(f *Factory, runF func(*PairOptions) error) *cobra.Command {
 			secret; it works once, and only until --timeout (default 10m) while
 			this command runs. Give it only to the person at the other device.
 
+			The inviting device decides what the invite is for. While the space
+			has no partner yet, it is for your partner's first device, which
+			joins as a new member under its own name. With --own-device, or
+			always once you have a partner, it is for another device of your
+			own -- your phone, after your laptop -- which will write in your
+			name: the inviting device warns about this and asks you to confirm.
+			A device of Sam's thus joins only through an invite made on one of
+			Sam's own devices.
+
 			With INVITE (or "-" to read it from standard input), join the device
-			that made it. Your partner's device joins as the partner. A further
-			device of someone already in the space -- your phone, after your
-			laptop -- joins as that person when it was initialised with the same
-			name, or with --as NAME; initialise it with 'trustsync init' and join
-			before writing anything on it. Any device can invite your partner's
-			first device; a further device joins only through an invite made on
-			one of its own person's devices (Sam's phone through Sam's laptop).
-			While 'trustsync serve' runs for this home, stop it first.
+			that made it, as the invite says: as the partner, or as a device of
+			the inviting person (initialise it with the same name, or give --as
+			NAME; --as cannot change what the invite is for). Initialise a
+			further device with 'trustsync init' and join before writing
+			anything on it. While 'trustsync serve' runs for this home, stop it
+			first.
 
 			Both devices then print the same six-digit code on a line starting
-			"code: ". Compare the codes with each other, in person or on a call:
-			if they differ, someone else may have used the invite -- run
-			'trustsync unpair' on both devices at once.
+			"code: ". On a terminal, each asks whether the other screen shows the
+			same code, and nothing of your boundaries, goals or check-ins crosses
+			until both of you answered yes; a no on either side refuses the
+			pairing, stores nothing, and uses the invite up.
+
+			Without a terminal (a script), 'pair' cannot ask: an unattended
+			pairing skips this check, pairs and runs a first sync as soon as the
+			code is printed. Use it only where nobody else can have seen the
+			invite, or compare the codes at once and run 'trustsync unpair' on
+			both devices if they differ.
 
 			The two devices must reach each other: on one network this just
 			works; across networks see PAIRING.md (--announce writes a forwarded
@@ -74,8 +92,8 @@ func NewCmdPair(f *Factory, runF func(*PairOptions) error) *cobra.Command {
 			code: 493027
 			$ trustsync pair tsinvite1.AQAk...      # on Sam's laptop
 			code: 493027
-			$ trustsync pair tsinvite1.AQAk... --as Sam   # Sam's phone, later,
-			                                              # with an invite from Sam's laptop
+			$ trustsync pair --own-device            # on Sam's laptop, for Sam's phone
+			$ trustsync pair tsinvite1.AQAk... --as Sam   # on Sam's phone
 		`),
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
@@ -99,6 +117,9 @@ func NewCmdPair(f *Factory, runF func(*PairOptions) error) *cobra.Command {
 			if opts.Invite == "" && opts.As != "" {
 				return usageErrorf("--as applies when joining: give the invite too")
 			}
+			if opts.Invite != "" && opts.OwnDevice {
+				return usageErrorf("--own-device applies when making an invite: the invite you join with says what it is for")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -107,7 +128,8 @@ func NewCmdPair(f *Factory, runF func(*PairOptions) error) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&opts.Listen, "listen", nil, "listen on `MULTIADDR` for this run instead of the kept addresses (repeatable)")
 	cmd.Flags().StringArrayVar(&opts.Announce, "announce", nil, "write `MULTIADDR` into the invite as an address to dial (repeatable)")
-	cmd.Flags().StringVar(&opts.As, "as", "", "join as the member `NAME` of the space (a further device of that person)")
+	cmd.Flags().StringVar(&opts.As, "as", "", "join as the member `NAME` of the space (a further device of that person); must agree with the invite")
+	cmd.Flags().BoolVar(&opts.OwnDevice, "own-device", false, "invite another device of your own, which will write in your name")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", DefaultPairTimeout, "how long the invite stays valid, or how long to try joining (`DUR`)")
 	return cmd
 }
@@ -155,16 +177,20 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 	defer cancel()
 
 	var res tsync.PairResult
+	shown := false // the code line, printed when asking on a terminal
+	confirm := confirmCodes(ctx, f, opts.Invite == "", &shown)
 	if opts.Invite != "" {
-		res, err = n.Join(ctx, invite, tsync.JoinOptions{As: opts.As})
+		res, err = n.Join(ctx, invite, tsync.JoinOptions{As: opts.As, Confirm: confirm})
 	} else {
-		res, err = inviteAndWait(ctx, f, n, opts, refusals)
+		res, err = inviteAndWait(ctx, f, n, opts, refusals, confirm)
 	}
 	if err != nil {
 		return pairError(err)
 	}
 	w, e := f.IOStreams.Out, f.IOStreams.ErrOut
-	fmt.Fprintf(w, "code: %s\n", res.Code)
+	if !shown {
+		fmt.Fprintf(w, "code: %s\n", res.Code)
+	}
 	whose := res.Remote.MemberName + "'s"
 	if sp, err := f.Space(ctx); err == nil && res.Remote.MemberID == sp.Self().MemberID {
 		whose = "your"
@@ -199,12 +225,17 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 }
 
 // inviteAndWait makes an invite, shows it and waits for the partner.
-func inviteAndWait(ctx context.Context, f *Factory, n *tsync.Node, opts *PairOptions, events <-chan tsync.Event) (tsync.PairResult, error) {
+func inviteAndWait(ctx context.Context, f *Factory, n *tsync.Node, opts *PairOptions, events <-chan tsync.Event,
+	confirm func(tsync.Confirmation) error) (tsync.PairResult, error) {
 	announce, err := tsync.ParseAddrs(opts.Announce)
 	if err != nil {
 		return tsync.PairResult{}, err
 	}
-	inv, err := n.Invite(ctx, tsync.InviteOptions{TTL: opts.Timeout, Addrs: announce})
+	purpose := tsync.PurposeUnset
+	if opts.OwnDevice {
+		purpose = tsync.PurposeOwnDevice
+	}
+	inv, err := n.Invite(ctx, tsync.InviteOptions{TTL: opts.Timeout, Addrs: announce, Purpose: purpose, Confirm: confirm})
 	if err != nil {
 		return tsync.PairResult{}, err
 	}
@@ -216,6 +247,17 @@ func inviteAndWait(ctx context.Context, f *Factory, n *tsync.Node, opts *PairOpt
 		qrterminal.GenerateWithConfig(text, qrterminal.Config{Level: qrterminal.L, Writer: w,
 			HalfBlocks: true, BlackChar: qrterminal.BLACK_BLACK, WhiteBlackChar: qrterminal.WHITE_BLACK,
 			WhiteChar: qrterminal.WHITE_WHITE, BlackWhiteChar: qrterminal.BLACK_WHITE, QuietZone: 1})
+	}
+	if inv.Invite().Purpose == tsync.PurposeOwnDevice {
+		if sp, err := f.Space(ctx); err == nil {
+			name := sp.Self().MemberName
+			if !opts.OwnDevice {
+				fmt.Fprintf(e, "You already have a partner, so this invite can only add another device of yours, %s (as --own-device does).\n", name)
+			}
+			fmt.Fprintf(e, "WARNING: this adds a device that will write in YOUR name, %s: only continue if it is your own device.\n", name)
+		}
+	} else {
+		fmt.Fprintf(e, "This invite is for your partner's first device. For another device of your own, use --own-device.\n")
 	}
 	fmt.Fprintf(e, "On the other device run: trustsync pair INVITE (the text after \"invite: \").\n")
 	fmt.Fprintf(e, "Waiting until %s; the invite works once.\n", inv.Invite().Expires.Local().Format("15:04:05"))
@@ -238,6 +280,59 @@ func inviteAndWait(ctx context.Context, f *Factory, n *tsync.Node, opts *PairOpt
 		}
 	}()
 	return inv.Wait(ctx)
+}
+
+// confirmCodes returns the Confirm callback of 'pair': it says what the
+// pairing is for -- loudly when a device will write in the inviting
+// person's name -- and, on a terminal, prints the code and asks whether
+// the other device shows the same; a no refuses the pairing. Without a
+// terminal it cannot ask and says yes (see the command's help).
+func confirmCodes(ctx context.Context, f *Factory, inviting bool, shown *bool) func(tsync.Confirmation) error {
+	return func(c tsync.Confirmation) error {
+		ios := f.IOStreams
+		e := ios.ErrOut
+		me := "this device's person"
+		if sp, err := f.Space(ctx); err == nil {
+			me = sp.Self().MemberName
+		}
+		other := "your partner's"
+		switch {
+		case c.Again:
+			fmt.Fprintf(e, "Device %q of %s pairs again; this adds no device.\n", c.Remote.DeviceName, c.As.Name)
+		case c.Purpose == tsync.PurposeOwnDevice && inviting:
+			other = "your other device's"
+			fmt.Fprintf(e, "WARNING: this adds a device that will write in YOUR name, %s: only continue if %q is your own device.\n", c.As.Name, c.Remote.DeviceName)
+		case c.Purpose == tsync.PurposeOwnDevice:
+			other = "your other device's"
+			fmt.Fprintf(e, "This device joins as %s's device: what it writes will be in %s's name.\n", c.As.Name, c.As.Name)
+		case inviting:
+			fmt.Fprintf(e, "Device %q joins as your partner, %s.\n", c.Remote.DeviceName, c.As.Name)
+		case c.Purpose == tsync.PurposePartner:
+			fmt.Fprintf(e, "This device joins as %s, the partner of %s.\n", c.As.Name, c.Remote.MemberName)
+		}
+		if !ios.StdinTTY {
+			return nil
+		}
+		fmt.Fprintf(ios.Out, "code: %s\n", c.Code)
+		*shown = true
+		fmt.Fprintf(e, "Does %s screen show code %s %s? [y/N] ", other, c.Code[:3], c.Code[3:])
+		answer := make(chan string, 1)
+		go func() { // left behind on an interrupt, which ends the process
+			line, _ := bufio.NewReader(ios.In).ReadString('\n')
+			answer <- line
+		}()
+		select {
+		case line := <-answer:
+			switch strings.ToLower(strings.TrimSpace(line)) {
+			case "y", "yes":
+				return nil
+			}
+			return fmt.Errorf("%s said the codes differ", me)
+		case <-ctx.Done():
+			fmt.Fprintln(e)
+			return fmt.Errorf("%s stopped before answering", me)
+		}
+	}
 }
 
 // readInvite takes the first word starting with the invite prefix from r
@@ -270,6 +365,8 @@ func pairError(err error) error {
 		return &userError{msg: msg + ": nothing was paired; make a new invite with 'trustsync pair' on the inviting device", err: err}
 	case errors.Is(err, tsync.ErrNotInviting):
 		return &userError{msg: msg + ": check that 'trustsync pair' still runs there and that this device can reach it (see PAIRING.md)", err: err}
+	case errors.Is(err, tsync.ErrPairRefused) && strings.Contains(msg, "the codes were not confirmed"):
+		return &userError{msg: msg + ": nothing was paired and the invite is used up; if someone else may have seen it, make a new one and pass it on directly", err: err}
 	case errors.Is(err, tsync.ErrPairRefused):
 		return &userError{msg: msg, err: err}
 	}

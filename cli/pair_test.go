@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/trustsync/trustsync"
+	tsync "github.com/trustsync/trustsync/sync"
 )
 
 func TestNewCmdPair_Flags(t *testing.T) {
@@ -33,6 +35,12 @@ func TestNewCmdPair_Flags(t *testing.T) {
 		{"empty invite", []string{""}, ExitUsage, nil},
 		{"blank invite", []string{"  "}, ExitUsage, nil},
 		{"as without an invite", []string{"--as", "Sam"}, ExitUsage, nil},
+		{"own device", []string{"--own-device"}, ExitOK, func(t *testing.T, o *PairOptions) {
+			if !o.OwnDevice || o.Invite != "" {
+				t.Errorf("parsed %+v", o)
+			}
+		}},
+		{"own device when joining", []string{"tsinvite1.x", "--own-device"}, ExitUsage, nil},
 		{"zero timeout", []string{"--timeout", "0s"}, ExitUsage, nil},
 		{"bad announce", []string{"--announce", "not-an-address"}, ExitUsage, nil},
 	}
@@ -121,4 +129,63 @@ func TestDevicesAndUnpair_Offline(t *testing.T) {
 	contains(t, "devices after", sam.ok("devices", "--json"), `"removed": true`)
 	contains(t, "history", sam.ok("history"), `unpaired "alex-phone" of Alex`)
 	checkFailure(t, sam.run("unpair"), ExitFailure, []string{"unpair"})
+}
+
+// confirmCodes shows what a pairing is for and, on a terminal, asks whether
+// the other screen shows the same code: only a yes lets the pairing go on.
+func TestConfirmCodes(t *testing.T) {
+	own := tsync.Confirmation{Code: "123456", Purpose: tsync.PurposeOwnDevice,
+		As: trustsync.Person{ID: "m1", Name: "Alex"}, Remote: tsync.Remote{DeviceName: "alex-phone", MemberName: "Alex"}}
+	partner := tsync.Confirmation{Code: "654321", Purpose: tsync.PurposePartner,
+		As: trustsync.Person{ID: "m2", Name: "Sam"}, Remote: tsync.Remote{DeviceName: "sam-laptop", MemberName: "Sam"}}
+	tests := []struct {
+		name     string
+		c        tsync.Confirmation
+		inviting bool
+		tty      bool
+		answer   string
+		wantErr  bool
+		wantOut  string
+		wantErrs []string
+	}{
+		{"own device, yes", own, true, true, "y\n", false, "code: 123456\n", []string{
+			`WARNING: this adds a device that will write in YOUR name, Alex: only continue if "alex-phone" is your own device.`,
+			"Does your other device's screen show code 123 456? [y/N] "}},
+		{"partner, no", partner, true, true, "n\n", true, "code: 654321\n", []string{
+			`Device "sam-laptop" joins as your partner, Sam.`,
+			"Does your partner's screen show code 654 321? [y/N] "}},
+		{"partner, just enter", partner, true, true, "\n", true, "code: 654321\n", nil},
+		{"joining as the inviter's device", own, false, true, "yes\n", false, "code: 123456\n", []string{
+			"This device joins as Alex's device: what it writes will be in Alex's name."}},
+		{"no terminal: no question", own, true, false, "", false, "", []string{
+			"WARNING: this adds a device that will write in YOUR name, Alex"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, in, out, errOut := TestStreams()
+			ios.StdinTTY = tt.tty
+			in.WriteString(tt.answer)
+			f := NewFactory(ios)
+			f.Getenv = func(string) string { return t.TempDir() }
+			shown := false
+			err := confirmCodes(context.Background(), f, tt.inviting, &shown)(tt.c)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("confirm = %v, want an error: %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "said the codes differ") {
+				t.Errorf("refusal %q does not say the codes differ", err)
+			}
+			if out.String() != tt.wantOut || shown != (tt.wantOut != "") {
+				t.Errorf("stdout %q (shown %v), want %q", out.String(), shown, tt.wantOut)
+			}
+			for _, want := range tt.wantErrs {
+				if !strings.Contains(errOut.String(), want) {
+					t.Errorf("stderr %q lacks %q", errOut.String(), want)
+				}
+			}
+			if !tt.tty && strings.Contains(errOut.String(), "[y/N]") {
+				t.Errorf("asked without a terminal: %q", errOut.String())
+			}
+		})
+	}
 }

@@ -93,53 +93,111 @@ func rhythmSetRun(ctx context.Context, opts *RhythmSetOptions) error {
 // RhythmAgreeOptions are the inputs of 'trustsync rhythm agree'.
 type RhythmAgreeOptions struct {
 	Factory *Factory
+	// Cadence, when Given, is the cadence agreed to: the agreement is
+	// refused if another one is in effect.
+	Cadence crdt.Cadence
+	Given   bool
 }
 
 // NewCmdRhythmAgree returns 'trustsync rhythm agree'.
 func NewCmdRhythmAgree(f *Factory, runF func(*RhythmAgreeOptions) error) *cobra.Command {
 	opts := &RhythmAgreeOptions{Factory: f}
-	return &cobra.Command{
-		Use:   "agree",
+	var day string
+	cmd := &cobra.Command{
+		Use:   "agree [daily | weekly --day DAY]",
 		Short: "Agree to the rhythm as it is set now",
 		Long: heredoc(`
 			Record that you agree to the check-in rhythm as it is set now. If it
 			changes later, you will be asked again.
+
+			The agreement is bound to the rhythm you saw. On a terminal the
+			command shows it and asks before agreeing; given a rhythm (as for
+			'rhythm set') it agrees only if that rhythm is the one in effect. If
+			it changed in the meantime, nothing is agreed and the command shows
+			the new one. Elsewhere, without one, it agrees to the rhythm in
+			effect and prints it.
 		`),
 		Example: examples(`
 			$ trustsync rhythm show
 			$ trustsync rhythm agree
+			$ trustsync rhythm agree weekly --day sunday
 		`),
-		Args: exactArgs(),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				c, err := crdt.ParseCadence(args[0], day)
+				if err != nil {
+					return &UsageError{Err: errors.New(stripSentinel(err, trustsync.ErrInvalid))}
+				}
+				opts.Cadence, opts.Given = c, true
+			} else if day != "" {
+				return usageErrorf("--day goes with a weekly rhythm: trustsync rhythm agree weekly --day %s", day)
+			}
 			if runF != nil {
 				return runF(opts)
 			}
 			return rhythmAgreeRun(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().StringVarP(&day, "day", "d", "", "the `DAY` of the weekly rhythm you agree to")
+	return cmd
 }
 
 func rhythmAgreeRun(ctx context.Context, opts *RhythmAgreeOptions) error {
-	sp, err := opts.Factory.Space(ctx)
+	f := opts.Factory
+	sp, err := f.Space(ctx)
 	if err != nil {
 		return err
 	}
-	if err := sp.AgreeRhythm(ctx); err != nil {
+	noRhythm := func(err error) error {
 		if errors.Is(err, trustsync.ErrNotFound) {
 			return failf("no check-in rhythm is set yet: propose one with 'trustsync rhythm set weekly --day sunday'")
 		}
 		return err
+	}
+	cur, err := sp.Rhythm(ctx)
+	if err != nil {
+		return noRhythm(err)
+	}
+	w := f.IOStreams.ErrOut
+	seen, known := cur.Cadence, cur.Cadence.Every != ""
+	switch {
+	case opts.Given:
+		seen, known = opts.Cadence, true
+	case f.IOStreams.StdinTTY:
+		fmt.Fprintf(w, "The rhythm in effect: check in %s.\n", rhythmWords(cur))
+		if !askYes(f, "Agree to it? [y/N] ") {
+			fmt.Fprintln(w, "Nothing was agreed.")
+			return nil
+		}
+	}
+	if known {
+		err = sp.AgreeRhythmCadence(ctx, seen)
+	} else {
+		err = sp.AgreeRhythm(ctx) // a cadence of a newer version, agreed to as stored
+	}
+	if err != nil {
+		return noRhythm(agreeError(err, "rhythm agree", ""))
 	}
 	r, err := sp.Rhythm(ctx)
 	if err != nil {
 		return err
 	}
 	if r.Agreed {
-		fmt.Fprintf(opts.Factory.IOStreams.ErrOut, "You agreed. You both agree to check in %s now.\n", r.Cadence)
+		fmt.Fprintf(w, "You agreed. You both agree to check in %s now.\n", rhythmWords(r))
 	} else {
-		fmt.Fprintf(opts.Factory.IOStreams.ErrOut, "You agreed to check in %s; waiting for your partner.\n", r.Cadence)
+		fmt.Fprintf(w, "You agreed to check in %s; waiting for your partner.\n", rhythmWords(r))
 	}
 	return nil
+}
+
+// rhythmWords says a rhythm's cadence, or its stored form when this build
+// cannot read it.
+func rhythmWords(r crdt.Rhythm) string {
+	if r.Cadence.Every == "" {
+		return r.Stored
+	}
+	return r.Cadence.String()
 }
 
 // RhythmShowOptions are the inputs of 'trustsync rhythm show'.

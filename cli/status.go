@@ -24,7 +24,9 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 		Long: heredoc(`
 			Show who you are on this device, your partner once you have paired,
 			the devices of each of you with when they last synced, and the
-			addresses this device listens on when it syncs.
+			addresses this device listens on when it syncs. --json also gives,
+			for each other device, the addresses this device last knew it at
+			(last_known_addrs): this device's own knowledge, never shared.
 
 			When this device refused a device's data (or a device refused this
 			one) since the last sync with it, a line starting "Refused:" says
@@ -134,6 +136,13 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				if at, ok := lastSync[d.ID]; ok {
 					s := jsonTime(at)
 					d.LastSync = &s
+				}
+				if d.ID != self.DeviceID {
+					k, err := sp.KnownAddrs(ctx, d.ID)
+					if err != nil {
+						return err
+					}
+					d.LastKnownAddrs = k.All()
 				}
 				if ref, ok := refusals[d.ID]; ok {
 					by := "this device"

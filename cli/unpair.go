@@ -30,7 +30,9 @@ func NewCmdUnpair(f *Factory, runF func(*UnpairOptions) error) *cobra.Command {
 		Short: "Stop syncing with your partner's devices, or with one device",
 		Long: heredoc(`
 			Stop syncing with a device, from this side alone and at once. Without
-			DEVICE, unpair every device of your partner; with it (a device name
+			DEVICE, unpair every device of your partner, and any device in your
+			own name that was not added through one of your own devices (one
+			your partner's program made); with it (a device name
 			from 'trustsync devices', or the start of its ID), only that one --
 			a lost phone of yours, say.
 
@@ -91,7 +93,7 @@ func unpairRun(ctx context.Context, opts *UnpairOptions) error {
 		}
 		ids = []string{id}
 	}
-	targets, err := tsync.UnpairTargets(members, self, ids)
+	targets, err := tsync.ResolveUnpair(ctx, sp, ids)
 	if err != nil {
 		if len(ids) == 0 {
 			return failf("no device of a partner is paired with this one: see 'trustsync devices'")
@@ -108,6 +110,10 @@ func unpairRun(ctx context.Context, opts *UnpairOptions) error {
 	}
 	w, e := f.IOStreams.Out, f.IOStreams.ErrOut
 	for _, d := range targets {
+		if d.Owner.ID == self.MemberID && opts.Device == "" {
+			fmt.Fprintf(w, "unpaired %s (%s: in your name, but not added through one of your own devices)\n", d.Name, d.Owner.Name)
+			continue
+		}
 		fmt.Fprintf(w, "unpaired %s (%s)\n", d.Name, d.Owner.Name)
 	}
 

@@ -178,13 +178,16 @@ type memberJSON struct {
 }
 
 type deviceJSON struct {
-	ID      string   `json:"id"`
-	Name    string   `json:"name"`
-	This    bool     `json:"this_device"`
-	PeerID  string   `json:"peer_id,omitempty"`
-	Addrs   []string `json:"addrs"`
-	AddedAt string   `json:"added_at"`
-	Removed bool     `json:"removed"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	This   bool   `json:"this_device"`
+	PeerID string `json:"peer_id,omitempty"`
+	// LastKnownAddrs are the addresses this device last knew the device
+	// at, kept on this device only; status fills them in, an export
+	// leaves them out.
+	LastKnownAddrs []string `json:"last_known_addrs,omitempty"`
+	AddedAt        string   `json:"added_at"`
+	Removed        bool     `json:"removed"`
 	// Online and LastSync are null until the sync layer reports them.
 	Online   *bool   `json:"online"`
 	LastSync *string `json:"last_sync"`
@@ -217,7 +220,6 @@ func (r *roster) membersJSON() []memberJSON {
 				Name:    d.Name,
 				This:    d.ID == r.self.DeviceID,
 				PeerID:  d.PeerID,
-				Addrs:   nonNil(d.Addrs),
 				AddedAt: jsonTime(d.AddedAt),
 				Removed: d.Removed,
 			})

@@ -34,7 +34,7 @@ type Apology struct {
 
 // WriteApology records an apology by this member.
 func (s *Space) WriteApology(ctx context.Context, a NewApology) (string, error) {
-	happened, err := cleanText("what happened", a.Happened)
+	happened, err := cleanText("what happened", a.Happened, MaxNoteLen)
 	if err != nil {
 		return "", fmt.Errorf("write apology: %w", err)
 	}
@@ -42,7 +42,7 @@ func (s *Space) WriteApology(ctx context.Context, a NewApology) (string, error) 
 	for i, t := range []struct{ what, s string }{
 		{"the impact", a.Impact}, {"the responsibility", a.Responsibility}, {"what you will do differently", a.Different},
 	} {
-		if texts[i], err = optionalText(t.what, t.s); err != nil {
+		if texts[i], err = optionalText(t.what, t.s, MaxNoteLen); err != nil {
 			return "", fmt.Errorf("write apology: %w", err)
 		}
 	}
@@ -78,7 +78,7 @@ func (s *Space) WriteApology(ctx context.Context, a NewApology) (string, error) 
 // AckApology records that this member read the other's apology, with an
 // optional reply. The author cannot acknowledge their own apology.
 func (s *Space) AckApology(ctx context.Context, id, reply string) error {
-	reply, err := optionalText("the reply", reply)
+	reply, err := optionalText("the reply", reply, MaxNoteLen)
 	if err != nil {
 		return fmt.Errorf("acknowledge apology: %w", err)
 	}

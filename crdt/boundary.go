@@ -12,7 +12,7 @@ import (
 
 // AddBoundary proposes a boundary; the proposer's agreement is not implied.
 func (s *Space) AddBoundary(ctx context.Context, text string) (string, error) {
-	text, err := cleanText("the boundary text", text)
+	text, err := cleanText("the boundary text", text, MaxTextLen)
 	if err != nil {
 		return "", err
 	}
@@ -175,7 +175,7 @@ func setText(m *automerge.Map, key, s string) error {
 
 // EditBoundary replaces a boundary's text. Earlier agreements stop counting.
 func (s *Space) EditBoundary(ctx context.Context, id, text string) error {
-	text, err := cleanText("the boundary text", text)
+	text, err := cleanText("the boundary text", text, MaxTextLen)
 	if err != nil {
 		return err
 	}
@@ -216,8 +216,28 @@ func touch(m *automerge.Map, me string, at time.Time) error {
 	return m.Set("updated_by", me)
 }
 
-// AgreeBoundary records this member's agreement to the current text.
+// AgreeBoundary records this member's agreement to the current text,
+// whatever it is. An app that showed the words first should call
+// [Space.AgreeBoundaryText] instead, so that an edit arriving in between
+// is not agreed to unseen.
 func (s *Space) AgreeBoundary(ctx context.Context, id string) error {
+	return s.agreeBoundary(ctx, id, nil)
+}
+
+// AgreeBoundaryText records this member's agreement to the boundary only if
+// its current text is exactly seen, the words the member was shown. When
+// the text differs (an edit, often the partner's arriving by sync, came in
+// between), nothing is recorded and the error wraps a [*TextChangedError]
+// (and [ErrTextChanged]) carrying the current text. The comparison and the
+// agreement happen under the document's write lock, so no edit can slip
+// between them on this device.
+func (s *Space) AgreeBoundaryText(ctx context.Context, id, seen string) error {
+	return s.agreeBoundary(ctx, id, &seen)
+}
+
+// agreeBoundary records the agreement; seen, when not nil, is the text the
+// agreement is bound to.
+func (s *Space) agreeBoundary(ctx context.Context, id string, seen *string) error {
 	r, err := s.resolveItem(ctx, id, KindBoundary)
 	if err != nil {
 		return fmt.Errorf("agree to boundary: %w", err)
@@ -229,6 +249,9 @@ func (s *Space) AgreeBoundary(ctx context.Context, id string) error {
 			return edit{}, err
 		}
 		text := getStr(m, "text")
+		if seen != nil && *seen != text {
+			return edit{}, &TextChangedError{Kind: KindBoundary, ID: r.id, Seen: *seen, Current: text}
+		}
 		agree, agreeAt, err := memberMaps(m, "agree", "agree_at")
 		if err != nil {
 			return edit{}, err

@@ -18,7 +18,7 @@ func (s *Space) AddCheckIn(ctx context.Context, c trustsync.NewCheckIn) (string,
 	}
 	feelings := []string{}
 	for _, f := range c.Feelings {
-		f, err := optionalLine("a feeling", f)
+		f, err := optionalLine("a feeling", f, MaxNameLen)
 		if err != nil {
 			return "", fmt.Errorf("add check-in: %w", err)
 		}
@@ -31,7 +31,7 @@ func (s *Space) AddCheckIn(ctx context.Context, c trustsync.NewCheckIn) (string,
 		{"the note", c.Note}, {"the needs", c.Needs}, {"the concerns", c.Concerns}, {"the appreciation", c.Appreciation},
 	} {
 		var err error
-		if texts[i], err = optionalText(t.what, t.s); err != nil {
+		if texts[i], err = optionalText(t.what, t.s, MaxNoteLen); err != nil {
 			return "", fmt.Errorf("add check-in: %w", err)
 		}
 	}
@@ -123,7 +123,7 @@ func (s *Space) CheckIn(ctx context.Context, id string) (trustsync.CheckIn, erro
 // AckCheckIn records this member's acknowledgement of a check-in, with an
 // optional reply. Acknowledging again replaces the reply.
 func (s *Space) AckCheckIn(ctx context.Context, id, reply string) error {
-	reply, err := optionalText("the reply", reply)
+	reply, err := optionalText("the reply", reply, MaxNoteLen)
 	if err != nil {
 		return fmt.Errorf("acknowledge check-in: %w", err)
 	}

@@ -224,7 +224,7 @@ func ackSummary(what, reply string) string {
 
 // AddCommitment records a small promise made by this member.
 func (s *Space) AddCommitment(ctx context.Context, text string) (string, error) {
-	text, err := cleanText("the commitment", text)
+	text, err := cleanText("the commitment", text, MaxTextLen)
 	if err != nil {
 		return "", fmt.Errorf("add commitment: %w", err)
 	}
@@ -257,7 +257,7 @@ func (s *Space) AddCommitment(ctx context.Context, text string) (string, error) 
 // an optional note. Either partner may write one; the other acknowledges it.
 // It returns the entry's ID.
 func (s *Space) RecordCommitment(ctx context.Context, id string, kept bool, note string) (string, error) {
-	note, err := optionalText("the note", note)
+	note, err := optionalText("the note", note, MaxNoteLen)
 	if err != nil {
 		return "", fmt.Errorf("record commitment: %w", err)
 	}
@@ -314,7 +314,7 @@ func (s *Space) RecordCommitment(ctx context.Context, id string, kept bool, note
 // other partner wrote, with an optional reply. Acknowledging again replaces
 // the reply.
 func (s *Space) AckCommitmentEntry(ctx context.Context, entryID, reply string) error {
-	reply, err := optionalText("the reply", reply)
+	reply, err := optionalText("the reply", reply, MaxNoteLen)
 	if err != nil {
 		return fmt.Errorf("acknowledge entry: %w", err)
 	}

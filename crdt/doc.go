@@ -113,7 +113,27 @@
 //     answers on a laptop and the laptop is lost before it reveals, that
 //     answer stays sealed for good; their other devices cannot reveal it.
 //   - A modified trustsync on the other partner's device could reveal its
-//     own answer early; it can never make this device reveal early.
+//     own answer early; it can never make this device reveal early by
+//     junk. An answer counts only when it sits under the member ID of the
+//     actual partner (the other of the space's two members, counted as
+//     [Space.Members] counts them) and has the shape of a sealed answer
+//     (base64 of a 12-byte nonce, at least one byte of words and a 16-byte
+//     AES-256-GCM tag, no longer than [MaxNoteLen] characters can make).
+//     Anything else in a question's answer map -- entries under made-up
+//     IDs, text that is not a sealed answer -- is ignored: it reveals
+//     nothing and is not shown, and the question still waits.
+//   - What no design without a third party can give: a fair exchange. The
+//     first answerer's device reveals its key as soon as it sees a second
+//     answer, so the second answerer's device learns the first answer at
+//     once. A modified client answering second can then read it and never
+//     reveal its own key (or "answer" with random bytes of the right shape,
+//     which no key opens: the shape check cannot tell them from a real
+//     answer). Preventing that needs someone both trust to hold both keys
+//     and release them together; two devices alone cannot, since one of
+//     them always has to let go first. What this device can promise is
+//     only its own side: it never reveals before a well-formed answer from
+//     the partner is in the document, and the partner's refusal to reveal
+//     shows as an answer that stays sealed.
 //
 // # Concurrency
 //

@@ -23,11 +23,11 @@ func setFields(m *automerge.Map, fields ...any) error {
 
 // AddGoal adds a goal.
 func (s *Space) AddGoal(ctx context.Context, title, why string) (string, error) {
-	title, err := cleanLine("the goal title", title)
+	title, err := cleanLine("the goal title", title, MaxTitleLen)
 	if err != nil {
 		return "", err
 	}
-	if why, err = optionalText("the why", why); err != nil {
+	if why, err = optionalText("the why", why, MaxTextLen); err != nil {
 		return "", err
 	}
 	id := newID()
@@ -65,13 +65,13 @@ func (s *Space) EditGoal(ctx context.Context, id string, e GoalEdit) error {
 	var title, why string
 	if e.Title != nil {
 		var err error
-		if title, err = cleanLine("the goal title", *e.Title); err != nil {
+		if title, err = cleanLine("the goal title", *e.Title, MaxTitleLen); err != nil {
 			return err
 		}
 	}
 	if e.Why != nil {
 		var err error
-		if why, err = optionalText("the why", *e.Why); err != nil {
+		if why, err = optionalText("the why", *e.Why, MaxTextLen); err != nil {
 			return err
 		}
 	}
@@ -115,7 +115,7 @@ func (s *Space) EditGoal(ctx context.Context, id string, e GoalEdit) error {
 
 // AddStep adds a step to a goal and returns the step's ID.
 func (s *Space) AddStep(ctx context.Context, goalID, text string) (string, error) {
-	text, err := cleanText("the step text", text)
+	text, err := cleanText("the step text", text, MaxTextLen)
 	if err != nil {
 		return "", err
 	}

@@ -287,7 +287,7 @@ func handOver(device, to, from, peerID, summary string) editFunc {
 			}
 		}
 		if peerID != "" && getStr(d, "peer_id") == "" {
-			if err := setAddrs(d, peerID, nil); err != nil {
+			if err := setPeer(d, peerID); err != nil {
 				return edit{}, err
 			}
 			changed = true

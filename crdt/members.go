@@ -27,7 +27,8 @@ func putMember(root *automerge.Map, id, name string, at time.Time) error {
 }
 
 // putDevice creates or updates the record "d:<id>" of the space document,
-// touching only the fields that differ.
+// touching only the fields that differ. It never writes addresses: where a
+// device listens is kept by each device in its own store ([KnownAddrs]).
 func putDevice(root *automerge.Map, d trustsync.Device, at time.Time) error {
 	m := getMap(root, "d:"+d.ID)
 	if m == nil {
@@ -39,12 +40,10 @@ func putDevice(root *automerge.Map, d trustsync.Device, at time.Time) error {
 		if added.IsZero() {
 			added = at
 		}
-		addrs, _ := json.Marshal(nonNil(d.Addrs))
 		return setFields(m,
 			"member", d.Owner.ID,
 			"name", d.Name,
 			"peer_id", d.PeerID,
-			"addrs", string(addrs),
 			"added_at", added.UnixMilli(),
 			"removed", false,
 			"removed_at", int64(0),
@@ -61,26 +60,37 @@ func putDevice(root *automerge.Map, d trustsync.Device, at time.Time) error {
 			return err
 		}
 	}
-	return setAddrs(m, d.PeerID, d.Addrs)
+	return setPeer(m, d.PeerID)
 }
 
-// setAddrs updates a device record's peer ID and addresses where they
-// differ; empty values are left alone.
-func setAddrs(m *automerge.Map, peerID string, addrs []string) error {
+// setPeer updates a device record's peer ID where it differs; an empty one
+// is left alone.
+func setPeer(m *automerge.Map, peerID string) error {
 	if peerID != "" && getStr(m, "peer_id") != peerID {
 		if err := m.Set("peer_id", peerID); err != nil {
 			return err
 		}
 	}
-	if addrs != nil {
-		b, _ := json.Marshal(addrs)
-		if getStr(m, "addrs") != string(b) {
-			if err := m.Set("addrs", string(b)); err != nil {
-				return err
-			}
-		}
-	}
 	return nil
+}
+
+// dropLegacyAddrs deletes the "addrs" field that earlier versions wrote
+// into a device record -- the device's listen addresses, replaced at every
+// change, so that the history held a timed trail of them. Each device
+// deletes it from its own record the next time it changes that record.
+// Automerge keeps the old values in the history: deleting the field stops
+// the trail from growing and hides it from the current state, no more.
+func dropLegacyAddrs(m *automerge.Map) (bool, error) {
+	if m == nil {
+		return false, nil
+	}
+	if v, err := m.Get("addrs"); err != nil || v == nil || v.Kind() == automerge.KindVoid {
+		return false, err
+	}
+	if err := m.Delete("addrs"); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func nonNil(s []string) []string {
@@ -208,7 +218,9 @@ func (s *Space) Partner(ctx context.Context) (trustsync.Member, error) {
 // AddDevice records a device of a member (this one or the partner) in the
 // space document; the member record is created from d.Owner when missing.
 // Pairing uses [Space.Admit] instead, which does this and more in one
-// transaction.
+// transaction. d.Addrs, when given for another device, are kept as this
+// device's own knowledge of where that device listens ([Space.NoteAddrs]),
+// never in the shared document.
 //
 // A device that already has a space of its own holds its own member and
 // device records. Import its space document (or sync it) before AddDevice:
@@ -241,6 +253,7 @@ func (s *Space) AddDevice(ctx context.Context, d trustsync.Device) error {
 		return fmt.Errorf("add device: %w", err)
 	}
 	me := s.Self()
+	self := d.ID == me.DeviceID
 	_, err := s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
 		at := ms(s.now())
 		newMember := getMap(root, "m:"+d.Owner.ID) == nil
@@ -258,6 +271,13 @@ func (s *Space) AddDevice(ctx context.Context, d trustsync.Device) error {
 		if err := putDevice(root, d, at); err != nil {
 			return edit{}, err
 		}
+		dropped := false
+		if self {
+			var err error
+			if dropped, err = dropLegacyAddrs(getMap(root, "d:"+d.ID)); err != nil {
+				return edit{}, err
+			}
+		}
 		after, _ := deviceFromDoc(root, d.ID)
 		certified := false
 		if vouch != nil {
@@ -267,7 +287,7 @@ func (s *Space) AddDevice(ctx context.Context, d trustsync.Device) error {
 			}
 			certified = err == nil && e.item != ""
 		}
-		if existed && !newMember && !certified && slices.Equal(before.Addrs, after.Addrs) &&
+		if existed && !newMember && !dropped && !certified &&
 			before.Name == after.Name && before.PeerID == after.PeerID && before.Owner == after.Owner {
 			return edit{}, errNoChange
 		}
@@ -283,38 +303,55 @@ func (s *Space) AddDevice(ctx context.Context, d trustsync.Device) error {
 	if err != nil {
 		return fmt.Errorf("add device: %w", err)
 	}
+	if len(d.Addrs) > 0 && !self {
+		if _, err := s.NoteAddrs(ctx, d.ID, KnownAddrs{Addrs: d.Addrs}); err != nil {
+			return fmt.Errorf("add device: %w", err)
+		}
+	}
 	return nil
 }
 
-// SetDeviceAddrs records this device's libp2p peer ID and listen addresses in
-// the space document, so that partner devices can redial it. Nothing is
-// written when they are unchanged.
-func (s *Space) SetDeviceAddrs(ctx context.Context, peerID string, addrs []string) error {
+// SetDevicePeer records this device's libp2p peer ID in its record of the
+// space document, so that partner devices trust it, and deletes the
+// addresses an earlier version recorded there (see [KnownAddrs]). Nothing is
+// written when there is nothing to change.
+func (s *Space) SetDevicePeer(ctx context.Context, peerID string) error {
 	me := s.Self()
-	addrs = nonNil(addrs)
 	_, err := s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
 		m := getMap(root, "d:"+me.DeviceID)
 		if m == nil {
 			if err := putDevice(root, trustsync.Device{ID: me.DeviceID, Name: me.DeviceName,
-				Owner: trustsync.Person{ID: me.MemberID}, PeerID: peerID, Addrs: addrs}, ms(s.now())); err != nil {
+				Owner: trustsync.Person{ID: me.MemberID}, PeerID: peerID}, ms(s.now())); err != nil {
 				return edit{}, err
 			}
-		} else {
-			before, _ := deviceFromDoc(root, me.DeviceID)
-			if err := setAddrs(m, peerID, addrs); err != nil {
-				return edit{}, err
-			}
-			after, _ := deviceFromDoc(root, me.DeviceID)
-			if before.PeerID == after.PeerID && slices.Equal(before.Addrs, after.Addrs) {
-				return edit{}, errNoChange
-			}
+			return edit{action: "peer", kind: KindDevice, item: me.DeviceID,
+				summary: fmt.Sprintf("recorded the network key of %q", me.DeviceName),
+				touched: []ItemRef{{KindDevice, me.DeviceID}}}, nil
 		}
-		return edit{action: "addrs", kind: KindDevice, item: me.DeviceID,
-			summary: fmt.Sprintf("updated the addresses of %q", me.DeviceName),
+		changedPeer := peerID != "" && getStr(m, "peer_id") != peerID
+		if err := setPeer(m, peerID); err != nil {
+			return edit{}, err
+		}
+		dropped, err := dropLegacyAddrs(m)
+		if err != nil {
+			return edit{}, err
+		}
+		var summary string
+		switch {
+		case changedPeer && dropped:
+			summary = fmt.Sprintf("recorded the network key of %q and removed its old addresses", me.DeviceName)
+		case changedPeer:
+			summary = fmt.Sprintf("recorded the network key of %q", me.DeviceName)
+		case dropped:
+			summary = fmt.Sprintf("removed the old addresses of %q", me.DeviceName)
+		default:
+			return edit{}, errNoChange
+		}
+		return edit{action: "peer", kind: KindDevice, item: me.DeviceID, summary: summary,
 			touched: []ItemRef{{KindDevice, me.DeviceID}}}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("set device addresses: %w", err)
+		return fmt.Errorf("record this device's peer ID: %w", err)
 	}
 	return nil
 }

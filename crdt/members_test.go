@@ -134,7 +134,7 @@ func TestSpace_JoinAs_StrayRowOfEarlierVersions(t *testing.T) {
 	}
 	checkBothAgreed(t, b, q, upgraded)
 
-	noErr(t, upgraded.SetDeviceAddrs(ctx, "peerL", []string{"/ip4/127.0.0.1/tcp/9"}))
+	noErr(t, upgraded.SetDevicePeer(ctx, "peerL"))
 	if rows := memberRows(t, laptopStore); len(rows) != 2 {
 		t.Errorf("after a change of the space document the view holds %d member rows, want 2", len(rows))
 	}

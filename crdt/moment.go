@@ -21,7 +21,7 @@ type Moment struct {
 
 // AddMoment notes a good moment, or with thanks set, an appreciation.
 func (s *Space) AddMoment(ctx context.Context, text string, thanks bool) (string, error) {
-	text, err := cleanText("the moment", text)
+	text, err := cleanText("the moment", text, MaxTextLen)
 	if err != nil {
 		return "", fmt.Errorf("add moment: %w", err)
 	}

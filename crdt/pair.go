@@ -52,6 +52,9 @@ func (s *Space) JoinAs(ctx context.Context, spaceID string, member trustsync.Per
 			if err := d.Set("member", member.ID); err != nil {
 				return edit{}, err
 			}
+			if _, err := dropLegacyAddrs(d); err != nil {
+				return edit{}, err
+			}
 		} else {
 			return edit{}, errNoChange
 		}

@@ -432,7 +432,7 @@ func (w *pworld) editDoc(s *crdt.Space, doc string, step int) error {
 		id, err = s.AskQuestion(ctx, text+"?")
 		return w.add("question", id, err)
 	case doc == crdt.SpaceDoc:
-		return s.SetDeviceAddrs(ctx, fmt.Sprint("peer-", step), []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", 1000+step)})
+		return s.SetDevicePeer(ctx, fmt.Sprint("peer-", step))
 	default:
 		id, err = s.AddMoment(ctx, text, false)
 		return w.add("moment", id, err)

@@ -136,20 +136,52 @@ func decodeKey(s string) []byte {
 	return b
 }
 
-// otherAnswered reports whether the partner -- a member of the space
-// other than me, by member ID -- has an answer in the answer map. An answer
-// under any other ID reveals nothing.
-func otherAnswered(answer *automerge.Map, me string, members map[string]bool) bool {
-	if answer == nil {
+// sealedOverhead is what sealing adds to an answer's words: the GCM nonce
+// before them and the tag after.
+const sealedOverhead = 12 + 16
+
+// maxSealed is the most bytes a sealed answer can have: the words of the
+// longest answer allowed ([MaxNoteLen] characters, up to 4 bytes each in
+// UTF-8) with the nonce and tag.
+const maxSealed = sealedOverhead + 4*MaxNoteLen
+
+// wellFormedSealed reports whether s has the shape of a sealed answer this
+// package writes: standard base64 of a 12-byte nonce, at least one byte of
+// words (an answer is never empty) and a 16-byte AES-256-GCM tag, and no
+// longer than the longest answer allowed. Without the key nothing more can
+// be checked: random bytes of that shape pass, which is why the package
+// documentation ("Answered together") does not promise more.
+func wellFormedSealed(s string) bool {
+	if s == "" || len(s) > base64.StdEncoding.EncodedLen(maxSealed) {
 		return false
 	}
-	vals, _ := answer.Values()
-	for member, v := range vals {
-		if member != me && members[member] && strOf(v) != "" {
-			return true
+	b, err := base64.StdEncoding.DecodeString(s)
+	return err == nil && len(b) > sealedOverhead && len(b) <= maxSealed
+}
+
+// partnerOf returns the member ID of my partner: the other member of a
+// space that has exactly two members (counted as readMembers counts them),
+// one of them me. ok is false otherwise (before pairing, or when the
+// members make no sense).
+func partnerOf(me string, members map[string]bool) (partner string, ok bool) {
+	if len(members) != 2 || !members[me] {
+		return "", false
+	}
+	for m := range members {
+		if m != me {
+			return m, true
 		}
 	}
-	return false
+	return "", false
+}
+
+// otherAnswered reports whether the partner has answered: whether the
+// answer map holds, under the partner's member ID (see partnerOf), a
+// well-formed sealed answer. Whatever else is in the map -- entries under
+// made-up IDs, or junk under the partner's -- reveals nothing.
+func otherAnswered(answer *automerge.Map, me string, members map[string]bool) bool {
+	partner, ok := partnerOf(me, members)
+	return ok && answer != nil && wellFormedSealed(getStr(answer, partner))
 }
 
 // memberIDs is memberSet in a read transaction of its own.
@@ -179,7 +211,7 @@ func memberSet(tx trustsync.ReadTx) (map[string]bool, error) {
 
 // AskQuestion adds a question for both partners to answer.
 func (s *Space) AskQuestion(ctx context.Context, text string) (string, error) {
-	text, err := cleanText("the question", text)
+	text, err := cleanText("the question", text, MaxTextLen)
 	if err != nil {
 		return "", fmt.Errorf("ask: %w", err)
 	}
@@ -220,7 +252,7 @@ var ErrAnswered = errors.New("already answered")
 // document too; when it already is, the answer is revealed at once. An
 // answer cannot be changed: answering again fails with [ErrAnswered].
 func (s *Space) AnswerQuestion(ctx context.Context, id, text string) error {
-	text, err := cleanText("the answer", text)
+	text, err := cleanText("the answer", text, MaxNoteLen)
 	if err != nil {
 		return fmt.Errorf("answer: %w", err)
 	}
@@ -399,11 +431,12 @@ func (s *Space) RevealAnswers(ctx context.Context) error {
 			}
 			var mine *answerRow
 			other := false
+			partner, ok := partnerOf(me, members)
 			for i, a := range q.Answers {
 				switch {
 				case a.By.ID == me && a.Sealed != "":
 					mine = &q.Answers[i]
-				case a.Sealed != "" && members[a.By.ID]:
+				case ok && a.By.ID == partner && wellFormedSealed(a.Sealed):
 					other = true
 				}
 			}
@@ -503,7 +536,10 @@ func readQuestion(tx trustsync.ReadTx, it trustsync.Item, p people, me string) (
 	p.fill(&q.AskedBy)
 	answered := map[string]bool{}
 	for _, a := range v.Answers {
-		if a.Sealed == "" {
+		// Only a member's well-formed sealed answer is an answer; anything
+		// else in the map (a modified client can put it there) is not shown
+		// and does not count.
+		if !p.members[a.By.ID] || !wellFormedSealed(a.Sealed) {
 			continue
 		}
 		answered[a.By.ID] = true

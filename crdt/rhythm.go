@@ -155,8 +155,24 @@ func dayName(c Cadence) string {
 	return ""
 }
 
-// AgreeRhythm records this member's agreement to the cadence in effect.
+// AgreeRhythm records this member's agreement to the cadence in effect,
+// whatever it is. An app that showed the cadence first should call
+// [Space.AgreeRhythmCadence] instead.
 func (s *Space) AgreeRhythm(ctx context.Context) error {
+	return s.agreeRhythm(ctx, nil)
+}
+
+// AgreeRhythmCadence records this member's agreement to the rhythm only if
+// the cadence in effect is seen, the one the member was shown. Otherwise
+// nothing is recorded and the error wraps a [*TextChangedError] (and
+// [ErrTextChanged]) whose Current is the cadence in effect, in words.
+func (s *Space) AgreeRhythmCadence(ctx context.Context, seen Cadence) error {
+	return s.agreeRhythm(ctx, &seen)
+}
+
+// agreeRhythm records the agreement; seen, when not nil, is the cadence
+// the agreement is bound to.
+func (s *Space) agreeRhythm(ctx context.Context, seen *Cadence) error {
 	me := s.Self().MemberID
 	_, err := s.write(ctx, RhythmDoc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
 		id := currentRhythm(root)
@@ -165,6 +181,13 @@ func (s *Space) AgreeRhythm(ctx context.Context) error {
 		}
 		m := getMap(root, id)
 		key := getStr(m, "cadence")
+		if seen != nil && seen.key() != key {
+			now := key
+			if c, ok := cadenceOf(key); ok {
+				now = c.String()
+			}
+			return edit{}, &TextChangedError{Kind: KindRhythm, ID: id, Seen: seen.String(), Current: now}
+		}
 		agree, agreeAt, err := memberMaps(m, "agree", "agree_at")
 		if err != nil {
 			return edit{}, err

@@ -50,11 +50,11 @@ func (sb Setback) Plan() Plan {
 // AddSetback records a setback about a boundary, goal or commitment (about
 // is its ID or prefix), with an optional first plan.
 func (s *Space) AddSetback(ctx context.Context, text, about, plan string) (string, error) {
-	text, err := cleanText("the setback", text)
+	text, err := cleanText("the setback", text, MaxTextLen)
 	if err != nil {
 		return "", fmt.Errorf("add setback: %w", err)
 	}
-	if plan, err = optionalText("the plan", plan); err != nil {
+	if plan, err = optionalText("the plan", plan, MaxTextLen); err != nil {
 		return "", fmt.Errorf("add setback: %w", err)
 	}
 	r, err := s.resolveItem(ctx, about, KindBoundary, KindGoal, KindCommitment)
@@ -108,7 +108,7 @@ func addPlan(plans *automerge.Map, text, me string, at time.Time) error {
 // FeelSetback records what this member felt about a setback. Writing again
 // replaces their words; the partner's are never touched.
 func (s *Space) FeelSetback(ctx context.Context, id, text string) error {
-	text, err := cleanText("what you felt", text)
+	text, err := cleanText("what you felt", text, MaxNoteLen)
 	if err != nil {
 		return fmt.Errorf("setback: %w", err)
 	}
@@ -148,7 +148,7 @@ func (s *Space) FeelSetback(ctx context.Context, id, text string) error {
 // PlanSetback adds a revision of the plan after a setback. Earlier
 // revisions stay; concurrent revisions are both kept, the later one current.
 func (s *Space) PlanSetback(ctx context.Context, id, text string) error {
-	text, err := cleanText("the plan", text)
+	text, err := cleanText("the plan", text, MaxTextLen)
 	if err != nil {
 		return fmt.Errorf("setback plan: %w", err)
 	}

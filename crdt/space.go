@@ -136,7 +136,10 @@ func Create(ctx context.Context, st trustsync.Store, opts CreateOptions) (*Space
 	if err := CheckText("the name", name, true); err != nil {
 		return nil, fmt.Errorf("create space: %w", err)
 	}
-	dev, lineErr := optionalLine("the device name", opts.DeviceName)
+	if err := checkLen("the name", name, MaxNameLen); err != nil {
+		return nil, fmt.Errorf("create space: %w", err)
+	}
+	dev, lineErr := optionalLine("the device name", opts.DeviceName, MaxNameLen)
 	if lineErr != nil {
 		return nil, fmt.Errorf("create space: %w", lineErr)
 	}

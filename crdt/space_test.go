@@ -822,20 +822,60 @@ func TestSpace_AddDevice(t *testing.T) {
 	}
 }
 
-func TestSpace_SetDeviceAddrs(t *testing.T) {
+// Addresses given to AddDevice, or noted later, stay on the device that
+// learned them: the partner's device never sees them in the shared space.
+func TestSpace_KnownAddrsStayLocal(t *testing.T) {
 	ctx := context.Background()
 	a, b := newPair(t)
-	addrs := []string{"/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"}
-	noErr(t, a.SetDeviceAddrs(ctx, "12D3KooWpeer", addrs))
+	bSelf := b.Self()
+	addrs := []string{"/ip4/192.0.2.7/tcp/4001", "/ip4/192.0.2.7/udp/4001/quic-v1"}
+	noErr(t, a.AddDevice(ctx, trustsync.Device{ID: bSelf.DeviceID, Name: bSelf.DeviceName,
+		Owner: trustsync.Person{ID: bSelf.MemberID, Name: bSelf.MemberName}, PeerID: "12D3KooWpeer", Addrs: addrs}))
+	k := must[crdt.KnownAddrs](t)(a.KnownAddrs(ctx, bSelf.DeviceID))
+	if !slices.Equal(k.Addrs, addrs) || k.At.IsZero() {
+		t.Fatalf("a keeps %+v for b, want %v", k, addrs)
+	}
+	changed := must[bool](t)(a.NoteAddrs(ctx, bSelf.DeviceID, crdt.KnownAddrs{Observed: "/ip4/192.0.2.7/tcp/50123"}))
+	again := must[bool](t)(a.NoteAddrs(ctx, bSelf.DeviceID, crdt.KnownAddrs{Addrs: addrs, Observed: "/ip4/192.0.2.7/tcp/50123"}))
+	if !changed || again {
+		t.Fatalf("NoteAddrs reported changed=%v for a new observed address and %v for the same again", changed, again)
+	}
+	k = must[crdt.KnownAddrs](t)(a.KnownAddrs(ctx, bSelf.DeviceID))
+	if want := append(slices.Clone(addrs), "/ip4/192.0.2.7/tcp/50123"); !slices.Equal(k.All(), want) {
+		t.Fatalf("a knows %v of b, want %v", k.All(), want)
+	}
+	if _, err := a.NoteAddrs(ctx, a.Self().DeviceID, crdt.KnownAddrs{Addrs: addrs}); !errors.Is(err, trustsync.ErrInvalid) {
+		t.Fatalf("noting this device's own addresses: %v, want ErrInvalid", err)
+	}
+	syncAll(t, a, b)
+	for _, s := range []*crdt.Space{a, b} {
+		for _, m := range must[[]trustsync.Member](t)(s.Members(ctx)) {
+			for _, d := range m.Devices {
+				if len(d.Addrs) > 0 {
+					t.Errorf("%s lists addresses of %s in the shared space: %v", s.Self().DeviceName, d.Name, d.Addrs)
+				}
+			}
+		}
+		for _, c := range must[[]trustsync.Change](t)(s.History(ctx, crdt.HistoryOptions{})) {
+			if strings.Contains(c.Summary, "192.0.2.7") {
+				t.Errorf("%s's history names an address: %+v", s.Self().DeviceName, c)
+			}
+		}
+	}
+	if k := must[crdt.KnownAddrs](t)(b.KnownAddrs(ctx, a.Self().DeviceID)); !k.IsZero() {
+		t.Errorf("b knows addresses of a it was never told: %+v", k)
+	}
+
+	// Recording the peer ID writes once.
+	noErr(t, a.SetDevicePeer(ctx, "12D3KooWself"))
 	before := len(must[[]trustsync.Change](t)(a.History(ctx, crdt.HistoryOptions{})))
-	noErr(t, a.SetDeviceAddrs(ctx, "12D3KooWpeer", addrs)) // unchanged: nothing written
+	noErr(t, a.SetDevicePeer(ctx, "12D3KooWself"))
 	if after := len(must[[]trustsync.Change](t)(a.History(ctx, crdt.HistoryOptions{}))); after != before {
-		t.Fatalf("unchanged addresses wrote %d changes", after-before)
+		t.Fatalf("an unchanged peer ID wrote %d changes", after-before)
 	}
 	syncAll(t, a, b)
 	p := must[trustsync.Member](t)(b.Partner(ctx))
-	d := p.Devices[0]
-	if d.PeerID != "12D3KooWpeer" || !slices.Equal(d.Addrs, addrs) {
+	if d := p.Devices[0]; d.PeerID != "12D3KooWself" {
 		t.Fatalf("partner device on b: %+v", d)
 	}
 }

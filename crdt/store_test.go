@@ -213,15 +213,19 @@ func TestSpace_DamagedChunk(t *testing.T) {
 		t.Run(fmt.Sprintf("noticed by store=%v", noticed), func(t *testing.T) {
 			mem := store.NewMemory()
 			s := newTestSpace(t, mem, Options{})
-			// A long first boundary makes a snapshot large enough that
-			// the next three are kept as chunks of their own.
+			// Long first boundaries (8 at the length limit) make a
+			// snapshot large enough that the next three are kept as
+			// chunks of their own.
+			const longOnes = 8
 			rng := rand.New(rand.NewPCG(3, 4))
-			long := make([]byte, 16000)
-			for i := range long {
-				long[i] = 'a' + byte(rng.IntN(26))
-			}
-			if _, err := s.AddBoundary(ctx, string(long)); err != nil {
-				t.Fatal(err)
+			for range longOnes {
+				long := make([]byte, MaxTextLen)
+				for i := range long {
+					long[i] = 'a' + byte(rng.IntN(26))
+				}
+				if _, err := s.AddBoundary(ctx, string(long)); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var ids []string
 			for i := 0; i < 3; i++ {
@@ -247,7 +251,7 @@ func TestSpace_DamagedChunk(t *testing.T) {
 			defer s2.Close()
 			// Reading the view still shows everything.
 			bs, err := s2.Boundaries(ctx, ListOptions{})
-			if err != nil || len(bs) != 4 {
+			if err != nil || len(bs) != longOnes+3 {
 				t.Fatalf("list with a damaged chunk: %v, %d boundaries", err, len(bs))
 			}
 			// Writing the damaged document fails clearly.

@@ -58,9 +58,10 @@ func normalizeText(s string) string {
 }
 
 // cleanText validates required free text given by a partner, which may run
-// over several lines, and returns it trimmed.
-func cleanText(what, s string) (string, error) {
-	s, err := optionalText(what, s)
+// over several lines and have at most max characters, and returns it
+// trimmed.
+func cleanText(what, s string, max int) (string, error) {
+	s, err := optionalText(what, s, max)
 	if err != nil {
 		return "", err
 	}
@@ -70,19 +71,23 @@ func cleanText(what, s string) (string, error) {
 	return s, nil
 }
 
-// optionalText validates free text that may be empty, and returns it
-// trimmed.
-func optionalText(what, s string) (string, error) {
+// optionalText validates free text that may be empty and has at most max
+// characters, and returns it trimmed.
+func optionalText(what, s string, max int) (string, error) {
 	if err := CheckText(what, s, false); err != nil {
 		return "", err
 	}
-	return normalizeText(s), nil
+	s = normalizeText(s)
+	if err := checkLen(what, s, max); err != nil {
+		return "", err
+	}
+	return s, nil
 }
 
-// cleanLine validates a required one-line field (a name, a title) and
-// returns it trimmed.
-func cleanLine(what, s string) (string, error) {
-	s, err := optionalLine(what, s)
+// cleanLine validates a required one-line field (a name, a title) of at
+// most max characters and returns it trimmed.
+func cleanLine(what, s string, max int) (string, error) {
+	s, err := optionalLine(what, s, max)
 	if err != nil {
 		return "", err
 	}
@@ -95,9 +100,12 @@ func cleanLine(what, s string) (string, error) {
 // optionalLine validates a one-line field that may be empty, and returns it
 // trimmed. Spaces, tabs and line breaks around it are trimmed first, so
 // only those inside it are refused.
-func optionalLine(what, s string) (string, error) {
+func optionalLine(what, s string, max int) (string, error) {
 	s = strings.TrimSpace(s)
 	if err := CheckText(what, s, true); err != nil {
+		return "", err
+	}
+	if err := checkLen(what, s, max); err != nil {
 		return "", err
 	}
 	return s, nil

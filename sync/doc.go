@@ -92,7 +92,13 @@
 //   - DAMAGED: a document ID and why the sender cannot read it, one line; an
 //     empty reason says it can again. A peer built before this frame ends
 //     the session on it, as it did on the damage itself.
-//   - PING: keepalive, sent after [SessionConfig.KeepAlive] of silence.
+//   - PING: keepalive, sent after [SessionConfig.KeepAlive] of silence,
+//     with no body. After the hello a PING may carry a note instead, its
+//     first byte naming the kind: 1, the sender's listen addresses (a
+//     count, then each address); 2, the addresses other devices of the
+//     space told the sender of themselves (a count, then each device ID
+//     with a count and its addresses). A note of an unknown kind is
+//     ignored, and peers from before the notes ignore every PING body.
 //
 // Every read waits at most three keepalive intervals and every write at most
 // [SessionConfig.Timeout] when the connection supports deadlines (net.Conn,
@@ -124,10 +130,19 @@
 // # Reconnecting
 //
 // go-libp2p does not redial. The node dials every trusted device without a
-// session, from the addresses recorded in the space ([crdt.Space.SetDeviceAddrs],
-// written by each device at start and after each sync), from
-// [Config.Peers] and from mDNS announcements (an address hint only, off with
-// [Config.NoMDNS]). Failed dials back off exponentially with jitter between
+// session at the addresses this device keeps for it in its own store
+// ([crdt.KnownAddrs]), from [Config.Peers] and from mDNS announcements (an
+// address hint only, off with [Config.NoMDNS]). No address is ever written
+// into a shared document, whose history a partner could read back as a
+// trail of where the other's devices were. Each side of a session tells
+// its current listen addresses right after the hello exchange, in the body
+// of a PING frame (which peers from before this note ignore), and again
+// when they change; the node keeps what the peer told, the address of the
+// connection as the network saw it, and, at pairing, the invite's and the
+// pairing connection's addresses. A device that never told any addresses
+// (an earlier version) is also dialed at those its version wrote into the
+// space ([trustsync.Device.Addrs]), so that an upgraded device still
+// reaches a partner that has not upgraded. Failed dials back off exponentially with jitter between
 // [Config.RedialMin] and [Config.RedialMax]; fresh addresses clear both that
 // backoff and the swarm's own dial backoff. When a session breaks, the
 // peer's in-flight sync state is reset ([crdt.Peer.Reset]) so that the next
@@ -145,11 +160,13 @@
 // # Pairing and unpairing
 //
 // [Node.Invite] opens a one-time [Invite] (the inviting device's peer ID and
-// addresses, the space ID, an expiry and a 256-bit secret; [Invite.String]
-// and [ParseInvite] carry it as text). While an invitation is open the node
-// serves [PairProtocolID] and its gater lets any peer connect, for that
-// protocol only. [Node.Join] on the other device dials the invite's peer ID
-// (the secure handshake proves it) and runs the exchange, message by message:
+// addresses, the space ID, an expiry, a 256-bit secret and its [Purpose]:
+// the partner's first device, or another device of the inviting device's
+// person; [Invite.String] and [ParseInvite] carry it as text). While an
+// invitation is open the node serves [PairProtocolID] and its gater lets
+// any peer connect, for that protocol only. [Node.Join] on the other device
+// dials the invite's peer ID (the secure handshake proves it) and runs the
+// exchange, message by message:
 //
 //  1. joiner: space ID, expiry, a commitment SHA-256(nonceB); then
 //     HMAC-SHA256(secret, transcript) over both peer IDs and that message.
@@ -160,40 +177,51 @@
 //  2. inviter: its commitment SHA-256(nonceA) and its own MAC over the
 //     transcript, proving it made the invite.
 //  3. joiner: nonceB, checked against its commitment.
-//  4. inviter: nonceA (checked), its device and the space's members. Both
-//     now derive the six-digit code from the transcript and both nonces;
-//     each nonce was committed before either was revealed, so no one can
-//     steer two codes to match.
-//  5. joiner: chooses whom it joins as (the partner, or a further device of
-//     a member: [JoinOptions]) and sends its space document as it is,
-//     naming that member and, for a further device, the member it was
-//     created as. It has stored nothing.
-//  6. inviter: takes the joining device in ([crdt.Space.Admit]), in one
+//  4. inviter: nonceA (checked), its device, the space's members and the
+//     invite's purpose. Both now derive the six-digit code from the
+//     transcript and both nonces; each nonce was committed before either
+//     was revealed, so no one can steer two codes to match.
+//  5. joiner: decides whom it joins as from the purpose (the partner, as a
+//     new member; or the inviting device's person; JoinOptions.As only
+//     agrees) and says so, naming, for a further device, the member it was
+//     created as. It has stored and sent no document.
+//  6. inviter: checks that against the purpose it recorded itself: a
+//     joining device asking to be anyone else is refused, with the reason,
+//     before anything is stored. Then it says the identity is in order,
+//     asks its own [InviteOptions.Confirm], and says yes.
+//  7. joiner: asks its [JoinOptions.Confirm], waits for the inviter's yes,
+//     and only then sends its space document.
+//  8. inviter: takes the joining device in ([crdt.Space.Admit]), in one
 //     store transaction or not at all: it merges that document -- the
 //     joining device's member and device records come from that device
 //     alone, never created twice -- checks the record names the
 //     connection's peer ID, hands a further device over to its person,
 //     and records the pairing. Then it sends its own space document.
-//  7. joiner: takes the space ([crdt.Space.JoinSpace]), also in one
+//  9. joiner: takes the space ([crdt.Space.JoinSpace]), also in one
 //     transaction: merges that document, takes the space ID (and the
 //     member, for a further device) and records the pairing. Then it says
 //     so; when it cannot take the document, it refuses instead.
 //
-// So a pairing refused or interrupted leaves each home either as it was or
-// paired, never half: a joining device that never got step 6's document
-// keeps its own space, and can pair again (the inviting device may already
-// hold it, which a second pairing only confirms). An inviting device that
-// hears nothing at step 7 is paired all the same, and its [PairResult]
-// says Unconfirmed. [JoinOptions.Confirm] and
-// [InviteOptions.Confirm] let an application ask whether the codes match
-// before anything is stored.
+// So no shared document crosses before both sides confirmed the code (a
+// side without a Confirm callback counts as a yes: see [Confirmation]), and
+// syncing starts only after step 8. A pairing refused or interrupted leaves
+// each home either as it was or paired, never half: a joining device that
+// never got step 8's document keeps its own space, and can pair again (the
+// inviting device may already hold it, which a second pairing only
+// confirms). An inviting device that hears nothing at step 9 is paired all
+// the same, and its [PairResult] says Unconfirmed. An inviting device of an
+// earlier version sends no purpose at step 4; the joining device then
+// chooses as before and sends its document with step 5, after its own
+// Confirm, and the inviting device's state decides.
 //
 // Either side may instead send a refusal with its reason, which the other
 // side returns as an error wrapping the same sentinel. [Node.Unpair] removes
 // devices at once ([crdt.Space.RemoveDevices]): their sessions end first,
 // the gater refuses them from then on, and each one reachable is told over
 // [UnpairProtocolID], whereupon it stops syncing with that person's devices
-// and records it too. [Devices] and [Node.Devices] list the couple's
+// and records it too. Unpairing the partner also removes the devices in this
+// person's own name that none of this person's devices added
+// ([ResolveUnpair]). [Devices] and [Node.Devices] list the couple's
 // devices with when this device last saw and synced with each.
 //
 // # Events

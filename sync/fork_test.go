@@ -78,8 +78,8 @@ func TestFaults_ForkedDocumentOverLibp2p(t *testing.T) {
 		t.Fatalf("SyncOnce: %v, %d devices", err, len(rep.Peers))
 	}
 	p := rep.Peers[0]
-	// The boundaries are forked; so is the space document, which each copy
-	// wrote when its node started (its own addresses).
+	// The boundaries are forked. (The space document is not: starting a
+	// node writes nothing there once the peer ID is recorded.)
 	forked := map[string]bool{}
 	for _, d := range p.Damaged {
 		forked[d.Doc] = true

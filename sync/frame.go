@@ -24,7 +24,7 @@ const (
 	frameSync     byte = 3 // doc, compressed Automerge sync message
 	frameStatus   byte = 4 // digest of all my heads, what I received so far
 	frameError    byte = 5 // a reason; the sender closes next
-	framePing     byte = 6 // keepalive, no body
+	framePing     byte = 6 // keepalive; after the hello, its body may note the sender's listen addresses
 	frameDamaged  byte = 7 // doc, why it is damaged here; an empty reason: restored
 )
 
@@ -42,6 +42,7 @@ const (
 	maxDocs     = 100000
 	maxHeads    = 4096
 	maxString   = 1024
+	maxAddrs    = 32  // listen addresses in one note
 	compressMin = 256 // payloads shorter than this are sent raw
 )
 
@@ -299,6 +300,94 @@ func decodeHello(body []byte) (hello, error) {
 		return h, fmt.Errorf("%w: hello without space or device", ErrMalformed)
 	}
 	return h, nil
+}
+
+// noteAddrs is the first byte of a PING body that notes the sender's
+// listen addresses. A PING body of another kind is ignored (kept free for
+// later notes); so is every PING body by peers from before this note, which
+// is why the addresses travel there rather than in the hello, whose
+// decoder refuses trailing bytes.
+const noteAddrs byte = 1
+
+// noteOthers is the first byte of a PING body that passes on the listen
+// addresses other devices of the space told the sender: a count, then for
+// each device its ID, a count and the addresses.
+const noteOthers byte = 2
+
+// maxOthers bounds the devices one noteOthers body names.
+const maxOthers = 16
+
+// encodeAddrNote encodes a PING body noting listen addresses: the kind
+// byte, a count, then each address as a string.
+func encodeAddrNote(addrs []string) []byte {
+	b := []byte{noteAddrs}
+	b = binary.AppendUvarint(b, uint64(len(addrs)))
+	for _, a := range addrs {
+		b = appendString(b, a)
+	}
+	return b
+}
+
+// decodeAddrNote decodes a PING body; ok is false for a body of another
+// kind, which the caller ignores.
+func decodeAddrNote(body []byte) (addrs []string, ok bool, err error) {
+	if len(body) == 0 || body[0] != noteAddrs {
+		return nil, false, nil
+	}
+	d := &decoder{b: body[1:]}
+	n := d.uvarint("address count")
+	if d.err == nil && n > maxAddrs {
+		d.fail("address count")
+	}
+	for i := uint64(0); d.err == nil && i < n; i++ {
+		addrs = append(addrs, d.string("address"))
+	}
+	if err := d.end("address note"); err != nil {
+		return nil, true, err
+	}
+	return addrs, true, nil
+}
+
+// encodeOthersNote encodes a PING body passing on other devices'
+// addresses.
+func encodeOthersNote(others map[string][]string) []byte {
+	b := []byte{noteOthers}
+	ids := sortedKeys(others)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		b = appendString(b, id)
+		b = binary.AppendUvarint(b, uint64(len(others[id])))
+		for _, a := range others[id] {
+			b = appendString(b, a)
+		}
+	}
+	return b
+}
+
+// decodeOthersNote decodes a PING body of kind noteOthers.
+func decodeOthersNote(body []byte) (map[string][]string, error) {
+	d := &decoder{b: body[1:]}
+	out := map[string][]string{}
+	n := d.uvarint("device count")
+	if d.err == nil && n > maxOthers {
+		d.fail("device count")
+	}
+	for i := uint64(0); d.err == nil && i < n; i++ {
+		id := d.string("device ID")
+		m := d.uvarint("address count")
+		if d.err == nil && m > maxAddrs {
+			d.fail("address count")
+		}
+		addrs := []string{}
+		for j := uint64(0); d.err == nil && j < m; j++ {
+			addrs = append(addrs, d.string("address"))
+		}
+		out[id] = addrs
+	}
+	if err := d.end("address note"); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // encodeDocPayload encodes SNAPSHOT and SYNC bodies: doc, codec byte, data.

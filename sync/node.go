@@ -248,6 +248,7 @@ type Node struct {
 	subs       map[chan Event]struct{}
 	wake       chan struct{}
 	addrsWake  chan struct{}
+	book       addrBook // addresses learned in sessions, to be kept in the store
 	closeOnce  stdsync.Once
 	closeErr   error
 	pair       pairState // invitations, joins, farewells, revoked peers: pair*.go
@@ -315,8 +316,9 @@ func New(cfg Config) (*Node, error) {
 }
 
 // Start builds the host (unless Config.Host was given), starts listening,
-// records this device's peer ID and addresses in the space and begins
-// dialing paired devices. ctx bounds only the start itself.
+// records this device's peer ID in the space and begins dialing paired
+// devices at the addresses this device keeps for them.
+// ctx bounds only the start itself.
 func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
 	if n.started || n.closing {
@@ -344,8 +346,8 @@ func (n *Node) Start(ctx context.Context) error {
 		ConnectedF:    func(_ network.Network, c network.Conn) { n.poke(c.RemotePeer(), 0) },
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.poke(c.RemotePeer(), n.cfg.RedialMin) },
 	})
-	if err := n.recordAddrs(ctx); err != nil {
-		n.log.Warn("cannot record this device's addresses", "err", err)
+	if err := n.space.SetDevicePeer(ctx, n.host.ID().String()); err != nil {
+		n.log.Warn("cannot record this device's peer ID", "err", err)
 	}
 	n.spawn(n.dialLoop)
 	n.spawn(n.refreshLoop)
@@ -543,7 +545,8 @@ func (n *Node) isTrusted(p peer.ID) bool {
 }
 
 // reloadTrust reads the space's devices: every device with a peer ID that
-// is not removed is trusted and its recorded addresses are dialable.
+// is not removed is trusted and the addresses this device keeps for it are
+// dialable (see dialAddrs).
 // Sessions with devices no longer trusted end at once.
 func (n *Node) reloadTrust(ctx context.Context) error {
 	members, err := n.space.Members(ctx)
@@ -553,6 +556,7 @@ func (n *Node) reloadTrust(ctx context.Context) error {
 	self := n.space.Self().DeviceID
 	trusted := maps.Clone(n.extraSet())
 	fresh := map[peer.ID]bool{}
+	book := map[string]bookEntry{}
 	for _, m := range members {
 		for _, d := range m.Devices {
 			if d.ID == self || d.PeerID == "" || d.Removed {
@@ -567,13 +571,7 @@ func (n *Node) reloadTrust(ctx context.Context) error {
 				continue
 			}
 			trusted[id] = true
-			var addrs []ma.Multiaddr
-			for _, s := range d.Addrs {
-				a, err := ma.NewMultiaddr(s)
-				if err == nil {
-					addrs = append(addrs, a)
-				}
-			}
+			addrs := n.dialAddrs(ctx, d, id, book)
 			known := n.host.Peerstore().Addrs(id)
 			for _, a := range addrs {
 				if !slices.ContainsFunc(known, a.Equal) {
@@ -583,6 +581,7 @@ func (n *Node) reloadTrust(ctx context.Context) error {
 			n.host.Peerstore().AddAddrs(id, addrs, peerstore.PermanentAddrTTL)
 		}
 	}
+	n.book.setDevices(book)
 	n.mu.Lock()
 	var drop []*nodeSession
 	var dropIDs []peer.ID
@@ -886,8 +885,10 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 	extra := n.extraSet()[id]
 	cfg.TrustDevice = func(string, string) bool { return extra }
 	ns := &nodeSession{cancel: cancel}
+	observed := st.Conn().RemoteMultiaddr()
 	cfg.hooks = sessionHooks{
 		hello: func(r Remote) {
+			n.learn(r.DeviceID, id, nil, observed)
 			n.mu.Lock()
 			ns.online = true
 			delete(n.lastErr, id)
@@ -895,7 +896,6 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 			n.checksDown = false
 			n.broadcastLocked()
 			n.mu.Unlock()
-			n.signal(n.addrsWake)
 			if restored {
 				n.emit(Event{Type: ChecksRestored, Peer: id, Remote: r})
 			}
@@ -905,9 +905,10 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 			n.emit(Event{Type: ChangesReceived, Peer: id, Remote: r, Received: rec})
 		},
 		synced: func(r Remote) {
-			// Merging the space document may hide the addresses recorded
+			// Merging the space document may hide the peer ID recorded
 			// at Start (a partner's record of this device can win the
-			// conflict): record them again.
+			// conflict): record it again.
+			n.book.recheckPeer()
 			n.signal(n.addrsWake)
 			n.emit(Event{Type: Synced, Peer: id, Remote: r})
 		},
@@ -917,6 +918,12 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 		restored: func(r Remote, doc string) {
 			n.emit(Event{Type: DocRestored, Peer: id, Remote: r, Damage: DocDamage{Doc: doc}})
 		},
+		listen: n.listenAddrs,
+		addrs: func(r Remote, addrs []string) {
+			n.learn(r.DeviceID, id, addrs, nil)
+		},
+		others:  n.book.others,
+		relayed: n.learnRelayed,
 	}
 	ns.s = newSession(spaceReplica{n.space}, cfg)
 	n.mu.Lock()
@@ -1207,30 +1214,6 @@ func (n *Node) spaceLoop(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// addrsLoop records this device's addresses in the space after connections,
-// so that partners can redial it.
-func (n *Node) addrsLoop(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-n.addrsWake:
-			if err := n.recordAddrs(ctx); err != nil && ctx.Err() == nil {
-				n.log.Warn("cannot record this device's addresses", "err", err)
-			}
-		}
-	}
-}
-
-func (n *Node) recordAddrs(ctx context.Context) error {
-	var addrs []string
-	for _, a := range n.host.Addrs() {
-		addrs = append(addrs, a.String())
-	}
-	slices.Sort(addrs)
-	return n.space.SetDeviceAddrs(ctx, n.host.ID().String(), addrs)
 }
 
 type mdnsNotifee struct{ n *Node }

@@ -27,20 +27,28 @@ import (
 // serves it only while one of its invitations is open.
 const PairProtocolID protocol.ID = "/trustsync/pair/1.0.0"
 
-// pairTimeout bounds one pairing exchange, from the first byte to the last.
+// pairTimeout bounds one pairing exchange, from the first byte to the
+// last, apart from the wait for the people to confirm the codes.
 const pairTimeout = 30 * time.Second
+
+// confirmTimeout bounds the wait for the people at both devices to
+// confirm that their codes match.
+const confirmTimeout = 5 * time.Minute
 
 // Frame types of the pairing protocol (a protocol of its own: these
 // numbers do not mix with the sync frames).
 const (
-	pairHello  byte = 1 // joiner: space, expiry, commitment; then its MAC
-	pairAccept byte = 2 // inviter: commitment; then its MAC
-	pairReveal byte = 3 // joiner: its nonce
-	pairOffer  byte = 4 // inviter: its nonce, its device, the members
-	pairJoin   byte = 5 // joiner: its device as it joins, its space document
-	pairDone   byte = 6 // inviter: paired; its space document
-	pairRefuse byte = 7 // either: a code and a reason; the sender closes next
-	pairStored byte = 8 // joiner: it stored the pairing too (when its join asked to say so)
+	pairHello  byte = 1  // joiner: space, expiry, commitment; then its MAC
+	pairAccept byte = 2  // inviter: commitment; then its MAC
+	pairReveal byte = 3  // joiner: its nonce
+	pairOffer  byte = 4  // inviter: its nonce, its device, the members
+	pairJoin   byte = 5  // joiner: its device as it joins, its space document
+	pairDone   byte = 6  // inviter: paired; its space document
+	pairRefuse byte = 7  // either: a code and a reason; the sender closes next
+	pairStored byte = 8  // joiner: it stored the pairing too (when its join asked to say so)
+	pairCheck  byte = 9  // inviter: the joining device's identity fits the invite; its person is asked now
+	pairYes    byte = 10 // inviter: its person confirmed the code
+	pairSpace  byte = 11 // joiner: its person confirmed too; its space document
 )
 
 // Pairing events, reported by [Node.Subscribe] besides the session events.
@@ -69,6 +77,9 @@ type PairResult struct {
 	// (the partner), false when it joined as a further device of a member
 	// the space already had.
 	NewMember bool
+	// Purpose is what the invite was for; [PurposeUnset] when an inviting
+	// device of an earlier version did not say.
+	Purpose Purpose
 	// Unconfirmed is set on the inviting device when, after it had stored
 	// its side, the joining device did not say that it stored its own: it
 	// stopped, or the connection broke. This device is paired; the other
@@ -86,14 +97,50 @@ type InviteOptions struct {
 	// address a partner can reach (a forwarded port, a VPN address) when
 	// it is not one of those.
 	Addrs []ma.Multiaddr
-	// Confirm, when set, is called with the confirmation code once the
-	// joining device has presented its records and before this device
-	// stores anything; an error refuses the pairing and leaves this
-	// device's space as it was. Default: no confirmation.
-	Confirm func(code string) error
+	// Purpose is what the invite is for. Default ([PurposeUnset]): the
+	// partner while the space has no partner yet (no other member with a
+	// current device), else another device of this device's person.
+	// [PurposePartner] fails when the space has a partner already.
+	Purpose Purpose
+	// Confirm, when set, is called once the joining device has said who
+	// it joins as and that fits the invite's purpose, before any shared
+	// document crosses; an error refuses the pairing, which then changes
+	// neither device. Default: no confirmation, which counts as a yes
+	// (see [Confirmation]).
+	Confirm func(Confirmation) error
 
-	now       func() time.Time    // tests
-	forgeDone func([]byte) []byte // tests: replace the space document sent, as a hostile inviter would
+	now        func() time.Time    // tests
+	forgeDone  func([]byte) []byte // tests: replace the space document sent, as a hostile inviter would
+	forgeAdmit bool                // tests: skip the purpose checks, as a modified inviting device would
+}
+
+// Confirmation is what [InviteOptions.Confirm] and [JoinOptions.Confirm]
+// show their person. Both devices show the same Code; the people compare
+// them before answering.
+//
+// No shared document crosses before both sides said yes: up to the
+// confirmation the devices exchange only what the code and the checks
+// need (identities, the space's members). The joining device sends its
+// space document only after its own yes and the inviting device's, and the
+// inviting device sends its own, and starts syncing, only after that. A
+// side without a Confirm callback counts as having said yes at once: when
+// neither has one, documents cross as soon as the identities are checked,
+// and the codes can only be compared afterwards.
+type Confirmation struct {
+	// Code is the six-digit confirmation code.
+	Code string
+	// Purpose is what the invite is for.
+	Purpose Purpose
+	// Remote is the other device as it presents itself. On the inviting
+	// device its member is the one the joining device joins as.
+	Remote Remote
+	// As is the member the joining device joins as: the partner (a new
+	// member) or, for [PurposeOwnDevice], the inviting device's person,
+	// in whose name the new device will write.
+	As trustsync.Person
+	// Again is set when the joining device is already a device of the
+	// space, pairing again: it adds no device.
+	Again bool
 }
 
 // JoinOptions configure [Node.Join]. The zero value works.
@@ -104,17 +151,23 @@ type JoinOptions struct {
 	// new member -- the partner -- when the space has only one. Joining
 	// as an existing member works only through an invite from one of that
 	// member's own devices.
+	// The invite's purpose decides whom a device joins as: As only
+	// confirms it, and a name that disagrees fails.
 	As string
-	// Confirm, when set, is called with the confirmation code before this
-	// device sends its records; an error refuses the pairing, which then
-	// changes neither device. Default: no confirmation.
-	Confirm func(code string) error
+	// Confirm, when set, is called once the inviting device has accepted
+	// whom this device joins as, before any shared document crosses; an
+	// error refuses the pairing, which then changes neither device.
+	// Default: no confirmation, which counts as a yes (see
+	// [Confirmation]).
+	Confirm func(Confirmation) error
 
 	now       func() time.Time // tests
 	forgeJoin bool             // tests: skip this side's checks, as a modified client would
+	legacy    bool             // tests: ignore the invite's purpose and send the space document at once, as an earlier version does
 	// tests: stop once the inviting device's records are in, before
 	// storing anything, as a process killed then would
 	stopBeforeStore bool
+	frames          func(typ byte, body []byte) // tests: every pairing frame this device receives
 }
 
 // pairState is the part of a [Node] that pairing and unpairing use. Its
@@ -216,11 +269,12 @@ func (ps *pairState) count(m map[peer.ID]int, p peer.ID, d int) {
 // pairing protocol and accepts one joining device with the invite's secret.
 // Make one with [Node.Invite]; close it with [Invitation.Close].
 type Invitation struct {
-	n         *Node
-	invite    Invite
-	now       func() time.Time
-	confirm   func(code string) error
-	forgeDone func([]byte) []byte
+	n          *Node
+	invite     Invite
+	now        func() time.Time
+	confirm    func(Confirmation) error
+	forgeDone  func([]byte) []byte
+	forgeAdmit bool
 
 	mu     stdsync.Mutex
 	used   bool
@@ -231,10 +285,15 @@ type Invitation struct {
 }
 
 // Invite opens a one-time invite into this node's space and serves it until
-// it is used, it expires, ctx ends or [Invitation.Close] is called. Any
-// device of the space can invite the partner's first device while the space
-// has one member; a further device of a person joins only through an invite
-// from one of that person's own devices (both sides refuse otherwise).
+// it is used, it expires, ctx ends or [Invitation.Close] is called. The
+// invite is for one purpose ([InviteOptions.Purpose]): the partner's first
+// device, while the space has no partner, or another device of this
+// device's own person. This device refuses a joining device that asks to
+// be anyone else -- another member, or a new member on an own-device
+// invite -- before anything is stored or any shared document crosses; a
+// further device of a person thus joins only through one of that person's
+// own devices. A device of the space pairing again (same device, same key)
+// is let in whatever the purpose: it adds no device.
 //
 // While an invitation is open, the node's gater lets any peer connect, but
 // a peer that is not a paired device gets no protocol but pairing.
@@ -255,11 +314,33 @@ func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invitation, err
 	if len(addrs) == 0 {
 		return nil, errors.New("sync: invite: the node listens on no address")
 	}
-	inv, err := newInvite(n.host.ID(), addrs, n.space.Self().SpaceID, opts.now().Add(opts.TTL))
+	members, err := n.space.Members(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sync: invite: %w", err)
+	}
+	self := n.space.Self()
+	partner := partnerOf(members, self.MemberID)
+	switch opts.Purpose {
+	case PurposeUnset:
+		opts.Purpose = PurposePartner
+		if partner != "" {
+			opts.Purpose = PurposeOwnDevice
+		}
+	case PurposePartner:
+		if partner != "" {
+			return nil, fmt.Errorf("sync: invite: %w: this space already has a partner, %s; an invite can only add another device of %s's own",
+				ErrInviteSpace, partner, self.MemberName)
+		}
+	case PurposeOwnDevice:
+	default:
+		return nil, fmt.Errorf("sync: invite: unknown purpose %d", opts.Purpose)
+	}
+	inv, err := newInvite(n.host.ID(), addrs, self.SpaceID, opts.now().Add(opts.TTL), opts.Purpose)
 	if err != nil {
 		return nil, err
 	}
-	i := &Invitation{n: n, invite: inv, now: opts.now, confirm: opts.Confirm, forgeDone: opts.forgeDone, done: make(chan struct{})}
+	i := &Invitation{n: n, invite: inv, now: opts.now, confirm: opts.Confirm, forgeDone: opts.forgeDone,
+		forgeAdmit: opts.forgeAdmit, done: make(chan struct{})}
 	n.pair.mu.Lock()
 	first := len(n.pair.invites) == 0
 	n.pair.invites[i] = struct{}{}
@@ -408,6 +489,17 @@ type pairOfferMsg struct {
 	Nonce   []byte       `json:"nonce"`
 	Device  pairDevice   `json:"device"`
 	Members []pairMember `json:"members"`
+	// Purpose is what the invite is for ("partner", "own-device"). An
+	// inviting device that says it also waits for both confirmations
+	// before any space document crosses (pairJoinMsg.Staged). Devices
+	// before it do not say.
+	Purpose string `json:"purpose,omitempty"`
+}
+
+// pairSpaceMsg carries the joining device's space document once both
+// people confirmed the code.
+type pairSpaceMsg struct {
+	Space []byte `json:"space"`
 }
 
 type pairDoneMsg struct {
@@ -425,6 +517,10 @@ type pairJoinMsg struct {
 	// Ack: the joining device says when it has stored the pairing
 	// (pairStored), or why not (pairRefuse). Devices before it do not.
 	Ack bool `json:"ack,omitempty"`
+	// Staged: Space is empty; the joining device sends it in a pairSpace
+	// frame once the inviting device's person (pairYes) and its own
+	// confirmed the code.
+	Staged bool `json:"staged,omitempty"`
 }
 
 type pairRefuseMsg struct {
@@ -434,15 +530,24 @@ type pairRefuseMsg struct {
 
 // pairConn carries one pairing exchange.
 type pairConn struct {
-	st io.ReadWriteCloser
-	r  *bufio.Reader
-	t  transcript
+	st   io.ReadWriteCloser
+	r    *bufio.Reader
+	t    transcript
+	seen func(typ byte, body []byte) // tests
 }
 
 func newPairConn(st io.ReadWriteCloser, inviter, joiner peer.ID) *pairConn {
 	pc := &pairConn{st: st, r: bufio.NewReader(st)}
 	pc.t.add("peers", append(appendBytes(nil, []byte(inviter)), appendBytes(nil, []byte(joiner))...))
 	return pc
+}
+
+// extend moves the stream's deadline to d from now, when the stream has
+// deadlines: the confirmation waits for people.
+func (pc *pairConn) extend(d time.Duration) {
+	if sd, ok := pc.st.(interface{ SetDeadline(time.Time) error }); ok {
+		_ = sd.SetDeadline(time.Now().Add(d))
+	}
 }
 
 func (pc *pairConn) send(typ byte, body []byte) error {
@@ -477,6 +582,9 @@ func (pc *pairConn) recv(want byte) ([]byte, error) {
 	f, err := readFrame(pc.r, DefaultMaxFrame)
 	if err != nil {
 		return nil, err
+	}
+	if pc.seen != nil {
+		pc.seen(f.typ, f.body)
 	}
 	if f.typ == pairRefuse {
 		var m pairRefuseMsg
@@ -613,7 +721,7 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 		return PairResult{}, err
 	}
 	offer := pairOfferMsg{Nonce: nonceA, Device: pairDevice{ID: self.DeviceID, Name: self.DeviceName,
-		MemberID: self.MemberID, MemberName: self.MemberName}}
+		MemberID: self.MemberID, MemberName: self.MemberName}, Purpose: inv.invite.Purpose.String()}
 	for _, m := range members {
 		offer.Members = append(offer.Members, pairMember{ID: m.ID, Name: m.Name})
 	}
@@ -628,11 +736,8 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 	if j.From == dev.MemberID {
 		j.From = ""
 	}
-	existing := false
+	existing := slices.ContainsFunc(members, func(m trustsync.Member) bool { return m.ID == dev.MemberID })
 	for _, m := range members {
-		if m.ID == dev.MemberID {
-			existing = true
-		}
 		if j.From != "" && m.ID == j.From {
 			return PairResult{}, fmt.Errorf("%w: the joining device was created as %s, who is in this space already", ErrPairRefused, m.Name)
 		}
@@ -642,24 +747,51 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 			}
 		}
 	}
-	switch {
-	case dev.ID == self.DeviceID:
+	if dev.ID == self.DeviceID {
 		return PairResult{}, fmt.Errorf("%w: the joining device claims to be this one", ErrPairRefused)
-	case !existing && len(members) >= 2:
-		return PairResult{}, fmt.Errorf("%w: this space already has two partners, %s", ErrPairRefused, names(members))
-	case existing && dev.MemberID != self.MemberID && !hasDevice(members, dev.MemberID, dev.ID):
-		// A further device of a person joins only through one of that
-		// person's own devices: otherwise one partner could add a device
-		// in the other's name and agree, write and acknowledge as them.
-		return PairResult{}, notOwnDevice(memberName(members, dev.MemberID))
-	case !existing && j.From != "":
+	}
+	again := pairsAgain(members, dev, remote)
+	if !inv.forgeAdmit {
+		if err := checkPurpose(inv.invite.Purpose, members, self, dev, again); err != nil {
+			return PairResult{}, err
+		}
+	}
+	if !existing && j.From != "" {
 		return PairResult{}, fmt.Errorf("%w: the joining device asks to join as a member this space does not have", ErrPairRefused)
 	}
+	as := trustsync.Person{ID: dev.MemberID, Name: memberName(members, dev.MemberID)}
+	if !existing {
+		as.Name = dev.MemberName
+	}
+	if j.Staged {
+		// Only identities crossed so far. Both people now confirm the
+		// code; the joining device sends its space document after both
+		// said yes, and this device its own after that.
+		if err := pc.send(pairCheck, nil); err != nil {
+			return PairResult{}, err
+		}
+	} else if len(j.Space) == 0 {
+		return PairResult{}, fmt.Errorf("%w: the joining device sent no space document", ErrMalformed)
+	}
+	pc.extend(confirmTimeout)
 	if inv.confirm != nil {
-		if err := inv.confirm(code); err != nil {
+		c := Confirmation{Code: code, Purpose: inv.invite.Purpose, As: as, Again: again,
+			Remote: Remote{DeviceID: dev.ID, DeviceName: dev.Name, MemberID: as.ID, MemberName: as.Name, PeerID: remote.String()}}
+		if err := inv.confirm(c); err != nil {
 			return PairResult{}, fmt.Errorf("%w: the codes were not confirmed: %v", ErrPairRefused, err)
 		}
 	}
+	if j.Staged {
+		if err := pc.send(pairYes, nil); err != nil {
+			return PairResult{}, err
+		}
+		var sp pairSpaceMsg
+		if err := pc.recvJSON(pairSpace, &sp); err != nil {
+			return PairResult{}, err
+		}
+		j.Space = sp.Space
+	}
+	pc.extend(pairTimeout)
 	// Nothing was stored so far. The joining device made its own member
 	// and device records: Admit takes them from its document rather than
 	// writing them here, so that each record is created by one device
@@ -695,7 +827,7 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 	if owner.ID != dev.MemberID {
 		ownerName = memberName(members, dev.MemberID)
 	}
-	res := PairResult{Code: code, NewMember: !existing, Peer: remote, Remote: Remote{DeviceID: got.ID, DeviceName: got.Name,
+	res := PairResult{Code: code, NewMember: !existing, Purpose: inv.invite.Purpose, Peer: remote, Remote: Remote{DeviceID: got.ID, DeviceName: got.Name,
 		MemberID: dev.MemberID, MemberName: ownerName, PeerID: remote.String()}}
 	n.pair.mu.Lock()
 	delete(n.pair.revoked, remote)
@@ -721,6 +853,63 @@ func (n *Node) invitingExchange(ctx context.Context, pc *pairConn, inv *Invitati
 		res.Unconfirmed = true
 	}
 	return res, nil
+}
+
+// pairsAgain reports whether the joining device is a current device of
+// the space already, with the same key and member, pairing again: it adds
+// no device, so any invite lets it in.
+func pairsAgain(members []trustsync.Member, dev pairDevice, remote peer.ID) bool {
+	d, owner, ok := findDevice(members, dev.ID)
+	return ok && !d.Removed && d.PeerID == remote.String() && owner.ID == dev.MemberID
+}
+
+// checkPurpose refuses a joining device that asks to be someone the
+// invite is not for: on a partner's invite, a member of the space (other
+// than a partner's device pairing again); on an own-device invite, anyone
+// but this device's person. again: the device pairs again.
+func checkPurpose(p Purpose, members []trustsync.Member, self crdt.Identity, dev pairDevice, again bool) error {
+	if again {
+		return nil
+	}
+	existing := slices.ContainsFunc(members, func(m trustsync.Member) bool { return m.ID == dev.MemberID })
+	asWhom := "a new member, " + truncate(dev.MemberName, 60)
+	if existing {
+		asWhom = memberName(members, dev.MemberID)
+	}
+	switch p {
+	case PurposeOwnDevice:
+		if dev.MemberID != self.MemberID {
+			return fmt.Errorf("%w: the invite is for another device of %s's own, and the joining device asks to join as %s",
+				ErrPairRefused, self.MemberName, asWhom)
+		}
+		return nil
+	case PurposePartner:
+		switch {
+		case dev.MemberID == self.MemberID:
+			return fmt.Errorf("%w: the invite is for %s's partner, and the joining device asks to join as %s; a device of %s's own needs an invite for one ('trustsync pair --own-device')",
+				ErrPairRefused, self.MemberName, self.MemberName, self.MemberName)
+		case existing && hasDevice(members, dev.MemberID, dev.ID):
+			return nil // a partner's device, unpaired, pairing again
+		case existing:
+			return notOwnDevice(asWhom)
+		case len(members) >= 2:
+			return fmt.Errorf("%w: this space already has two partners, %s", ErrPairRefused, names(members))
+		}
+		return nil
+	}
+	// An invite of this device always has a purpose; this is for safety.
+	return fmt.Errorf("%w: the invite has no purpose", ErrPairRefused)
+}
+
+// partnerOf returns the name of a member other than self with a current
+// device -- the partner, while paired -- or "".
+func partnerOf(members []trustsync.Member, self string) string {
+	for _, m := range members {
+		if m.ID != self && slices.ContainsFunc(m.Devices, func(d trustsync.Device) bool { return !d.Removed }) {
+			return m.Name
+		}
+	}
+	return ""
 }
 
 // notOwnDevice is the refusal of a device joining as an existing member
@@ -805,24 +994,26 @@ func (n *Node) Join(ctx context.Context, inv Invite, opts JoinOptions) (PairResu
 			n.host.Network().ClosePeer(inv.Peer)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(ctx, pairTimeout)
+	// The exchange takes pairTimeout, besides the people's confirmation.
+	ctx, cancel := context.WithTimeout(ctx, pairTimeout+confirmTimeout)
 	defer cancel()
 	n.host.Peerstore().AddAddrs(inv.Peer, inv.Addrs, peerstore.TempAddrTTL)
 	n.mu.Lock()
 	n.resetDialLocked(inv.Peer)
 	n.mu.Unlock()
-	if err := n.host.Connect(ctx, peer.AddrInfo{ID: inv.Peer, Addrs: inv.Addrs}); err != nil {
+	cctx, ccancel := context.WithTimeout(ctx, pairTimeout)
+	defer ccancel()
+	if err := n.host.Connect(cctx, peer.AddrInfo{ID: inv.Peer, Addrs: inv.Addrs}); err != nil {
 		return PairResult{}, fmt.Errorf("%w: cannot reach it at %s: %v", ErrNotInviting, addrList(inv.Addrs), err)
 	}
-	st, err := n.host.NewStream(network.WithNoDial(ctx, "pairing"), inv.Peer, PairProtocolID)
+	st, err := n.host.NewStream(network.WithNoDial(cctx, "pairing"), inv.Peer, PairProtocolID)
 	if err != nil {
 		return PairResult{}, fmt.Errorf("%w (an invite works only while 'pair' runs on the inviting device): %v", ErrNotInviting, err)
 	}
 	defer st.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = st.SetDeadline(dl)
-	}
+	_ = st.SetDeadline(time.Now().Add(pairTimeout))
 	pc := newPairConn(st, inv.Peer, n.host.ID())
+	pc.seen = opts.frames
 	res, err := n.joiningExchange(ctx, pc, inv, opts)
 	if err != nil {
 		var ne interface{ Timeout() bool }
@@ -893,9 +1084,27 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 	code := confirmationCode(pc.t, offer.Nonce, nonceB)
 
 	self := n.space.Self()
-	member, newMember, err := chooseMember(offer.Members, self, opts.As)
-	if err == nil && !newMember && member.ID != self.MemberID && member.ID != offer.Device.MemberID && !opts.forgeJoin {
-		err = notOwnDevice(member.Name)
+	purpose := parsePurpose(offer.Purpose)
+	if opts.legacy {
+		purpose, inv.Purpose = PurposeUnset, PurposeUnset
+	}
+	if inv.Purpose != PurposeUnset && purpose != inv.Purpose {
+		err := fmt.Errorf("%w: the invite says it is for %s, the inviting device says %s", ErrPairRefused, inv.Purpose, purpose)
+		pc.refuse(err)
+		return PairResult{}, err
+	}
+	var member pairMember
+	var newMember bool
+	switch {
+	case opts.forgeJoin, purpose == PurposeUnset:
+		// An inviting device of an earlier version: its state decides,
+		// and it checks what this device asks.
+		member, newMember, err = chooseMember(offer.Members, self, opts.As)
+		if err == nil && !newMember && member.ID != self.MemberID && member.ID != offer.Device.MemberID && !opts.forgeJoin {
+			err = notOwnDevice(member.Name)
+		}
+	default:
+		member, newMember, err = memberFor(purpose, offer, self, opts.As)
 	}
 	if err == nil && !newMember && member.ID != self.MemberID {
 		err = n.checkFresh(ctx, member.Name)
@@ -904,10 +1113,24 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 		pc.refuse(err)
 		return PairResult{}, err
 	}
-	if opts.Confirm != nil {
-		if err := opts.Confirm(code); err != nil {
+	again := slices.ContainsFunc(offer.Members, func(m pairMember) bool { return m.ID == self.MemberID })
+	confirm := func() error {
+		if opts.Confirm == nil {
+			return nil
+		}
+		c := Confirmation{Code: code, Purpose: purpose, As: trustsync.Person{ID: member.ID, Name: member.Name}, Again: again,
+			Remote: Remote{DeviceID: offer.Device.ID, DeviceName: offer.Device.Name, MemberID: offer.Device.MemberID,
+				MemberName: offer.Device.MemberName, PeerID: inv.Peer.String()}}
+		if err := opts.Confirm(c); err != nil {
 			err = fmt.Errorf("%w: the codes were not confirmed: %v", ErrPairRefused, err)
 			pc.refuse(err)
+			return err
+		}
+		return nil
+	}
+	staged := purpose != PurposeUnset
+	if !staged {
+		if err := confirm(); err != nil {
 			return PairResult{}, err
 		}
 	}
@@ -915,18 +1138,41 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 	// records: it sends its space document as it is, naming the member it
 	// joins as, and the inviting device hands it over to that member. A
 	// pairing refused or interrupted until then leaves this device as it
-	// was; JoinSpace then takes the space in one transaction.
-	doc, err := n.space.SaveSigned(ctx, crdt.SpaceDoc)
-	if err != nil {
-		return PairResult{}, err
-	}
+	// was; JoinSpace then takes the space in one transaction. With an
+	// inviting device that stages the exchange, the document goes only
+	// once both people confirmed the code.
 	join := pairJoinMsg{Device: pairDevice{ID: self.DeviceID, Name: self.DeviceName,
-		MemberID: member.ID, MemberName: member.Name}, Space: doc, Ack: true}
+		MemberID: member.ID, MemberName: member.Name}, Ack: true, Staged: staged}
 	if member.ID != self.MemberID {
 		join.From = self.MemberID
 	}
+	if !staged {
+		if join.Space, err = n.space.SaveSigned(ctx, crdt.SpaceDoc); err != nil {
+			return PairResult{}, err
+		}
+	}
 	if err := pc.sendJSON(pairJoin, join); err != nil {
 		return PairResult{}, err
+	}
+	if staged {
+		if _, err := pc.recv(pairCheck); err != nil {
+			return PairResult{}, err
+		}
+		pc.extend(confirmTimeout)
+		if err := confirm(); err != nil {
+			return PairResult{}, err
+		}
+		if _, err := pc.recv(pairYes); err != nil {
+			return PairResult{}, err
+		}
+		pc.extend(pairTimeout)
+		doc, err := n.space.SaveSigned(ctx, crdt.SpaceDoc)
+		if err != nil {
+			return PairResult{}, err
+		}
+		if err := pc.sendJSON(pairSpace, pairSpaceMsg{Space: doc}); err != nil {
+			return PairResult{}, err
+		}
 	}
 	// The inviting device's records come last, once it trusts this
 	// device: from here on each side accepts the other's sync session.
@@ -949,7 +1195,7 @@ func (n *Node) joiningExchange(ctx context.Context, pc *pairConn, inv Invite, op
 	if err := n.reloadTrust(ctx); err != nil {
 		return PairResult{}, err
 	}
-	return PairResult{Code: code, NewMember: newMember, Peer: inv.Peer, Remote: Remote{DeviceID: offer.Device.ID,
+	return PairResult{Code: code, NewMember: newMember, Purpose: purpose, Peer: inv.Peer, Remote: Remote{DeviceID: offer.Device.ID,
 		DeviceName: offer.Device.Name, MemberID: offer.Device.MemberID, MemberName: offer.Device.MemberName,
 		PeerID: inv.Peer.String()}}, nil
 }
@@ -992,6 +1238,48 @@ func chooseMember(members []pairMember, self crdt.Identity, as string) (pairMemb
 	}
 	if len(members) >= 2 {
 		return pairMember{}, false, fmt.Errorf("%w: that space already has two partners, %s; to add a device of one of them, join as that person", ErrPairRefused, memberNames(members))
+	}
+	return pairMember{ID: self.MemberID, Name: self.MemberName}, true, nil
+}
+
+// memberFor decides who the joining device joins as, from the invite's
+// purpose: a further device of the inviting device's person, or the
+// partner, a new member under this device's own name. A device of the
+// space pairing again joins as itself. as, when given, must agree.
+func memberFor(p Purpose, offer pairOfferMsg, self crdt.Identity, as string) (pairMember, bool, error) {
+	as = strings.TrimSpace(as)
+	for _, m := range offer.Members {
+		if m.ID == self.MemberID {
+			if as != "" && !strings.EqualFold(as, m.Name) {
+				return pairMember{}, false, fmt.Errorf("%w: this device is %s's already, not %s (--as)", ErrPairRefused, m.Name, as)
+			}
+			return m, false, nil
+		}
+	}
+	inviter := pairMember{ID: offer.Device.MemberID, Name: offer.Device.MemberName}
+	if p == PurposeOwnDevice {
+		switch {
+		case as != "" && !strings.EqualFold(as, inviter.Name):
+			return pairMember{}, false, fmt.Errorf("%w: this invite adds another device of %s's own; it cannot make this device %s's (--as %s)",
+				ErrPairRefused, inviter.Name, as, as)
+		case as == "" && !strings.EqualFold(self.MemberName, inviter.Name):
+			return pairMember{}, false, fmt.Errorf("%w: this invite adds another device of %s's own, but this device was set up as %s: join with --as %s only if it is %s's device",
+				ErrPairRefused, inviter.Name, self.MemberName, inviter.Name, inviter.Name)
+		}
+		return inviter, false, nil
+	}
+	for _, m := range offer.Members {
+		if (as != "" && strings.EqualFold(as, m.Name)) || (as == "" && strings.EqualFold(self.MemberName, m.Name)) {
+			return pairMember{}, false, fmt.Errorf("%w: this invite is for %s's partner; it cannot add a device for %s: a device of %s's own joins through an invite made with 'trustsync pair --own-device' on one of %s's devices",
+				ErrPairRefused, inviter.Name, m.Name, m.Name, m.Name)
+		}
+	}
+	if as != "" && !strings.EqualFold(as, self.MemberName) {
+		return pairMember{}, false, fmt.Errorf("%w: this invite is for %s's partner, who joins under this device's own name, %s, not %s (--as)",
+			ErrPairRefused, inviter.Name, self.MemberName, as)
+	}
+	if len(offer.Members) >= 2 {
+		return pairMember{}, false, fmt.Errorf("%w: that space already has two partners, %s", ErrPairRefused, memberNames(offer.Members))
 	}
 	return pairMember{ID: self.MemberID, Name: self.MemberName}, true, nil
 }

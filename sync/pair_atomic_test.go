@@ -56,7 +56,7 @@ var errNotConfirmed = errors.New("the codes differ")
 // a fresh pairing afterwards succeeds. Joining as the partner and as a
 // further device of a person.
 func TestPair_RefusedChangesNothing(t *testing.T) {
-	refuse := func(string) error { return errNotConfirmed }
+	refuse := func(Confirmation) error { return errNotConfirmed }
 	for _, tc := range []struct {
 		name   string
 		invite InviteOptions

@@ -42,11 +42,57 @@ type Invite struct {
 	Expires time.Time
 	// Secret is the 256-bit secret the joining device proves it holds.
 	Secret [secretSize]byte
+	// Purpose is what the inviting device made the invite for: its
+	// partner, or another device of its own person. An invite of an
+	// earlier version does not say ([PurposeUnset]); the inviting device
+	// then decides from its state, as it always did. The inviting device
+	// enforces the purpose it recorded itself, whatever the invite's text
+	// says.
+	Purpose Purpose
+}
+
+// Purpose is what an invite is for. The inviting device decides it, and
+// refuses a joining device that asks to be anyone else.
+type Purpose uint8
+
+const (
+	// PurposeUnset: in [InviteOptions], let the space decide -- the
+	// partner while the space has no partner yet, else another device of
+	// this device's person. In a parsed [Invite]: an invite of an earlier
+	// version, which does not say.
+	PurposeUnset Purpose = iota
+	// PurposePartner: the invite adds the partner's first device, as a
+	// new member. Only while the space has no partner yet.
+	PurposePartner
+	// PurposeOwnDevice: the invite adds another device of the inviting
+	// device's own person, which then writes in that person's name.
+	PurposeOwnDevice
+)
+
+// String returns "partner", "own-device" or "unset".
+func (p Purpose) String() string {
+	switch p {
+	case PurposePartner:
+		return "partner"
+	case PurposeOwnDevice:
+		return "own-device"
+	}
+	return "unset"
+}
+
+func parsePurpose(s string) Purpose {
+	switch s {
+	case "partner":
+		return PurposePartner
+	case "own-device":
+		return PurposeOwnDevice
+	}
+	return PurposeUnset
 }
 
 // newInvite makes an invite with a fresh secret.
-func newInvite(p peer.ID, addrs []ma.Multiaddr, spaceID string, expires time.Time) (Invite, error) {
-	inv := Invite{Peer: p, Addrs: addrs, SpaceID: spaceID, Expires: expires.Truncate(time.Second)}
+func newInvite(p peer.ID, addrs []ma.Multiaddr, spaceID string, expires time.Time, purpose Purpose) (Invite, error) {
+	inv := Invite{Peer: p, Addrs: addrs, SpaceID: spaceID, Expires: expires.Truncate(time.Second), Purpose: purpose}
 	if _, err := rand.Read(inv.Secret[:]); err != nil {
 		return Invite{}, fmt.Errorf("make an invite secret: %w", err)
 	}
@@ -54,10 +100,16 @@ func newInvite(p peer.ID, addrs []ma.Multiaddr, spaceID string, expires time.Tim
 }
 
 // String returns the invite as one line of text: [InvitePrefix] and the
-// base64url of version 1, peer ID, space ID, expiry (Unix seconds),
-// secret, addresses, and a 4-byte checksum that catches copying mistakes.
+// base64url of the format version, peer ID, space ID, expiry (Unix
+// seconds), secret, addresses, for version 2 one purpose byte, and a
+// 4-byte checksum that catches copying mistakes. An invite with a purpose
+// is version 2; an earlier trustsync refuses it as made by a newer version.
 func (inv Invite) String() string {
-	b := []byte{1}
+	version := byte(1)
+	if inv.Purpose != PurposeUnset {
+		version = 2
+	}
+	b := []byte{version}
 	b = appendBytes(b, []byte(inv.Peer))
 	b = appendString(b, inv.SpaceID)
 	b = binary.AppendUvarint(b, uint64(inv.Expires.Unix()))
@@ -65,6 +117,9 @@ func (inv Invite) String() string {
 	b = binary.AppendUvarint(b, uint64(len(inv.Addrs)))
 	for _, a := range inv.Addrs {
 		b = appendBytes(b, a.Bytes())
+	}
+	if version == 2 {
+		b = append(b, byte(inv.Purpose))
 	}
 	sum := sha256.Sum256(b)
 	b = append(b, sum[:4]...)
@@ -111,7 +166,11 @@ func ParseInvite(s string) (Invite, error) {
 		return bad("it is mistyped or incomplete")
 	}
 	d := &decoder{b: body}
-	if v := d.fixed("version", 1); d.err == nil && v[0] != 1 {
+	var version byte
+	if v := d.fixed("version", 1); d.err == nil {
+		version = v[0]
+	}
+	if d.err == nil && version != 1 && version != 2 {
 		return bad("it was made by a newer version of trustsync")
 	}
 	var inv Invite
@@ -134,6 +193,14 @@ func ParseInvite(s string) (Invite, error) {
 			break
 		}
 		inv.Addrs = append(inv.Addrs, a)
+	}
+	if version == 2 {
+		if p := d.fixed("purpose", 1); d.err == nil {
+			inv.Purpose = Purpose(p[0])
+			if inv.Purpose != PurposePartner && inv.Purpose != PurposeOwnDevice {
+				return bad("it was made by a newer version of trustsync")
+			}
+		}
 	}
 	if err := d.end("invite"); err != nil {
 		return bad(err.Error())

@@ -128,16 +128,19 @@ func TestNode_PairTwoPartners(t *testing.T) {
 	if b.space.Self().SpaceID != a.space.Self().SpaceID {
 		t.Fatal("the joining device did not join the inviting device's space")
 	}
-	// Each device's record came from that device alone, so its addresses
-	// are visible everywhere (not hidden by a concurrent copy).
+	// Each device's record came from that device alone, so its peer ID is
+	// visible everywhere (not hidden by a concurrent copy); the record
+	// holds no address. Each device keeps the other's addresses itself.
 	for _, d := range []*device{a, b} {
 		for _, o := range []*device{a, b} {
 			dev, ok := deviceOf(t, d, o.space.Self().DeviceID)
-			if !ok || dev.PeerID != o.id.String() || len(dev.Addrs) == 0 || dev.Removed {
+			if !ok || dev.PeerID != o.id.String() || len(dev.Addrs) != 0 || dev.Removed {
 				t.Fatalf("%s's record of %s: %+v (found %v)", d.space.Self().MemberName, o.space.Self().DeviceName, dev, ok)
 			}
 		}
 	}
+	waitAddrs(t, a, b)
+	waitAddrs(t, b, a)
 	_, err = a.space.AddBoundary(ctx, "written by Alex after pairing")
 	must(t, err)
 	waitSynced(t, na, nb)
@@ -451,12 +454,18 @@ func TestNode_NoDeviceInTheOtherName(t *testing.T) {
 	na, ns := alex.start(t), sam.start(t)
 	pairVia(t, na, ns, JoinOptions{})
 
-	for _, opts := range []JoinOptions{{As: "Alex"}, {}} {
-		fake := newDevice(t, "Alex") // named like Alex: joins as Alex by default
+	for _, tc := range []struct {
+		opts JoinOptions
+		want string
+	}{
+		{JoinOptions{As: "Alex"}, "this invite adds another device of Sam's own; it cannot make this device Alex's (--as Alex)"},
+		{JoinOptions{}, "this invite adds another device of Sam's own, but this device was set up as Alex: join with --as Sam only if it is Sam's device"},
+	} {
+		opts, want := tc.opts, tc.want
+		fake := newDevice(t, "Alex") // named like Alex
 		nf := fake.start(t)
 		inv := invite(t, ns, InviteOptions{})
 		_, err := nf.Join(ctx, inv.Invite(), opts)
-		want := "only one of Alex's own devices can add a device for Alex: run 'trustsync pair' on one of them"
 		if !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("joining as Alex through Sam's device (%+v): %v", opts, err)
 		}
@@ -480,10 +489,11 @@ func TestNode_NoDeviceInTheOtherName(t *testing.T) {
 	nf := fake.start(t)
 	inv := invite(t, ns, InviteOptions{})
 	_, err := nf.Join(ctx, inv.Invite(), JoinOptions{As: "Alex", forgeJoin: true})
-	if !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), "the other device says") {
+	want := "the invite is for another device of Sam's own, and the joining device asks to join as Alex"
+	if !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), "the other device says") || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Robin joining as Alex: %v", err)
 	}
-	if _, err := inv.Wait(ctx); !errors.Is(err, ErrPairRefused) {
+	if _, err := inv.Wait(ctx); !errors.Is(err, ErrPairRefused) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Sam's side: %v", err)
 	}
 

@@ -56,18 +56,16 @@ type UnpairResult struct {
 // person's devices in turn, recording it in its own history. A removed
 // device's later dials are refused by the gater.
 //
-// With no device IDs it removes every current device of the partner. This
-// device cannot be removed. Both sides keep their copies of everything
+// With no device IDs it removes every current device of the partner, and
+// every device in this person's own name that was not added through one of
+// this person's own devices ([ResolveUnpair]): no device the partner made
+// keeps syncing. This device cannot be removed. Both sides keep their copies of everything
 // shared so far: nothing can wipe another device.
 func (n *Node) Unpair(ctx context.Context, deviceIDs ...string) (UnpairResult, error) {
 	if n.host == nil || n.ctx.Err() != nil {
 		return UnpairResult{}, errors.New("sync: unpair: the node is not running")
 	}
-	members, err := n.space.Members(ctx)
-	if err != nil {
-		return UnpairResult{}, err
-	}
-	devs, err := UnpairTargets(members, n.space.Self(), deviceIDs)
+	devs, err := ResolveUnpair(ctx, n.space, deviceIDs)
 	if err != nil {
 		return UnpairResult{}, err
 	}
@@ -131,6 +129,95 @@ func UnpairTargets(members []trustsync.Member, self crdt.Identity, ids []string)
 	return out, nil
 }
 
+// ResolveUnpair resolves the devices an unpair removes in sp, as
+// [UnpairTargets] does. With no device IDs -- unpairing the partner -- it
+// adds the current devices in this device's own person's name that were
+// not added through one of that person's own devices: a device the partner
+// added in this person's name (with a modified program) would otherwise
+// keep syncing, and writing as this person, after the unpairing.
+//
+// A device counts as added through one's own devices when, starting from
+// this device, a chain of pairings links it: each step a device of this
+// person that recorded, in the space's history, taking the next one in or
+// pairing with it (an invite's [Space.Admit] on one side, the joining
+// device's [Space.JoinSpace] on the other). Until changes are signed, a
+// modified program could forge such a record too; see PAIRING.md.
+//
+// [Space.Admit]: https://pkg.go.dev/github.com/trustsync/trustsync/crdt#Space.Admit
+// [Space.JoinSpace]: https://pkg.go.dev/github.com/trustsync/trustsync/crdt#Space.JoinSpace
+func ResolveUnpair(ctx context.Context, sp *crdt.Space, ids []string) ([]trustsync.Device, error) {
+	members, err := sp.Members(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("unpair: %w", err)
+	}
+	self := sp.Self()
+	out, err := UnpairTargets(members, self, ids)
+	if len(ids) > 0 {
+		return out, err
+	}
+	stray, serr := unvouched(ctx, sp, members, self)
+	if serr != nil {
+		return nil, serr
+	}
+	if err != nil && len(stray) == 0 {
+		return nil, err
+	}
+	return append(out, stray...), nil
+}
+
+// unvouched returns the current devices in self's person's name that no
+// chain of that person's own devices added (see [ResolveUnpair]).
+func unvouched(ctx context.Context, sp *crdt.Space, members []trustsync.Member, self crdt.Identity) ([]trustsync.Device, error) {
+	var mine []trustsync.Device
+	own := map[string]bool{}
+	for _, m := range members {
+		if m.ID != self.MemberID {
+			continue
+		}
+		for _, d := range m.Devices {
+			own[d.ID] = true
+			if d.ID != self.DeviceID && !d.Removed {
+				d.Owner.Name = m.Name
+				mine = append(mine, d)
+			}
+		}
+	}
+	if len(mine) == 0 {
+		return nil, nil
+	}
+	hist, err := sp.History(ctx, crdt.HistoryOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("unpair: %w", err)
+	}
+	// by[a] are the devices a recorded taking in or pairing with.
+	by := map[string][]string{}
+	for _, c := range hist {
+		if c.Doc == crdt.SpaceDoc && c.Kind == crdt.KindDevice && (c.Action == "join" || c.Action == "pair") &&
+			c.DeviceID != c.Item && own[c.DeviceID] && own[c.Item] {
+			by[c.DeviceID] = append(by[c.DeviceID], c.Item)
+		}
+	}
+	vouched := map[string]bool{self.DeviceID: true}
+	queue := []string{self.DeviceID}
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		for _, next := range by[d] {
+			if !vouched[next] {
+				vouched[next] = true
+				queue = append(queue, next)
+			}
+		}
+	}
+	var out []trustsync.Device
+	for _, d := range mine {
+		if !vouched[d.ID] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
 // revoke stops trusting a peer at once: it is dropped from the trusted set
 // (until paired again), its session ends and its connections close.
 func (n *Node) revoke(id peer.ID) {
@@ -168,7 +255,7 @@ func (n *Node) TellRemoved(ctx context.Context, devs []trustsync.Device) []trust
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := n.farewell(ctx, pid, d.Addrs, byeMsg{By: self, Removed: ids})
+			err := n.farewell(ctx, pid, n.dialStrings(ctx, d), byeMsg{By: self, Removed: ids})
 			told[i] = err == nil
 			if err != nil {
 				n.log.Debug("could not tell a removed device", "device", d.ID, "err", err)

@@ -65,6 +65,16 @@ type sessionHooks struct {
 	synced   func(Remote)
 	damaged  func(Remote, DocDamage) // a document left out, on either side
 	restored func(Remote, string)    // a document of this device restored from the peer
+	// listen returns this device's listen addresses, sent to the peer
+	// after the hello and again when they change; addrs receives the
+	// peer's. others returns the addresses other devices of the space
+	// told this one (the peer's own left out), passed on the same way;
+	// relayed receives what the peer passes on. Addresses travel only in
+	// the live session, never in a document.
+	listen  func() []string
+	addrs   func(Remote, []string)
+	others  func(peerDevice string) map[string][]string
+	relayed func(Remote, map[string][]string)
 }
 
 // DocDamage names a document that a session leaves out because it is
@@ -554,6 +564,9 @@ type proto struct {
 	announced    map[string]string // what the peer was last told of them
 	theirDamaged map[string]string // docs the peer said it cannot read -> why
 	snapSent     map[string]bool   // docs sent whole in this session
+
+	addrsSent  []string            // the listen addresses last sent to the peer
+	othersSent map[string][]string // the other devices' addresses last passed on
 }
 
 func (p *proto) send(typ byte, body []byte) error {
@@ -589,6 +602,9 @@ func (p *proto) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-c
 	for {
 		select {
 		case <-watchdog.C:
+			if err := p.sendAddrs(); err != nil {
+				return err
+			}
 			progress := s.bytesIn.Load() + s.bytesOut.Load()
 			stalled := progress == lastProgress
 			lastProgress = progress
@@ -755,7 +771,7 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 	s := p.s
 	switch f.typ {
 	case framePing:
-		return nil
+		return p.onPing(f.body)
 	case frameError:
 		d := &decoder{b: f.body}
 		reason := d.string("reason")
@@ -979,10 +995,89 @@ func (p *proto) onHello(ctx context.Context, body []byte) error {
 	if err := p.announce(); err != nil {
 		return err
 	}
+	if err := p.sendAddrs(); err != nil {
+		return err
+	}
 	if s.cfg.hooks.damaged != nil {
 		for _, d := range sortedKeys(p.damaged) {
 			s.cfg.hooks.damaged(remote, DocDamage{Doc: d, Reason: p.damaged[d]})
 		}
+	}
+	return nil
+}
+
+// sendAddrs tells the peer this device's listen addresses, after the hello
+// exchange, when they differ from what it was told last. They go in a PING
+// frame's body, which peers from before this note ignore.
+func (p *proto) sendAddrs() error {
+	if !p.helloDone || p.s.cfg.hooks.listen == nil {
+		return nil
+	}
+	addrs := p.s.cfg.hooks.listen()
+	if len(addrs) > maxAddrs {
+		addrs = addrs[:maxAddrs]
+	}
+	if p.addrsSent != nil && slices.Equal(addrs, p.addrsSent) {
+		return p.sendOthers()
+	}
+	p.addrsSent = slices.Clip(append([]string{}, addrs...))
+	if err := p.send(framePing, encodeAddrNote(addrs)); err != nil {
+		return err
+	}
+	return p.sendOthers()
+}
+
+// sendOthers passes on to the peer the addresses other devices of the space
+// told this one, when they differ from what it passed on last.
+func (p *proto) sendOthers() error {
+	if p.s.cfg.hooks.others == nil {
+		return nil
+	}
+	others := p.s.cfg.hooks.others(p.remote.DeviceID)
+	for _, id := range sortedKeys(others) {
+		if len(others) <= maxOthers {
+			break
+		}
+		delete(others, id)
+	}
+	for id, as := range others {
+		if len(as) > maxAddrs {
+			others[id] = as[:maxAddrs]
+		}
+	}
+	if p.othersSent != nil && maps.EqualFunc(others, p.othersSent, slices.Equal) {
+		return nil
+	}
+	p.othersSent = others
+	if p.othersSent == nil {
+		p.othersSent = map[string][]string{}
+	}
+	return p.send(framePing, encodeOthersNote(others))
+}
+
+// onPing takes a PING: a keepalive, whose body, after the hello, may be the
+// peer's note of its listen addresses. A body of a kind this version does
+// not know is ignored, as peers from before the note ignore every body.
+func (p *proto) onPing(body []byte) error {
+	if len(body) == 0 || !p.helloDone {
+		return nil
+	}
+	if body[0] == noteOthers {
+		others, err := decodeOthersNote(body)
+		if err != nil {
+			return err
+		}
+		if p.s.cfg.hooks.relayed != nil {
+			p.s.cfg.hooks.relayed(p.remote, others)
+		}
+		return nil
+	}
+	addrs, ok, err := decodeAddrNote(body)
+	if err != nil || !ok {
+		return err
+	}
+	if p.s.cfg.hooks.addrs != nil {
+		p.s.cfg.hooks.addrs(p.remote, addrs)
 	}
 	return nil
 }

@@ -206,7 +206,7 @@ func TestFaults_CLIDiskFull(t *testing.T) {
 	}
 	refused := 0
 	var lastErr string
-	big := strings.Repeat("a boundary long enough to fill the disk quickly. ", 50)
+	big := strings.Repeat("a boundary long enough to fill the disk quickly. ", 40) // within crdt.MaxTextLen
 	for i := 0; i < 2000 && refused < 3; i++ {
 		out, stderr, code := add(fmt.Sprint(big, i), wrap)
 		if code == 0 {

@@ -241,7 +241,7 @@ func (l *lan) remembered(t *testing.T, ns, home, member string) []string {
 	var devs []struct {
 		Whose string   `json:"whose"`
 		This  bool     `json:"this_device"`
-		Addrs []string `json:"addrs"`
+		Addrs []string `json:"last_known_addrs"`
 	}
 	if err := json.Unmarshal([]byte(out), &devs); err != nil {
 		t.Fatalf("devices --json: %v\n%s", err, out)

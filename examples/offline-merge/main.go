@@ -208,8 +208,9 @@ func run() error {
 	if err := waitSynced(ctx, alex, sam); err != nil {
 		return err
 	}
-	// Each device records its own addresses in the space so that the other
-	// can redial it later; let those reach the partner before going offline.
+	// Each device tells the other its addresses in the session, and each
+	// keeps what it was told (on its own device, never in the shared
+	// space) to redial later; let that happen before going offline.
 	if err := waitAddrs(ctx, alex, sam); err != nil {
 		return err
 	}
@@ -271,7 +272,7 @@ func run() error {
 		say("  %-4s %s", e.who, e.what)
 	}
 
-	say("\n== Back online: each device redials the other from the addresses kept in the space")
+	say("\n== Back online: each device redials the other from the addresses it kept")
 	if err := alex.online(ctx, alexAddrs); err != nil {
 		return err
 	}
@@ -369,20 +370,16 @@ func render(ctx context.Context, d *device) (string, error) {
 	return b.String(), nil
 }
 
-// waitAddrs waits until d's space holds addresses for other's device.
+// waitAddrs waits until d's device keeps addresses for other's device.
 func waitAddrs(ctx context.Context, d, other *device) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		ms, err := d.space.Members(ctx)
+		k, err := d.space.KnownAddrs(ctx, other.space.Self().DeviceID)
 		if err != nil {
 			return err
 		}
-		for _, m := range ms {
-			for _, dev := range m.Devices {
-				if dev.ID == other.space.Self().DeviceID && len(dev.Addrs) > 0 {
-					return nil
-				}
-			}
+		if len(k.Addrs) > 0 {
+			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 
 	"github.com/automerge/automerge-go"
 )
@@ -45,6 +46,13 @@ func serveChild() int {
 	out := os.NewFile(childReplyFD, "sandbox-replies")
 	if in == nil || out == nil {
 		fmt.Fprintf(os.Stderr, "%s is set but this process has no request pipe: it was not started by the trustsync sandbox\n", EnvVar)
+		return 2
+	}
+	if err := limitMemoryFromEnv(); err != nil {
+		// Checking without the limit would let one input take the
+		// machine's memory: refuse to serve (the parent reports the
+		// checker unavailable).
+		fmt.Fprintf(os.Stderr, "sandbox child: %v\n", err)
 		return 2
 	}
 	s := &server{mirrors: map[string]*automerge.Doc{}}
@@ -137,6 +145,27 @@ func (s *server) handle(req []byte) (rep reply) {
 		return reply{status: stOK}
 	}
 	return protoErr(fmt.Errorf("unknown op %d", op))
+}
+
+// limitMemoryFromEnv applies the limit the parent put in memoryEnvVar
+// (Options.MaxMemory): RLIMIT_DATA where the platform enforces it, and a
+// soft limit for the Go heap at half of it, so that the garbage collector
+// runs harder before the hard limit is near (Automerge's native memory is
+// outside the Go heap and is freed by finalizers, see maybeGC).
+func limitMemoryFromEnv() error {
+	v := os.Getenv(memoryEnvVar)
+	if v == "" || v == "0" {
+		return nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%s=%q is not a number of bytes", memoryEnvVar, v)
+	}
+	if err := limitData(n); err != nil {
+		return fmt.Errorf("setting the memory limit of %d bytes: %w", n, err)
+	}
+	debug.SetMemoryLimit(n / 2)
+	return nil
 }
 
 func protoErr(err error) reply { return reply{status: stProtoError, text: err.Error()} }

@@ -135,9 +135,14 @@
 //   - Later operations the child does not do: it reads every value and
 //     reloads, but not every API (Fork, Merge, Path, Text.Splice on the
 //     new state); a document that passes may still fail in such a call.
-//   - Memory and CPU exhaustion of the machine: a huge input is bounded
-//     by Options.MaxInput and a slow one by Options.Timeout, but a child
-//     allocating gigabytes before it is killed can hurt other processes.
+//   - CPU exhaustion: a huge input is bounded by Options.MaxInput and a
+//     slow one by Options.Timeout. Memory is bounded by Options.MaxMemory
+//     (default 1 GiB, the child's RLIMIT_DATA, on Linux only): an input
+//     that needs more kills the child and is rejected as a crash, the
+//     reply naming the limit. The child keeps what it once mapped, so
+//     several large mirrors together can reach the limit while it loads
+//     the caller's own document: that check fails with ErrUnavailable and
+//     the next starts a fresh child.
 //   - Semantic attacks: well-formed changes that delete or rewrite shared
 //     content, forged actors or timestamps. The checker only keeps the
 //     process alive and the store loadable.

@@ -46,6 +46,15 @@ type Options struct {
 	// MaxMirrors bounds the documents the child mirrors; the least
 	// recently used mirror is dropped beyond it. Default 16.
 	MaxMirrors int
+	// MaxMemory bounds the memory the child may take for data, in bytes:
+	// its Go heap, Automerge's native heap and its thread stacks. The child
+	// sets it as its RLIMIT_DATA before it reads any request, so an input
+	// that needs more makes an allocation fail there, the child dies ("out
+	// of memory") and the input is rejected as a crash (ErrCrashed); the
+	// next check starts a new child. Default DefaultMaxMemory; negative
+	// means no limit. Enforced on Linux (see limit_linux.go); elsewhere it
+	// is not set.
+	MaxMemory int64
 	// Command, when set, returns the command that starts a child; it must
 	// run a binary that imports this package, with the environment it is
 	// given. Tests use it; by default the running binary
@@ -63,8 +72,23 @@ func (o Options) withDefaults() Options {
 	if o.MaxMirrors <= 0 {
 		o.MaxMirrors = 16
 	}
+	if o.MaxMemory == 0 {
+		o.MaxMemory = DefaultMaxMemory
+	}
 	return o
 }
+
+// DefaultMaxMemory is the default Options.MaxMemory: 1 GiB. The child
+// starts with about 40 MiB of data mappings; Automerge then holds about
+// 1.2 KB per character of Text while it checks a document, so a month's
+// check-in document with a 10,000-character note every day is checked in
+// about half of the limit, while no single input can take the machine's
+// memory (a note of a million characters once took 2 GB).
+const DefaultMaxMemory = 1 << 30
+
+// memoryEnvVar carries Options.MaxMemory to the child, in bytes; absent or
+// 0 means no limit.
+const memoryEnvVar = "TRUSTSYNC_SANDBOX_MAX_MEMORY"
 
 // Stats counts what a Checker did.
 type Stats struct {
@@ -527,6 +551,8 @@ type child struct {
 	stderr *tailBuffer
 	waited bool
 	status string
+	// maxMemory is the child's Options.MaxMemory, to explain its death.
+	maxMemory int64
 }
 
 func startChild(opts Options) (*child, error) {
@@ -551,7 +577,8 @@ func startChild(opts Options) (*child, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	cmd.Env = append(withoutVar(env, EnvVar), EnvVar+"="+childMagic, "GOMAXPROCS=1")
+	cmd.Env = append(withoutVar(env, EnvVar), EnvVar+"="+childMagic, "GOMAXPROCS=1",
+		fmt.Sprintf("%s=%d", memoryEnvVar, max(opts.MaxMemory, 0)))
 	reqR, reqW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("starting the checker: %v", err)
@@ -576,7 +603,7 @@ func startChild(opts Options) (*child, error) {
 		repR.Close()
 		return nil, fmt.Errorf("starting the checker: %v", err)
 	}
-	return &child{cmd: cmd, req: reqW, rep: repR, repR: bufio.NewReaderSize(repR, 4096), stderr: tail}, nil
+	return &child{cmd: cmd, req: reqW, rep: repR, repR: bufio.NewReaderSize(repR, 4096), stderr: tail, maxMemory: opts.MaxMemory}, nil
 }
 
 // procSelfExe names, on Linux, the very file this process runs: a link
@@ -602,7 +629,7 @@ func selfImage() (string, error) {
 func withoutVar(env []string, name string) []string {
 	out := make([]string, 0, len(env)+2)
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, name+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
+		if !strings.HasPrefix(kv, name+"=") && !strings.HasPrefix(kv, "GOMAXPROCS=") && !strings.HasPrefix(kv, memoryEnvVar+"=") {
 			out = append(out, kv)
 		}
 	}
@@ -638,11 +665,23 @@ func (ch *child) death(err error) string {
 		return "took too long: the checker was killed after the timeout"
 	}
 	ch.kill()
+	t := ch.stderr.lastLine()
+	if ch.maxMemory > 0 && outOfMemory(t) {
+		return fmt.Sprintf("needed more memory than the checker's limit of %d MiB (%s): %s", ch.maxMemory>>20, ch.status, t)
+	}
 	msg := "crashed the checker (" + ch.status + ")"
-	if t := ch.stderr.lastLine(); t != "" {
+	if t != "" {
 		msg += ": " + t
 	}
 	return msg
+}
+
+// outOfMemory reports whether a child's crash line says an allocation
+// failed: Rust's "memory allocation of N bytes failed", the Go runtime's
+// "fatal error: runtime: out of memory" or "... cannot allocate memory".
+func outOfMemory(line string) bool {
+	return strings.HasPrefix(line, "memory allocation of") ||
+		strings.Contains(line, "out of memory") || strings.Contains(line, "cannot allocate memory")
 }
 
 func describeExit(ps *os.ProcessState, err error) string {
@@ -679,8 +718,10 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 // lastLine returns the most telling line: the Rust panic message when there
-// is one, else the Go runtime's first crash line (a Rust abort arrives as
-// "SIGABRT: abort"), else the last non-empty line.
+// is one, else the first crash line (Rust's "memory allocation of N bytes
+// failed" before its abort, or the Go runtime's: a Rust abort arrives as
+// "SIGABRT: abort", an exhausted Go heap as "fatal error: runtime: out of
+// memory" or "cannot allocate memory"), else the last non-empty line.
 func (t *tailBuffer) lastLine() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -694,7 +735,7 @@ func (t *tailBuffer) lastLine() string {
 		}
 	}
 	for _, l := range lines {
-		for _, p := range []string{"SIG", "fatal error:", "panic:"} {
+		for _, p := range []string{"memory allocation of", "SIG", "fatal error:", "panic:"} {
 			if strings.HasPrefix(l, p) {
 				return strings.TrimSpace(l)
 			}

@@ -212,7 +212,8 @@ func TestKilledChildRestarts(t *testing.T) {
 
 // The test binary, started as a child with hookEnv set, misbehaves on
 // purpose: "hang" sleeps on every sync message, "abort" aborts the process
-// (as a Rust panic does) on every sync message.
+// (as a Rust panic does) on every sync message, "alloc" allocates and
+// touches 1 GiB on every sync message.
 const hookEnv = "SANDBOX_TEST_HOOK"
 
 var _ = func() int {
@@ -221,6 +222,20 @@ var _ = func() int {
 		childHook = func(op byte) {
 			if op == opMessage {
 				time.Sleep(time.Hour)
+			}
+		}
+	case "alloc":
+		childHook = func(op byte) {
+			if op == opMessage {
+				var keep [][]byte
+				for i := 0; i < 64; i++ { // 1 GiB, touched
+					b := make([]byte, 16<<20)
+					for j := range b {
+						b[j] = byte(j)
+					}
+					keep = append(keep, b)
+				}
+				_ = keep
 			}
 		}
 	case "abort":
