@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/store"
 )
@@ -112,6 +113,10 @@ func examplePair(ctx context.Context) (*crdt.Space, *crdt.Space) {
 	alex, _ := crdt.Create(ctx, store.NewMemory(), crdt.CreateOptions{MemberName: "Alex", DeviceName: "alex-phone"})
 	_ = alex.Adopt(ctx, sam.Self().SpaceID)
 	for _, x := range [][2]*crdt.Space{{sam, alex}, {alex, sam}} {
+		// Each device checked the other's key when they met.
+		peerID, _ := x[1].PeerID(ctx)
+		o := x[1].Self()
+		_ = x[0].TrustDevice(ctx, trustsync.Device{ID: o.DeviceID, PeerID: peerID, Owner: trustsync.Person{ID: o.MemberID}})
 		data, _ := x[1].SaveSigned(ctx, crdt.SpaceDoc)
 		_, _ = x[0].Import(ctx, crdt.SpaceDoc, data, x[1].Self().DeviceID)
 	}

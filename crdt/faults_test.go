@@ -65,11 +65,13 @@ func fltPair(t *testing.T, a, b *Space) {
 	ctx := context.Background()
 	noErr(t, b.Adopt(ctx, a.Self().SpaceID))
 	for _, x := range [][2]*Space{{a, b}, {b, a}} {
+		o := x[1].Self()
+		dev := trustsync.Device{ID: o.DeviceID, Name: o.DeviceName, PeerID: must[string](t)(x[1].PeerID(ctx)),
+			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}}
+		noErr(t, x[0].TrustDevice(ctx, dev))
 		data := must[[]byte](t)(x[1].SaveSigned(ctx, SpaceDoc))
 		must[Received](t)(x[0].Import(ctx, SpaceDoc, data, x[1].Self().DeviceID))
-		o := x[1].Self()
-		noErr(t, x[0].AddDevice(ctx, trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
-			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}}))
+		noErr(t, x[0].AddDevice(ctx, dev))
 	}
 	fltSync(t, a, b, nil)
 }
@@ -230,7 +232,7 @@ func fltAbortSeeds(t *testing.T) map[string]struct {
 // TestFaults_HostileInputThroughAPI feeds hostile mutations of real sync
 // messages and saved documents to Peer.ReceiveMessage and Space.Import of a
 // space on disk that keeps syncing with its legitimate partner throughout.
-// Every input is accepted or rejected with an error wrapping ErrInvalid; the
+// Every input is accepted or rejected with an error wrapping ErrInvalid (or ErrForged: bytes that decode but carry changes no verified device signed); the
 // test process never dies (inputs that abort automerge kill only the
 // sandbox child, counted as crashes); afterwards the store reopens with
 // every acknowledged edit, every document loads and takes writes, and an
@@ -301,7 +303,7 @@ func TestFaults_HostileInputThroughAPI(t *testing.T) {
 		switch {
 		case err == nil:
 			c.accepted++
-		case errors.Is(err, trustsync.ErrInvalid):
+		case errors.Is(err, trustsync.ErrInvalid), errors.Is(err, trustsync.ErrForged):
 			c.rejected++
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("rejection is not one line: %q", err)

@@ -147,7 +147,7 @@ func TestSpace_AdmitFurtherDevice(t *testing.T) {
 			t.Errorf("%s holds %d member rows, want 2", name, len(rows))
 		}
 	}
-	if got, want := roster(t, laptop), roster(t, phone); got != want || !strings.Contains(got, "Alex/alex-laptop/peerLaptop/") {
+	if got, want := roster(t, laptop), roster(t, phone); got != want || !strings.Contains(got, "Alex/alex-laptop/"+j.PeerID+"/") {
 		t.Fatalf("laptop sees\n%s\nphone sees\n%s", got, want)
 	}
 }

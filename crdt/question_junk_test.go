@@ -29,7 +29,8 @@ func modifiedAnswers(t *testing.T, from, to *crdt.Space, q string, entries map[s
 	}
 	_, err = d.Commit("answer")
 	noErr(t, err)
-	must[crdt.Received](t)(to.Import(ctx, crdt.QuestionsDoc, d.Save(), from.Self().DeviceID))
+	// A modified client signs what it writes with its own device's key.
+	must[crdt.Received](t)(to.Import(ctx, crdt.QuestionsDoc, must[[]byte](t)(crdt.SignAs(from, crdt.QuestionsDoc, d)), from.Self().DeviceID))
 }
 
 // TestQuestion_JunkAnswerRevealsNothing: Alex's device runs a modified

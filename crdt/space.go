@@ -63,6 +63,10 @@ type docState struct {
 	incrBytes int            // their total size
 	snapBytes int            // the size of the last snapshot, 0 without one
 	gen       uint64         // bumped whenever doc is replaced or dropped
+	// early holds the signatures of changes a peer sent before their
+	// dependencies: Automerge keeps such changes aside, in memory, until
+	// the dependencies arrive, and they are checked then (trust.go).
+	early map[automerge.ChangeHash][]byte
 }
 
 // note counts a chunk stored or read after the ones already counted.
@@ -83,6 +87,7 @@ func (ds *docState) drop() {
 	ds.seq = 0
 	ds.incr, ds.incrBytes, ds.snapBytes = 0, 0, 0
 	ds.gen++
+	ds.early = nil
 }
 
 func newSpace(st trustsync.Store, opts Options) *Space {
@@ -1035,6 +1040,7 @@ func validDocID(doc string) error {
 func (s *Space) absorb(tx trustsync.Tx, self Identity, ds *docState, old []automerge.ChangeHash, sigs map[automerge.ChangeHash][]byte) (Received, error) {
 	rec := Received{Doc: ds.id}
 	if equalHeads(old, ds.doc.Heads()) {
+		ds.keepEarly(sigs, nil)
 		return rec, nil
 	}
 	chs, err := ds.doc.Changes(old...)

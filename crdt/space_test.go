@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"regexp"
 	"slices"
@@ -706,6 +707,8 @@ func TestSpace_HeadsSaveImport(t *testing.T) {
 	}
 	g := must[string](t)(a.AddGoal(ctx, "Walks", ""))
 	data := must[[]byte](t)(a.SaveSigned(ctx, crdt.GoalsDoc))
+	o := a.Self()
+	noErr(t, b.TrustDevice(ctx, trustsync.Device{ID: o.DeviceID, PeerID: must[string](t)(a.PeerID(ctx)), Owner: trustsync.Person{ID: o.MemberID}}))
 	events, stop := b.Subscribe()
 	defer stop()
 	tests := []struct {
@@ -800,6 +803,12 @@ func TestSpace_AddDevice(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.wantErr == nil {
+				// A device counts once this device met it first-hand.
+				pub, _, _ := ed25519.GenerateKey(nil)
+				tt.dev.PeerID = crdt.PeerIDOf(pub)
+				noErr(t, s.TrustDevice(ctx, tt.dev))
+			}
 			err := s.AddDevice(ctx, tt.dev)
 			if tt.wantErr != nil {
 				wantErr(t, err, tt.wantErr)
@@ -867,15 +876,16 @@ func TestSpace_KnownAddrsStayLocal(t *testing.T) {
 	}
 
 	// Recording the peer ID writes once.
-	noErr(t, a.SetDevicePeer(ctx, "12D3KooWself"))
+	self := must[string](t)(a.PeerID(ctx))
+	noErr(t, a.SetDevicePeer(ctx, self))
 	before := len(must[[]trustsync.Change](t)(a.History(ctx, crdt.HistoryOptions{})))
-	noErr(t, a.SetDevicePeer(ctx, "12D3KooWself"))
+	noErr(t, a.SetDevicePeer(ctx, self))
 	if after := len(must[[]trustsync.Change](t)(a.History(ctx, crdt.HistoryOptions{}))); after != before {
 		t.Fatalf("an unchanged peer ID wrote %d changes", after-before)
 	}
 	syncAll(t, a, b)
 	p := must[trustsync.Member](t)(b.Partner(ctx))
-	if d := p.Devices[0]; d.PeerID != "12D3KooWself" {
+	if d := p.Devices[0]; d.PeerID != self {
 		t.Fatalf("partner device on b: %+v", d)
 	}
 }

@@ -183,7 +183,11 @@ func buildTrust(self Identity, selfKey ed25519.PublicKey, anchors []anchor, recs
 				}
 				var c certBody
 				signed, sig, err := openStatement(r.Certs[by], "c1", certDomain, &c)
-				if err != nil || c.By != by || c.Device != r.ID || c.Space != self.SpaceID ||
+				// The space named is not checked: a device that vouched
+				// for another of its person's devices and then joined its
+				// partner's space keeps vouching (member IDs are random,
+				// so a certificate from another space names nobody here).
+				if err != nil || c.By != by || c.Device != r.ID ||
 					len(c.Key) != ed25519.PublicKeySize || c.Member == "" ||
 					!ed25519.Verify(signer.Key, signed, sig) {
 					continue
@@ -396,6 +400,11 @@ type RefusedChangeError struct {
 	Change string // the change's hash
 	Author string // the device named as its author
 	Reason string // why, in a few words ("agreement written in Alex's name")
+	// Unknown is set when the author is not a device this device knows
+	// yet: a further device whose certificate is in a space document
+	// change still on its way. The same change is accepted once the space
+	// document has synced; a session tries again then.
+	Unknown bool
 }
 
 func (e *RefusedChangeError) Error() string {
@@ -420,13 +429,18 @@ func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs
 		return err
 	}
 	var covered map[automerge.ChangeHash]bool
+	applied := make(map[automerge.ChangeHash]bool, len(chs))
 	for _, c := range chs {
 		h := c.Hash()
+		applied[h] = true
 		actor := c.ActorID()
 		refuse := func(why string) error {
 			return &RefusedChangeError{Doc: ds.id, Change: h.String(), Author: actor, Reason: why}
 		}
 		sig := sigs[h]
+		if sig == nil {
+			sig = ds.early[h]
+		}
 		if sig == nil {
 			if covered == nil {
 				covered = legacyCovered(ds, t)
@@ -438,7 +452,9 @@ func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs
 		}
 		dev, ok := t.devices[actor]
 		if !ok {
-			return refuse("it was signed by a device that is not a verified device of either partner")
+			err := refuse("it was signed by a device that is not a verified device of either partner")
+			err.(*RefusedChangeError).Unknown = true
+			return err
 		}
 		if !ed25519.Verify(dev.Key, changeSigInput(ds.id, h), sig) {
 			return refuse("its signature does not match the device's key")
@@ -446,9 +462,30 @@ func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs
 		if err := tx.Put(sigMeta+h.String(), sig); err != nil {
 			return err
 		}
+		delete(ds.early, h)
 	}
+	ds.keepEarly(sigs, applied)
 	return nil
 }
+
+// keepEarly keeps the signatures of changes Automerge set aside until
+// their dependencies arrive (those not in applied), in memory, as those
+// changes are, for when they are applied.
+func (ds *docState) keepEarly(sigs map[automerge.ChangeHash][]byte, applied map[automerge.ChangeHash]bool) {
+	for h, sig := range sigs {
+		if applied[h] || len(ds.early) >= maxEarlySigs {
+			continue
+		}
+		if ds.early == nil {
+			ds.early = map[automerge.ChangeHash][]byte{}
+		}
+		ds.early[h] = sig
+	}
+}
+
+// maxEarlySigs bounds the signatures kept for changes that arrived before
+// their dependencies, per document.
+const maxEarlySigs = 100_000
 
 // legacyCovered returns the changes of ds.doc that a seal covers for
 // their author: the seal's heads for this document and their ancestors,

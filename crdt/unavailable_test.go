@@ -56,6 +56,9 @@ func TestFaults_CheckUnavailable(t *testing.T) {
 	peer, peerSt := fltCreate(t, filepath.Join(dir, "peer"), "Alex", "alex-phone", Options{})
 	must[string](t)(peer.AddMoment(ctx, "the partner's moment", true))
 	noErr(t, os.WriteFile(filepath.Join(dir, "import"), must[[]byte](t)(peer.SaveSigned(ctx, MomentsDoc)), 0o600))
+	// Sam met the partner's device (pairing), so its signed changes count.
+	noErr(t, s.TrustDevice(ctx, trustsync.Device{ID: peer.Self().DeviceID, PeerID: must[string](t)(peer.PeerID(ctx)),
+		Owner: trustsync.Person{ID: peer.Self().MemberID}}))
 	noErr(t, peer.Close())
 	noErr(t, peerSt.Close())
 	noErr(t, s.Close())
@@ -228,7 +231,7 @@ func fltNoFiles(dir string) {
 	}
 	step("write-new-document", err, "")
 	// The partner's moments reach the loaded document only through a check.
-	_, err = s.Import(ctx, MomentsDoc, peerDoc, "0123456789abcdef0123456789abcdef")
+	_, err = s.Import(ctx, MomentsDoc, peerDoc, "the partner")
 	step("import", refused(err), fmt.Sprint(err))
 
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
@@ -248,7 +251,7 @@ func fltNoFiles(dir string) {
 		fmt.Println("ACKED", KindGoal, id)
 	}
 	step("write-healthy-after", err, "")
-	rec, err := s.Import(ctx, MomentsDoc, peerDoc, "0123456789abcdef0123456789abcdef")
+	rec, err := s.Import(ctx, MomentsDoc, peerDoc, "the partner")
 	step("import-after", err, fmt.Sprint(rec.Changes, " changes"))
 	gs, err := s.Goals(ctx, ListOptions{})
 	ms, merr := s.Moments(ctx)
