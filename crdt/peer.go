@@ -233,6 +233,7 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 	if err != nil {
 		ds.drop()
 		delete(p.states, doc)
+		p.s.noteRefusal(ctx, p.device, err)
 		return Received{}, fmt.Errorf("sync %q: %w", doc, err)
 	}
 	p.s.noteSeen(doc, ds.seq)

@@ -878,6 +878,7 @@ func (s *Space) Import(ctx context.Context, doc string, data []byte, from string
 	})
 	if err != nil {
 		ds.drop()
+		s.noteRefusal(ctx, from, err)
 		return Received{}, err
 	}
 	if rec.Restored > 0 {

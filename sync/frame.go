@@ -26,11 +26,18 @@ const (
 	frameError    byte = 5 // a reason; the sender closes next
 	framePing     byte = 6 // keepalive; after the hello, its body may note the sender's listen addresses
 	frameDamaged  byte = 7 // doc, why it is damaged here; an empty reason: restored
+	frameRefused  byte = 8 // doc, why a change the peer sent for it was refused
 )
 
 // ProtocolVersion is the version of the frames this package speaks, sent in
 // the hello. A peer speaking another version is refused.
-const ProtocolVersion = 1
+//
+// Version 2: every change travels with its author's signature (sync
+// messages and documents are signed bundles), and a refused change is
+// named in a REFUSED frame while the other documents sync on. A version 1
+// device sends unsigned changes, which a version 2 device cannot accept:
+// both devices need this version.
+const ProtocolVersion = 2
 
 // Limits of what a peer may send.
 const (

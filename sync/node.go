@@ -125,6 +125,13 @@ const (
 	// ChecksRestored: after ChecksUnavailable, a session passed its hello:
 	// checks work again and syncing resumed.
 	ChecksRestored
+	// ChangeRefused: a change for a document failed its signature or a
+	// write rule, on this device (Refusal.Remote false: the device sent a
+	// change this one refuses; the space records it, see
+	// [crdt.Space.Refusals]) or on the peer (it refused one of this
+	// device's). The document is left out for the rest of the session;
+	// the others sync on.
+	ChangeRefused
 )
 
 func (t EventType) String() string {
@@ -147,6 +154,8 @@ func (t EventType) String() string {
 		return "checks unavailable"
 	case ChecksRestored:
 		return "checks restored"
+	case ChangeRefused:
+		return "change refused"
 	case Paired:
 		return "paired"
 	case PairRefused:
@@ -165,6 +174,7 @@ type Event struct {
 	Received crdt.Received // ChangesReceived only
 	Err      error         // PeerOffline, Refused and ChecksUnavailable only
 	Damage   DocDamage     // DocDamaged and DocRestored only
+	Refusal  DocRefusal    // ChangeRefused only
 }
 
 // RefusedError is why a session with a device ended when one side refused
@@ -917,6 +927,9 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 		},
 		restored: func(r Remote, doc string) {
 			n.emit(Event{Type: DocRestored, Peer: id, Remote: r, Damage: DocDamage{Doc: doc}})
+		},
+		refused: func(r Remote, d DocRefusal) {
+			n.emit(Event{Type: ChangeRefused, Peer: id, Remote: r, Refusal: d})
 		},
 		listen: n.listenAddrs,
 		addrs: func(r Remote, addrs []string) {

@@ -63,8 +63,9 @@ type sessionHooks struct {
 	hello    func(Remote)
 	received func(Remote, crdt.Received)
 	synced   func(Remote)
-	damaged  func(Remote, DocDamage) // a document left out, on either side
-	restored func(Remote, string)    // a document of this device restored from the peer
+	damaged  func(Remote, DocDamage)  // a document left out, on either side
+	refused  func(Remote, DocRefusal) // a document left out for a refused change, on either side
+	restored func(Remote, string)     // a document of this device restored from the peer
 	// listen returns this device's listen addresses, sent to the peer
 	// after the hello and again when they change; addrs receives the
 	// peer's. others returns the addresses other devices of the space
@@ -399,7 +400,8 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	go func() { defer wg.Done(); writeErr <- s.writeLoop(ctx, out) }()
 
 	p := &proto{s: s, out: out, pending: map[string]bool{}, dirty: map[string]bool{}, inStep: map[string][]string{},
-		damaged: map[string]string{}, announced: map[string]string{}, theirDamaged: map[string]string{}, snapSent: map[string]bool{}}
+		damaged: map[string]string{}, announced: map[string]string{}, theirDamaged: map[string]string{}, snapSent: map[string]bool{},
+		refused: map[string]string{}, theyRefused: map[string]string{}}
 	err = p.loop(ctx, in, readErr, writeErr, events)
 	peer = p.peer
 
@@ -564,6 +566,11 @@ type proto struct {
 	announced    map[string]string // what the peer was last told of them
 	theirDamaged map[string]string // docs the peer said it cannot read -> why
 	snapSent     map[string]bool   // docs sent whole in this session
+	// A document for which this device refused a change the peer sent
+	// (a forged or unverifiable one), or the peer refused one of this
+	// device's, is left out for the rest of the session.
+	refused     map[string]string // doc -> why this device refused the peer's change
+	theyRefused map[string]string // doc -> why the peer refused this device's
 
 	addrsSent  []string            // the listen addresses last sent to the peer
 	othersSent map[string][]string // the other devices' addresses last passed on
@@ -794,6 +801,9 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 		if err != nil {
 			return err
 		}
+		if _, no := p.refused[doc]; no {
+			return nil // left out for this session; the peer was told
+		}
 		_, wasDamaged := p.damaged[doc]
 		rec, err := s.r.Import(ctx, doc, data, p.remote.DeviceID)
 		if leftOut, err := p.notApplied(ctx, doc, "document "+doc, err); leftOut || err != nil {
@@ -823,6 +833,9 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 			return err
 		}
 		delete(p.inStep, doc)
+		if _, no := p.refused[doc]; no {
+			return nil // left out for this session; the peer was told
+		}
 		if _, bad := p.damaged[doc]; bad {
 			// Cannot be applied here; the peer was told and sends its
 			// whole copy instead.
@@ -849,6 +862,20 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 			return err
 		}
 		p.theirDamage(n)
+	case frameRefused:
+		n, err := decodeDamaged(f.body)
+		if err != nil {
+			return err
+		}
+		if _, was := p.theyRefused[n.Doc]; !was {
+			p.theyRefused[n.Doc] = n.Reason
+			delete(p.inStep, n.Doc)
+			delete(p.pending, n.Doc)
+			s.log.Warn("the device refused a change this device sent", "doc", n.Doc, "device", p.remote.DeviceID, "why", n.Reason)
+			if s.cfg.hooks.refused != nil {
+				s.cfg.hooks.refused(p.remote, DocRefusal{Doc: n.Doc, Remote: true, Reason: n.Reason})
+			}
+		}
 	default:
 		return fmt.Errorf("%w: unknown frame type %d", ErrMalformed, f.typ)
 	}
@@ -1091,9 +1118,15 @@ func (p *proto) flush(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, doc := range sortedKeys(p.pending) {
+	for _, doc := range spaceFirst(sortedKeys(p.pending)) {
 		delete(p.pending, doc)
 		if _, bad := p.damaged[doc]; bad {
+			continue
+		}
+		if _, no := p.refused[doc]; no {
+			continue
+		}
+		if _, no := p.theyRefused[doc]; no {
 			continue
 		}
 		if !p.theirDocs[doc] {
@@ -1205,6 +1238,9 @@ func (p *proto) notApplied(ctx context.Context, doc, what string, err error) (le
 		p.theirDocs[doc] = true
 		p.markDamaged(doc, err)
 		return true, nil
+	case errors.Is(err, trustsync.ErrForged):
+		p.theirDocs[doc] = true
+		return true, p.refuseDoc(doc, err)
 	case ctx.Err() != nil:
 		return false, ctx.Err()
 	}
@@ -1218,6 +1254,40 @@ func (p *proto) notApplied(ctx context.Context, doc, what string, err error) (le
 func forkedDoc(err error) bool {
 	var fe *crdt.ForkError
 	return errors.As(err, &fe)
+}
+
+// refuseDoc leaves doc out of the rest of the session: the peer sent a
+// change for it that this device refuses (crdt recorded it). The peer is
+// told why, and the other documents sync on. A change by a device whose
+// certificate is still on its way is tried again in a later session.
+func (p *proto) refuseDoc(doc string, err error) error {
+	var re *crdt.RefusedChangeError
+	reason := err.Error()
+	if errors.As(err, &re) {
+		reason = re.Reason
+	}
+	reason = printable(truncate(reason, maxString-8))
+	delete(p.myHeads, doc)
+	delete(p.inStep, doc)
+	delete(p.pending, doc)
+	if _, was := p.refused[doc]; was {
+		return nil
+	}
+	p.refused[doc] = reason
+	s := p.s
+	s.log.Info("refused a change from the device; syncing the other documents", "doc", doc, "device", p.remote.DeviceID, "why", reason)
+	if s.cfg.hooks.refused != nil {
+		s.cfg.hooks.refused(p.remote, DocRefusal{Doc: doc, Reason: reason})
+	}
+	return p.send(frameRefused, damagedNote{Doc: doc, Reason: reason}.encode())
+}
+
+// DocRefusal names a document left out of a session because a change for
+// it was refused: by this device (Remote false) or by the peer.
+type DocRefusal struct {
+	Doc    string
+	Remote bool
+	Reason string
 }
 
 func (p *proto) markDamaged(doc string, err error) {
@@ -1347,12 +1417,27 @@ func (p *proto) announce() error {
 // digestHeads is what the STATUS digest covers: this device's heads of
 // every document neither side says is damaged.
 func (p *proto) digestHeads() map[string][]string {
-	if len(p.theirDamaged) == 0 {
+	if len(p.theirDamaged) == 0 && len(p.theyRefused) == 0 && len(p.refused) == 0 {
 		return p.myHeads
 	}
 	hs := maps.Clone(p.myHeads)
 	for d := range p.theirDamaged {
 		delete(hs, d)
 	}
+	for d := range p.theyRefused {
+		delete(hs, d)
+	}
+	for d := range p.refused {
+		delete(hs, d)
+	}
 	return hs
+}
+
+// spaceFirst moves the space document to the front: its certificates of
+// further devices must arrive before the changes those devices signed.
+func spaceFirst(docs []string) []string {
+	if i := slices.Index(docs, crdt.SpaceDoc); i > 0 {
+		docs = append(append([]string{crdt.SpaceDoc}, docs[:i]...), docs[i+1:]...)
+	}
+	return docs
 }
