@@ -190,6 +190,17 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 				if err := recordRefusal(wctx, rec.st, re, rec.now()); err != nil {
 					fmt.Fprintf(w, "cannot record the refusal: %v\n", oneLine(err.Error()))
 				}
+			case tsync.ChangeRefused:
+				key := fmt.Sprintf("refused %s %v %q %q", ev.Peer, ev.Refusal.Remote, ev.Refusal.Doc, ev.Refusal.Reason)
+				if told[key] {
+					continue
+				}
+				told[key] = true
+				if ev.Refusal.Remote {
+					fmt.Fprintf(w, "%s refused a change this device sent to %s: %s\n", name, ev.Refusal.Doc, oneLine(ev.Refusal.Reason))
+				} else {
+					fmt.Fprintf(w, "refused a change to %s from %s: %s; the other documents sync on\n", ev.Refusal.Doc, name, oneLine(ev.Refusal.Reason))
+				}
 			case tsync.DocDamaged, tsync.DocRestored:
 				key := fmt.Sprintf("%s %v %v %q %q", ev.Peer, ev.Type, ev.Damage.Remote, ev.Damage.Doc, ev.Damage.Reason)
 				if told[key] {

@@ -107,6 +107,16 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			}
 		}
 	}
+	var ids []string
+	for _, m := range r.members {
+		for _, d := range m.Devices {
+			ids = append(ids, d.ID)
+		}
+	}
+	forged, err := sp.Refusals(ctx, ids) // changes refused on receipt, by sender
+	if err != nil {
+		return err
+	}
 	home, _ := f.Home()
 	self := sp.Self()
 	partner, paired := r.partner()
@@ -143,6 +153,9 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 						return err
 					}
 					d.LastKnownAddrs = k.All()
+				}
+				if fr, ok := forged[d.ID]; ok && fr.Count > 0 {
+					d.RefusedChanges = &refusedChangesJSON{Count: fr.Count, Last: jsonTime(fr.At), Doc: fr.Doc, Reason: fr.Reason}
 				}
 				if ref, ok := refusals[d.ID]; ok {
 					by := "this device"
@@ -196,6 +209,20 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if err := t.Flush(); err != nil {
 		return err
 	}
+	// Changes refused on receipt: a forged signature, or a write in the
+	// other person's name. Kept until the home is gone: they say what a
+	// device tried.
+	for _, m := range r.members {
+		for _, d := range m.Devices {
+			fr, ok := forged[d.ID]
+			if !ok || fr.Count == 0 {
+				continue
+			}
+			who := deviceWords("", tsync.Remote{MemberName: m.Name, DeviceName: d.Name})
+			fmt.Fprintf(w, "%s %s\n", c.bold("Refused:"), oneLine(fmt.Sprintf("%s from %s, the last %s: %s",
+				countWord(fr.Count, "change", "changes"), who, relTime(f.Now(), fr.At), fr.Reason)))
+		}
+	}
 	// A refusal since the last sync with that device, with when.
 	for _, m := range r.members {
 		for _, d := range m.Devices {
@@ -221,4 +248,12 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	}
 	fmt.Fprintf(w, "Local network discovery (mDNS): %s\n", mdns)
 	return nil
+}
+
+// countWord writes n with the singular or plural word.
+func countWord(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

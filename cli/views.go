@@ -194,6 +194,17 @@ type deviceJSON struct {
 	// LastRefusal is the last time one side refused the other's data, as
 	// status shows it; left out elsewhere.
 	LastRefusal *refusalJSON `json:"last_refusal,omitempty"`
+	// RefusedChanges counts the changes this device refused from that
+	// device (a bad signature, or a write in the other person's name),
+	// with the last one's reason.
+	RefusedChanges *refusedChangesJSON `json:"refused_changes,omitempty"`
+}
+
+type refusedChangesJSON struct {
+	Count  int    `json:"count"`
+	Last   string `json:"last"`
+	Doc    string `json:"doc"`
+	Reason string `json:"reason"`
 }
 
 type refusalJSON struct {
