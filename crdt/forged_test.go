@@ -1,0 +1,164 @@
+package crdt_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/store"
+	tsync "github.com/trustsync/trustsync/sync"
+)
+
+// forgedHome is one partner's device for the modified-client suite: a home
+// on disk and a real libp2p node on 127.0.0.1.
+type forgedHome struct {
+	sp   *crdt.Space
+	st   trustsync.Store
+	node *tsync.Node
+}
+
+func newForgedHome(t *testing.T, member, device string) *forgedHome {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(t.TempDir(), store.Options{})
+	noErr(t, err)
+	sp, err := crdt.Create(ctx, st, crdt.CreateOptions{MemberName: member, DeviceName: device})
+	noErr(t, err)
+	n, err := tsync.New(tsync.Config{Space: sp, Store: st, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+	noErr(t, err)
+	noErr(t, n.Start(ctx))
+	h := &forgedHome{sp: sp, st: st, node: n}
+	t.Cleanup(func() {
+		h.node.Close()
+		h.sp.Close()
+		h.st.Close()
+	})
+	return h
+}
+
+// syncOnce runs one sync from h with its paired devices, under a hang
+// detector.
+func (h *forgedHome) syncOnce(t *testing.T) tsync.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := h.node.SyncOnce(ctx)
+	if err != nil && !strings.Contains(err.Error(), "refused") {
+		t.Logf("sync: %v", err)
+	}
+	return rep
+}
+
+// TestForged_ModifiedClientOverLibp2p plays Sam's device running a modified
+// trustsync against Alex's unmodified one, over real libp2p on 127.0.0.1:
+// Sam's device writes changes its own program would never write and sends
+// them in ordinary syncs. Alex's device must refuse each, record why (for
+// `trustsync status`), keep nothing of it, and keep taking Sam's honest
+// changes to the other documents.
+func TestForged_ModifiedClientOverLibp2p(t *testing.T) {
+	ctx := context.Background()
+	alex := newForgedHome(t, "Alex", "alex-laptop")
+	sam := newForgedHome(t, "Sam", "sam-laptop")
+
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	inv, err := alex.node.Invite(pctx, tsync.InviteOptions{})
+	noErr(t, err)
+	defer inv.Close()
+	if _, err := sam.node.Join(pctx, inv.Invite(), tsync.JoinOptions{}); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	if _, err := inv.Wait(pctx); err != nil {
+		t.Fatalf("invite: %v", err)
+	}
+	honest := must[string](t)(alex.sp.AddBoundary(ctx, "We tell each other when plans change"))
+	sam.syncOnce(t)
+	alex.syncOnce(t)
+	if _, err := sam.sp.Boundary(ctx, honest); err != nil {
+		t.Fatalf("Sam's device did not get Alex's boundary before the forgeries: %v", err)
+	}
+	alexDev, samDev := alex.sp.Self().DeviceID, sam.sp.Self().DeviceID
+	_, otherKey, _ := ed25519.GenerateKey(nil)
+
+	cases := []struct {
+		name string
+		doc  string
+		f    crdt.Forgery
+		want string // in the reason Alex's device records
+	}{
+		// Sam's device claims Alex's actor: the change says Alex made it.
+		{"in Alex's name", crdt.BoundariesDoc, crdt.Forgery{Actor: alexDev}, "signature does not match"},
+		// Sam's own actor, but no signature at all.
+		{"unsigned", crdt.GoalsDoc, crdt.Forgery{Unsigned: true}, "no signature"},
+		// Sam's actor, signed by a key that is not Sam's device's.
+		{"signed by another key", crdt.MomentsDoc, crdt.Forgery{Key: otherKey}, "signature does not match"},
+	}
+	refusedBefore := 0
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "forged" + string(rune('a'+i)) + "0000000000"
+			_, err := crdt.Forge(ctx, sam.sp, tc.doc, tc.f, func(root *automerge.Map) error {
+				m := automerge.NewMap()
+				if err := root.Set(id, m); err != nil {
+					return err
+				}
+				return m.Set("text", "agreed by Alex")
+			})
+			noErr(t, err)
+			sam.syncOnce(t)
+			alex.syncOnce(t)
+			refs := must[map[string]crdt.Refusal](t)(alex.sp.Refusals(ctx, []string{samDev}))
+			r := refs[samDev]
+			if r.Count <= refusedBefore || !strings.Contains(r.Reason, tc.want) || r.Doc != tc.doc {
+				t.Fatalf("Alex's device recorded %+v, want a new refusal in %q saying %q", r, tc.doc, tc.want)
+			}
+			refusedBefore = r.Count
+			for _, c := range must[[]trustsync.Change](t)(alex.sp.History(ctx, crdt.HistoryOptions{})) {
+				if c.Item == id || strings.Contains(c.Summary, "agreed by Alex") {
+					t.Fatalf("the forged change reached Alex's history: %+v", c)
+				}
+			}
+		})
+	}
+
+	// Honest changes from Sam's device to documents it did not forge in
+	// keep flowing, in the same sessions.
+	q := must[string](t)(sam.sp.AskQuestion(ctx, "What made you smile this week?"))
+	sam.syncOnce(t)
+	alex.syncOnce(t)
+	if _, err := alex.sp.Question(ctx, q); err != nil {
+		t.Fatalf("Sam's honest question did not reach Alex's device after the refusals: %v", err)
+	}
+
+	// A device Sam's program adds in Alex's name, vouched for by Sam's
+	// device only, is nobody's device on Alex's side.
+	pub, _, _ := ed25519.GenerateKey(nil)
+	fake := strings.Repeat("fa", 16)
+	_, err = crdt.Forge(ctx, sam.sp, crdt.SpaceDoc, crdt.Forgery{}, func(root *automerge.Map) error {
+		m := automerge.NewMap()
+		if err := root.Set("d:"+fake, m); err != nil {
+			return err
+		}
+		for k, v := range map[string]any{"member": alex.sp.Self().MemberID, "name": "alex-tablet", "peer_id": crdt.PeerIDOf(pub)} {
+			if err := m.Set(k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	noErr(t, err)
+	sam.syncOnce(t)
+	alex.syncOnce(t)
+	for _, m := range must[[]trustsync.Member](t)(alex.sp.Members(ctx)) {
+		for _, d := range m.Devices {
+			if d.ID == fake {
+				t.Fatalf("Alex's device lists the device Sam's program added in Alex's name: %+v of %s", d, m.Name)
+			}
+		}
+	}
+}
