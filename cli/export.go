@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -45,7 +46,8 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 			  automerge  the Automerge documents themselves, one file per
 			             document, for backup or another Automerge app; needs
 			             --out DIR, and writes DIR/<document>.automerge (a / in a
-			             document's name becomes -)
+			             document's name becomes -) and DIR/signatures.json
+			             (who signed each change)
 
 			Without --out, or with --out -, json and markdown go to standard
 			output. Files are written readable by you alone. Your partner can
@@ -379,7 +381,19 @@ func exportAutomerge(ctx context.Context, opts *ExportOptions, sp *crdt.Space) e
 		return err
 	}
 	n := 0
+	// Each change's signature, by document and change hash, so that the
+	// authorship of what was exported can still be checked.
+	type docSigs struct {
+		Doc        string            `json:"doc"`
+		Signatures map[string][]byte `json:"signatures"`
+	}
+	var all []docSigs
 	for _, doc := range docs {
+		sigs, err := sp.Signatures(ctx, doc)
+		if err != nil {
+			return fmt.Errorf("signatures of document %q: %w", doc, err)
+		}
+		all = append(all, docSigs{Doc: doc, Signatures: sigs})
 		data, err := sp.Save(ctx, doc)
 		if err != nil {
 			return fmt.Errorf("save document %q: %w", doc, err)
@@ -395,7 +409,19 @@ func exportAutomerge(ctx context.Context, opts *ExportOptions, sp *crdt.Space) e
 		fmt.Fprintln(f.IOStreams.Out, path)
 		n++
 	}
-	fmt.Fprintf(f.IOStreams.ErrOut, "Exported %d Automerge documents to %s.\n", n, opts.Out)
+	b, err := json.MarshalIndent(struct {
+		About string    `json:"about"`
+		Docs  []docSigs `json:"docs"`
+	}{"Ed25519 signature of each change by the device that made it, over \"trustsync change v1\\0\" + document + \"\\0\" + the 32-byte change hash; base64", all}, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(opts.Out, "signatures.json")
+	if err := writePrivateFile(path, b); err != nil {
+		return err
+	}
+	fmt.Fprintln(f.IOStreams.Out, path)
+	fmt.Fprintf(f.IOStreams.ErrOut, "Exported %d Automerge documents to %s, with the signatures of their changes.\n", n, opts.Out)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -129,7 +130,7 @@ func TestExport_Automerge(t *testing.T) {
 	if r.code != ExitOK {
 		t.Fatalf("exit %d: %s", r.code, r.errOut)
 	}
-	want := []string{"boundaries.automerge", "checkins-2026-03.automerge", "space.automerge"}
+	want := []string{"boundaries.automerge", "checkins-2026-03.automerge", "signatures.json", "space.automerge"}
 	entries, err := os.ReadDir(dir)
 	must(t, err)
 	var got []string
@@ -137,6 +138,31 @@ func TestExport_Automerge(t *testing.T) {
 		got = append(got, e.Name())
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		must(t, err)
+		if e.Name() == "signatures.json" {
+			// Every change of the device's own is signed: one signature
+			// per change of each document.
+			var v struct {
+				Docs []struct {
+					Doc        string            `json:"doc"`
+					Signatures map[string][]byte `json:"signatures"`
+				} `json:"docs"`
+			}
+			must(t, json.Unmarshal(b, &v))
+			if len(v.Docs) != 3 {
+				t.Errorf("signatures of %d documents, want 3: %s", len(v.Docs), b)
+			}
+			for _, d := range v.Docs {
+				if len(d.Signatures) == 0 {
+					t.Errorf("no signature for the changes of %s", d.Doc)
+				}
+				for h, sig := range d.Signatures {
+					if len(h) != 64 || len(sig) != 64 {
+						t.Errorf("signature of %s in %s: %d bytes", h, d.Doc, len(sig))
+					}
+				}
+			}
+			continue
+		}
 		if len(b) < 8 || b[0] != 0x85 || b[1] != 0x6f || b[2] != 0x4a || b[3] != 0x83 {
 			t.Errorf("%s does not start with the Automerge magic bytes", e.Name())
 		}

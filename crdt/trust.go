@@ -706,6 +706,21 @@ func (s *Space) seal(ctx context.Context, anchors []anchor) error {
 	return s.st.Update(ctx, func(tx trustsync.Tx) error { return tx.Put(sealedMeta, []byte("sealed")) })
 }
 
+// Signatures returns the signature of every change of doc that has one,
+// by change hash (hex): what another device checks the changes against.
+// Changes made before signing began have none.
+func (s *Space) Signatures(ctx context.Context, doc string) (map[string][]byte, error) {
+	_, sigs, err := s.save(ctx, doc, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(sigs))
+	for h, sig := range sigs {
+		out[h.String()] = sig
+	}
+	return out, nil
+}
+
 // PeerID returns the libp2p peer ID of this device's key: the identity a
 // partner's device checks when this device connects, and the key its
 // changes are signed with.
