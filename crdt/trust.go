@@ -409,17 +409,20 @@ func (e *RefusedChangeError) Unwrap() error { return trustsync.ErrForged }
 // (from a peer, with the signatures sigs) before any of it is stored: each
 // must carry a valid signature by a known device, or be an unsigned change
 // from before signing that a seal covers. It stores the signatures of the
-// changes it accepts, for passing them on.
-func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs []*automerge.Change, sigs map[automerge.ChangeHash][]byte) error {
+// changes it accepts, for passing them on. Then each signed change must
+// keep the write rules (rules.go); what is recorded of the changes comes
+// back as a receipt (receipt.go).
+func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs []*automerge.Change, sigs map[automerge.ChangeHash][]byte) (*receipt, error) {
 	var root *automerge.Map
 	if ds.id == SpaceDoc {
 		root = ds.doc.RootMap()
 	}
 	t, err := s.trustOf(tx, self, root)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var covered map[automerge.ChangeHash]bool
+	legacy := map[automerge.ChangeHash]bool{}
 	for _, c := range chs {
 		h := c.Hash()
 		actor := c.ActorID()
@@ -432,22 +435,23 @@ func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs
 				covered = legacyCovered(ds, t)
 			}
 			if !covered[h] {
-				return refuse("it carries no signature")
+				return nil, refuse("it carries no signature")
 			}
+			legacy[h] = true
 			continue
 		}
 		dev, ok := t.devices[actor]
 		if !ok {
-			return refuse("it was signed by a device that is not a verified device of either partner")
+			return nil, refuse("it was signed by a device that is not a verified device of either partner")
 		}
 		if !ed25519.Verify(dev.Key, changeSigInput(ds.id, h), sig) {
-			return refuse("its signature does not match the device's key")
+			return nil, refuse("its signature does not match the device's key")
 		}
 		if err := tx.Put(sigMeta+h.String(), sig); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return s.checkWrites(tx, ds, t, chs, legacy)
 }
 
 // legacyCovered returns the changes of ds.doc that a seal covers for
