@@ -108,17 +108,18 @@ func (r *ruleCheck) name(member string) string {
 	if n, ok := r.names[member]; ok {
 		return n
 	}
+	// As this device knew the name before the change, which may rename.
 	n := ""
-	if m := getMap(r.root, "m:"+member); m != nil && r.doc == SpaceDoc {
-		n = getStr(m, "name")
-	}
-	if n == "" && r.tx != nil {
+	if r.tx != nil {
 		if it, err := r.tx.Item(KindMember, member); err == nil {
 			var m trustsync.Member
 			if json.Unmarshal(it.Data, &m) == nil {
 				n = m.Name
 			}
 		}
+	}
+	if m := getMap(r.root, "m:"+member); n == "" && m != nil && r.doc == SpaceDoc {
+		n = getStr(m, "name")
 	}
 	if n == "" {
 		n = "member " + short(member)
@@ -450,6 +451,9 @@ func (c *changeCheck) item(op *amwire.Op, p []string) error {
 	}
 	if rules.author != "" {
 		if a := getStr(m, rules.author); a != c.member {
+			if c.created[pathKey(unit)] && a != "" {
+				return refusal(fmt.Sprintf("it makes %s the author of a %s", c.name(a), rules.what))
+			}
 			who := "someone else"
 			if a != "" {
 				who = c.name(a)

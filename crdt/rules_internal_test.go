@@ -133,7 +133,9 @@ func TestRules_ModifiedClientRefused(t *testing.T) {
 	if len(cdoc) != 1 {
 		t.Fatalf("check-in documents: %v", cdoc)
 	}
-	for _, doc := range []string{BoundariesDoc, cdoc[0]} {
+	qid := must[string](t)(alex.AskQuestion(ctx, "What made today hard?"))
+	_ = must[string](t)(alex.AddMoment(ctx, "the walk", true))
+	for _, doc := range []string{BoundariesDoc, cdoc[0], QuestionsDoc, MomentsDoc} {
 		exchange(t, alex, sam, doc)
 	}
 
@@ -163,6 +165,25 @@ func TestRules_ModifiedClientRefused(t *testing.T) {
 				return getMap(root, "d:"+alex.Self().DeviceID).Set("name", "spy")
 			},
 			nil},
+		{"rename Alex", SpaceDoc, "writes the member record of Alex",
+			func(root *automerge.Map) error { return getMap(root, "m:"+alexID).Set("name", "Liar") },
+			nil},
+		{"answer in Alex's name", QuestionsDoc, "answer written in Alex's name",
+			func(root *automerge.Map) error { return getMap(root, qid, "answer").Set(alexID, "c2VhbGVk") },
+			func() error { return sam.AnswerQuestion(ctx, qid, "honesty") }},
+		{"reveal in Alex's name", QuestionsDoc, "answer key written in Alex's name",
+			func(root *automerge.Map) error { return getMap(root, qid, "key").Set(alexID, "a2V5") },
+			nil},
+		{"a moment in Alex's name", MomentsDoc, "makes Alex the author of a moment",
+			func(root *automerge.Map) error {
+				m := automerge.NewMap()
+				if err := root.Set(newID(), m); err != nil {
+					return err
+				}
+				return setFields(m, "text", automerge.NewText("I was wrong"), "thanks", false, "by", alexID,
+					"at", time.Now().UnixMilli())
+			},
+			func() error { _, err := sam.AddMoment(ctx, "a good dinner", false); return err }},
 		{"oversized note", cdoc[0], "more than the 10000 allowed",
 			func(root *automerge.Map) error {
 				m := automerge.NewMap()
