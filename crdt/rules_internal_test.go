@@ -20,9 +20,17 @@ import (
 // device first-hand and holds its records.
 func rulesPair(t *testing.T) (alex, sam *Space) {
 	t.Helper()
+	return rulesPairOn(t, store.NewMemory(), Options{})
+}
+
+// rulesPairOn is rulesPair with Alex's store and both spaces' options
+// given.
+func rulesPairOn(t *testing.T, alexStore trustsync.Store, opts Options) (alex, sam *Space) {
+	t.Helper()
 	ctx := context.Background()
+	stores := map[string]trustsync.Store{"Alex": alexStore, "Sam": store.NewMemory()}
 	mk := func(member, device string) *Space {
-		s, err := Create(ctx, store.NewMemory(), CreateOptions{MemberName: member, DeviceName: device})
+		s, err := Create(ctx, stores[member], CreateOptions{Options: opts, MemberName: member, DeviceName: device})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,7 +346,9 @@ func forgeAt(t *testing.T, s *Space, doc, id string, at time.Time) []byte {
 // partner's items, passes the rules on the other device.
 func TestRules_HonestFlowsPass(t *testing.T) {
 	ctx := context.Background()
-	alex, sam := rulesPair(t)
+	// Compacting after every few chunks, so that receipts meet compacted
+	// documents too.
+	alex, sam := rulesPairOn(t, store.NewMemory(), Options{CompactAfter: 3})
 	sync := func() {
 		t.Helper()
 		for _, doc := range must[[]string](t)(alex.Docs(ctx)) {
@@ -401,5 +411,30 @@ func TestRules_HonestFlowsPass(t *testing.T) {
 		if a[i] != b[i] {
 			t.Errorf("the two devices differ after every honest flow:\n%.400s\n%.400s", a[i], b[i])
 		}
+	}
+}
+
+// A home upgraded from before signing seals its history and vouches for
+// the devices it knew: the partner's device takes that change in.
+func TestRules_SealPasses(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	alex, sam := rulesPairOn(t, st, Options{})
+	must[string](t)(alex.AddBoundary(ctx, "We keep our promises"))
+	exchange(t, alex, sam, BoundariesDoc)
+	// As a home from before signing looks at its first start: not sealed.
+	noErr(t, st.Update(ctx, func(tx trustsync.Tx) error { return tx.Delete(sealedMeta) }))
+	noErr(t, alex.Close())
+	again, err := Open(ctx, st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { again.Close() })
+	if rec := exchange(t, again, sam, SpaceDoc); rec.Changes == 0 {
+		t.Fatal("the seal was not sent")
+	}
+	h := must[[]trustsync.Change](t)(sam.History(ctx, HistoryOptions{Limit: 1}))
+	if len(h) != 1 || h[0].Action != "seal" || h[0].DeviceID != again.Self().DeviceID {
+		t.Fatalf("Sam's history after the seal: %+v", h)
 	}
 }
