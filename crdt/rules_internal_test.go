@@ -438,3 +438,42 @@ func TestRules_SealPasses(t *testing.T) {
 		t.Fatalf("Sam's history after the seal: %+v", h)
 	}
 }
+
+// A further device of Alex's that joined with JoinAs hands its record
+// over and deletes the member its Create made; Alex's phone and Sam's
+// device take that in, and then the laptop's writes in Alex's name.
+func TestRules_FurtherDevicePasses(t *testing.T) {
+	ctx := context.Background()
+	phone, sam := rulesPair(t)
+	laptop, err := Create(ctx, store.NewMemory(), CreateOptions{MemberName: "Alex", DeviceName: "alex-laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { laptop.Close() })
+	alex := trustsync.Person{ID: phone.Self().MemberID, Name: "Alex"}
+	device := func(s *Space) trustsync.Device {
+		return trustsync.Device{ID: s.Self().DeviceID, Name: s.Self().DeviceName,
+			PeerID: must[string](t)(s.PeerID(ctx)), Owner: alex}
+	}
+	noErr(t, laptop.JoinAs(ctx, phone.Self().SpaceID, alex))
+	// What a pairing does: each met the other first-hand.
+	noErr(t, phone.TrustDevice(ctx, device(laptop)))
+	noErr(t, laptop.TrustDevice(ctx, device(phone)))
+	exchange(t, laptop, phone, SpaceDoc)
+	noErr(t, phone.AddDevice(ctx, device(laptop)))
+	noErr(t, phone.NotePaired(ctx, laptop.Self().DeviceID))
+	exchange(t, phone, laptop, SpaceDoc)
+	noErr(t, laptop.NotePaired(ctx, phone.Self().DeviceID))
+	exchange(t, laptop, phone, SpaceDoc)
+	exchange(t, phone, sam, SpaceDoc)
+	if ms := must[[]trustsync.Member](t)(sam.Members(ctx)); len(ms) != 2 {
+		t.Fatalf("Sam sees %d members: %+v", len(ms), ms)
+	}
+	bid := must[string](t)(laptop.AddBoundary(ctx, "We say when we need space"))
+	noErr(t, laptop.AgreeBoundary(ctx, bid))
+	exchange(t, laptop, sam, BoundariesDoc)
+	b := mustBoundary(t, sam, bid)
+	if b.ProposedBy.ID != alex.ID || len(b.Agreements) != 1 || b.Agreements[0].By.ID != alex.ID {
+		t.Fatalf("Sam sees %+v", b)
+	}
+}
