@@ -192,6 +192,20 @@ func TestRules_ModifiedClientRefused(t *testing.T) {
 					"at", time.Now().UnixMilli())
 			},
 			func() error { _, err := sam.AddMoment(ctx, "a good dinner", false); return err }},
+		{"too many operations", MomentsDoc, "it holds 100001 operations, more than the 100000 allowed",
+			func(root *automerge.Map) error {
+				m := automerge.NewMap()
+				if err := root.Set(newID(), m); err != nil {
+					return err
+				}
+				for i := range MaxChangeOps {
+					if err := m.Set(fmt.Sprint("f", i), int64(i)); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			nil},
 		{"oversized note", cdoc[0], "more than the 10000 allowed",
 			func(root *automerge.Map) error {
 				m := automerge.NewMap()
