@@ -321,10 +321,19 @@ func (c *changeCheck) space(op *amwire.Op, p []string) error {
 }
 
 // deviceMember returns the member a device belongs to: as trust knows it,
-// else as its record says.
+// else as this device's view of its record said before the change, else
+// (a record new to this device) as the record says.
 func (c *changeCheck) deviceMember(dev string) string {
 	if m := c.t.member(dev); m != "" {
 		return m
+	}
+	if c.tx != nil {
+		if it, err := c.tx.Item(KindDevice, dev); err == nil {
+			var d trustsync.Device
+			if json.Unmarshal(it.Data, &d) == nil && d.Owner.ID != "" {
+				return d.Owner.ID
+			}
+		}
 	}
 	return getStr(getMap(c.root, "d:"+dev), "member")
 }
