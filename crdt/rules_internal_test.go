@@ -491,3 +491,36 @@ func TestRules_FurtherDevicePasses(t *testing.T) {
 		t.Fatalf("Sam sees %+v", b)
 	}
 }
+
+// An agreement to words older than the length limits is an agreement to
+// the current words, and passes; other words that long do not.
+func TestRules_AgreementToLongOldWords(t *testing.T) {
+	long := strings.Repeat("w", MaxTextLen+1)
+	for _, tc := range []struct {
+		name, agreed string
+		ok           bool
+	}{
+		{"the current words", long, true},
+		{"other words", long + "!", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := automerge.New()
+			id, member := newID(), newID()
+			m := automerge.NewMap()
+			noErr(t, d.RootMap().Set(id, m))
+			noErr(t, setFields(m, "text", automerge.NewText(long), "proposed_by", member,
+				"agree", automerge.NewMap(), "agree_at", automerge.NewMap()))
+			must[automerge.ChangeHash](t)(d.Commit("add"))
+			noErr(t, getMap(d.RootMap(), id, "agree").Set(member, tc.agreed))
+			h := must[automerge.ChangeHash](t)(d.Commit("agree"))
+			ds := &docState{id: BoundariesDoc, doc: d}
+			idx := must[*objIndex](t)(objIndexOf(ds))
+			tr := &trust{devices: map[string]knownDevice{d.ActorID(): {Member: member}}}
+			r := &ruleCheck{doc: BoundariesDoc, root: d.RootMap(), t: tr, idx: idx, names: map[string]string{}}
+			err := r.check(idx.parsed[h], d.ActorID())
+			if tc.ok && err != nil || !tc.ok && (err == nil || !strings.Contains(err.Error(), "more than the 2000 allowed")) {
+				t.Fatalf("agreeing to %d characters: %v", len(tc.agreed), err)
+			}
+		})
+	}
+}
