@@ -314,9 +314,17 @@ func TestRules_HistoryFromOperations(t *testing.T) {
 		t.Fatalf("history: %+v", h)
 	}
 
+	// An honest message names what its change touched: it is kept.
+	exchange(t, alex, sam, BoundariesDoc) // Sam's device takes its first change back
+	noErr(t, sam.AgreeBoundary(ctx, b2))
+	exchange(t, sam, alex, BoundariesDoc)
+	h = must[[]trustsync.Change](t)(alex.History(ctx, HistoryOptions{Item: b2, Limit: 1}))
+	if len(h) != 1 || h[0].Action != "agree" || h[0].Summary != `agreed to "We share passwords"` {
+		t.Fatalf("history of an honest agreement: %+v", h)
+	}
+
 	// A change dated before the change it follows is shown at that one's time.
 	prev := must[[]trustsync.Change](t)(alex.History(ctx, HistoryOptions{Limit: 1}))[0]
-	exchange(t, alex, sam, BoundariesDoc)
 	early := forgeAt(t, sam, BoundariesDoc, b1, prev.At.Add(-time.Hour))
 	if _, err := alex.Import(ctx, BoundariesDoc, early, sam.Self().DeviceID); err != nil {
 		t.Fatal(err)
