@@ -239,4 +239,22 @@
 // docs/RELIABILITY.md lists the fault battery that holds this to account
 // (hostile sync messages, documents and stored chunks, kill -9, a full disk,
 // clock skew, stalls and partitions) with its figures.
+//
+// # Who may write what
+//
+// A received change that survived the child and whose signature verifies
+// is still read operation by operation before it is stored: each
+// operation is placed in its document (item, field, member key) and the
+// change is refused, with the sync message or document that carried it,
+// when its device's person writes what only the other may -- an agreement,
+// acknowledgement, feeling or answer under the other's member key, the
+// other's check-in, apology, commitment, setback, question or moment, an
+// item's author, or the other's member and device records. The error is a
+// [*RefusedChangeError] (wrapping [trustsync.ErrForged]) whose Reason says
+// which rule, for example "agreement written in Alex's name". The same
+// reading bounds what one change, document or message may hold
+// ([MaxChangeOps], [MaxValueBytes], [MaxDocObjects], [MaxReceivedChanges],
+// and the text limits), and decides what the history and the view record
+// of a received change: what its operations touched, not what its message
+// says. docs/DESIGN.md, "Who may write what", has the full table.
 package crdt

@@ -50,3 +50,32 @@ func checkLen(what, s string, max int) error {
 	}
 	return nil
 }
+
+// Limits on what a device accepts from a peer, checked on receipt before
+// anything is stored (rules.go). A change, sync message or document past
+// one of them is refused whole with a [*RefusedChangeError] that names the
+// limit. Each is far above what an honest device ever sends, however long
+// its person writes: every write of this package keeps within the length
+// limits above, so the largest honest change (a check-in or an apology
+// with every text at MaxNoteLen: about 40,000 operations, one per
+// character) stays under MaxChangeOps.
+const (
+	// MaxChangeOps bounds the operations of one change: 100,000, two and
+	// a half times the largest honest change.
+	MaxChangeOps = 100_000
+	// MaxValueBytes bounds, in bytes, a string value of a field that has
+	// no length limit of its own above (IDs, times written as text, a
+	// check-in's feelings, a sealed answer, a device certificate, a seal
+	// listing every document's heads): 64 KiB. A sealed answer at
+	// MaxNoteLen is at most about 54 KiB.
+	MaxValueBytes = 64 << 10
+	// MaxDocObjects bounds the objects (maps and texts) of one document:
+	// 1,000,000. The largest honest document, the commitments, grows by
+	// four objects per entry: two people recording an entry every day
+	// for a hundred years stay under 300,000.
+	MaxDocObjects = 1_000_000
+	// MaxReceivedChanges bounds the changes of one sync message or
+	// imported document that are new to this device: 500,000, more than
+	// a hundred edits a day to one document for ten years.
+	MaxReceivedChanges = 500_000
+)

@@ -63,6 +63,7 @@ type docState struct {
 	incrBytes int            // their total size
 	snapBytes int            // the size of the last snapshot, 0 without one
 	gen       uint64         // bumped whenever doc is replaced or dropped
+	objs      *objIndex      // where each object of doc lives, for the write rules (objindex.go)
 	// early holds the signatures of changes a peer sent before their
 	// dependencies: Automerge keeps such changes aside, in memory, until
 	// the dependencies arrive, and they are checked then (trust.go).
@@ -1037,7 +1038,7 @@ func validDocID(doc string) error {
 
 // absorb stores the changes that arrived in ds.doc since the heads old (from
 // a peer): a chunk, history entries and the view rows of the items their
-// messages name. ds.mu must be held, inside an Update.
+// operations touch. ds.mu must be held, inside an Update.
 func (s *Space) absorb(tx trustsync.Tx, self Identity, ds *docState, old []automerge.ChangeHash, sigs map[automerge.ChangeHash][]byte) (Received, error) {
 	rec := Received{Doc: ds.id}
 	if equalHeads(old, ds.doc.Heads()) {
@@ -1048,7 +1049,8 @@ func (s *Space) absorb(tx trustsync.Tx, self Identity, ds *docState, old []autom
 	if err != nil {
 		return rec, err
 	}
-	if err := s.verifyReceived(tx, self, ds, chs, sigs); err != nil {
+	rc, err := s.verifyReceived(tx, self, ds, chs, sigs)
+	if err != nil {
 		return rec, err
 	}
 	// Store exactly the new changes. SaveIncremental cannot be used: the
@@ -1063,37 +1065,15 @@ func (s *Space) absorb(tx trustsync.Tx, self Identity, ds *docState, old []autom
 	}
 	ds.seq = seq
 	ds.note(trustsync.Chunk{Data: chunk})
-	entries := make([]trustsync.HistoryEntry, 0, len(chs))
-	refs := map[ItemRef]bool{}
-	whole := ds.id == SpaceDoc
-	for _, c := range chs {
-		msg := c.Message()
-		entries = append(entries, trustsync.HistoryEntry{
-			Hash: c.Hash().String(), Doc: ds.id, Actor: c.ActorID(), At: changeTime(c), Message: msg,
-		})
-		var m changeMsg
-		if err := json.Unmarshal([]byte(msg), &m); err != nil || m.I == "" {
-			whole = true
-			continue
-		}
-		for _, r := range refsOf(ds.id, m) {
-			refs[r] = true
-		}
-	}
-	if err := tx.AddHistory(entries...); err != nil {
+	// What is recorded comes from the operations, not from the messages
+	// (receipt.go).
+	if err := tx.AddHistory(rc.entries...); err != nil {
 		return rec, err
 	}
 	root := ds.doc.RootMap()
-	var list []ItemRef
-	if whole {
-		list, err = allRefs(ds.id, root)
-		if err != nil {
-			return rec, err
-		}
-	} else {
-		for r := range refs {
-			list = append(list, r)
-		}
+	list, err := rc.list(ds.id, root)
+	if err != nil {
+		return rec, err
 	}
 	if err := putViews(tx, ds.id, root, list); err != nil {
 		return rec, err

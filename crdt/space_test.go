@@ -839,7 +839,7 @@ func TestSpace_KnownAddrsStayLocal(t *testing.T) {
 	bSelf := b.Self()
 	addrs := []string{"/ip4/192.0.2.7/tcp/4001", "/ip4/192.0.2.7/udp/4001/quic-v1"}
 	noErr(t, a.AddDevice(ctx, trustsync.Device{ID: bSelf.DeviceID, Name: bSelf.DeviceName,
-		Owner: trustsync.Person{ID: bSelf.MemberID, Name: bSelf.MemberName}, PeerID: "12D3KooWpeer", Addrs: addrs}))
+		Owner: trustsync.Person{ID: bSelf.MemberID, Name: bSelf.MemberName}, PeerID: must[string](t)(b.PeerID(ctx)), Addrs: addrs}))
 	k := must[crdt.KnownAddrs](t)(a.KnownAddrs(ctx, bSelf.DeviceID))
 	if !slices.Equal(k.Addrs, addrs) || k.At.IsZero() {
 		t.Fatalf("a keeps %+v for b, want %v", k, addrs)
