@@ -48,7 +48,6 @@ func TestQuestion_JunkAnswerRevealsNothing(t *testing.T) {
 	noErr(t, sam.AnswerQuestion(ctx, q, samSays))
 	syncAll(t, sam, alex)
 
-	alexID := alex.Self().MemberID
 	wellShaped := base64.StdEncoding.EncodeToString(make([]byte, 12+16+10))
 	junk := map[string]string{
 		"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz": wellShaped, // a member that does not exist
