@@ -62,6 +62,7 @@ func (h *forgedHome) syncOnce(t *testing.T) tsync.Report {
 // changes to the other documents.
 func TestForged_ModifiedClientOverLibp2p(t *testing.T) {
 	ctx := context.Background()
+	start := time.Now().Add(-time.Second)
 	alex := newForgedHome(t, "Alex", "alex-laptop")
 	sam := newForgedHome(t, "Sam", "sam-laptop")
 
@@ -92,7 +93,7 @@ func TestForged_ModifiedClientOverLibp2p(t *testing.T) {
 		want string // in the reason Alex's device records
 	}{
 		// Sam's device claims Alex's actor: the change says Alex made it.
-		{"in Alex's name", crdt.BoundariesDoc, crdt.Forgery{Actor: alexDev}, "signature does not match"},
+		{"in Alex's name", crdt.CommitmentsDoc, crdt.Forgery{Actor: alexDev}, "signature does not match"},
 		// Sam's own actor, but no signature at all.
 		{"unsigned", crdt.GoalsDoc, crdt.Forgery{Unsigned: true}, "no signature"},
 		// Sam's actor, signed by a key that is not Sam's device's.
@@ -126,13 +127,134 @@ func TestForged_ModifiedClientOverLibp2p(t *testing.T) {
 		})
 	}
 
-	// Honest changes from Sam's device to documents it did not forge in
-	// keep flowing, in the same sessions.
-	q := must[string](t)(sam.sp.AskQuestion(ctx, "What made you smile this week?"))
+	alexMember := alex.sp.Self().MemberID
+	// The check-ins of this month exist on Alex's device: what Sam's
+	// device adds to them comes in sync messages.
+	must[string](t)(alex.sp.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 4, Note: "A calm evening"}))
+	alex.syncOnce(t)
+	sam.syncOnce(t)
+	// A boundary's words are shared: Sam's program may edit them, but a
+	// change message naming another item no longer hides the edit.
+	other := must[string](t)(alex.sp.AddBoundary(ctx, "We keep our phones out of the bedroom"))
+	alex.syncOnce(t)
+	sam.syncOnce(t)
+	_, err = crdt.Forge(ctx, sam.sp, crdt.BoundariesDoc, crdt.Forgery{
+		Message: `{"a":"edit","k":"boundary","i":"` + other + `","s":"fixed a typo"}`,
+	}, func(root *automerge.Map) error {
+		m, err := root.Get(honest)
+		if err != nil {
+			return err
+		}
+		txt, err := m.Map().Get("text")
+		if err != nil {
+			return err
+		}
+		return txt.Text().Set("We tell each other nothing")
+	})
+	noErr(t, err)
 	sam.syncOnce(t)
 	alex.syncOnce(t)
-	if _, err := alex.sp.Question(ctx, q); err != nil {
-		t.Fatalf("Sam's honest question did not reach Alex's device after the refusals: %v", err)
+	if b := mustBoundary(t, alex.sp, honest); b.Text != "We tell each other nothing" || b.Agreed {
+		t.Fatalf("Alex's list shows %+v after an edit under another item's message, want the new words, not agreed", b)
+	}
+
+	rules := []struct {
+		name string
+		doc  string
+		at   time.Time
+		edit func(root *automerge.Map) error
+		want string
+	}{
+		// Alex's agreement, written by Sam's device.
+		{"agreement in Alex's name", crdt.BoundariesDoc, time.Time{}, func(root *automerge.Map) error {
+			m, err := root.Get(honest)
+			if err != nil {
+				return err
+			}
+			ag, err := m.Map().Get("agree")
+			if err != nil {
+				return err
+			}
+			return ag.Map().Set(alexMember, "We tell each other nothing")
+		}, "written in Alex's name"},
+		// An unpairing "by Alex", of Alex's own device.
+		{"unpair in Alex's name", crdt.SpaceDoc, time.Time{}, func(root *automerge.Map) error {
+			d, err := root.Get("d:" + alexDev)
+			if err != nil {
+				return err
+			}
+			for k, v := range map[string]any{"removed": true, "removed_by": alexMember} {
+				if err := d.Map().Set(k, v); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, "device"},
+		// A junk answer under a made-up member, to make Alex's device
+		// reveal Alex's answer.
+		{"junk answer", crdt.QuestionsDoc, time.Time{}, func(root *automerge.Map) error {
+			m := automerge.NewMap()
+			if err := root.Set("forgedquestion00", m); err != nil {
+				return err
+			}
+			ans := automerge.NewMap()
+			if err := m.Set("answer", ans); err != nil {
+				return err
+			}
+			return ans.Set("zzzzzzzzzzzzzzzz", "bm90IGFuIGFuc3dlcg==")
+		}, "written in"},
+		// One ordinary-looking check-in with a 1,000,000-character note.
+		{"a 1 MB note", crdt.CheckInDoc(time.Now()), time.Time{}, func(root *automerge.Map) error {
+			m := automerge.NewMap()
+			if err := root.Set("forgedcheckin000", m); err != nil {
+				return err
+			}
+			for k, v := range map[string]any{"author": sam.sp.Self().MemberID, "created_at": time.Now().UnixMilli()} {
+				if err := m.Set(k, v); err != nil {
+					return err
+				}
+			}
+			return m.Set("note", automerge.NewText(strings.Repeat("I am fine. ", 100_000)[:1_000_000]))
+		}, "limit of 100000 operations"},
+	}
+	for _, tc := range rules {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := crdt.Forge(ctx, sam.sp, tc.doc, crdt.Forgery{At: tc.at}, tc.edit)
+			noErr(t, err)
+			sam.syncOnce(t)
+			alex.syncOnce(t)
+			r := must[map[string]crdt.Refusal](t)(alex.sp.Refusals(ctx, []string{samDev}))[samDev]
+			if r.Count <= refusedBefore || !strings.Contains(r.Reason, tc.want) || r.Doc != tc.doc {
+				t.Fatalf("Alex's device recorded %+v, want a new refusal in %q saying %q", r, tc.doc, tc.want)
+			}
+			refusedBefore = r.Count
+		})
+	}
+	if ms := must[[]trustsync.Member](t)(alex.sp.Members(ctx)); len(ms) != 2 || ms[0].Devices[0].Removed || ms[1].Devices[0].Removed {
+		t.Fatalf("a forged unpairing shows on Alex's device: %+v", ms)
+	}
+
+	// A backdated change: accepted (a moment of Sam's own), but shown no
+	// earlier than the changes it follows.
+	_, err = crdt.Forge(ctx, sam.sp, crdt.ApologiesDoc, crdt.Forgery{At: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}, func(root *automerge.Map) error {
+		return root.Set("schema_note", "x")
+	})
+	noErr(t, err)
+	sam.syncOnce(t)
+	alex.syncOnce(t)
+	for _, c := range must[[]trustsync.Change](t)(alex.sp.History(ctx, crdt.HistoryOptions{})) {
+		if c.At.Before(start) {
+			t.Fatalf("Alex's history shows a change at %v, before anything in this test happened: %+v", c.At, c)
+		}
+	}
+
+	// Honest changes from Sam's device to documents it did not forge in
+	// keep flowing, in the same sessions.
+	sb := must[string](t)(sam.sp.AddSetback(ctx, "I forgot to call when I was late", other, "Set a reminder"))
+	sam.syncOnce(t)
+	alex.syncOnce(t)
+	if _, err := alex.sp.Setback(ctx, sb); err != nil {
+		t.Fatalf("Sam's honest setback did not reach Alex's device after the refusals: %v", err)
 	}
 
 	// A device Sam's program adds in Alex's name, vouched for by Sam's

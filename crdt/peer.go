@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/trustsync/trustsync/crdt/internal/amwire"
 	"sync"
 
 	"github.com/automerge/automerge-go"
@@ -191,6 +192,13 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 	if len(msg) == 0 {
 		return Received{}, fmt.Errorf("sync %q: empty sync message: %w", doc, trustsync.ErrInvalid)
 	}
+	// What the message could cost is known from its bytes: a change with
+	// too many operations is refused here, in microseconds, before the
+	// sandbox child spends memory and time applying it.
+	if err := precheckMessage(doc, msg); err != nil {
+		p.s.noteRefusal(ctx, p.device, err)
+		return Received{}, fmt.Errorf("sync %q: %w", doc, err)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ds := p.s.docState(doc)
@@ -327,4 +335,17 @@ func (p *Peer) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.states = map[string]*peerDoc{}
+}
+
+// precheckMessage reads a sync message's changes without applying them and
+// refuses one that breaks a limit on receipt (crdt/limits.go): too many
+// changes, or a change with too many operations or too large a value.
+// Bytes it cannot read are left to the sandbox child, which decides.
+func precheckMessage(doc string, msg []byte) error {
+	_, err := amwire.ParseSyncMessage(msg, amwire.Limits{MaxOps: MaxChangeOps, OpsPerChange: true,
+		MaxChanges: MaxReceivedChanges, MaxValueBytes: MaxValueBytes, MaxDecompressed: 256 << 20})
+	if err == nil || !errors.Is(err, amwire.ErrLimit) {
+		return nil
+	}
+	return &RefusedChangeError{Doc: doc, Reason: fmt.Sprintf("it is larger than a change may be (%v)", err)}
 }

@@ -130,6 +130,9 @@ func (p *parser) countChange() error {
 // chunk parses the change chunk at the start of b and returns it and the
 // chunk's length.
 func (p *parser) chunk(b []byte) (*Change, int, error) {
+	if p.lim.OpsPerChange {
+		p.nOps, p.preds = 0, 0
+	}
 	if len(b) < 10 {
 		return nil, 0, malformed("chunk header cut short (%d bytes)", len(b))
 	}

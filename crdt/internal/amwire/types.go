@@ -70,6 +70,9 @@ type Limits struct {
 	// MaxValueBytes bounds the size of one value, map key or mark name.
 	// Default 1 MiB.
 	MaxValueBytes int
+	// OpsPerChange makes MaxOps (and the bound on predecessors) apply to
+	// each change on its own rather than to all changes of the call.
+	OpsPerChange bool
 }
 
 // Defaults of [Limits].
