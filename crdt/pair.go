@@ -140,13 +140,20 @@ func (s *Space) NotePaired(ctx context.Context, deviceID string) error {
 	note := s.notePaired(me.DeviceID, deviceID)
 	_, err := s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
 		e, err := note(doc, root)
-		if err != nil || vouch == nil {
+		if vouch == nil || (err != nil && !errors.Is(err, errNoChange)) {
 			return e, err
 		}
-		if _, err := s.certify(nil, me, deviceID, vouch.Key, vouch.Member)(doc, root); err != nil && !errors.Is(err, errNoChange) {
-			return edit{}, err
+		// Paired before, perhaps, but not yet vouched for.
+		c, cerr := s.certify(nil, me, deviceID, vouch.Key, vouch.Member)(doc, root)
+		switch {
+		case cerr != nil && !errors.Is(cerr, errNoChange):
+			return edit{}, cerr
+		case err == nil:
+			return e, nil
+		case cerr == nil:
+			return c, nil
 		}
-		return e, nil
+		return edit{}, errNoChange
 	})
 	if err != nil {
 		return fmt.Errorf("note pairing: %w", err)
