@@ -225,6 +225,13 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		}
 		pd := p.states[doc]
 		pd.theirHeads, pd.answered = theirs, false
+		// A change queued by an earlier message (its dependencies had not
+		// arrived) is applied now, with the signature that message carried.
+		for h, sig := range ds.queuedSigs {
+			if _, ok := sigs[h]; !ok {
+				sigs[h] = sig
+			}
+		}
 		if rec, err = p.s.absorb(tx, p.s.Self(), ds, old, sigs); err != nil {
 			return err
 		}
@@ -235,6 +242,17 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		delete(p.states, doc)
 		return Received{}, fmt.Errorf("sync %q: %w", doc, err)
 	}
+	// Keep the signatures of the changes still queued in ds.doc.
+	queued := map[automerge.ChangeHash][]byte{}
+	for h, sig := range sigs {
+		if len(queued) >= maxQueuedSigs {
+			break
+		}
+		if _, err := ds.doc.Change(h); err != nil {
+			queued[h] = sig
+		}
+	}
+	ds.queuedSigs = queued
 	p.s.noteSeen(doc, ds.seq)
 	if rec.Changes > 0 {
 		p.s.publish(Event{Doc: doc, Items: rec.Items, Remote: true, From: p.device})

@@ -63,7 +63,15 @@ type docState struct {
 	incrBytes int            // their total size
 	snapBytes int            // the size of the last snapshot, 0 without one
 	gen       uint64         // bumped whenever doc is replaced or dropped
+	// queuedSigs holds the signatures of changes a sync message brought
+	// whose dependencies had not arrived yet: Automerge queues such a
+	// change inside doc and applies it when a later message brings them,
+	// and that message need not carry its signature again.
+	queuedSigs map[automerge.ChangeHash][]byte
 }
+
+// maxQueuedSigs bounds docState.queuedSigs.
+const maxQueuedSigs = 1 << 16
 
 // note counts a chunk stored or read after the ones already counted.
 func (ds *docState) note(c trustsync.Chunk) {
@@ -82,6 +90,7 @@ func (ds *docState) drop() {
 	ds.doc = nil
 	ds.seq = 0
 	ds.incr, ds.incrBytes, ds.snapBytes = 0, 0, 0
+	ds.queuedSigs = nil
 	ds.gen++
 }
 
