@@ -70,8 +70,10 @@ type docState struct {
 	queuedSigs map[automerge.ChangeHash][]byte
 }
 
-// maxQueuedSigs bounds docState.queuedSigs.
-const maxQueuedSigs = 1 << 16
+// maxQueuedSigs bounds docState.queuedSigs (a peer can send signatures of
+// changes that never arrive). A queued change whose signature was not kept
+// is refused as unsigned when it applies.
+const maxQueuedSigs = 1 << 12
 
 // note counts a chunk stored or read after the ones already counted.
 func (ds *docState) note(c trustsync.Chunk) {
