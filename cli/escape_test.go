@@ -24,9 +24,12 @@ func plant(t *testing.T, from, to *device, doc, item, field string, text bool, v
 	t.Helper()
 	var data []byte
 	var fromID string
+	key := deviceKey(t, from)
 	from.withSpace(func(ctx context.Context, sp *crdt.Space) {
 		fromID = sp.Self().DeviceID
 		saved, err := sp.Save(ctx, doc)
+		must(t, err)
+		signed, err := sp.SaveSigned(ctx, doc)
 		must(t, err)
 		d, err := automerge.Load(saved)
 		must(t, err)
@@ -38,9 +41,9 @@ func plant(t *testing.T, from, to *device, doc, item, field string, text bool, v
 		must(t, d.Path(item).Map().Set(field, v))
 		msg, err := json.Marshal(map[string]string{"a": "edit", "k": "boundary", "i": item, "s": summary})
 		must(t, err)
-		_, err = d.Commit(string(msg))
+		h, err := d.Commit(string(msg))
 		must(t, err)
-		data = d.Save()
+		data = signBundle(t, signed, d.Save(), doc, key, h)
 	})
 	to.withSpace(func(ctx context.Context, sp *crdt.Space) {
 		_, err := sp.Import(ctx, doc, data, fromID)

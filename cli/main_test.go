@@ -133,24 +133,38 @@ func (d *device) withStore(fn func(ctx context.Context, st trustsync.Store, sp *
 // copied with Save and Import, which is what sync amounts to.
 func pair(t *testing.T, a, b *device) {
 	t.Helper()
-	var ida, idb crdt.Identity
-	a.withSpace(func(ctx context.Context, sp *crdt.Space) { ida = sp.Self() })
+	var da, db trustsync.Device
+	var spaceID string
+	a.withSpace(func(ctx context.Context, sp *crdt.Space) {
+		da, spaceID = deviceOf(ctx, t, sp), sp.Self().SpaceID
+	})
 	b.withSpace(func(ctx context.Context, sp *crdt.Space) {
-		idb = sp.Self()
-		must(t, sp.Adopt(ctx, ida.SpaceID))
-		must(t, sp.AddDevice(ctx, deviceOf(ida)))
+		db = deviceOf(ctx, t, sp)
+		must(t, sp.Adopt(ctx, spaceID))
 	})
 	a.withSpace(func(ctx context.Context, sp *crdt.Space) {
-		must(t, sp.AddDevice(ctx, deviceOf(idb)))
+		// What the pairing ceremony checks: the other device's key.
+		must(t, sp.TrustDevice(ctx, db))
+		must(t, sp.AddDevice(ctx, db))
+	})
+	b.withSpace(func(ctx context.Context, sp *crdt.Space) {
+		must(t, sp.TrustDevice(ctx, da))
+		must(t, sp.AddDevice(ctx, da))
 	})
 	syncDevices(t, a, b)
 }
 
-func deviceOf(id crdt.Identity) trustsync.Device {
+// deviceOf returns the device of sp's home, with its peer ID.
+func deviceOf(ctx context.Context, t *testing.T, sp *crdt.Space) trustsync.Device {
+	t.Helper()
+	id := sp.Self()
+	pid, err := sp.PeerID(ctx)
+	must(t, err)
 	return trustsync.Device{
-		ID:    id.DeviceID,
-		Name:  id.DeviceName,
-		Owner: trustsync.Person{ID: id.MemberID, Name: id.MemberName},
+		ID:     id.DeviceID,
+		Name:   id.DeviceName,
+		Owner:  trustsync.Person{ID: id.MemberID, Name: id.MemberName},
+		PeerID: pid,
 	}
 }
 
@@ -171,7 +185,7 @@ func copyDocs(t *testing.T, from, to *device) {
 		ids, err := sp.Docs(ctx)
 		must(t, err)
 		for _, doc := range ids {
-			data, err := sp.Save(ctx, doc)
+			data, err := sp.SaveSigned(ctx, doc)
 			must(t, err)
 			docs[doc] = data
 		}

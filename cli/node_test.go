@@ -253,7 +253,7 @@ func pairNet(t *testing.T, a, b *device) {
 	pair(t, a, b)
 	for _, p := range [][2]*device{{a, b}, {b, a}} {
 		var other trustsync.Device
-		p[1].withSpace(func(ctx context.Context, sp *crdt.Space) { other = deviceOf(sp.Self()) })
+		p[1].withSpace(func(ctx context.Context, sp *crdt.Space) { other = deviceOf(ctx, t, sp) })
 		other.PeerID, other.Addrs = ids[p[1]].peer, ids[p[1]].addrs
 		p[0].withSpace(func(ctx context.Context, sp *crdt.Space) { must(t, sp.AddDevice(ctx, other)) })
 	}

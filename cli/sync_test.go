@@ -14,6 +14,7 @@ import (
 func TestSync_ImportedChangesPersist(t *testing.T) {
 	sam := initDevice(t, "Sam", "sam-laptop")
 	alex := initDevice(t, "Alex", "alex-phone")
+	pair(t, sam, alex) // Alex's device accepts only changes signed by a device it paired with
 	id := sam.create("boundary", "add", "We talk before we decide about money")
 	copyDocs(t, sam, alex)
 

@@ -212,9 +212,13 @@ func pairPartners(t *testing.T, a, b *partner) {
 	}
 	for _, pp := range [][2]*partner{{a, b}, {b, a}} {
 		o := pp[1].space.Self()
-		err := pp[0].space.AddDevice(ctx, trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
-			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: pp[1].id.String()})
-		if err != nil {
+		d := trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
+			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: pp[1].id.String()}
+		// What a pairing ceremony checks: this is the other device's key.
+		if err := pp[0].space.TrustDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if err := pp[0].space.AddDevice(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}

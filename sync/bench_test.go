@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/store"
@@ -101,7 +103,9 @@ func BenchmarkFirstSyncOfEmptyDevice(b *testing.B) {
 	defer sp.Close()
 	key, err := LoadOrCreateKey(ctx, st)
 	must(b, err)
-	da := &device{space: sp, st: st, key: key}
+	id, err := peer.IDFromPrivateKey(key)
+	must(b, err)
+	da := &device{space: sp, st: st, key: key, id: id}
 	note := strings.Repeat("Today I noticed how much calmer we both were. ", 11)[:500]
 	for i := range 1825 {
 		if _, err := sp.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: trustsync.Mood(1 + i%5), Note: note}); err != nil {

@@ -44,16 +44,20 @@ func Example() {
 	defer alex.space.Close()
 	defer sam.space.Close()
 
-	// Pairing, by hand: Sam joins Alex's space and each records the other's
-	// device and peer ID. (The `trustsync pair` command does this for real.)
+	// Pairing, by hand: Sam joins Alex's space, each trusts the other's
+	// device key (what a pairing ceremony checks) and records its device and
+	// peer ID. (The `trustsync pair` command does this for real.)
 	if err := sam.space.Adopt(ctx, alex.space.Self().SpaceID); err != nil {
 		log.Fatal(err)
 	}
 	for _, p := range [][2]device{{alex, sam}, {sam, alex}} {
 		other := p[1].space.Self()
-		err := p[0].space.AddDevice(ctx, trustsync.Device{ID: other.DeviceID, Name: other.DeviceName,
-			Owner: trustsync.Person{ID: other.MemberID, Name: other.MemberName}, PeerID: p[1].id.String()})
-		if err != nil {
+		d := trustsync.Device{ID: other.DeviceID, Name: other.DeviceName,
+			Owner: trustsync.Person{ID: other.MemberID, Name: other.MemberName}, PeerID: p[1].id.String()}
+		if err := p[0].space.TrustDevice(ctx, d); err != nil {
+			log.Fatal(err)
+		}
+		if err := p[0].space.AddDevice(ctx, d); err != nil {
 			log.Fatal(err)
 		}
 	}

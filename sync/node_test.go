@@ -90,9 +90,13 @@ func pairAll(t fataler, devs ...*device) {
 				continue
 			}
 			self := o.space.Self()
-			err := d.space.AddDevice(ctx, trustsync.Device{ID: self.DeviceID, Name: self.DeviceName,
-				Owner: trustsync.Person{ID: self.MemberID, Name: self.MemberName}, PeerID: o.id.String()})
-			if err != nil {
+			dev := trustsync.Device{ID: self.DeviceID, Name: self.DeviceName,
+				Owner: trustsync.Person{ID: self.MemberID, Name: self.MemberName}, PeerID: o.id.String()}
+			// What the pairing ceremony checks: o's key is o.id.
+			if err := d.space.TrustDevice(ctx, dev); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.space.AddDevice(ctx, dev); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -385,8 +389,10 @@ func TestNode_ConnectToUnpairedDeviceFails(t *testing.T) {
 	// must not report success.
 	must(t, b.space.Adopt(context.Background(), a.space.Self().SpaceID))
 	self := a.space.Self()
-	must(t, b.space.AddDevice(context.Background(), trustsync.Device{ID: self.DeviceID, Name: "x",
-		Owner: trustsync.Person{ID: self.MemberID, Name: "Alex"}, PeerID: a.id.String()}))
+	dev := trustsync.Device{ID: self.DeviceID, Name: "x",
+		Owner: trustsync.Person{ID: self.MemberID, Name: "Alex"}, PeerID: a.id.String()}
+	must(t, b.space.TrustDevice(context.Background(), dev))
+	must(t, b.space.AddDevice(context.Background(), dev))
 	na, nb := a.start(t), b.start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

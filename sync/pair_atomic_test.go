@@ -122,7 +122,7 @@ func TestPair_HostileInviterChangesNothing(t *testing.T) {
 		}},
 		{"another space", func(t *testing.T) func([]byte) []byte {
 			other := newDevice(t, "Robin")
-			doc, err := other.space.Save(context.Background(), crdt.SpaceDoc)
+			doc, err := other.space.SaveSigned(context.Background(), crdt.SpaceDoc)
 			must(t, err)
 			return func([]byte) []byte { return doc }
 		}},

@@ -132,10 +132,12 @@ func benchPair(b *testing.B, ha, hb string) {
 		}
 	}
 	check(sp.Adopt(ctx, a.id.SpaceID))
+	check(sp.TrustDevice(ctx, a.dev)) // what the pairing ceremony checks
 	check(sp.AddDevice(ctx, a.dev))
 	sp.Close()
 	st.Close()
 	st, sp = benchOpen(b, ha)
+	check(sp.TrustDevice(ctx, bb.dev))
 	check(sp.AddDevice(ctx, bb.dev))
 	sp.Close()
 	st.Close()

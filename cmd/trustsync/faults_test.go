@@ -303,29 +303,38 @@ func (d *fltDevice) start(t *testing.T) {
 }
 
 // fltPairDevices pairs two library devices as pairing does: b joins a's
-// space, each imports the other's space document and records its device
-// with its peer ID.
+// space, each trusts the other's device key (what the pairing ceremony
+// checks), imports the other's signed space document and records its
+// device with its peer ID.
 func fltPairDevices(t *testing.T, a, b *fltDevice) {
 	t.Helper()
 	ctx := context.Background()
 	if err := b.space.Adopt(ctx, a.space.Self().SpaceID); err != nil {
 		t.Fatal(err)
 	}
-	for _, x := range [][2]*fltDevice{{a, b}, {b, a}} {
-		data, err := x[1].space.Save(ctx, crdt.SpaceDoc)
+	pair := [][2]*fltDevice{{a, b}, {b, a}}
+	devs := make([]trustsync.Device, len(pair))
+	for i, x := range pair {
+		pid, err := tsync.DevicePeerID(ctx, x[1].st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := x[1].space.Self()
+		devs[i] = trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
+			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: pid}
+		if err := x[0].space.TrustDevice(ctx, devs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, x := range pair {
+		data, err := x[1].space.SaveSigned(ctx, crdt.SpaceDoc)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := x[0].space.Import(ctx, crdt.SpaceDoc, data, x[1].space.Self().DeviceID); err != nil {
 			t.Fatal(err)
 		}
-		pid, err := tsync.DevicePeerID(ctx, x[1].st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := x[1].space.Self()
-		if err := x[0].space.AddDevice(ctx, trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
-			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: pid}); err != nil {
+		if err := x[0].space.AddDevice(ctx, devs[i]); err != nil {
 			t.Fatal(err)
 		}
 	}

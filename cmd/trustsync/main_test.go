@@ -199,9 +199,12 @@ func cmdPair(ts *testscript.TestScript, neg bool, args []string) {
 	withSpace(ts, args[1], func(ctx context.Context, sp *crdt.Space) {
 		b = sp.Self()
 		ts.Check(sp.Adopt(ctx, a.SpaceID))
+		// What the pairing ceremony checks: the other device's key.
+		ts.Check(sp.TrustDevice(ctx, device(a, aPeer)))
 		ts.Check(sp.AddDevice(ctx, device(a, aPeer)))
 	})
 	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) {
+		ts.Check(sp.TrustDevice(ctx, device(b, bPeer)))
 		ts.Check(sp.AddDevice(ctx, device(b, bPeer)))
 	})
 	cmdSync(ts, false, args)
@@ -219,7 +222,7 @@ func cmdSync(ts *testscript.TestScript, neg bool, args []string) {
 			ids, err := sp.Docs(ctx)
 			ts.Check(err)
 			for _, doc := range ids {
-				data, err := sp.Save(ctx, doc)
+				data, err := sp.SaveSigned(ctx, doc)
 				ts.Check(err)
 				docs[doc] = data
 			}

@@ -168,8 +168,14 @@ func pairWithHostile(t *testing.T, alex, sam string, hostile *hostilePeer) (crdt
 	for _, ad := range hostile.h.Addrs() {
 		addrs = append(addrs, ad.String())
 	}
-	if err := a.space.AddDevice(ctx, trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
-		Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: hostile.h.ID().String(), Addrs: addrs}); err != nil {
+	// Alex's device paired with Sam's device running the modified client:
+	// the key it met and trusts is the modified client's.
+	d := trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
+		Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: hostile.h.ID().String(), Addrs: addrs}
+	if err := a.space.TrustDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.space.AddDevice(ctx, d); err != nil {
 		t.Fatal(err)
 	}
 	ida := a.space.Self()

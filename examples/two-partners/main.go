@@ -75,8 +75,14 @@ func run() error {
 	}
 	for _, p := range [][2]*partner{{alex, sam}, {sam, alex}} {
 		o := p[1].space.Self()
-		if err := p[0].space.AddDevice(ctx, trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
-			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: p[1].id.String()}); err != nil {
+		d := trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
+			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: p[1].id.String()}
+		// A pairing ceremony checks that this is the other device's key;
+		// only then are the changes it signs accepted.
+		if err := p[0].space.TrustDevice(ctx, d); err != nil {
+			return err
+		}
+		if err := p[0].space.AddDevice(ctx, d); err != nil {
 			return err
 		}
 	}
