@@ -285,6 +285,14 @@ func damageLines(p tsync.PeerReport) []string {
 	for _, d := range p.Damaged {
 		lines = append(lines, damageLine(p.Peer.String(), p.Remote, d))
 	}
+	name := remoteName(p.Peer.String(), p.Remote)
+	for _, r := range p.Refused {
+		if r.Remote {
+			lines = append(lines, fmt.Sprintf("%s refused a change this device sent to %s: %s", name, r.Doc, oneLine(r.Reason)))
+		} else {
+			lines = append(lines, fmt.Sprintf("refused a change to %s from %s: %s; the other documents were synced", r.Doc, name, oneLine(r.Reason)))
+		}
+	}
 	return lines
 }
 

@@ -1135,13 +1135,13 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 		if cur := n.session(id); cur != nil {
 			ns = cur
 		}
-		pr.Damaged, pr.Restored = ns.s.Damaged(), ns.s.Restored()
+		pr.Damaged, pr.Restored, pr.Refused = ns.s.Damaged(), ns.s.Restored(), ns.s.Refusals()
 		return pr
 	}
 	if cur := n.session(id); cur != nil {
 		ns = cur
 	}
-	pr.Damaged, pr.Restored = ns.s.Damaged(), ns.s.Restored()
+	pr.Damaged, pr.Restored, pr.Refused = ns.s.Damaged(), ns.s.Restored(), ns.s.Refusals()
 	if ns != pre {
 		before = Stats{}
 	}

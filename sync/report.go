@@ -28,7 +28,11 @@ type PeerReport struct {
 	// either side, as the session ended or finished syncing; the others
 	// were synced. Restored lists the damaged documents of this device
 	// that the device's copy restored.
-	Damaged  []DocDamage
+	Damaged []DocDamage
+	// Refused lists the documents left out because a change for them
+	// was refused (a bad signature, or a write in the other person's
+	// name), on this device or on the peer; the others were synced.
+	Refused  []DocRefusal
 	Restored []string
 }
 

@@ -136,6 +136,7 @@ type Session struct {
 	damage   map[DocDamage]bool // Reason left empty: the key is the document and side
 	reasons  map[DocDamage]string
 	restored map[string]bool
+	refusals map[DocRefusal]bool // documents left out for a refused change
 }
 
 // NewSession prepares a session syncing space over cfg.Conn.
@@ -171,6 +172,7 @@ func newSession(r replica, cfg SessionConfig) *Session {
 		damage:   map[DocDamage]bool{},
 		reasons:  map[DocDamage]string{},
 		restored: map[string]bool{},
+		refusals: map[DocRefusal]bool{},
 	}
 }
 
@@ -187,6 +189,24 @@ func (s *Session) Damaged() []DocDamage {
 		out = append(out, DocDamage{Doc: k.Doc, Remote: k.Remote, Reason: s.reasons[k]})
 	}
 	slices.SortFunc(out, func(a, b DocDamage) int {
+		if a.Remote != b.Remote {
+			if a.Remote {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a.Doc, b.Doc)
+	})
+	return out
+}
+
+// Refusals returns the documents left out of the session because a change
+// for them was refused, on either side, sorted.
+func (s *Session) Refusals() []DocRefusal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Collect(maps.Keys(s.refusals))
+	slices.SortFunc(out, func(a, b DocRefusal) int {
 		if a.Remote != b.Remote {
 			if a.Remote {
 				return 1
@@ -869,6 +889,7 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 		}
 		if _, was := p.theyRefused[n.Doc]; !was {
 			p.theyRefused[n.Doc] = n.Reason
+			s.setState(func() { s.refusals[DocRefusal{Doc: n.Doc, Remote: true, Reason: n.Reason}] = true })
 			delete(p.inStep, n.Doc)
 			delete(p.pending, n.Doc)
 			s.log.Warn("the device refused a change this device sent", "doc", n.Doc, "device", p.remote.DeviceID, "why", n.Reason)
@@ -1275,6 +1296,7 @@ func (p *proto) refuseDoc(doc string, err error) error {
 	}
 	p.refused[doc] = reason
 	s := p.s
+	s.setState(func() { s.refusals[DocRefusal{Doc: doc, Reason: reason}] = true })
 	s.log.Info("refused a change from the device; syncing the other documents", "doc", doc, "device", p.remote.DeviceID, "why", reason)
 	if s.cfg.hooks.refused != nil {
 		s.cfg.hooks.refused(p.remote, DocRefusal{Doc: doc, Reason: reason})
