@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -43,6 +44,8 @@ func TestMain(m *testing.M) {
 //	                         a line matching REGEXP
 //	halt NAME [SIG [N]]      send SIG (INT or TERM, default INT) to NAME,
 //	                         wait up to 30s, and expect exit code N (default 0)
+//	legacy NAME HOME         copy testdata/legacy/NAME, a home made by the
+//	                         version before signed changes, to HOME
 //	sql HOME STATEMENT       run STATEMENT on the SQLite database of HOME,
 //	                         which must change at least one row: damage as
 //	                         bit rot or a careless tool would make it
@@ -65,6 +68,7 @@ func TestScripts(t *testing.T) {
 			"await":   cmdAwait,
 			"halt":    cmdHalt,
 			"sql":     cmdSQL,
+			"legacy":  cmdLegacy,
 		},
 	})
 }
@@ -216,6 +220,7 @@ func cmdSync(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	copyDocs := func(from, to string) {
 		docs := map[string][]byte{}
+		var order []string
 		var fromID string
 		withSpace(ts, from, func(ctx context.Context, sp *crdt.Space) {
 			fromID = sp.Self().DeviceID
@@ -225,11 +230,18 @@ func cmdSync(ts *testscript.TestScript, neg bool, args []string) {
 				data, err := sp.SaveSigned(ctx, doc)
 				ts.Check(err)
 				docs[doc] = data
+				// The space document first, as a session sends it: its
+				// certificates and seals vouch for the other changes.
+				if doc == crdt.SpaceDoc {
+					order = append([]string{doc}, order...)
+				} else {
+					order = append(order, doc)
+				}
 			}
 		})
 		withSpace(ts, to, func(ctx context.Context, sp *crdt.Space) {
-			for doc, data := range docs {
-				if data != nil {
+			for _, doc := range order {
+				if data := docs[doc]; data != nil {
 					_, err := sp.Import(ctx, doc, data, fromID)
 					ts.Check(err)
 				}
@@ -252,4 +264,15 @@ func cmdSQL(ts *testscript.TestScript, neg bool, args []string) {
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		ts.Fatalf("sql %s: changed no row (%v)", args[1], err)
 	}
+}
+
+func cmdLegacy(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: legacy NAME HOME")
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "legacy", args[0], "trustsync.db"))
+	ts.Check(err)
+	dir := ts.MkAbs(args[1])
+	ts.Check(os.MkdirAll(dir, 0o700))
+	ts.Check(os.WriteFile(filepath.Join(dir, "trustsync.db"), b, 0o600))
 }
