@@ -142,15 +142,14 @@ func pair(t *testing.T, a, b *device) {
 		db = deviceOf(ctx, t, sp)
 		must(t, sp.Adopt(ctx, spaceID))
 	})
-	a.withSpace(func(ctx context.Context, sp *crdt.Space) {
-		// What the pairing ceremony checks: the other device's key.
-		must(t, sp.TrustDevice(ctx, db))
-		must(t, sp.AddDevice(ctx, db))
-	})
-	b.withSpace(func(ctx context.Context, sp *crdt.Space) {
-		must(t, sp.TrustDevice(ctx, da))
-		must(t, sp.AddDevice(ctx, da))
-	})
+	// What the pairing ceremony checks: the other device's key. Each
+	// device's records are its own: they arrive with its space document,
+	// then the other device vouches for it (AddDevice), as pairing does.
+	a.withSpace(func(ctx context.Context, sp *crdt.Space) { must(t, sp.TrustDevice(ctx, db)) })
+	b.withSpace(func(ctx context.Context, sp *crdt.Space) { must(t, sp.TrustDevice(ctx, da)) })
+	syncDevices(t, a, b)
+	a.withSpace(func(ctx context.Context, sp *crdt.Space) { must(t, sp.AddDevice(ctx, db)) })
+	b.withSpace(func(ctx context.Context, sp *crdt.Space) { must(t, sp.AddDevice(ctx, da)) })
 	syncDevices(t, a, b)
 }
 
@@ -191,7 +190,15 @@ func copyDocs(t *testing.T, from, to *device) {
 		}
 	})
 	to.withSpace(func(ctx context.Context, sp *crdt.Space) {
-		for doc, data := range docs {
+		// The space document first, as a session sends it.
+		order := []string{crdt.SpaceDoc}
+		for doc := range docs {
+			if doc != crdt.SpaceDoc {
+				order = append(order, doc)
+			}
+		}
+		for _, doc := range order {
+			data := docs[doc]
 			if data == nil {
 				continue
 			}

@@ -218,6 +218,15 @@ func pairPartners(t *testing.T, a, b *partner) {
 		if err := pp[0].space.TrustDevice(ctx, d); err != nil {
 			t.Fatal(err)
 		}
+		// Its own records come with its space document, as pairing sends
+		// it; then this device vouches for it.
+		data, err := pp[1].space.SaveSigned(ctx, crdt.SpaceDoc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pp[0].space.Import(ctx, crdt.SpaceDoc, data, o.DeviceID); err != nil {
+			t.Fatal(err)
+		}
 		if err := pp[0].space.AddDevice(ctx, d); err != nil {
 			t.Fatal(err)
 		}

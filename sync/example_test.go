@@ -57,6 +57,13 @@ func Example() {
 		if err := p[0].space.TrustDevice(ctx, d); err != nil {
 			log.Fatal(err)
 		}
+		data, err := p[1].space.SaveSigned(ctx, crdt.SpaceDoc) // its own records
+		if err != nil {
+			log.Fatal(err)
+		}
+		if _, err := p[0].space.Import(ctx, crdt.SpaceDoc, data, other.DeviceID); err != nil {
+			log.Fatal(err)
+		}
 		if err := p[0].space.AddDevice(ctx, d); err != nil {
 			log.Fatal(err)
 		}

@@ -84,20 +84,33 @@ func pairAll(t fataler, devs ...*device) {
 			t.Fatal(err)
 		}
 	}
-	for _, d := range devs {
-		for _, o := range devs {
-			if d == o {
-				continue
-			}
-			self := o.space.Self()
-			dev := trustsync.Device{ID: self.DeviceID, Name: self.DeviceName,
-				Owner: trustsync.Person{ID: self.MemberID, Name: self.MemberName}, PeerID: o.id.String()}
-			// What the pairing ceremony checks: o's key is o.id.
-			if err := d.space.TrustDevice(ctx, dev); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.space.AddDevice(ctx, dev); err != nil {
-				t.Fatal(err)
+	// What the pairing ceremony checks: each device's key. Then each
+	// device's own records come with its space document, and the others
+	// vouch for it, as pairing does.
+	for _, phase := range []string{"trust", "import", "vouch"} {
+		for _, d := range devs {
+			for _, o := range devs {
+				if d == o {
+					continue
+				}
+				self := o.space.Self()
+				dev := trustsync.Device{ID: self.DeviceID, Name: self.DeviceName,
+					Owner: trustsync.Person{ID: self.MemberID, Name: self.MemberName}, PeerID: o.id.String()}
+				var err error
+				switch phase {
+				case "trust":
+					err = d.space.TrustDevice(ctx, dev)
+				case "import":
+					var data []byte
+					if data, err = o.space.SaveSigned(ctx, crdt.SpaceDoc); err == nil {
+						_, err = d.space.Import(ctx, crdt.SpaceDoc, data, self.DeviceID)
+					}
+				case "vouch":
+					err = d.space.AddDevice(ctx, dev)
+				}
+				if err != nil {
+					t.Fatalf("%s %s on %s: %v", phase, self.DeviceName, d.space.Self().DeviceName, err)
+				}
 			}
 		}
 	}
@@ -392,6 +405,10 @@ func TestNode_ConnectToUnpairedDeviceFails(t *testing.T) {
 	dev := trustsync.Device{ID: self.DeviceID, Name: "x",
 		Owner: trustsync.Person{ID: self.MemberID, Name: "Alex"}, PeerID: a.id.String()}
 	must(t, b.space.TrustDevice(context.Background(), dev))
+	data, err := a.space.SaveSigned(context.Background(), crdt.SpaceDoc)
+	must(t, err)
+	_, err = b.space.Import(context.Background(), crdt.SpaceDoc, data, self.DeviceID)
+	must(t, err)
 	must(t, b.space.AddDevice(context.Background(), dev))
 	na, nb := a.start(t), b.start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

@@ -205,12 +205,15 @@ func cmdPair(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(sp.Adopt(ctx, a.SpaceID))
 		// What the pairing ceremony checks: the other device's key.
 		ts.Check(sp.TrustDevice(ctx, device(a, aPeer)))
-		ts.Check(sp.AddDevice(ctx, device(a, aPeer)))
 	})
 	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) {
 		ts.Check(sp.TrustDevice(ctx, device(b, bPeer)))
-		ts.Check(sp.AddDevice(ctx, device(b, bPeer)))
 	})
+	// Each device's records are its own and arrive with its space
+	// document; then each vouches for the other, as pairing does.
+	cmdSync(ts, false, args)
+	withSpace(ts, args[1], func(ctx context.Context, sp *crdt.Space) { ts.Check(sp.AddDevice(ctx, device(a, aPeer))) })
+	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) { ts.Check(sp.AddDevice(ctx, device(b, bPeer))) })
 	cmdSync(ts, false, args)
 }
 

@@ -82,6 +82,15 @@ func run() error {
 		if err := p[0].space.TrustDevice(ctx, d); err != nil {
 			return err
 		}
+		// The other device's own records come with its space document, as
+		// pairing sends it; then this device vouches for it.
+		data, err := p[1].space.SaveSigned(ctx, crdt.SpaceDoc)
+		if err != nil {
+			return err
+		}
+		if _, err := p[0].space.Import(ctx, crdt.SpaceDoc, data, o.DeviceID); err != nil {
+			return err
+		}
 		if err := p[0].space.AddDevice(ctx, d); err != nil {
 			return err
 		}
