@@ -37,18 +37,28 @@ func bigTextDoc(t *testing.T, n int) []byte {
 // TestMemoryLimit_InputRefused: a small document that needs more memory to
 // load than the child may take is rejected as a crash, quickly, naming the
 // limit; the next good input is checked by a new child.
+// testLimit is the child's memory limit in these tests, and bigText the
+// length of a text that needs more than that to load. A child built with
+// the race detector takes several hundred MiB of its own.
+var testLimit, bigText = func() (int64, int) {
+	if raceEnabled {
+		return 768 << 20, 900_000
+	}
+	return 128 << 20, 200_000
+}()
+
 func TestMemoryLimit_InputRefused(t *testing.T) {
-	c := New(Options{MaxMemory: 128 << 20})
+	c := New(Options{MaxMemory: testLimit})
 	defer c.Close()
 	ctx := context.Background()
-	data := bigTextDoc(t, 200_000)
+	data := bigTextDoc(t, bigText)
 	start := time.Now()
 	err := c.CheckImport(ctx, "big", nil, data)
 	took := time.Since(start)
 	if !errors.Is(err, ErrRejected) || !errors.Is(err, ErrCrashed) {
-		t.Fatalf("a %d-byte document needing ~300 MB under a 128 MiB limit: %v", len(data), err)
+		t.Fatalf("a %d-byte document needing ~%d MB under a %d MiB limit: %v", len(data), bigText*3/2000, testLimit>>20, err)
 	}
-	if !strings.Contains(err.Error(), "limit of 128 MiB") {
+	if !strings.Contains(err.Error(), fmt.Sprintf("limit of %d MiB", testLimit>>20)) {
 		t.Errorf("the refusal does not name the memory limit: %v", err)
 	}
 	if took > 20*time.Second {
@@ -69,13 +79,13 @@ func TestMemoryLimit_InputRefused(t *testing.T) {
 // allocate past the limit ("alloc" hook: 1 GiB on every sync message) is
 // rejected as a crash, and the parent keeps working.
 func TestMemoryLimit_GoHeap(t *testing.T) {
-	c := New(Options{MaxMemory: 128 << 20, Command: hooked(t, "alloc")})
+	c := New(Options{MaxMemory: testLimit, Command: hooked(t, "alloc")})
 	defer c.Close()
 	ctx := context.Background()
 	d := newDoc(t, 3)
 	err := c.CheckMessage(ctx, "doc", d, nil, []byte{0x42})
-	if !errors.Is(err, ErrRejected) || !errors.Is(err, ErrCrashed) || !strings.Contains(err.Error(), "limit of 128 MiB") {
-		t.Fatalf("a child allocating 1 GiB under a 128 MiB limit: %v", err)
+	if !errors.Is(err, ErrRejected) || !errors.Is(err, ErrCrashed) || !strings.Contains(err.Error(), fmt.Sprintf("limit of %d MiB", testLimit>>20)) {
+		t.Fatalf("a child allocating 1 GiB under a %d MiB limit: %v", testLimit>>20, err)
 	}
 	if err := c.CheckImport(ctx, "other", nil, newDoc(t, 10).Save()); err != nil {
 		t.Fatalf("a good document afterwards: %v", err)

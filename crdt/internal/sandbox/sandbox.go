@@ -681,7 +681,9 @@ func (ch *child) death(err error) string {
 // "fatal error: runtime: out of memory" or "... cannot allocate memory".
 func outOfMemory(line string) bool {
 	return strings.HasPrefix(line, "memory allocation of") ||
-		strings.Contains(line, "out of memory") || strings.Contains(line, "cannot allocate memory")
+		strings.Contains(line, "out of memory") || strings.Contains(line, "cannot allocate memory") ||
+		// A binary built with the race detector, whose runtime allocates too.
+		(strings.Contains(line, "ThreadSanitizer failed to allocate") && strings.Contains(line, "errno: 12"))
 }
 
 func describeExit(ps *os.ProcessState, err error) string {
