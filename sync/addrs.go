@@ -79,7 +79,7 @@ func (b *addrBook) others(peerDevice string) map[string][]string {
 // this one or from itself.
 func (n *Node) learnRelayed(from Remote, others map[string][]string) {
 	n.book.mu.Lock()
-	devs := n.book.devices
+	devs := maps.Clone(n.book.devices) // learn writes into the book's map
 	n.book.mu.Unlock()
 	learned := false
 	for dev, said := range others {

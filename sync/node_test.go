@@ -359,7 +359,6 @@ func TestNode_RefusesUnknownPeerBeforeAnyByte(t *testing.T) {
 	must(t, err)
 	defer hostC.Close()
 	c := newDevice(t, "Casey")
-	pairAll(t, c, b)
 	nc, err := New(Config{Space: c.space, Host: hostC, NoMDNS: true})
 	must(t, err)
 	must(t, nc.Start(ctx))

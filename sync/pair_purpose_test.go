@@ -255,10 +255,17 @@ func TestNode_UnpairRemovesDevicesThePartnerAddedInYourName(t *testing.T) {
 				Owner: trustsync.Person{ID: self.MemberID, Name: self.MemberName}}))
 			nf := fake.start(t)
 			inv := invite(t, ns, InviteOptions{forgeAdmit: true})
+			// Sam's device records the admission as it pleases; the
+			// joining copy, running the real checks of what it takes in,
+			// may already refuse Sam's document for writing into Alex's
+			// device records. Either way the attack must get nowhere on
+			// Alex's side.
 			if _, err := nf.Join(ctx, inv.Invite(), JoinOptions{As: "Alex", forgeJoin: true}); err != nil {
-				t.Fatalf("the forged join: %v", err)
-			}
-			if _, err := inv.Wait(ctx); err != nil {
+				if !strings.Contains(err.Error(), "refused a change") {
+					t.Fatalf("the forged join: %v", err)
+				}
+				t.Logf("the forged join was refused by the joining copy itself: %v", err)
+			} else if _, err := inv.Wait(ctx); err != nil {
 				t.Fatalf("the forged admission: %v", err)
 			}
 			me, nme, other, nother := alex, na, phone, np

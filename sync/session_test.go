@@ -292,7 +292,7 @@ func TestSession_RejectsMalformedFrames(t *testing.T) {
 		{"empty frame", true, fixed([]byte{0}), ErrMalformed},
 		{"unknown type", true, fixed(encodeFrame(99, []byte("x"))), ErrMalformed},
 		{"sync before hello", false, fixed(encodeFrame(frameSync, syncBody("boundaries", 0, []byte("x")))), ErrMalformed},
-		{"truncated hello", false, fixed(encodeFrame(frameHello, []byte{1, 5, 's'})), ErrMalformed},
+		{"truncated hello", false, fixed(encodeFrame(frameHello, []byte{ProtocolVersion, 5, 's'})), ErrMalformed},
 		{"hello trailing bytes", false, func(t *testing.T, good hello) []byte {
 			return encodeFrame(frameHello, append(mustEncode(t, good), 7))
 		}, ErrMalformed},

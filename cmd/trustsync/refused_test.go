@@ -292,7 +292,14 @@ func TestFaults_CLIRefusedData(t *testing.T) {
 				}
 			}
 		}
-		if refusals != 1 || strings.Count(log, "connected to") > 1 {
+		// Before the first refusal, two sessions racing to open (both
+		// devices dial) may show one connect and disconnect; after it, the
+		// retries are silent.
+		after := log
+		if i := strings.Index(log, "refused"); i >= 0 {
+			after = log[i:]
+		}
+		if refusals != 1 || strings.Count(after, "connected to") > 0 {
 			t.Fatalf("serve logged the refusal %d times over %d sessions (want once, and no connect line per retry):\n%s",
 				refusals, hostile.sessions.Load()-start, log)
 		}
