@@ -1259,6 +1259,11 @@ func (p *proto) notApplied(ctx context.Context, doc, what string, err error) (le
 		p.theirDocs[doc] = true
 		p.markDamaged(doc, err)
 		return true, nil
+	case pendingDevice(err):
+		// Signed by a further device whose certificate has not arrived
+		// yet: not a refusal. The session ends and the next one, which
+		// sends the space document first, takes it in.
+		return false, fmt.Errorf("%s: %w", what, errPending)
 	case errors.Is(err, trustsync.ErrForged):
 		p.theirDocs[doc] = true
 		return true, p.refuseDoc(doc, err)
@@ -1275,6 +1280,18 @@ func (p *proto) notApplied(ctx context.Context, doc, what string, err error) (le
 func forkedDoc(err error) bool {
 	var fe *crdt.ForkError
 	return errors.As(err, &fe)
+}
+
+// errPending ends a session that received a change signed by a device not
+// known yet (its certificate is in a space document change still on its
+// way); the next session starts with the space document.
+var errPending = errors.New("a change comes from a device whose certificate has not arrived yet; syncing again")
+
+// pendingDevice reports whether err refused a change only because its
+// device is not known yet.
+func pendingDevice(err error) bool {
+	var re *crdt.RefusedChangeError
+	return errors.As(err, &re) && re.Unknown
 }
 
 // refuseDoc leaves doc out of the rest of the session: the peer sent a
