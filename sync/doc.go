@@ -83,8 +83,11 @@
 //
 //   - HELLO: protocol version ([ProtocolVersion]), space ID, device ID,
 //     member ID, then each document ID with its heads (32-byte hashes).
-//   - SNAPSHOT: document ID, codec byte (0 raw, 1 DEFLATE), the Save() bytes.
-//   - SYNC: document ID, codec byte, one Automerge sync message.
+//   - SNAPSHOT: document ID, codec byte (0 raw, 1 DEFLATE), the document
+//     saved with the signatures of its changes (a signed bundle, see the
+//     crdt package: [crdt.Space.SaveSigned]).
+//   - SYNC: document ID, codec byte, one Automerge sync message with the
+//     signatures of the changes it carries (a signed bundle).
 //   - STATUS: the 32-byte digest of every document's heads, and how many
 //     items of each kind this side received from the peer so far (which is
 //     how the sender can say "sent 2 boundaries").
@@ -92,6 +95,10 @@
 //   - DAMAGED: a document ID and why the sender cannot read it, one line; an
 //     empty reason says it can again. A peer built before this frame ends
 //     the session on it, as it did on the damage itself.
+//   - REFUSED: a document ID and why the sender refused a change the
+//     peer sent for it (a signature that does not verify, or a write in
+//     the other person's name); the document is left out for the rest of
+//     the session, the others sync on. Protocol version 2.
 //   - PING: keepalive, sent after [SessionConfig.KeepAlive] of silence,
 //     with no body. After the hello a PING may carry a note instead, its
 //     first byte naming the kind: 1, the sender's listen addresses (a
