@@ -131,7 +131,7 @@ func readMembers(tx trustsync.ReadTx) ([]trustsync.Member, error) {
 		index[m.ID] = len(out)
 		out = append(out, m)
 	}
-	devs, err := tx.Items(KindDevice)
+	rows, err := deviceRows(tx)
 	if err != nil {
 		return nil, err
 	}
@@ -144,15 +144,12 @@ func readMembers(tx trustsync.ReadTx) ([]trustsync.Member, error) {
 	}
 	var t *trust
 	if begun {
-		if t, err = trustFromTx(tx); err != nil {
+		if t, err = trustFromTx(tx, rows); err != nil {
 			return nil, err
 		}
 	}
-	for _, it := range devs {
-		var d trustsync.Device
-		if err := json.Unmarshal(it.Data, &d); err != nil {
-			return nil, viewDamaged(it, err)
-		}
+	for _, row := range rows {
+		d := row.Device
 		if t != nil {
 			k, ok := t.devices[d.ID]
 			if !ok {
@@ -237,24 +234,13 @@ func (s *Space) AddDevice(ctx context.Context, d trustsync.Device) error {
 	}
 	// A device this device trusts first-hand ([Space.TrustDevice]) is
 	// vouched for in its record, for this person's other devices.
-	var vouch *anchor
-	if _, err := s.PeerID(ctx); err != nil {
-		return fmt.Errorf("add device: %w", err)
-	}
-	if err := s.st.View(ctx, func(tx trustsync.ReadTx) error {
-		as, err := readAnchors(tx)
-		for _, a := range as {
-			if a.Device == d.ID {
-				vouch = &a
-			}
-		}
-		return err
-	}); err != nil {
+	vouch, err := s.anchorOf(ctx, d.ID)
+	if err != nil {
 		return fmt.Errorf("add device: %w", err)
 	}
 	me := s.Self()
 	self := d.ID == me.DeviceID
-	_, err := s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
+	_, err = s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
 		at := ms(s.now())
 		newMember := getMap(root, "m:"+d.Owner.ID) == nil
 		if newMember {

@@ -122,23 +122,12 @@ func (s *Space) NotePaired(ctx context.Context, deviceID string) error {
 	}
 	// A device met first-hand ([Space.TrustDevice]) is vouched for too,
 	// for this person's other devices.
-	var vouch *anchor
-	if _, err := s.PeerID(ctx); err != nil {
-		return fmt.Errorf("note pairing: %w", err)
-	}
-	if err := s.st.View(ctx, func(tx trustsync.ReadTx) error {
-		as, err := readAnchors(tx)
-		for _, a := range as {
-			if a.Device == deviceID {
-				vouch = &a
-			}
-		}
-		return err
-	}); err != nil {
+	vouch, err := s.anchorOf(ctx, deviceID)
+	if err != nil {
 		return fmt.Errorf("note pairing: %w", err)
 	}
 	note := s.notePaired(me.DeviceID, deviceID)
-	_, err := s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
+	_, err = s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
 		e, err := note(doc, root)
 		if vouch == nil || (err != nil && !errors.Is(err, errNoChange)) {
 			return e, err

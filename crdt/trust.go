@@ -271,30 +271,46 @@ type deviceRow struct {
 	Certs map[string]string `json:"certs,omitempty"`
 }
 
-// recordsFromView reads the device records from the view rows, and the
-// seals from meta.
-func recordsFromView(tx trustsync.ReadTx) ([]devRecord, map[string]string, error) {
+// deviceRows reads the device view rows.
+func deviceRows(tx trustsync.ReadTx) ([]deviceRow, error) {
 	items, err := tx.Items(KindDevice)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	recs := make([]devRecord, 0, len(items))
+	rows := make([]deviceRow, 0, len(items))
 	for _, it := range items {
 		var d deviceRow
 		if err := json.Unmarshal(it.Data, &d); err != nil {
-			return nil, nil, viewDamaged(it, err)
+			return nil, viewDamaged(it, err)
 		}
+		rows = append(rows, d)
+	}
+	return rows, nil
+}
+
+// recordsOf is what trust needs of the device view rows.
+func recordsOf(rows []deviceRow) []devRecord {
+	recs := make([]devRecord, 0, len(rows))
+	for _, d := range rows {
 		recs = append(recs, devRecord{ID: d.ID, Member: d.Owner.ID, PeerID: d.PeerID, Removed: d.Removed, Certs: d.Certs})
 	}
+	return recs
+}
+
+// readSeals returns the seals kept in meta from the space document.
+func readSeals(tx trustsync.ReadTx) (map[string]string, error) {
 	seals := map[string]string{}
-	if b, err := tx.Get(sealsMeta); err == nil {
-		if err := json.Unmarshal(b, &seals); err != nil {
-			return nil, nil, &trustsync.DamagedError{What: "this device's record of seals", Why: err.Error(), Hint: "sync again to rebuild it"}
-		}
-	} else if !errors.Is(err, trustsync.ErrNotFound) {
-		return nil, nil, err
+	b, err := tx.Get(sealsMeta)
+	if errors.Is(err, trustsync.ErrNotFound) {
+		return seals, nil
 	}
-	return recs, seals, nil
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &seals); err != nil {
+		return nil, &trustsync.DamagedError{What: "this device's record of seals", Why: err.Error(), Hint: "sync again to rebuild it"}
+	}
+	return seals, nil
 }
 
 // readAnchors returns this device's anchors.
@@ -312,6 +328,35 @@ func readAnchors(tx trustsync.ReadTx) ([]anchor, error) {
 			Hint: "restore a backup, or pair again"}
 	}
 	return as, nil
+}
+
+// anchorOf returns the anchor of device, or nil when this device did not
+// meet it first-hand. It loads this device's key too, for certify.
+func (s *Space) anchorOf(ctx context.Context, device string) (*anchor, error) {
+	if _, err := s.PeerID(ctx); err != nil {
+		return nil, err
+	}
+	var found *anchor
+	err := s.st.View(ctx, func(tx trustsync.ReadTx) error {
+		as, err := readAnchors(tx)
+		for _, a := range as {
+			if a.Device == device {
+				found = &a
+			}
+		}
+		return err
+	})
+	return found, err
+}
+
+// loadedKey returns this device's key when it is loaded (loadKey).
+func (s *Space) loadedKey() (ed25519.PrivateKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.key == nil {
+		return nil, errors.New("this device's key is not loaded")
+	}
+	return s.key, nil
 }
 
 // addAnchor records a device met first-hand.
@@ -341,11 +386,12 @@ func (s *Space) trustOf(tx trustsync.ReadTx, self Identity, root *automerge.Map)
 	if key != nil {
 		pub = key.Public().(ed25519.PublicKey)
 	}
-	return loadTrust(tx, self, pub, root)
+	return loadTrust(tx, self, pub, root, nil)
 }
 
-// trustFromTx computes what this device knows, from the store alone.
-func trustFromTx(tx trustsync.ReadTx) (*trust, error) {
+// trustFromTx computes what this device knows, from the store alone: from
+// the device view rows given (read here when nil).
+func trustFromTx(tx trustsync.ReadTx, rows []deviceRow) (*trust, error) {
 	b, err := tx.Get(identityKey)
 	if err != nil {
 		return nil, err
@@ -360,7 +406,7 @@ func trustFromTx(tx trustsync.ReadTx) (*trust, error) {
 			pub = k.Public().(ed25519.PublicKey)
 		}
 	}
-	return loadTrust(tx, self, pub, nil)
+	return loadTrust(tx, self, pub, nil, rows)
 }
 
 // signingBegun reports whether this home has begun to sign: created by
@@ -374,7 +420,7 @@ func signingBegun(tx trustsync.ReadTx) (bool, error) {
 	return err == nil, err
 }
 
-func loadTrust(tx trustsync.ReadTx, self Identity, pub ed25519.PublicKey, root *automerge.Map) (*trust, error) {
+func loadTrust(tx trustsync.ReadTx, self Identity, pub ed25519.PublicKey, root *automerge.Map, rows []deviceRow) (*trust, error) {
 	anchors, err := readAnchors(tx)
 	if err != nil {
 		return nil, err
@@ -384,7 +430,13 @@ func loadTrust(tx trustsync.ReadTx, self Identity, pub ed25519.PublicKey, root *
 	if root != nil {
 		recs, seals, err = recordsFromDoc(root)
 	} else {
-		recs, seals, err = recordsFromView(tx)
+		if rows == nil {
+			if rows, err = deviceRows(tx); err != nil {
+				return nil, err
+			}
+		}
+		recs = recordsOf(rows)
+		seals, err = readSeals(tx)
 	}
 	if err != nil {
 		return nil, err
@@ -566,12 +618,7 @@ func (s *Space) certify(tx trustsync.ReadTx, me Identity, device string, pub ed2
 		if tx != nil {
 			k, err = s.loadKey(tx)
 		} else {
-			s.mu.Lock()
-			k = s.key
-			s.mu.Unlock()
-			if k == nil {
-				err = errors.New("this device's key is not loaded")
-			}
+			k, err = s.loadedKey()
 		}
 		if err != nil {
 			return edit{}, err
@@ -621,10 +668,11 @@ func (s *Space) beginSigning(ctx context.Context) error {
 		if _, err := s.loadKey(tx); err != nil {
 			return err
 		}
-		recs, _, err := recordsFromView(tx)
+		rows, err := deviceRows(tx)
 		if err != nil {
 			return err
 		}
+		recs := recordsOf(rows)
 		have, err := readAnchors(tx)
 		if err != nil {
 			return err
@@ -673,11 +721,9 @@ func (s *Space) seal(ctx context.Context, anchors []anchor) error {
 		}
 	}
 	_, err = s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
-		s.mu.Lock()
-		k := s.key // loaded by beginSigning
-		s.mu.Unlock()
-		if k == nil {
-			return edit{}, errors.New("this device's key is not loaded")
+		k, err := s.loadedKey() // loaded by beginSigning
+		if err != nil {
+			return edit{}, err
 		}
 		st, err := signStatement(k, "s1", sealDomain, body)
 		if err != nil {
@@ -692,12 +738,7 @@ func (s *Space) seal(ctx context.Context, anchors []anchor) error {
 			if m == nil || getStr(m, certPrefix+me.DeviceID) != "" {
 				continue
 			}
-			cert, err := signStatement(k, "c1", certDomain, certBody{V: 1, Space: me.SpaceID, Device: a.Device,
-				Key: a.Key, Member: a.Member, By: me.DeviceID, At: body.At})
-			if err != nil {
-				return edit{}, err
-			}
-			if err := m.Set(certPrefix+me.DeviceID, cert); err != nil {
+			if _, err := s.certify(nil, me, a.Device, a.Key, a.Member)(doc, root); err != nil {
 				return edit{}, err
 			}
 			touched = append(touched, ItemRef{KindDevice, a.Device})
