@@ -50,7 +50,11 @@ type SessionConfig struct {
 	// Default: [DefaultTimeout].
 	Timeout time.Duration
 	// KeepAlive is how often an idle session sends a ping. A peer silent
-	// for three times as long is dropped. Default: [DefaultKeepAlive].
+	// for three times as long is dropped. A session that sent nothing for
+	// KeepAlive/5 while the two sides' heads differ counts as stalled and
+	// restarts the sync states; a side busy working through received
+	// frames therefore sends an empty ping every KeepAlive/20 while it
+	// sends nothing else. Default: [DefaultKeepAlive].
 	KeepAlive time.Duration
 	// Logger receives debug messages. Default: discard.
 	Logger *slog.Logger
@@ -108,6 +112,12 @@ type Stats struct {
 	Received, Sent map[string]int
 	// Changes is the number of Automerge changes received that were new.
 	Changes int
+	// Restarts counts how often the session found the sync stalled (no
+	// byte moved either way, nothing queued, the two sides' heads still
+	// differ) and restarted the sync states, sending again what the peer
+	// may lack. A peer busy with what it received shows it (see
+	// [SessionConfig.KeepAlive]) and is not counted as stalled.
+	Restarts int
 }
 
 // Session runs the sync protocol with one peer over one connection. Make it
@@ -137,6 +147,7 @@ type Session struct {
 	reasons  map[DocDamage]string
 	restored map[string]bool
 	refusals map[DocRefusal]bool // documents left out for a refused change
+	restarts int
 }
 
 // NewSession prepares a session syncing space over cfg.Conn.
@@ -244,6 +255,7 @@ func (s *Session) Stats() Stats {
 		Received: map[string]int{},
 		Sent:     maps.Clone(s.sent),
 		Changes:  s.changes,
+		Restarts: s.restarts,
 	}
 	for k, ids := range s.received {
 		st.Received[k] = len(ids)
@@ -359,6 +371,12 @@ func (q *outQueue) signal() {
 	}
 }
 
+func (q *outQueue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.frames) == 0
+}
+
 func (q *outQueue) pop() (f []byte, ok, finished bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -422,7 +440,11 @@ func (s *Session) Run(ctx context.Context) (err error) {
 	p := &proto{s: s, out: out, pending: map[string]bool{}, dirty: map[string]bool{}, inStep: map[string][]string{},
 		damaged: map[string]string{}, announced: map[string]string{}, theirDamaged: map[string]string{}, snapSent: map[string]bool{},
 		refused: map[string]string{}, theyRefused: map[string]string{}}
+	loopDone := make(chan struct{})
+	wg.Add(1)
+	go func() { defer wg.Done(); s.showBusy(ctx, loopDone, p) }()
 	err = p.loop(ctx, in, readErr, writeErr, events)
+	close(loopDone)
 	peer = p.peer
 
 	writerGone := errors.Is(err, errWriter)
@@ -503,6 +525,35 @@ func (s *Session) readLoop(ctx context.Context, in chan<- frame) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// showBusy tells the peer that this side is working while its loop handles
+// received frames and sends nothing: the loop is one goroutine, a backlog
+// of snapshots and sync messages (each checked in the sandbox) can keep it
+// from sending for seconds, and the peer's watchdog would take that for a
+// stall. While the loop handled a frame (or is in one) since the last
+// tick, and no byte went out meanwhile, an empty PING is queued; every
+// peer of this protocol version ignores an empty PING's body. It runs
+// until stop is closed.
+func (s *Session) showBusy(ctx context.Context, stop <-chan struct{}, p *proto) {
+	t := time.NewTicker(max(s.cfg.KeepAlive/20, time.Millisecond))
+	defer t.Stop()
+	lastOut, lastHandled := s.bytesOut.Load(), p.handled.Load()
+	for {
+		select {
+		case <-t.C:
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		}
+		sent, handled := s.bytesOut.Load(), p.handled.Load()
+		busy := p.handling.Load() || handled != lastHandled
+		if busy && sent == lastOut && p.helloSeen.Load() && p.out.empty() {
+			p.out.push(encodeFrame(framePing, nil))
+		}
+		lastOut, lastHandled = sent, handled
 	}
 }
 
@@ -594,6 +645,22 @@ type proto struct {
 
 	addrsSent  []string            // the listen addresses last sent to the peer
 	othersSent map[string][]string // the other devices' addresses last passed on
+
+	// Read by showBusy: whether the loop is handling a frame, how many it
+	// handled, whether the hello exchange is done.
+	handling  atomic.Bool
+	handled   atomic.Int64
+	helloSeen atomic.Bool
+}
+
+// handleFrame handles f, marked as work in progress for showBusy.
+func (p *proto) handleFrame(ctx context.Context, f frame) error {
+	p.handling.Store(true)
+	defer func() {
+		p.handling.Store(false)
+		p.handled.Add(1)
+	}()
+	return p.handle(ctx, f)
 }
 
 func (p *proto) send(typ byte, body []byte) error {
@@ -632,13 +699,18 @@ func (p *proto) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-c
 			if err := p.sendAddrs(); err != nil {
 				return err
 			}
+			// A genuine stall only: frames read and not handled yet, or
+			// frames waiting to go out, are work under way, not a stall.
 			progress := s.bytesIn.Load() + s.bytesOut.Load()
-			stalled := progress == lastProgress
+			stalled := progress == lastProgress && len(in) == 0 && p.out.empty()
 			lastProgress = progress
 			if !stalled || !p.helloDone || p.peerDigest == nil || p.sentDigest == nil || *p.peerDigest == *p.sentDigest {
 				continue
 			}
 			s.log.Debug("sync stalled; restarting the sync states", "device", p.remote.DeviceID)
+			s.mu.Lock()
+			s.restarts++
+			s.mu.Unlock()
 			p.peer.Reset()
 			clear(p.inStep)
 			for d := range p.theirDocs {
@@ -662,7 +734,7 @@ func (p *proto) loop(ctx context.Context, in <-chan frame, readErr, writeErr <-c
 				return fmt.Errorf("no hello from the peer within %v", s.cfg.Timeout)
 			}
 		case f := <-in:
-			if err := p.handle(ctx, f); err != nil {
+			if err := p.handleFrame(ctx, f); err != nil {
 				return err
 			}
 		case ev, ok := <-events:
@@ -697,7 +769,7 @@ func (p *proto) drain(ctx context.Context, in <-chan frame, err error) error {
 	for {
 		select {
 		case f := <-in:
-			if herr := p.handle(ctx, f); herr != nil {
+			if herr := p.handleFrame(ctx, f); herr != nil {
 				return herr
 			}
 		default:
@@ -1035,6 +1107,7 @@ func (p *proto) onHello(ctx context.Context, body []byte) error {
 		}
 	}
 	p.helloDone = true
+	p.helloSeen.Store(true)
 	s.setState(func() { s.remote = remote; s.hello = true })
 	s.log.Debug("hello", "device", remote.DeviceID, "member", remote.MemberName, "docs", len(h.Docs))
 	if s.cfg.hooks.hello != nil {
