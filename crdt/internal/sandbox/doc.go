@@ -112,7 +112,7 @@
 // (under 1 ms here). Starting a child costs about 3-6 ms; a restart
 // followed by a check (the mirror loaded from a whole Save) about 17-25 ms.
 // The child's memory grows with the documents it mirrors (at most
-// Options.MaxMirrors of them).
+// Options.MaxMirrors of them, holding at most Options.MaxMirrorBytes).
 //
 // Text-heavy documents cost more: a month of check-ins (30 maps, each with
 // a 500-character Text; 2.4 KB saved) takes about 30 ms to Load, the same

@@ -44,8 +44,21 @@ type Options struct {
 	// rejected without being sent. Default 64 MiB.
 	MaxInput int
 	// MaxMirrors bounds the documents the child mirrors; the least
-	// recently used mirror is dropped beyond it. Default 16.
+	// recently used mirror is dropped beyond it. Default 256.
 	MaxMirrors int
+	// MaxMirrorBytes bounds what the child's mirrors hold, counted as the
+	// bytes loaded into them (the caller's saved document when a mirror
+	// is loaded whole, then the changes and checked inputs applied to
+	// it): the least recently used mirrors are dropped beyond it, a
+	// mirror that alone exceeds it right after its check. The memory a
+	// mirror takes is estimated from these bytes (about 2,000 times them
+	// for a document of Text values: a month of 30 check-ins with a
+	// 500-character Text note each saves to 2.4 KB and holds about 5 MB
+	// loaded). Default: the bytes whose estimate is two fifths of
+	// MaxMemory (about 200 KB, 60 such months, for the default
+	// MaxMemory), so that the mirrors of what a session works on stay
+	// loaded while a check keeps room.
+	MaxMirrorBytes int64
 	// MaxMemory bounds the memory the child may take for data, in bytes:
 	// its Go heap, Automerge's native heap and its thread stacks. The child
 	// sets it as its RLIMIT_DATA before it reads any request, so an input
@@ -70,10 +83,17 @@ func (o Options) withDefaults() Options {
 		o.MaxInput = 64 << 20
 	}
 	if o.MaxMirrors <= 0 {
-		o.MaxMirrors = 16
+		o.MaxMirrors = 256
 	}
 	if o.MaxMemory == 0 {
 		o.MaxMemory = DefaultMaxMemory
+	}
+	if o.MaxMirrorBytes <= 0 {
+		mem := o.MaxMemory
+		if mem < 0 {
+			mem = DefaultMaxMemory
+		}
+		o.MaxMirrorBytes = max(mem*2/5/nativeFactor, 1)
 	}
 	return o
 }
@@ -112,6 +132,7 @@ type Checker struct {
 	mu      sync.Mutex
 	ch      *child
 	mirrors map[string]*mirrorState
+	bytes   int64 // the sum of the mirrors' sizes
 	clock   uint64
 	closed  bool
 	stats   Stats
@@ -121,6 +142,7 @@ type Checker struct {
 type mirrorState struct {
 	heads []automerge.ChangeHash
 	used  uint64
+	size  int64 // bytes loaded into it (see Options.MaxMirrorBytes)
 }
 
 // New returns a Checker. No process is started until the first check.
@@ -139,6 +161,7 @@ func (c *Checker) Close() error {
 		c.ch = nil
 	}
 	c.mirrors = map[string]*mirrorState{}
+	c.bytes = 0
 	return nil
 }
 
@@ -183,7 +206,7 @@ func (c *Checker) forget(ctx context.Context, doc string) {
 	if _, ok := c.mirrors[doc]; !ok {
 		return
 	}
-	delete(c.mirrors, doc)
+	c.drop(doc)
 	if c.ch == nil {
 		return
 	}
@@ -356,12 +379,16 @@ func (c *Checker) check(ctx context.Context, doc string, base *automerge.Doc, si
 			// Save and try once more.
 			c.stats.Checks--
 			c.stats.OutOfSteps++
-			delete(c.mirrors, doc)
+			c.drop(doc)
 			continue
 		}
 		if m := c.mirrors[doc]; m != nil {
 			m.heads = rep.heads
+			if rep.status == stOK {
+				c.grow(m, int64(size))
+			}
 		}
+		c.shrink(ctx)
 		return c.verdict(rep, what)
 	}
 }
@@ -422,7 +449,7 @@ func (c *Checker) syncMirror(ctx context.Context, ch *child, doc string, base *a
 	rep, err := c.roundTrip(ctx, ch, e.b)
 	if err == nil && rep.status == stOutOfStep && mode == modeDelta {
 		c.stats.OutOfSteps++
-		delete(c.mirrors, doc)
+		c.drop(doc)
 		return c.syncMirror(ctx, ch, doc, base, heads, true)
 	}
 	if err != nil {
@@ -438,15 +465,22 @@ func (c *Checker) syncMirror(ctx context.Context, ch *child, doc string, base *a
 		return fmt.Errorf("%w: the checker died loading the caller's own %q: %s", ErrUnavailable, doc, ch.death(err))
 	}
 	if rep.status != stOK {
-		delete(c.mirrors, doc)
+		c.drop(doc)
 		return fmt.Errorf("%w: the checker could not mirror %q: %s", ErrUnavailable, doc, rep.text)
 	}
+	size := int64(len(data))
 	if mode == modeFull {
 		c.stats.FullSyncs++
+		c.drop(doc)
 	} else {
 		c.stats.DeltaSyncs++
+		if m != nil {
+			size += m.size
+		}
+		c.drop(doc)
 	}
 	c.mirrors[doc] = &mirrorState{heads: rep.heads, used: c.clock}
+	c.grow(c.mirrors[doc], size)
 	return nil
 }
 
@@ -463,14 +497,41 @@ func known(d *automerge.Doc, hs []automerge.ChangeHash) bool {
 // evict drops least recently used mirrors until there is room for one more.
 func (c *Checker) evict(ctx context.Context) {
 	for len(c.mirrors) >= c.opts.MaxMirrors {
-		var oldest string
-		var at uint64
-		for k, m := range c.mirrors {
-			if oldest == "" || m.used < at {
-				oldest, at = k, m.used
-			}
+		c.forget(ctx, c.oldest())
+	}
+}
+
+// shrink drops least recently used mirrors while they hold more than
+// Options.MaxMirrorBytes.
+func (c *Checker) shrink(ctx context.Context) {
+	for c.bytes > c.opts.MaxMirrorBytes && len(c.mirrors) > 0 {
+		c.forget(ctx, c.oldest())
+	}
+}
+
+// oldest returns the least recently used mirror.
+func (c *Checker) oldest() string {
+	var oldest string
+	var at uint64
+	for k, m := range c.mirrors {
+		if oldest == "" || m.used < at {
+			oldest, at = k, m.used
 		}
-		c.forget(ctx, oldest)
+	}
+	return oldest
+}
+
+// grow counts n more bytes loaded into m.
+func (c *Checker) grow(m *mirrorState, n int64) {
+	m.size += n
+	c.bytes += n
+}
+
+// drop forgets the parent's record of the mirror of doc.
+func (c *Checker) drop(doc string) {
+	if m, ok := c.mirrors[doc]; ok {
+		c.bytes -= m.size
+		delete(c.mirrors, doc)
 	}
 }
 
@@ -498,6 +559,7 @@ func (c *Checker) lost() {
 		c.ch = nil
 	}
 	c.mirrors = map[string]*mirrorState{}
+	c.bytes = 0
 }
 
 // roundTrip sends one request and reads its reply, within Options.Timeout
