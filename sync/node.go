@@ -132,6 +132,15 @@ const (
 	// device's). The document is left out for the rest of the session;
 	// the others sync on.
 	ChangeRefused
+	// Progress: how far a session is with the documents its hello
+	// exchange found to differ; Progress says how many of them were
+	// received and sent so far, of how many, and the bytes both ways. It
+	// is reported after the hello exchange, then at most every 100 ms as
+	// documents move, and last (Progress.Done) when both sides first
+	// hold the same heads, just before Synced. A session whose devices
+	// were in step already reports none. A session that ends before it
+	// is done reports PeerOffline without a last Progress.
+	Progress
 )
 
 func (t EventType) String() string {
@@ -156,6 +165,8 @@ func (t EventType) String() string {
 		return "checks restored"
 	case ChangeRefused:
 		return "change refused"
+	case Progress:
+		return "progress"
 	case Paired:
 		return "paired"
 	case PairRefused:
@@ -175,6 +186,7 @@ type Event struct {
 	Err      error         // PeerOffline, Refused and ChecksUnavailable only
 	Damage   DocDamage     // DocDamaged and DocRestored only
 	Refusal  DocRefusal    // ChangeRefused only
+	Progress Transfer      // Progress only
 }
 
 // RefusedError is why a session with a device ended when one side refused
@@ -930,6 +942,9 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 		},
 		refused: func(r Remote, d DocRefusal) {
 			n.emit(Event{Type: ChangeRefused, Peer: id, Remote: r, Refusal: d})
+		},
+		progress: func(r Remote, t Transfer) {
+			n.emit(Event{Type: Progress, Peer: id, Remote: r, Progress: t})
 		},
 		listen: n.listenAddrs,
 		addrs: func(r Remote, addrs []string) {

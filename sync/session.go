@@ -70,6 +70,7 @@ type sessionHooks struct {
 	damaged  func(Remote, DocDamage)  // a document left out, on either side
 	refused  func(Remote, DocRefusal) // a document left out for a refused change, on either side
 	restored func(Remote, string)     // a document of this device restored from the peer
+	progress func(Remote, Transfer)   // how far the transfer after the hello is (see progress.go)
 	// listen returns this device's listen addresses, sent to the peer
 	// after the hello and again when they change; addrs receives the
 	// peer's. others returns the addresses other devices of the space
@@ -148,6 +149,8 @@ type Session struct {
 	restored map[string]bool
 	refusals map[DocRefusal]bool // documents left out for a refused change
 	restarts int
+
+	prog progress
 }
 
 // NewSession prepares a session syncing space over cfg.Conn.
@@ -345,14 +348,23 @@ func (s *Session) setState(f func()) {
 // so that the loop never blocks on a slow peer and always keeps reading.
 type outQueue struct {
 	mu       stdsync.Mutex
-	frames   [][]byte
+	frames   []outFrame
 	finished bool
 	wake     chan struct{}
 }
 
-func (q *outQueue) push(f []byte) {
+// outFrame is an encoded frame, with the document whose data it carries
+// (for progress reports), if any.
+type outFrame struct {
+	b   []byte
+	doc string
+}
+
+func (q *outQueue) push(f []byte) { q.pushDoc(f, "") }
+
+func (q *outQueue) pushDoc(f []byte, doc string) {
 	q.mu.Lock()
-	q.frames = append(q.frames, f)
+	q.frames = append(q.frames, outFrame{f, doc})
 	q.mu.Unlock()
 	q.signal()
 }
@@ -377,14 +389,14 @@ func (q *outQueue) empty() bool {
 	return len(q.frames) == 0
 }
 
-func (q *outQueue) pop() (f []byte, ok, finished bool) {
+func (q *outQueue) pop() (f outFrame, ok, finished bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.frames) == 0 {
-		return nil, false, q.finished
+		return outFrame{}, false, q.finished
 	}
 	f = q.frames[0]
-	q.frames[0] = nil
+	q.frames[0] = outFrame{}
 	q.frames = q.frames[1:]
 	return f, true, false
 }
@@ -576,8 +588,11 @@ func (s *Session) writeLoop(ctx context.Context, q *outQueue) error {
 	for {
 		f, ok, finished := q.pop()
 		if ok {
-			if err := write(f); err != nil {
+			if err := write(f.b); err != nil {
 				return err
+			}
+			if f.doc != "" {
+				s.progressSent(f.doc)
 			}
 			continue
 		}
@@ -663,12 +678,15 @@ func (p *proto) handleFrame(ctx context.Context, f frame) error {
 	return p.handle(ctx, f)
 }
 
-func (p *proto) send(typ byte, body []byte) error {
+func (p *proto) send(typ byte, body []byte) error { return p.sendDoc(typ, body, "") }
+
+// sendDoc queues a frame carrying doc's data (none when doc is empty).
+func (p *proto) sendDoc(typ byte, body []byte, doc string) error {
 	f := encodeFrame(typ, body)
 	if len(f) > p.s.cfg.MaxFrame+binaryLenMax {
 		return fmt.Errorf("%w: outgoing frame of %d bytes", ErrFrameTooLarge, len(f))
 	}
-	p.out.push(f)
+	p.out.pushDoc(f, doc)
 	return nil
 }
 
@@ -1003,6 +1021,7 @@ func (p *proto) assumeSnapshot(ctx context.Context, doc string) (bool, error) {
 }
 
 func (p *proto) received(doc string, rec crdt.Received) {
+	p.s.progressGot(doc)
 	p.pending[doc] = true
 	p.dirty[doc] = true
 	if rec.Changes == 0 && len(rec.Items) == 0 {
@@ -1113,6 +1132,7 @@ func (p *proto) onHello(ctx context.Context, body []byte) error {
 	if s.cfg.hooks.hello != nil {
 		s.cfg.hooks.hello(remote)
 	}
+	p.startProgress()
 	if err := p.announce(); err != nil {
 		return err
 	}
@@ -1125,6 +1145,24 @@ func (p *proto) onHello(ctx context.Context, body []byte) error {
 		}
 	}
 	return nil
+}
+
+// startProgress starts following the documents the hello exchange found to
+// differ: those the peer holds at other heads (to receive) and those this
+// device holds at other heads or alone (to send), damaged ones left out.
+func (p *proto) startProgress() {
+	var receive, send []string
+	for d, hs := range p.theirHeads {
+		if _, bad := p.damaged[d]; !bad && !slices.Equal(hs, p.myHeads[d]) {
+			receive = append(receive, d)
+		}
+	}
+	for d := range p.pending {
+		if _, bad := p.damaged[d]; !bad && len(p.myHeads[d]) > 0 {
+			send = append(send, d)
+		}
+	}
+	p.s.progressStart(p.remote, receive, send)
 }
 
 // sendAddrs tells the peer this device's listen addresses, after the hello
@@ -1242,7 +1280,7 @@ func (p *proto) flush(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := p.send(frameSnapshot, body); err != nil {
+			if err := p.sendDoc(frameSnapshot, body, doc); err != nil {
 				return err
 			}
 			p.theirDocs[doc] = true
@@ -1273,7 +1311,7 @@ func (p *proto) flush(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := p.send(frameSync, body); err != nil {
+		if err := p.sendDoc(frameSync, body, doc); err != nil {
 			return err
 		}
 	}
@@ -1308,6 +1346,9 @@ func (p *proto) updateSynced() {
 		return
 	}
 	s.setState(func() { s.synced = synced })
+	if synced {
+		s.progressDone()
+	}
 	if synced && s.cfg.hooks.synced != nil {
 		s.cfg.hooks.synced(p.remote)
 	}
