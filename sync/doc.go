@@ -106,6 +106,13 @@
 //     space told the sender of themselves (a count, then each device ID
 //     with a count and its addresses). A note of an unknown kind is
 //     ignored, and peers from before the notes ignore every PING body.
+//     A side busy handling received frames (each snapshot or sync message
+//     is checked before it is applied) sends an empty PING every
+//     KeepAlive/20 while it sends nothing else, so that the peer does not
+//     take the silence for a stall: a session restarts its sync states
+//     only when no byte moved either way for KeepAlive/5, nothing read
+//     waits to be handled, nothing waits to go out, and the two sides'
+//     heads still differ ([Stats].Restarts counts it).
 //
 // Every read waits at most three keepalive intervals and every write at most
 // [SessionConfig.Timeout] when the connection supports deadlines (net.Conn,
@@ -235,7 +242,9 @@
 //
 // [Node.Subscribe] reports [PeerOnline] after a successful hello,
 // [PeerOffline] when a session ends, [ChangesReceived] with the items a
-// peer's changes touched, and [Synced] when both sides hold the same heads;
+// peer's changes touched, [Progress] with how many of the documents the
+// hello exchange found to differ were received and sent so far (and the
+// bytes), and [Synced] when both sides hold the same heads;
 // [ChecksUnavailable] (once) and [ChecksRestored] report a device that
 // cannot check what peers send, and its recovery; [Paired], [PairRefused]
 // and [Unpaired] report pairing and unpairing.
