@@ -20,6 +20,9 @@ type IOStreams struct {
 	StdinTTY bool
 	// StdoutTTY reports whether Out is an interactive terminal.
 	StdoutTTY bool
+	// StderrTTY reports whether ErrOut is an interactive terminal: long
+	// syncs then show their progress there on one rewritten line.
+	StderrTTY bool
 	// Color enables ANSI colours on Out.
 	Color bool
 }
@@ -35,6 +38,7 @@ func System() *IOStreams {
 		ErrOut:    os.Stderr,
 		StdinTTY:  isTerminal(os.Stdin),
 		StdoutTTY: stdoutTTY,
+		StderrTTY: isTerminal(os.Stderr),
 		Color:     stdoutTTY && !noColor && os.Getenv("TERM") != "dumb",
 	}
 }

@@ -82,6 +82,9 @@ func NewCmdPair(f *Factory, runF func(*PairOptions) error) *cobra.Command {
 			invite, or compare the codes at once and run 'trustsync unpair' on
 			both devices if they differ.
 
+			When standard error is a terminal, the first sync after pairing
+			shows how far it is on one line that it rewrites, as sync does.
+
 			The two devices must reach each other: on one network this just
 			works; across networks see PAIRING.md (--announce writes a forwarded
 			port or a VPN address into the invite).
@@ -157,17 +160,27 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 	}
 	defer release()
 	var refusals <-chan tsync.Event
+	// The first sync after pairing shows its progress on a terminal, as
+	// sync does, once the pairing lines are printed.
+	var line *progressLine
 	n, err := f.StartNode(ctx, NodeOptions{
 		Listen: opts.Listen,
 		BeforeStart: func(n *tsync.Node) {
 			ch, _ := n.Subscribe() // ends when the node closes
 			refusals = ch
+			if f.IOStreams.StderrTTY {
+				events, unsub := n.Subscribe()
+				line = startProgressLine(f.IOStreams.ErrOut, events, unsub, true)
+			}
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	if line != nil {
+		defer line.stop()
+	}
 	wait := opts.Timeout
 	if opts.Invite == "" {
 		wait += 5 * time.Second // the invite's expiry ends the wait first
@@ -207,7 +220,14 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 	// ends only the first sync, whose work the next sync does.
 	sctx, scancel := context.WithTimeout(interrupted, firstSyncWait)
 	defer scancel()
-	if err := n.WaitSynced(sctx, res.Peer); err != nil {
+	if line != nil {
+		line.release()
+	}
+	err = n.WaitSynced(sctx, res.Peer)
+	if line != nil {
+		line.stop()
+	}
+	if err != nil {
 		fmt.Fprintln(e, "To sync from now on, run 'trustsync sync' or 'trustsync serve' on both devices.")
 		return nil
 	}

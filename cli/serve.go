@@ -41,6 +41,8 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 			what was received from it, which document is damaged on either side
 			(the others sync on, and a damaged one is restored from the other
 			side's copy), and, once per reason, when it refused a device's data.
+			A long transfer (more than 5 documents, or 1 MB) gets a line when it
+			starts and one when it is done, with the documents, bytes and time.
 			It records when each device last synced and the last refusal, which
 			'trustsync status' shows.
 
@@ -135,6 +137,7 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 	// until it syncs or is refused for another reason.
 	refusing := map[string]string{} // by peer: the refusal told
 	told := map[string]bool{}       // damage told, by peer, document and reason
+	transfers := map[string]*transferLog{}
 	tick := time.NewTicker(recordEvery)
 	defer tick.Stop()
 	for {
@@ -157,6 +160,12 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 				}
 			case tsync.PeerOffline:
 				delete(insync, ev.Peer.String())
+				if l := transfers[ev.Peer.String()]; l != nil {
+					if line := l.stopped(name); line != "" {
+						fmt.Fprintln(w, line)
+					}
+					delete(transfers, ev.Peer.String())
+				}
 				switch {
 				case refusalOf(ev.Err) != nil:
 					// Told by the Refused event that follows.
@@ -172,6 +181,15 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 				fmt.Fprintf(w, "cannot take changes from %s: %s; still online, retrying by itself\n", name, uncheckedServeWords(ev.Err))
 			case tsync.ChecksRestored:
 				fmt.Fprintf(w, "checks work again: syncing with %s resumes\n", name)
+			case tsync.Progress:
+				l := transfers[ev.Peer.String()]
+				if l == nil {
+					l = &transferLog{}
+					transfers[ev.Peer.String()] = l
+				}
+				for _, line := range l.lines(name, ev.Progress) {
+					fmt.Fprintln(w, line)
+				}
 			case tsync.ChangesReceived:
 				if words := receivedWords(ev.Received.Items); words != "" {
 					fmt.Fprintf(w, "received %s from %s\n", words, name)
