@@ -50,11 +50,12 @@ type SessionConfig struct {
 	// Default: [DefaultTimeout].
 	Timeout time.Duration
 	// KeepAlive is how often an idle session sends a ping. A peer silent
-	// for three times as long is dropped. A session that sent nothing for
-	// KeepAlive/5 while the two sides' heads differ counts as stalled and
-	// restarts the sync states; a side busy working through received
-	// frames therefore sends an empty ping every KeepAlive/20 while it
-	// sends nothing else. Default: [DefaultKeepAlive].
+	// for three times as long is dropped. A session in which no byte
+	// moved either way for KeepAlive/5, with nothing queued, while the two
+	// sides' heads differ, counts as stalled and restarts the sync states;
+	// a side busy working through received frames therefore sends an
+	// empty ping every KeepAlive/20 while it sends nothing else. Default:
+	// [DefaultKeepAlive].
 	KeepAlive time.Duration
 	// Logger receives debug messages. Default: discard.
 	Logger *slog.Logger
