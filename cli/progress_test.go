@@ -141,3 +141,45 @@ func TestProgressLine_EscapesNames(t *testing.T) {
 		t.Fatalf("the terminal got %q, want %q", term.String(), want)
 	}
 }
+
+// TestPair_ProgressAfterThePairingLines: the first sync after pairing
+// shows its progress on a terminal's standard error only once the pairing
+// lines are printed, and erases it before "Synced.".
+func TestPair_ProgressAfterThePairingLines(t *testing.T) {
+	alex := initDevice(t, "Alex", "alex-laptop")
+	sam := initDevice(t, "Sam", "sam-laptop")
+	for i := range 6 {
+		alex.now = t0.AddDate(0, -i, 0)
+		alex.create("checkin", "add", "--mood", "4", "--note", "We walked by the river")
+	}
+	alex.now = t0
+
+	f, out, errOut := testFactory(alex)
+	code := make(chan int, 1)
+	go func() {
+		code <- Execute(context.Background(), f, NewCmdRoot(f), []string{"--home", alex.home, "pair", "--timeout", "1m"})
+	}()
+	waitFor(t, "Waiting until", errOut.String)
+	invite := regexp.MustCompile(`(?m)^invite: (\S+)$`).FindStringSubmatch(out.String())
+	if invite == nil {
+		t.Fatalf("no invite line in %q", out.String())
+	}
+	sf, _, samErr := testFactory(sam)
+	sf.IOStreams.StderrTTY = true
+	if c := Execute(context.Background(), sf, NewCmdRoot(sf), []string{"--home", sam.home, "pair", invite[1]}); c != ExitOK {
+		t.Fatalf("joining pair: exit %d, stderr %q", c, samErr.String())
+	}
+	if c := <-code; c != ExitOK {
+		t.Fatalf("inviting pair: exit %d, stderr %q", c, errOut.String())
+	}
+	e := samErr.String()
+	paired, synced := strings.Index(e, "Paired with Alex's device"), strings.Index(e, "Synced. ")
+	line := regexp.MustCompile(`\r(receiving from|syncing with) Alex \(alex-laptop\): [0-9]+ of [0-9]+ documents`).FindStringIndex(e)
+	if paired < 0 || synced < 0 || line == nil || line[0] < paired || line[0] > synced ||
+		!strings.HasSuffix(e[:synced], "\r\x1b[K") {
+		t.Fatalf("joining pair's stderr %q: want the progress line between the pairing line and \"Synced.\", erased before it", e)
+	}
+	if strings.Contains(errOut.String(), "\r") {
+		t.Fatalf("the inviting pair, without a terminal, printed a progress line: %q", errOut.String())
+	}
+}
