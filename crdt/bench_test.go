@@ -22,7 +22,7 @@ import (
 // takes a while, so it is built once and kept under os.TempDir, keyed by
 // benchSpaceVersion; bump the version when the stored format changes.
 const (
-	benchSpaceVersion = "v5"
+	benchSpaceVersion = "v6"
 	benchCheckIns     = 1825
 	benchBoundaries   = 200
 	benchGoals        = 50

@@ -149,7 +149,10 @@ func itemMap(root *automerge.Map, kind, id string) (*automerge.Map, error) {
 
 // setText makes the Text at key read s, splicing only the part that differs
 // so that concurrent edits elsewhere in the text merge. A missing or non-Text
-// value is replaced by a new Text.
+// value is replaced by a new Text. Only a text both partners edit (a
+// boundary's) is a Text; a text only its author writes (a check-in's note,
+// an apology, a moment, ...) is a plain string, one operation instead of
+// one per character (docs/DESIGN.md, "Which texts merge by character").
 func setText(m *automerge.Map, key, s string) error {
 	v := getValue(m, key)
 	if v == nil || v.Kind() != automerge.KindText {

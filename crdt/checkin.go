@@ -52,7 +52,7 @@ func (s *Space) AddCheckIn(ctx context.Context, c trustsync.NewCheckIn) (string,
 			"created_at", at.UnixMilli(),
 			"mood", int64(c.Mood),
 			"feelings", string(fj),
-			"note", automerge.NewText(texts[0]),
+			"note", texts[0], // a string, not a Text: only the author writes it
 			"needs", texts[1],
 			"concerns", texts[2],
 			"appreciation", texts[3],

@@ -236,7 +236,7 @@ func (s *Space) AddCommitment(ctx context.Context, text string) (string, error) 
 			return edit{}, err
 		}
 		if err := setFields(m,
-			"text", automerge.NewText(text),
+			"text", text,
 			"made_by", me,
 			"made_at", s.now().UnixMilli(),
 			"entries", automerge.NewMap(),
@@ -289,7 +289,7 @@ func (s *Space) RecordCommitment(ctx context.Context, id string, kept bool, note
 		}
 		if err := setFields(em,
 			"outcome", outcome,
-			"note", automerge.NewText(note),
+			"note", note,
 			"by", me,
 			"at", s.now().UnixMilli(),
 			"acks", automerge.NewMap(),

@@ -56,9 +56,11 @@ func checkLen(what, s string, max int) error {
 // one of them is refused whole with a [*RefusedChangeError] that names the
 // limit. Each is far above what an honest device ever sends, however long
 // its person writes: every write of this package keeps within the length
-// limits above, so the largest honest change (a check-in or an apology
-// with every text at MaxNoteLen: about 40,000 operations, one per
-// character) stays under MaxChangeOps.
+// limits above, so the largest honest change stays under MaxChangeOps:
+// an apology or a check-in with every text at MaxNoteLen, written by an
+// older version as Automerge Text (about 40,000 operations, one per
+// character; this version writes those texts as strings, one operation
+// each).
 const (
 	// MaxChangeOps bounds the operations of one change: 100,000, two and
 	// a half times the largest honest change.
@@ -71,8 +73,9 @@ const (
 	MaxValueBytes = 64 << 10
 	// MaxDocObjects bounds the objects (maps and texts) of one document:
 	// 1,000,000. The largest honest document, the commitments, grows by
-	// four objects per entry: two people recording an entry every day
-	// for a hundred years stay under 300,000.
+	// at most four objects per entry (three since the entry's note is a
+	// string): two people recording an entry every day for a hundred
+	// years stay under 300,000.
 	MaxDocObjects = 1_000_000
 	// MaxReceivedChanges bounds the changes of one sync message or
 	// imported document that are new to this device: 500,000, more than

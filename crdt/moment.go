@@ -33,7 +33,7 @@ func (s *Space) AddMoment(ctx context.Context, text string, thanks bool) (string
 			return edit{}, err
 		}
 		if err := setFields(m,
-			"text", automerge.NewText(text),
+			"text", text,
 			"thanks", thanks,
 			"by", me,
 			"at", s.now().UnixMilli(),

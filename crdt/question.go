@@ -223,7 +223,7 @@ func (s *Space) AskQuestion(ctx context.Context, text string) (string, error) {
 			return edit{}, err
 		}
 		if err := setFields(m,
-			"text", automerge.NewText(text),
+			"text", text,
 			"asked_by", me,
 			"asked_at", s.now().UnixMilli(),
 			"answer", automerge.NewMap(),

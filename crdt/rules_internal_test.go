@@ -141,6 +141,9 @@ func TestRules_ModifiedClientRefused(t *testing.T) {
 	if len(cdoc) != 1 {
 		t.Fatalf("check-in documents: %v", cdoc)
 	}
+	// A check-in as versions before plain-string notes wrote it: its note
+	// an Automerge Text.
+	oldCid := addTextNoteCheckIn(t, alex, cdoc[0], "We argued and I am still sad")
 	qid := must[string](t)(alex.AskQuestion(ctx, "What made today hard?"))
 	_ = must[string](t)(alex.AddMoment(ctx, "the walk", true))
 	for _, doc := range []string{BoundariesDoc, cdoc[0], QuestionsDoc, MomentsDoc} {
@@ -158,10 +161,19 @@ func TestRules_ModifiedClientRefused(t *testing.T) {
 			},
 			func() error { return sam.AgreeBoundary(ctx, bid) }},
 		{"rewrite Alex's check-in note", cdoc[0], "edits Alex's check-in",
-			func(root *automerge.Map) error {
-				return getValue(getMap(root, cid), "note").Text().Splice(0, 1, "You never ")
-			},
+			func(root *automerge.Map) error { return getMap(root, cid).Set("note", "You never listen") },
 			func() error { return sam.AckCheckIn(ctx, cid, "thank you") }},
+		{"splice Alex's older Text note", cdoc[0], "edits Alex's check-in",
+			func(root *automerge.Map) error {
+				return getValue(getMap(root, oldCid), "note").Text().Splice(0, 2, "You")
+			},
+			func() error { return sam.AckCheckIn(ctx, oldCid, "I am sorry") }},
+		{"replace Alex's older Text note with a string", cdoc[0], "edits Alex's check-in",
+			func(root *automerge.Map) error { return getMap(root, oldCid).Set("note", "We never argue") },
+			nil},
+		{"rewrite Alex's question", QuestionsDoc, "edits Alex's question",
+			func(root *automerge.Map) error { return getMap(root, qid).Set("text", "Why are you always late?") },
+			nil},
 		{"acknowledge in Alex's name", cdoc[0], "acknowledgement written in Alex's name",
 			func(root *automerge.Map) error { return getMap(root, cid, "acks").Set(alexID, "") },
 			func() error { return sam.AckCheckIn(ctx, cid, "me too") }},
@@ -206,7 +218,17 @@ func TestRules_ModifiedClientRefused(t *testing.T) {
 				return nil
 			},
 			nil},
-		{"oversized note", cdoc[0], "more than the 10000 allowed",
+		{"oversized note", cdoc[0], "it writes 10001 characters into \"note\", more than the 10000 allowed",
+			func(root *automerge.Map) error {
+				m := automerge.NewMap()
+				if err := root.Set(newID(), m); err != nil {
+					return err
+				}
+				return setFields(m, "author", samID, "created_at", time.Now().UnixMilli(), "mood", int64(3),
+					"note", strings.Repeat("x", MaxNoteLen+1))
+			},
+			nil},
+		{"oversized Text note", cdoc[0], "more than the 10000 allowed",
 			func(root *automerge.Map) error {
 				m := automerge.NewMap()
 				if err := root.Set(newID(), m); err != nil {

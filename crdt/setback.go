@@ -71,7 +71,7 @@ func (s *Space) AddSetback(ctx context.Context, text, about, plan string) (strin
 		at := s.now()
 		plans := automerge.NewMap()
 		if err := setFields(m,
-			"text", automerge.NewText(text),
+			"text", text,
 			"about", r.id,
 			"about_kind", r.kind,
 			"added_by", me,
