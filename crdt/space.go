@@ -841,9 +841,10 @@ func (s *Space) loaded(ctx context.Context, doc string, fn func(d *automerge.Doc
 // nil for a document this device does not have.
 //
 // A document not in memory is not loaded when the store holds its heads as
-// of its latest chunk (recorded with every chunk stored). Otherwise it is
-// loaded, and its heads are recorded for next time: a store written by an
-// older trustsync catches up this way.
+// of its latest chunk (recorded with every chunk stored) and its chunks pass
+// their checksums. Otherwise it is loaded, which reports damage as any
+// load does, and its heads are recorded for next time: a store written by
+// an older trustsync catches up this way.
 func (s *Space) Heads(ctx context.Context, doc string) ([]string, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -860,9 +861,19 @@ func (s *Space) Heads(ctx context.Context, doc string) ([]string, error) {
 			if err != nil || !ok {
 				return err
 			}
-			if hs, ok := unpackHeads(h.Hashes); ok && len(hs) > 0 {
-				heads, seq = hs, h.Seq
+			hs, ok := unpackHeads(h.Hashes)
+			if !ok || len(hs) == 0 {
+				return nil
 			}
+			// Reading the chunks (no loading) checks their checksums:
+			// a damaged document is loaded, and so reported, as before.
+			if _, err := tx.Chunks(doc, 0); err != nil {
+				if errors.Is(err, trustsync.ErrDamaged) {
+					return nil
+				}
+				return err
+			}
+			heads, seq = hs, h.Seq
 			return nil
 		})
 		if err != nil {
