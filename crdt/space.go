@@ -899,28 +899,35 @@ func (s *Space) Heads(ctx context.Context, doc string) ([]string, error) {
 }
 
 // recordHeads records the heads of a document just loaded cold, whose
-// store holds none that are current. It is best effort: the heads are only
-// a shortcut, and a failure (a busy store) leaves Heads loading the
-// document next time.
+// store holds none that are current (a home written by an older trustsync),
+// so that the next process need not load it. It takes the store's write
+// lock once per such document. It is best effort: the heads are only a
+// shortcut, and a failure (a busy or read-only store) leaves them to the
+// document's next write.
 func (s *Space) recordHeads(ctx context.Context, ds *docState) {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	if ds.doc == nil {
 		return
 	}
+	var caught error
 	err := s.st.Update(ctx, func(tx trustsync.Tx) error {
 		if _, ok, err := tx.Heads(ds.id); err != nil || ok {
 			return err
 		}
 		// Catching up merges what other processes stored since the
 		// load, so the heads are those of the latest chunk.
-		if _, err := s.catchUp(tx, ds, false); err != nil {
-			return err
+		if _, caught = s.catchUp(tx, ds, false); caught != nil {
+			return caught
 		}
 		return putHeads(tx, ds)
 	})
+	if caught != nil {
+		ds.drop() // it may hold part of what it read
+	}
 	if err != nil {
-		ds.drop()
+		// What the document merged was committed by others: it stays
+		// cached, and its heads are recorded by its next write.
 		s.log.Debug("cannot record a document's heads", "doc", ds.id, "err", err)
 	}
 }
