@@ -55,6 +55,12 @@ type ReadTx interface {
 	// Get returns the value of a metadata key, or an error wrapping
 	// [ErrNotFound].
 	Get(key string) ([]byte, error)
+	// Heads returns the heads recorded for doc by [Tx.PutHeads] when they
+	// are current: recorded at the Seq of the document's latest chunk, so
+	// that no chunk was appended, compacted or set aside since. ok is false
+	// when none are recorded or they are not current; the caller then loads
+	// the document to learn its heads.
+	Heads(doc string) (h DocHeads, ok bool, err error)
 }
 
 // Tx reads and writes a store inside Update.
@@ -78,6 +84,10 @@ type Tx interface {
 	// AddHistory records entries; an entry whose Hash is already recorded is
 	// skipped.
 	AddHistory(entries ...HistoryEntry) error
+	// PutHeads records the heads of doc as of its chunk h.Seq, normally the
+	// chunk just stored in this transaction, replacing what was recorded.
+	// Quarantine forgets the heads of the chunk's document.
+	PutHeads(doc string, h DocHeads) error
 	// Put sets a metadata key; Delete removes one.
 	Put(key string, value []byte) error
 	Delete(key string) error
@@ -89,6 +99,19 @@ type Chunk struct {
 	Doc      string
 	Snapshot bool // a whole saved document rather than incremental changes
 	Data     []byte
+	// Checked is set by Chunks when the store can tell that Data are the
+	// very bytes given to AppendChunk or Compact by a writer holding the
+	// same key (a MAC under a key of the device verifies): bytes this
+	// device checked or made itself before storing them, which need not be
+	// checked again before they are loaded. A store without such a key
+	// never sets it.
+	Checked bool
+}
+
+// DocHeads is what a store keeps of a document's heads.
+type DocHeads struct {
+	Seq    int64  // the chunk the heads belong to: the document as of that chunk
+	Hashes []byte // the heads, sorted 32-byte change hashes, concatenated
 }
 
 // Item is one row of the materialized view: the current value of an item as

@@ -32,7 +32,8 @@ type Factory struct {
 	// Now is the clock for relative times. Default: time.Now.
 	Now func() time.Time
 	// OpenStore opens (creating when missing) the store of a home
-	// directory. Default: the SQLite store of package store.
+	// directory. Default (nil): the SQLite store of package store, with
+	// the home's chunk key (store.go).
 	OpenStore func(dir string) (trustsync.Store, error)
 	// HomeFlag is the value of the --home flag, "" when not given.
 	HomeFlag string
@@ -56,7 +57,6 @@ func NewFactory(ios *IOStreams) *Factory {
 		IOStreams: ios,
 		Getenv:    os.Getenv,
 		Now:       time.Now,
-		OpenStore: openDiskStore,
 	}
 }
 
@@ -142,7 +142,12 @@ func (f *Factory) openStore(ctx context.Context, home string) (trustsync.Store, 
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.OpenStore(home)
+	var st trustsync.Store
+	if f.OpenStore != nil {
+		st, err = f.OpenStore(home)
+	} else {
+		st, err = openHomeStore(home, key)
+	}
 	if err == nil && key != nil {
 		st, err = encryptStore(ctx, st, key)
 	}

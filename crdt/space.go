@@ -1,8 +1,10 @@
 package crdt
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -429,10 +431,18 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 // process. Chunks the child cannot survive make the document damaged, naming
 // the first chunk that does it. When the child cannot be run, nothing is
 // loaded either: the error wraps trustsync.ErrCheckUnavailable, the caller
-// drops the document, and the next use tries again. Only without a sandbox
-// (Options.NoSandbox) are stored chunks loaded unchecked.
+// drops the document, and the next use tries again. Stored chunks are
+// loaded unchecked only without a sandbox (Options.NoSandbox), and when the
+// store marks every one of them [trustsync.Chunk.Checked]: the bytes this
+// device checked or made itself before storing them, vouched for by a MAC
+// under a key of the device (docs/DESIGN.md says what that trusts).
 func (s *Space) vetStored(doc string, base *automerge.Doc, chunks []trustsync.Chunk) error {
 	if s.checker == nil || len(chunks) == 0 {
+		return nil
+	}
+	if !slices.ContainsFunc(chunks, func(c trustsync.Chunk) bool { return !c.Checked }) {
+		// The store vouches for every chunk: this device checked or made
+		// those very bytes before storing them (trustsync.Chunk.Checked).
 		return nil
 	}
 	ctx := context.Background()
@@ -572,7 +582,49 @@ func (s *Space) writeTx(tx trustsync.Tx, ds *docState, at time.Time, fn editFunc
 	}); err != nil {
 		return edit{}, err
 	}
-	return e, s.maybeCompact(tx, ds)
+	if err := s.maybeCompact(tx, ds); err != nil {
+		return edit{}, err
+	}
+	return e, putHeads(tx, ds)
+}
+
+// putHeads records the heads of ds.doc as of its latest chunk ds.seq, in
+// the transaction that stored that chunk, so that [Space.Heads] can answer
+// without loading the document. ds.mu must be held.
+func putHeads(tx trustsync.Tx, ds *docState) error {
+	if ds.doc == nil || ds.seq == 0 {
+		return nil
+	}
+	return tx.PutHeads(ds.id, trustsync.DocHeads{Seq: ds.seq, Hashes: packHeads(ds.doc.Heads())})
+}
+
+// packHeads is the form the store keeps heads in: sorted hashes,
+// concatenated.
+func packHeads(hs []automerge.ChangeHash) []byte {
+	hs = slices.Clone(hs)
+	slices.SortFunc(hs, func(a, b automerge.ChangeHash) int { return bytes.Compare(a[:], b[:]) })
+	out := make([]byte, 0, len(hs)*len(automerge.ChangeHash{}))
+	for _, h := range hs {
+		out = append(out, h[:]...)
+	}
+	return out
+}
+
+// unpackHeads reads what packHeads wrote, as sorted hex hashes; false for
+// bytes it did not write.
+func unpackHeads(b []byte) ([]string, bool) {
+	n := len(automerge.ChangeHash{})
+	if len(b)%n != 0 {
+		return nil, false
+	}
+	out := make([]string, 0, len(b)/n)
+	for i := 0; i < len(b); i += n {
+		out = append(out, hex.EncodeToString(b[i:i+n]))
+	}
+	if !slices.IsSorted(out) {
+		return nil, false
+	}
+	return out, true
 }
 
 // storeChunk appends the changes made since the last save as a new chunk.
@@ -787,7 +839,51 @@ func (s *Space) loaded(ctx context.Context, doc string, fn func(d *automerge.Doc
 
 // Heads returns the current heads of a document as hex change hashes, sorted;
 // nil for a document this device does not have.
+//
+// A document not in memory is not loaded when the store holds its heads as
+// of its latest chunk (recorded with every chunk stored) and its chunks pass
+// their checksums. Otherwise it is loaded, which reports damage as any
+// load does, and its heads are recorded for next time: a store written by
+// an older trustsync catches up this way.
 func (s *Space) Heads(ctx context.Context, doc string) ([]string, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	ds := s.docState(doc)
+	ds.mu.Lock()
+	cold := ds.doc == nil
+	ds.mu.Unlock()
+	if cold {
+		var heads []string
+		var seq int64
+		err := s.st.View(ctx, func(tx trustsync.ReadTx) error {
+			h, ok, err := tx.Heads(doc)
+			if err != nil || !ok {
+				return err
+			}
+			hs, ok := unpackHeads(h.Hashes)
+			if !ok || len(hs) == 0 {
+				return nil
+			}
+			// Reading the chunks (no loading) checks their checksums:
+			// a damaged document is loaded, and so reported, as before.
+			if _, err := tx.Chunks(doc, 0); err != nil {
+				if errors.Is(err, trustsync.ErrDamaged) {
+					return nil
+				}
+				return err
+			}
+			heads, seq = hs, h.Seq
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if heads != nil {
+			s.noteSeen(doc, seq)
+			return heads, nil
+		}
+	}
 	var heads []string
 	err := s.loaded(ctx, doc, func(d *automerge.Doc) error {
 		if d != nil {
@@ -795,7 +891,45 @@ func (s *Space) Heads(ctx context.Context, doc string) ([]string, error) {
 		}
 		return nil
 	})
-	return heads, err
+	if err != nil || !cold || heads == nil {
+		return heads, err
+	}
+	s.recordHeads(ctx, ds)
+	return heads, nil
+}
+
+// recordHeads records the heads of a document just loaded cold, whose
+// store holds none that are current (a home written by an older trustsync),
+// so that the next process need not load it. It takes the store's write
+// lock once per such document. It is best effort: the heads are only a
+// shortcut, and a failure (a busy or read-only store) leaves them to the
+// document's next write.
+func (s *Space) recordHeads(ctx context.Context, ds *docState) {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if ds.doc == nil {
+		return
+	}
+	var caught error
+	err := s.st.Update(ctx, func(tx trustsync.Tx) error {
+		if _, ok, err := tx.Heads(ds.id); err != nil || ok {
+			return err
+		}
+		// Catching up merges what other processes stored since the
+		// load, so the heads are those of the latest chunk.
+		if _, caught = s.catchUp(tx, ds, false); caught != nil {
+			return caught
+		}
+		return putHeads(tx, ds)
+	})
+	if caught != nil {
+		ds.drop() // it may hold part of what it read
+	}
+	if err != nil {
+		// What the document merged was committed by others: it stays
+		// cached, and its heads are recorded by its next write.
+		s.log.Debug("cannot record a document's heads", "doc", ds.id, "err", err)
+	}
 }
 
 // Save returns the whole document as Automerge bytes (what JavaScript
@@ -950,7 +1084,12 @@ func (s *Space) importTx(ctx context.Context, tx trustsync.Tx, self Identity, ds
 		return Received{}, err
 	}
 	rec.Restored = restored
-	return rec, putViews(tx, ds.id, root, refs)
+	if err := putViews(tx, ds.id, root, refs); err != nil {
+		return Received{}, err
+	}
+	// Setting chunks aside forgot the document's heads; when nothing new
+	// was stored they are those of its intact chunks.
+	return rec, putHeads(tx, ds)
 }
 
 // setAside moves the damaged chunks of doc out of the document, into the
@@ -1087,7 +1226,10 @@ func (s *Space) absorb(tx trustsync.Tx, self Identity, ds *docState, old []autom
 	rec.Changes = len(chs)
 	rec.Items = list
 	sortRefs(rec.Items)
-	return rec, s.maybeCompact(tx, ds)
+	if err := s.maybeCompact(tx, ds); err != nil {
+		return rec, err
+	}
+	return rec, putHeads(tx, ds)
 }
 
 // Adopt joins this device's documents to another space, the partner's: it

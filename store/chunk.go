@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 	"strconv"
@@ -74,6 +75,23 @@ func (e *DamagedChunksError) errOrNil() error {
 func checksum(data []byte) []byte {
 	h := sha256.Sum256(data)
 	return h[:]
+}
+
+// chunkMAC is the MAC stored with a chunk under a device's chunk key: an
+// HMAC-SHA-256 of a label, the document ID (prefixed with its length), the
+// snapshot flag and the bytes, so that a chunk's MAC does not verify for
+// another document or kind of chunk.
+func chunkMAC(key []byte, doc string, snapshot bool, data []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("trustsync chunk v1\x00"))
+	m.Write([]byte(strconv.Itoa(len(doc)) + ":" + doc))
+	if snapshot {
+		m.Write([]byte{1})
+	} else {
+		m.Write([]byte{0})
+	}
+	m.Write(data)
+	return m.Sum(nil)
 }
 
 // checkDoc rejects the empty document ID, which Chunks reads as "every

@@ -54,7 +54,18 @@ type Options struct {
 	// Logger receives what the store has to say about opening, migrating,
 	// damaged chunks and closing. Nil discards it.
 	Logger *slog.Logger
+
+	// ChunkKey, when set, is a secret key of this device (at least
+	// [MinChunkKeySize] bytes). Every chunk stored is then written with an
+	// HMAC-SHA-256 of its document and bytes under this key, and Chunks
+	// sets [trustsync.Chunk.Checked] on each chunk whose MAC verifies: the
+	// same bytes a writer holding the key stored. Nil means no MACs are
+	// written and none are trusted.
+	ChunkKey []byte
 }
+
+// MinChunkKeySize is the smallest [Options.ChunkKey] Open accepts.
+const MinChunkKeySize = 16
 
 // Disk is a [trustsync.Store] kept in a SQLite database file. Several
 // processes may open the same directory; their Updates are serialised by
@@ -64,6 +75,7 @@ type Disk struct {
 	db     *sql.DB
 	busy   time.Duration
 	log    *slog.Logger
+	mac    []byte        // Options.ChunkKey; nil for none
 	writer chan struct{} // one token: the Update of this process that holds the write lock
 
 	mu       sync.Mutex // guards closed and the Add of inflight
@@ -86,6 +98,9 @@ func Open(dir string, opts Options) (*Disk, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(opts.ChunkKey) > 0 && len(opts.ChunkKey) < MinChunkKeySize {
+		return nil, fmt.Errorf("open store: chunk key of %d bytes, want at least %d: %w", len(opts.ChunkKey), MinChunkKeySize, trustsync.ErrInvalid)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -120,7 +135,12 @@ func Open(dir string, opts Options) (*Disk, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(2)
 
+	var mac []byte
+	if len(opts.ChunkKey) > 0 {
+		mac = clone(opts.ChunkKey)
+	}
 	d := &Disk{
+		mac:    mac,
 		path:   path,
 		db:     db,
 		busy:   opts.BusyTimeout,

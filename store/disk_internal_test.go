@@ -221,3 +221,81 @@ func TestCompact_GivesPagesBack(t *testing.T) {
 		t.Errorf("after compacting 300 chunks of ~3 KB: %d pages (%d before), %d free; want at most %d free", after, before, free, freePagesKept)
 	}
 }
+
+// TestOpen_MigratesLayout2 opens a store written with the second layout,
+// before heads and chunk MACs: its chunks read as before, unchecked even
+// under a key, no heads are current until recorded, and new chunks get
+// their MAC.
+func TestOpen_MigratesLayout2(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	old, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"PRAGMA journal_mode=WAL",
+		migrations()[0],
+		migrations()[1],
+		fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = 2", applicationID),
+		fmt.Sprintf(`INSERT INTO chunks (doc, snapshot, hash, data) VALUES ('boundaries', 1, x'%x', x'01')`, checksum([]byte{1})),
+		fmt.Sprintf(`INSERT INTO chunks (doc, snapshot, hash, data) VALUES ('boundaries', 0, x'%x', x'02')`, checksum([]byte{2})),
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	d, err := Open(dir, Options{ChunkKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	var version int
+	if err := d.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != len(migrations()) {
+		t.Errorf("after migration: user_version=%d, want %d", version, len(migrations()))
+	}
+	err = d.View(ctx, func(tx trustsync.ReadTx) error {
+		cs, err := tx.Chunks("boundaries", 0)
+		if err != nil || len(cs) != 2 || cs[0].Checked || cs[1].Checked || !cs[0].Snapshot || cs[1].Data[0] != 2 {
+			t.Errorf("chunks after migration: %+v, %v", cs, err)
+		}
+		if _, ok, err := tx.Heads("boundaries"); ok || err != nil {
+			t.Errorf("heads after migration: ok=%v, err=%v", ok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Update(ctx, func(tx trustsync.Tx) error {
+		seq, err := tx.AppendChunk("boundaries", []byte{3})
+		if err != nil {
+			return err
+		}
+		return tx.PutHeads("boundaries", trustsync.DocHeads{Seq: seq, Hashes: []byte("h")})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.View(ctx, func(tx trustsync.ReadTx) error {
+		cs, err := tx.Chunks("boundaries", 0)
+		if err != nil || len(cs) != 3 || cs[1].Checked || !cs[2].Checked {
+			t.Errorf("chunks after a new one: %+v, %v", cs, err)
+		}
+		if h, ok, err := tx.Heads("boundaries"); !ok || err != nil || string(h.Hashes) != "h" {
+			t.Errorf("heads after recording them: %+v, %v, %v", h, ok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

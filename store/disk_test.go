@@ -437,7 +437,7 @@ func TestOpen_BadFile(t *testing.T) {
 			}
 			d.Close()
 			execSQL(t, path, "PRAGMA user_version = 99")
-		}, store.ErrNewerVersion, "written by a newer version of trustsync (its layout is version 99; this build knows up to 2): upgrade trustsync"},
+		}, store.ErrNewerVersion, "written by a newer version of trustsync (its layout is version 99; this build knows up to 3): upgrade trustsync"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()

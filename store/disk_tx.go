@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -63,10 +64,10 @@ func (tx *diskTx) Chunks(doc string, after int64) ([]trustsync.Chunk, error) {
 	var err error
 	if doc == "" {
 		rows, err = tx.q.QueryContext(tx.ctx,
-			"SELECT seq, doc, snapshot, hash, data FROM chunks WHERE seq > ? ORDER BY seq", after)
+			"SELECT seq, doc, snapshot, hash, data, mac FROM chunks WHERE seq > ? ORDER BY seq", after)
 	} else {
 		rows, err = tx.q.QueryContext(tx.ctx,
-			"SELECT seq, doc, snapshot, hash, data FROM chunks WHERE doc = ? AND seq > ? ORDER BY seq", doc, after)
+			"SELECT seq, doc, snapshot, hash, data, mac FROM chunks WHERE doc = ? AND seq > ? ORDER BY seq", doc, after)
 	}
 	if err != nil {
 		return nil, tx.fail(op, err)
@@ -76,8 +77,8 @@ func (tx *diskTx) Chunks(doc string, after int64) ([]trustsync.Chunk, error) {
 	var damaged DamagedChunksError
 	for rows.Next() {
 		var c trustsync.Chunk
-		var hash []byte
-		if err := rows.Scan(&c.Seq, &c.Doc, &c.Snapshot, &hash, &c.Data); err != nil {
+		var hash, mac []byte
+		if err := rows.Scan(&c.Seq, &c.Doc, &c.Snapshot, &hash, &c.Data, &mac); err != nil {
 			return nil, tx.fail(op, err)
 		}
 		if !bytes.Equal(checksum(c.Data), hash) {
@@ -85,6 +86,7 @@ func (tx *diskTx) Chunks(doc string, after int64) ([]trustsync.Chunk, error) {
 			tx.d.log.Warn("damaged chunk", "path", tx.d.path, "seq", c.Seq, "doc", c.Doc)
 			continue
 		}
+		c.Checked = tx.d.mac != nil && mac != nil && hmac.Equal(mac, chunkMAC(tx.d.mac, c.Doc, c.Snapshot, c.Data))
 		if c.Data == nil {
 			c.Data = []byte{}
 		}
@@ -267,8 +269,12 @@ func (tx *diskTx) AppendChunk(doc string, data []byte) (int64, error) {
 }
 
 func (tx *diskTx) insertChunk(op, doc string, snapshot bool, data, sum []byte) (int64, error) {
+	var mac []byte // NULL without a key
+	if tx.d.mac != nil {
+		mac = chunkMAC(tx.d.mac, doc, snapshot, data)
+	}
 	res, err := tx.q.ExecContext(tx.ctx,
-		"INSERT INTO chunks (doc, snapshot, hash, data) VALUES (?, ?, ?, ?)", doc, snapshot, sum, blob(data))
+		"INSERT INTO chunks (doc, snapshot, hash, data, mac) VALUES (?, ?, ?, ?, ?)", doc, snapshot, sum, blob(data), mac)
 	if err != nil {
 		return 0, tx.fail(op, err)
 	}
@@ -393,7 +399,53 @@ func (tx *diskTx) Quarantine(seq int64) error {
 	if _, err := tx.q.ExecContext(tx.ctx, "DELETE FROM chunks WHERE seq = ?", seq); err != nil {
 		return tx.fail(op, err)
 	}
+	// The document lost changes: its recorded heads may name them.
+	if _, err := tx.q.ExecContext(tx.ctx, "DELETE FROM heads WHERE doc = ?", doc); err != nil {
+		return tx.fail(op, err)
+	}
 	tx.d.log.Info("chunk quarantined", "path", tx.d.path, "seq", seq, "doc", doc, "reason", reason)
+	return nil
+}
+
+func (tx *diskTx) Heads(doc string) (trustsync.DocHeads, bool, error) {
+	const op = "read heads"
+	if err := tx.check(op); err != nil {
+		return trustsync.DocHeads{}, false, err
+	}
+	var h trustsync.DocHeads
+	var latest sql.NullInt64
+	err := tx.q.QueryRowContext(tx.ctx,
+		"SELECT h.seq, h.hashes, (SELECT max(c.seq) FROM chunks c WHERE c.doc = h.doc) FROM heads h WHERE h.doc = ?", doc).
+		Scan(&h.Seq, &h.Hashes, &latest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return trustsync.DocHeads{}, false, nil
+	}
+	if err != nil {
+		return trustsync.DocHeads{}, false, tx.fail(op, err)
+	}
+	if !latest.Valid || latest.Int64 != h.Seq {
+		return trustsync.DocHeads{}, false, nil
+	}
+	if h.Hashes == nil {
+		h.Hashes = []byte{}
+	}
+	return h, true, nil
+}
+
+func (tx *diskTx) PutHeads(doc string, h trustsync.DocHeads) error {
+	const op = "put heads"
+	if err := tx.check(op); err != nil {
+		return err
+	}
+	if err := checkDoc(op, doc); err != nil {
+		return err
+	}
+	if _, err := tx.q.ExecContext(tx.ctx,
+		"INSERT INTO heads (doc, seq, hashes) VALUES (?, ?, ?) "+
+			"ON CONFLICT (doc) DO UPDATE SET seq = excluded.seq, hashes = excluded.hashes",
+		doc, h.Seq, blob(h.Hashes)); err != nil {
+		return tx.fail(op, err)
+	}
 	return nil
 }
 

@@ -17,7 +17,10 @@
 //   - history: one entry per Automerge change, deduplicated by change hash
 //     and listed newest first (hex hashes are stored as their bytes, and
 //     documents and actors by number);
-//   - meta: small values such as the space ID and sync states.
+//   - meta: small values such as the space ID and sync states;
+//   - heads: each document's heads as of one of its chunks
+//     ([trustsync.Tx.PutHeads]), trusted by [trustsync.ReadTx.Heads] only
+//     while that chunk is still the document's latest.
 //
 // Appending bytes that a document already holds returns the existing Seq, so
 // a chunk received twice from a partner is stored once.
@@ -51,6 +54,15 @@
 // damaged chunk to a side table, where its bytes stay for inspection
 // ([Disk.Quarantined]); the partner's copy of the same changes can then be
 // synced in again.
+//
+// # Chunks checked once
+//
+// With [Options.ChunkKey], [Disk] stores an HMAC-SHA-256 of each chunk's
+// document and bytes beside it and, when reading, marks the chunks whose MAC
+// verifies as [trustsync.Chunk.Checked]: bytes written by a holder of the
+// key, which its reader need not check again. A chunk whose bytes changed
+// (even with a matching checksum), that was written without a key or under
+// another one, is not marked and is checked as any other.
 //
 // [Open] refuses, with one line wrapping [trustsync.ErrDamaged], a file that
 // is not a SQLite database or that belongs to another program, and, with

@@ -41,7 +41,8 @@ const sealVersion = 1
 // Encrypted is a [trustsync.Store] that encrypts, with XChaCha20-Poly1305,
 // everything it writes to another store and decrypts everything it reads:
 // the bytes of every chunk, the data of every item, the message of every
-// history entry and every meta value. Make one with [Encrypt].
+// history entry, every meta value and the recorded heads of every document.
+// Make one with [Encrypt].
 //
 // Each value is sealed with its row's identity as associated data (the
 // document of a chunk; the kind, ID and document of an item; the hash,
@@ -233,6 +234,9 @@ func itemAD(kind, id, doc string) []byte {
 	return ad("item", kind, id, doc)
 }
 func metaAD(key string) []byte { return ad("meta", key) }
+func headsAD(doc string, seq int64) []byte {
+	return ad("heads", doc, strconv.FormatInt(seq, 10))
+}
 func historyAD(h trustsync.HistoryEntry) []byte {
 	return ad("history", h.Hash, h.Doc, h.Actor, strconv.FormatInt(h.At.UnixMilli(), 10))
 }
@@ -289,6 +293,21 @@ func (t *encReadTx) Chunks(doc string, after int64) ([]trustsync.Chunk, error) {
 		out = append(out, c)
 	}
 	return out, dmg.errOrNil()
+}
+
+// Heads opens the sealed heads of doc. Heads that do not open are
+// reported as not recorded, so that the caller loads the document instead.
+func (t *encReadTx) Heads(doc string) (trustsync.DocHeads, bool, error) {
+	h, ok, err := t.tx.Heads(doc)
+	if err != nil || !ok {
+		return trustsync.DocHeads{}, false, err
+	}
+	p, err := t.e.open(h.Hashes, headsAD(doc, h.Seq))
+	if err != nil {
+		return trustsync.DocHeads{}, false, nil
+	}
+	h.Hashes = p
+	return h, true, nil
 }
 
 func (t *encReadTx) LastSeq() (int64, error) { return t.tx.LastSeq() }
@@ -379,6 +398,14 @@ func (t *encTx) Compact(doc string, snapshot []byte, through int64) (int64, erro
 }
 
 func (t *encTx) Quarantine(seq int64) error { return t.tx.Quarantine(seq) }
+
+func (t *encTx) PutHeads(doc string, h trustsync.DocHeads) error {
+	if err := checkDoc("put heads", doc); err != nil {
+		return err
+	}
+	h.Hashes = t.e.seal(nil, h.Hashes, headsAD(doc, h.Seq))
+	return t.tx.PutHeads(doc, h)
+}
 
 func (t *encTx) PutItem(it trustsync.Item) error {
 	it.Data = t.e.seal(nil, it.Data, itemAD(it.Kind, it.ID, it.Doc))

@@ -37,6 +37,7 @@ func NewMemory() *Memory {
 			items:  map[itemKey]trustsync.Item{},
 			hashes: map[string]bool{},
 			meta:   map[string][]byte{},
+			heads:  map[string]trustsync.DocHeads{},
 		},
 	}
 }
@@ -52,6 +53,7 @@ type memState struct {
 	history    []trustsync.HistoryEntry // in insertion order
 	hashes     map[string]bool          // history hashes
 	meta       map[string][]byte
+	heads      map[string]trustsync.DocHeads
 	quarantine []memChunk
 }
 
@@ -70,6 +72,7 @@ func (s *memState) clone() *memState {
 		history:    slices.Clone(s.history),
 		hashes:     maps.Clone(s.hashes),
 		meta:       maps.Clone(s.meta),
+		heads:      maps.Clone(s.heads),
 		quarantine: slices.Clone(s.quarantine),
 	}
 }
@@ -318,8 +321,42 @@ func (tx *memTx) Quarantine(seq int64) error {
 	if i < 0 {
 		return fmt.Errorf("quarantine chunk %d: %w", seq, trustsync.ErrNotFound)
 	}
+	delete(tx.st.heads, tx.st.chunks[i].Doc) // the document lost changes
 	tx.st.quarantine = append(tx.st.quarantine, tx.st.chunks[i])
 	tx.st.chunks = slices.Delete(tx.st.chunks, i, i+1)
+	return nil
+}
+
+func (tx *memReadTx) Heads(doc string) (trustsync.DocHeads, bool, error) {
+	if tx.st == nil {
+		return trustsync.DocHeads{}, false, errTxDone("read heads")
+	}
+	h, ok := tx.st.heads[doc]
+	if !ok {
+		return trustsync.DocHeads{}, false, nil
+	}
+	var latest int64
+	for _, c := range tx.st.chunks {
+		if c.Doc == doc {
+			latest = c.Seq
+		}
+	}
+	if latest == 0 || latest != h.Seq {
+		return trustsync.DocHeads{}, false, nil
+	}
+	h.Hashes = clone(h.Hashes)
+	return h, true, nil
+}
+
+func (tx *memTx) PutHeads(doc string, h trustsync.DocHeads) error {
+	if tx.st == nil {
+		return errTxDone("put heads")
+	}
+	if err := checkDoc("put heads", doc); err != nil {
+		return err
+	}
+	h.Hashes = clone(h.Hashes)
+	tx.st.heads[doc] = h
 	return nil
 }
 

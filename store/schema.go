@@ -116,6 +116,18 @@ INSERT INTO history (hash, doc, actor, at, message)
 DROP TABLE history_conv;
 DROP TABLE history_v1;
 `,
+		// 3: each chunk may carry a MAC under a key of the device
+		// (Options.ChunkKey), and each document's current heads are kept
+		// beside its chunks, so that they are known without loading it.
+		// Both are added, not copied: a large store migrates at once.
+		`
+ALTER TABLE chunks ADD COLUMN mac BLOB; -- HMAC-SHA-256 of the chunk (chunkMAC), NULL without a key
+CREATE TABLE heads (
+	doc    TEXT    PRIMARY KEY,
+	seq    INTEGER NOT NULL, -- the chunk the heads belong to
+	hashes BLOB    NOT NULL  -- sorted 32-byte change hashes, concatenated
+) WITHOUT ROWID;
+`,
 	}
 }
 
