@@ -14,6 +14,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,6 +139,14 @@ func printSoak(res benchkit.SoakResult, heap string) {
 	for _, s := range res.Samples {
 		fmt.Fprintf(w, "%7d %9.1f %12.1f %12.1f %12.1f %12.1f\n", s.Edits, s.Rate, mib(s.ServeA), mib(s.CheckerA), mib(s.ServeB), mib(s.CheckerB))
 	}
+	var docs []string
+	var total int
+	for d, n := range res.SaveBytes {
+		docs = append(docs, fmt.Sprintf("%s %d", d, n))
+		total += n
+	}
+	slices.Sort(docs)
+	fmt.Fprintf(w, "A's documents at the end, Save() bytes (%d in all): %s\n", total, strings.Join(docs, ", "))
 	for _, h := range []struct {
 		side string
 		s    *benchkit.HeapSnapshot

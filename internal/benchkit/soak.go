@@ -56,6 +56,9 @@ type SoakResult struct {
 	HeapA, HeapB *HeapSnapshot
 	// Elapsed is the time of all the edits.
 	Elapsed time.Duration
+	// SaveBytes is the size of one Save() of each of A's documents at
+	// the end, by document ID: what a loaded copy of each holds, compressed.
+	SaveBytes map[string]int
 }
 
 // Soak pairs two homes, serves both, and has A make opts.Edits edits in a
@@ -169,6 +172,7 @@ func Soak(tb testing.TB, bin string, opts SoakOptions) SoakResult {
 	want := homeCounts(tb, ha)
 	waitCounts(tb, hb, func(c map[string]int) bool { return equalCounts(c, want) }, "B to hold what A holds")
 	res.Counts = want
+	res.SaveBytes = saveSizes(tb, ha)
 	if opts.HeapDir != "" {
 		res.HeapA = heapSnapshot(tb, sa, filepath.Join(opts.HeapDir, "A"))
 		res.HeapB = heapSnapshot(tb, sb, filepath.Join(opts.HeapDir, "B"))
@@ -240,6 +244,28 @@ func waitCounts(tb testing.TB, home string, ok func(map[string]int) bool, what s
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// saveSizes returns the size of one Save() of each document of home.
+func saveSizes(tb testing.TB, home string) map[string]int {
+	tb.Helper()
+	ctx := context.Background()
+	st, sp := Open(tb, home)
+	defer st.Close()
+	defer sp.Close()
+	docs, err := sp.Docs(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sizes := map[string]int{}
+	for _, d := range docs {
+		data, err := sp.Save(ctx, d)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sizes[d] = len(data)
+	}
+	return sizes
 }
 
 // heapSnapshot signals s to write a heap snapshot into dir and reads it.
