@@ -25,6 +25,7 @@ import (
 var (
 	soakEdits = flag.Int("soak.edits", 5000, "edits of BenchmarkSoak")
 	soakHeap  = flag.String("soak.heap", "", "directory for the heap profiles of BenchmarkSoak's serves (default: a temporary one)")
+	soakEnv   = flag.String("soak.env", "", "space-separated VAR=VALUE added to the environment of BenchmarkSoak's serves and their checkers, e.g. GOGC=10")
 )
 
 // BenchmarkLive measures, with 'trustsync serve' running on both homes,
@@ -102,7 +103,7 @@ func BenchmarkSoak(b *testing.B) {
 	}
 	var res benchkit.SoakResult
 	for range b.N {
-		res = benchkit.Soak(b, bin, benchkit.SoakOptions{Edits: *soakEdits, HeapDir: heap})
+		res = benchkit.Soak(b, bin, benchkit.SoakOptions{Edits: *soakEdits, HeapDir: heap, ServeEnv: strings.Fields(*soakEnv)})
 	}
 	b.StopTimer()
 	printSoak(res, heap)
@@ -154,9 +155,9 @@ func printSoak(res benchkit.SoakResult, heap string) {
 		if h.s == nil {
 			continue
 		}
-		fmt.Fprintf(w, "serve %s at the end: RSS %.1f MiB, %.1f MiB after two GCs; Go heap %.1f -> %.1f MiB, Go runtime total %.1f -> %.1f MiB; profile %s/%s/heap-%d.pb.gz\n",
-			h.side, mib(h.s.RSSBefore), mib(h.s.RSSAfterGC), mib(h.s.HeapAllocBefore), mib(h.s.HeapAllocAfter),
-			mib(h.s.SysBefore), mib(h.s.SysAfter), heap, h.side, h.s.N)
+		fmt.Fprintf(w, "serve %s at the end: RSS %.1f MiB, %.1f MiB after two GCs, %.1f MiB after malloc_trim; Go heap %.1f -> %.1f MiB, Go runtime total %.1f -> %.1f MiB; C heap %.1f MiB in use, %.1f MiB free; profile %s/%s/heap-%d.pb.gz\n",
+			h.side, mib(h.s.RSSBefore), mib(h.s.RSSAfterGC), mib(h.s.RSSAfterTrim), mib(h.s.HeapAllocBefore), mib(h.s.HeapAllocAfter),
+			mib(h.s.SysBefore), mib(h.s.SysAfter), mib(h.s.CInUse), mib(h.s.CFree), heap, h.side, h.s.N)
 	}
 }
 

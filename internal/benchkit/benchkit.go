@@ -238,6 +238,8 @@ type ServeOptions struct {
 	// HeapDir, when set, makes the serve write a heap profile into it on
 	// SIGUSR1 (see [HeapSnapshot]).
 	HeapDir string
+	// Env is added to the serve's environment.
+	Env []string
 }
 
 // Server is a running 'trustsync serve'.
@@ -265,6 +267,7 @@ func ServeWith(tb testing.TB, bin, home string, opts ServeOptions) *Server {
 	if opts.HeapDir != "" {
 		cmd.Env = append(cmd.Env, HeapDirEnv+"="+opts.HeapDir)
 	}
+	cmd.Env = append(cmd.Env, opts.Env...)
 	errFile, err := os.Create(filepath.Join(tb.TempDir(), "serve.err"))
 	if err != nil {
 		tb.Fatal(err)

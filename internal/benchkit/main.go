@@ -67,6 +67,11 @@ type HeapSnapshot struct {
 	NumGCBefore                     uint32
 	// CgoCalls is the number of cgo calls so far.
 	CgoCalls int64
+	// The C allocator's bytes in use and held free (glibc's mallinfo2;
+	// Automerge's documents live there), after the collections, and the
+	// RSS after malloc_trim gave the free bytes back. Zero off Linux.
+	CInUse, CFree int64
+	RSSAfterTrim  int64
 }
 
 var heapN int
@@ -85,6 +90,9 @@ func writeHeapSnapshot(dir string) {
 	runtime.ReadMemStats(&ms)
 	snap.HeapAllocAfter, snap.SysAfter = int64(ms.HeapAlloc), int64(ms.Sys)
 	snap.RSSAfterGC = ProcRSS(os.Getpid())
+	snap.CInUse, snap.CFree = cHeap()
+	cTrim()
+	snap.RSSAfterTrim = ProcRSS(os.Getpid())
 	name := filepath.Join(dir, fmt.Sprintf("heap-%d", heapN))
 	if f, err := os.Create(name + ".pb.gz"); err == nil {
 		pprof.Lookup("heap").WriteTo(f, 0)

@@ -26,6 +26,9 @@ type SoakOptions struct {
 	// HeapDir, when set, receives a heap profile and statistics of each
 	// serve at the end (see [HeapSnapshot]), in subdirectories A and B.
 	HeapDir string
+	// ServeEnv is added to the environment of both serves, and so of their
+	// checker children (for example GOGC=10).
+	ServeEnv []string
 }
 
 // SoakKinds are the edits of [Soak], made in this order, round robin.
@@ -109,8 +112,8 @@ func Soak(tb testing.TB, bin string, opts SoakOptions) SoakResult {
 		}
 		return dir
 	}
-	sa := ServeWith(tb, bin, ha, ServeOptions{HeapDir: heapDir("A")})
-	sb := ServeWith(tb, bin, hb, ServeOptions{HeapDir: heapDir("B")})
+	sa := ServeWith(tb, bin, ha, ServeOptions{HeapDir: heapDir("A"), Env: opts.ServeEnv})
+	sb := ServeWith(tb, bin, hb, ServeOptions{HeapDir: heapDir("B"), Env: opts.ServeEnv})
 	waitCounts(tb, ha, func(c map[string]int) bool { return c[crdt.KindCheckIn] == acks }, "A to receive B's check-ins")
 
 	var (
