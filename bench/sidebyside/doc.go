@@ -9,8 +9,11 @@
 //	go test ./bench/sidebyside -run '^$' -bench SideBySide -benchtime 1x -timeout 1h
 //
 // It needs node and npm (Node 20 or later) on the PATH, and runs `npm ci`
-// in bench/sidebyside/js when node_modules is missing there; the npm
-// packages are pinned exactly in js/package.json and js/package-lock.json.
+// in bench/sidebyside/js when node_modules is missing there (and, should
+// npm ci refuse the lock file because the registry lacks an optional
+// native build, `npm install --no-save`, which installs the same locked
+// versions); the npm packages are pinned exactly in js/package.json and
+// js/package-lock.json.
 // Flags after -args make a quick try: -checkins 100 -edits 100 -live 20
 // -rounds 2.
 //

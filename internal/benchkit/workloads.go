@@ -233,8 +233,8 @@ func Live(tb testing.TB, bin string, edits int, opts LiveOptions) []time.Duratio
 	return lat
 }
 
-// Percentile returns the p-th percentile (0-100) of d, which it sorts; 0
-// for none.
+// Percentile returns the p-th percentile (0-100) of d, nearest rank
+// below; 0 for none. d is left as it is.
 func Percentile(d []time.Duration, p int) time.Duration {
 	if len(d) == 0 {
 		return 0
