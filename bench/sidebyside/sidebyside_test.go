@@ -302,6 +302,9 @@ func amFirstSync(tb testing.TB, js string, n int) amResult {
 	d := time.Since(start)
 	cl.stop()
 	srv.stop()
+	if r := num(got, "retries"); r > 0 {
+		fmt.Fprintf(os.Stderr, "automerge-repo first sync: %.0f finds retried after \"unavailable\"\n", r)
+	}
 	if c := int(num(got, "checkins")); c != n {
 		tb.Fatalf("automerge-repo client holds %d check-ins, want %d", c, n)
 	}
@@ -335,6 +338,9 @@ func amReconnect(tb testing.TB, js string, edits int) amResult {
 	d := time.Since(start)
 	cl.stop()
 	srv.stop()
+	if r := num(got, "retries"); r > 0 {
+		fmt.Fprintf(os.Stderr, "automerge-repo reconnect: %.0f finds retried after \"unavailable\"\n", r)
+	}
 	return amResult{time: d, wire: int64(num(got, "in") + num(got, "out"))}
 }
 

@@ -105,19 +105,36 @@ async function offline(url, n, who) {
   await repo.shutdown()
 }
 
+// find is repo.find, tried again (up to 50 times, 100 ms apart) when the
+// repo declares the document unavailable: a client that asks before the
+// server has answered its first request can be told so. Every retry is
+// counted and reported.
+let retries = 0
+async function find(repo, url) {
+  for (let i = 0; ; i++) {
+    try {
+      return await repo.find(url)
+    } catch (err) {
+      if (i >= 50 || !/unavailable/.test(String(err))) throw err
+      retries++
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+}
+
 function commands(repo, first) {
   let handle
   const run = async cmd => {
     switch (cmd.op) {
       case "fetch": {
-        const handles = await Promise.all(cmd.urls.map(u => repo.find(u)))
+        const handles = await Promise.all(cmd.urls.map(u => find(repo, u)))
         await repo.flush()
         const checkins = handles.reduce((n, h) => n + Object.keys(h.doc().checkins ?? {}).length, 0)
-        say({ fetched: handles.length, checkins, in: bytesIn, out: bytesOut })
+        say({ fetched: handles.length, checkins, in: bytesIn, out: bytesOut, retries })
         break
       }
       case "wait": {
-        const h = await repo.find(cmd.url)
+        const h = await find(repo, cmd.url)
         const count = () => Object.keys(h.doc().items).length
         if (count() < cmd.count) {
           await new Promise(resolve => {
@@ -131,11 +148,11 @@ function commands(repo, first) {
           })
         }
         await repo.flush()
-        say({ reached: count(), in: bytesIn, out: bytesOut })
+        say({ reached: count(), in: bytesIn, out: bytesOut, retries })
         break
       }
       case "open":
-        handle = await repo.find(cmd.url)
+        handle = await find(repo, cmd.url)
         say({ opened: cmd.url })
         break
       case "watch": {
