@@ -90,8 +90,8 @@ func writeHeapSnapshot(dir string) {
 	runtime.ReadMemStats(&ms)
 	snap.HeapAllocAfter, snap.SysAfter = int64(ms.HeapAlloc), int64(ms.Sys)
 	snap.RSSAfterGC = ProcRSS(os.Getpid())
-	snap.CInUse, snap.CFree = cHeap()
-	cTrim()
+	snap.CInUse, snap.CFree = CHeap()
+	CTrim()
 	snap.RSSAfterTrim = ProcRSS(os.Getpid())
 	name := filepath.Join(dir, fmt.Sprintf("heap-%d", heapN))
 	if f, err := os.Create(name + ".pb.gz"); err == nil {

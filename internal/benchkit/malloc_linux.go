@@ -12,14 +12,14 @@ static void benchkit_mallinfo(size_t *inuse, size_t *free, size_t *mmapped) {
 */
 import "C"
 
-// cHeap reports the C allocator's bytes in use by the program (sbrk heap
+// CHeap reports the C allocator's bytes in use by the program (sbrk heap
 // and mmapped blocks), and the bytes it holds free, from glibc's
 // mallinfo2: where Automerge's native memory lives.
-func cHeap() (inuse, free int64) {
+func CHeap() (inuse, free int64) {
 	var u, f, m C.size_t
 	C.benchkit_mallinfo(&u, &f, &m)
 	return int64(u) + int64(m), int64(f)
 }
 
-// cTrim returns the C allocator's free memory to the system.
-func cTrim() { C.malloc_trim(0) }
+// CTrim returns the C allocator's free memory to the system.
+func CTrim() { C.malloc_trim(0) }
