@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trustsync/trustsync/cli"
+	"github.com/trustsync/trustsync/internal/cmem"
 )
 
 // HeapDirEnv names the directory a serve started with
@@ -90,8 +91,8 @@ func writeHeapSnapshot(dir string) {
 	runtime.ReadMemStats(&ms)
 	snap.HeapAllocAfter, snap.SysAfter = int64(ms.HeapAlloc), int64(ms.Sys)
 	snap.RSSAfterGC = ProcRSS(os.Getpid())
-	snap.CInUse, snap.CFree = CHeap()
-	CTrim()
+	snap.CInUse, snap.CFree = cmem.Heap()
+	cmem.Trim()
 	snap.RSSAfterTrim = ProcRSS(os.Getpid())
 	name := filepath.Join(dir, fmt.Sprintf("heap-%d", heapN))
 	if f, err := os.Create(name + ".pb.gz"); err == nil {
