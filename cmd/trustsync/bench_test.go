@@ -2,240 +2,36 @@ package main
 
 // Whole-program sync benchmarks: real trustsync processes (this test
 // binary, which runs the real main when called "trustsync") in temp homes
-// on 127.0.0.1.
+// on 127.0.0.1. The workloads live in internal/benchkit, shared with
+// bench/sidebyside; TestBenchWorkloads runs each of them short in the
+// ordinary test suite.
 //
 //	go test ./cmd/trustsync -run '^$' -bench Live -benchtime 200x
 //	go test ./cmd/trustsync -run '^$' -bench 'Reconnect|FirstSync' -benchtime 3x
+//	go test ./cmd/trustsync -run '^$' -bench Soak -benchtime 1x -timeout 2h -soak.edits 5000
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	stdsync "sync"
 	"testing"
 	"time"
 
-	"github.com/trustsync/trustsync"
-	"github.com/trustsync/trustsync/cli"
-	"github.com/trustsync/trustsync/crdt"
-	"github.com/trustsync/trustsync/store"
-	tsync "github.com/trustsync/trustsync/sync"
+	"github.com/trustsync/trustsync/internal/benchkit"
 )
 
-// benchBin copies this test binary to DIR/trustsync, so that running it
-// runs main.
-func benchBin(b *testing.B) string {
-	b.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bin := filepath.Join(b.TempDir(), "trustsync")
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	return bin
-}
-
-func benchRun(b *testing.B, bin, home string, args ...string) string {
-	b.Helper()
-	cmd := exec.Command(bin, append([]string{"--home", home}, args...)...)
-	cmd.Env = benchEnv()
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		serveErr, _ := os.ReadFile(lastServeErr)
-		b.Fatalf("trustsync %s: %v: %s\nlast serve's stderr:\n%s", strings.Join(args, " "), err, errOut.String(), serveErr)
-	}
-	return out.String()
-}
-
-func benchEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TRUSTSYNC_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func benchHome(b *testing.B, bin, name string) string {
-	b.Helper()
-	home := filepath.Join(b.TempDir(), name)
-	benchRun(b, bin, home, "init", "--name", name, "--device", strings.ToLower(name)+"-laptop",
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns")
-	return home
-}
-
-func benchOpen(b *testing.B, home string) (trustsync.Store, *crdt.Space) {
-	b.Helper()
-	st, err := store.Open(home, store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sp, err := crdt.Open(context.Background(), st, crdt.Options{})
-	if err != nil {
-		st.Close()
-		b.Fatal(err)
-	}
-	return st, sp
-}
-
-// benchPair does what pairing leaves behind: home b joins home a's space,
-// and each records the other's device with its peer ID and kept addresses.
-func benchPair(b *testing.B, ha, hb string) {
-	b.Helper()
-	ctx := context.Background()
-	type side struct {
-		id    crdt.Identity
-		dev   trustsync.Device
-		space []byte
-	}
-	read := func(home string) side {
-		st, sp := benchOpen(b, home)
-		defer st.Close()
-		defer sp.Close()
-		pid, err := tsync.DevicePeerID(ctx, st)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var cfg cli.Config
-		if err := st.View(ctx, func(tx trustsync.ReadTx) error {
-			raw, err := tx.Get(cli.ConfigKey)
-			if err != nil {
-				return err
-			}
-			return json.Unmarshal(raw, &cfg)
-		}); err != nil {
-			b.Fatal(err)
-		}
-		id := sp.Self()
-		return side{id: id, dev: trustsync.Device{ID: id.DeviceID, Name: id.DeviceName,
-			Owner: trustsync.Person{ID: id.MemberID, Name: id.MemberName}, PeerID: pid, Addrs: cfg.Listen}}
-	}
-	a, bb := read(ha), read(hb)
-	st, sp := benchOpen(b, hb)
-	check := func(err error) {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	check(sp.Adopt(ctx, a.id.SpaceID))
-	check(sp.TrustDevice(ctx, a.dev)) // what the pairing ceremony checks
-	sp.Close()
-	st.Close()
-	st, sp = benchOpen(b, ha)
-	check(sp.TrustDevice(ctx, bb.dev))
-	sp.Close()
-	st.Close()
-	// Each device's own records come with its space document, as pairing
-	// sends it; then each vouches for the other.
-	spaceOf := func(home string) []byte {
-		st, sp := benchOpen(b, home)
-		defer st.Close()
-		defer sp.Close()
-		data, err := sp.SaveSigned(ctx, crdt.SpaceDoc)
-		check(err)
-		return data
-	}
-	for _, x := range []struct {
-		home, from string
-		data       []byte
-		dev        trustsync.Device
-	}{{hb, a.id.DeviceID, spaceOf(ha), a.dev}, {ha, bb.id.DeviceID, spaceOf(hb), bb.dev}} {
-		st, sp := benchOpen(b, x.home)
-		_, err := sp.Import(ctx, crdt.SpaceDoc, x.data, x.from)
-		check(err)
-		check(sp.AddDevice(ctx, x.dev))
-		sp.Close()
-		st.Close()
-	}
-}
-
-// lastServeErr is the standard error file of the last serve started, shown
-// when a sync fails.
-var lastServeErr string
-
-// benchServe starts 'trustsync serve' on home and waits until it listens;
-// the returned function stops it with SIGINT and waits.
-func benchServe(b *testing.B, bin, home string) (stop func()) {
-	b.Helper()
-	cmd := exec.Command(bin, "--home", home, "serve")
-	cmd.Env = benchEnv()
-	errFile, err := os.Create(filepath.Join(b.TempDir(), "serve.err"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	outFile := errFile.Name() + ".out"
-	out, err := os.Create(outFile)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, errFile
-	lastServeErr = errFile.Name()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	var once stdsync.Once
-	stop = func() {
-		once.Do(func() {
-			cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
-			out.Close()
-			errFile.Close()
-		})
-	}
-	b.Cleanup(stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		data, _ := os.ReadFile(outFile)
-		if bytes.HasPrefix(data, []byte("listening on ")) {
-			return stop
-		}
-		if time.Now().After(deadline) {
-			e, _ := os.ReadFile(errFile.Name())
-			b.Fatalf("serve did not listen within 30s: %s", e)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// boundaryIDs reads the boundaries a home's view holds now.
-func boundaryIDs(st trustsync.Store) (map[string]bool, error) {
-	ids := map[string]bool{}
-	err := st.View(context.Background(), func(tx trustsync.ReadTx) error {
-		items, err := tx.Items(crdt.KindBoundary)
-		for _, it := range items {
-			ids[it.ID] = true
-		}
-		return err
-	})
-	return ids, err
-}
+var (
+	soakEdits = flag.Int("soak.edits", 5000, "edits of BenchmarkSoak")
+	soakHeap  = flag.String("soak.heap", "", "directory for the heap profiles of BenchmarkSoak's serves (default: a temporary one)")
+	soakEnv   = flag.String("soak.env", "", "space-separated VAR=VALUE added to the environment of BenchmarkSoak's serves and their checkers, e.g. GOGC=10")
+)
 
 // BenchmarkLive measures, with 'trustsync serve' running on both homes,
 // the time from an edit committed to A's store (by this process, as
-// another trustsync command would) to B's store showing it, polled
-// read-only every 200us. isolated: one edit at a time; burst: edits in
-// groups of 10, back to back.
+// another trustsync command would) to B's store showing it. isolated: one
+// edit at a time; burst: edits in groups of 10, back to back.
 func BenchmarkLive(b *testing.B) {
 	for _, burst := range []int{1, 10} {
 		name := "isolated"
@@ -243,98 +39,13 @@ func BenchmarkLive(b *testing.B) {
 			name = "burst"
 		}
 		b.Run(name, func(b *testing.B) {
-			bin := benchBin(b)
-			ha, hb := benchHome(b, bin, "Alex"), benchHome(b, bin, "Sam")
-			benchPair(b, ha, hb)
-			benchServe(b, bin, ha)
-			benchServe(b, bin, hb)
-			sta, spa := benchOpen(b, ha)
-			defer sta.Close()
-			defer spa.Close()
-			stb, err := store.Open(hb, store.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer stb.Close()
-			ctx := context.Background()
-			wait := func(ids []string, committed []time.Time, lat *[]time.Duration) {
-				deadline := time.Now().Add(30 * time.Second)
-				seen := make([]bool, len(ids))
-				left := len(ids)
-				for left > 0 {
-					have, err := boundaryIDs(stb)
-					if err != nil {
-						b.Fatal(err)
-					}
-					now := time.Now()
-					for i, id := range ids {
-						if !seen[i] && have[id] {
-							seen[i] = true
-							left--
-							*lat = append(*lat, now.Sub(committed[i]))
-						}
-					}
-					if now.After(deadline) {
-						b.Fatalf("%d edits did not reach B within 30s", left)
-					}
-					time.Sleep(200 * time.Microsecond)
-				}
-			}
-			// Warm up: the first edit also waits for the sessions.
-			id, err := spa.AddBoundary(ctx, "warm up")
-			if err != nil {
-				b.Fatal(err)
-			}
-			var warm []time.Duration
-			wait([]string{id}, []time.Time{time.Now()}, &warm)
-
-			var lat []time.Duration
+			bin := benchkit.Bin(b)
 			b.ResetTimer()
-			for i := 0; i < b.N; i += burst {
-				var ids []string
-				var at []time.Time
-				for j := 0; j < burst && i+j < b.N; j++ {
-					id, err := spa.AddBoundary(ctx, fmt.Sprintf("live edit %d", i+j))
-					if err != nil {
-						b.Fatal(err)
-					}
-					ids, at = append(ids, id), append(at, time.Now())
-				}
-				wait(ids, at, &lat)
-				if burst == 1 {
-					b.StopTimer()
-					time.Sleep(20 * time.Millisecond) // apart, not back to back
-					b.StartTimer()
-				}
-			}
-			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			lat := benchkit.Live(b, bin, b.N, benchkit.LiveOptions{Burst: burst})
+			b.ReportMetric(ms(benchkit.Percentile(lat, 50)), "p50-ms")
+			b.ReportMetric(ms(benchkit.Percentile(lat, 99)), "p99-ms")
 		})
 	}
-}
-
-type benchSyncJSON struct {
-	Synced  int `json:"synced"`
-	Devices []struct {
-		BytesIn  int64 `json:"bytes_in"`
-		BytesOut int64 `json:"bytes_out"`
-	} `json:"devices"`
-}
-
-// timedSync runs 'trustsync sync --json' on home and returns its wall time
-// (process start included) and the bytes it moved both ways.
-func timedSync(b *testing.B, bin, home string) (time.Duration, int64) {
-	b.Helper()
-	start := time.Now()
-	out := benchRun(b, bin, home, "sync", "--json", "--timeout", "10m")
-	d := time.Since(start)
-	var v benchSyncJSON
-	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Synced != 1 {
-		b.Fatalf("sync printed %q (%v)", out, err)
-	}
-	return d, v.Devices[0].BytesIn + v.Devices[0].BytesOut
 }
 
 // BenchmarkReconnect: two paired homes synced once, then 1,000 boundaries
@@ -342,37 +53,18 @@ func timedSync(b *testing.B, bin, home string) (time.Duration, int64) {
 // The time includes starting the sync process and its node; startup-ms is
 // the same sync when nothing changed, for comparison.
 func BenchmarkReconnect(b *testing.B) {
-	bin := benchBin(b)
-	ctx := context.Background()
+	bin := benchkit.Bin(b)
 	var total, idle time.Duration
 	var wire int64
+	b.ResetTimer()
 	for range b.N {
-		b.StopTimer()
-		ha, hb := benchHome(b, bin, "Alex"), benchHome(b, bin, "Sam")
-		benchPair(b, ha, hb)
-		stop := benchServe(b, bin, ha)
-		timedSync(b, bin, hb)
-		d, _ := timedSync(b, bin, hb)
-		idle += d
-		stop()
-		for _, h := range []string{ha, hb} {
-			st, sp := benchOpen(b, h)
-			for i := range 1000 {
-				if _, err := sp.AddBoundary(ctx, fmt.Sprintf("offline edit %d", i)); err != nil {
-					b.Fatal(err)
-				}
-			}
-			sp.Close()
-			st.Close()
-		}
-		benchServe(b, bin, ha)
-		b.StartTimer()
-		d, n := timedSync(b, bin, hb)
-		total += d
-		wire += n
+		r := benchkit.Reconnect(b, bin, 1000)
+		total += r.Sync
+		idle += r.Idle
+		wire += r.Wire
 	}
-	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "sync-ms")
-	b.ReportMetric(float64(idle.Microseconds())/1000/float64(b.N), "startup-ms")
+	b.ReportMetric(ms(total)/float64(b.N), "sync-ms")
+	b.ReportMetric(ms(idle)/float64(b.N), "startup-ms")
 	b.ReportMetric(float64(wire)/float64(b.N), "wire-bytes")
 }
 
@@ -380,60 +72,150 @@ func BenchmarkReconnect(b *testing.B) {
 // holding five years of daily check-ins (1,825 with ~500-character notes),
 // serving. save-bytes is the size of Save() of every document of A.
 func BenchmarkFirstSync(b *testing.B) {
-	bin := benchBin(b)
-	ctx := context.Background()
-	ha := benchHome(b, bin, "Alex")
-	st, err := store.Open(ha, store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	day := time.Date(2021, 1, 1, 20, 0, 0, 0, time.UTC)
-	sp, err := crdt.Open(ctx, st, crdt.Options{Now: func() time.Time { return day }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	note := strings.Repeat("Today I noticed how much calmer we both were. ", 11)[:500]
-	for i := range 1825 {
-		if _, err := sp.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: trustsync.Mood(1 + i%5), Note: note}); err != nil {
-			b.Fatal(err)
-		}
-		day = day.Add(24 * time.Hour)
-	}
-	docs, err := sp.Docs(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var saved int64
-	for _, d := range docs {
-		data, err := sp.Save(ctx, d)
-		if err != nil {
-			b.Fatal(err)
-		}
-		saved += int64(len(data))
-	}
-	sp.Close()
-	st.Close()
+	bin := benchkit.Bin(b)
+	src := benchkit.NewFirstSyncSource(b, bin, 1825)
 	var total time.Duration
 	var wire int64
 	b.ResetTimer()
 	for range b.N {
-		b.StopTimer()
-		hb := benchHome(b, bin, "Sam")
-		benchPair(b, ha, hb)
-		stop := benchServe(b, bin, ha)
-		b.StartTimer()
-		d, n := timedSync(b, bin, hb)
-		b.StopTimer()
+		d, n := src.Run(b, bin)
 		total += d
 		wire += n
-		stop()
-		if out := benchRun(b, bin, hb, "checkin", "list", "--json"); strings.Count(out, `"mood"`) != 1825 {
-			b.Fatalf("new device has %d check-ins", strings.Count(out, `"mood"`))
-		}
-		b.StartTimer()
 	}
-	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "sync-ms")
+	b.ReportMetric(ms(total)/float64(b.N), "sync-ms")
 	b.ReportMetric(float64(wire)/float64(b.N), "wire-bytes")
-	b.ReportMetric(float64(saved), "save-bytes")
-	b.ReportMetric(float64(wire)/float64(b.N)/float64(saved), "wire/save")
+	b.ReportMetric(float64(src.SaveBytes), "save-bytes")
+	b.ReportMetric(float64(wire)/float64(b.N)/float64(src.SaveBytes), "wire/save")
 }
+
+// BenchmarkSoak: two paired homes both serving; A makes -soak.edits edits
+// (default 5,000) of every kind through the command line and B receives
+// them live. It prints the memory of each serve and of its checker child
+// every 250 edits with the edit rate of the window, checks that B holds
+// everything A holds, and reports the memory after 1,000 edits and at the
+// end, the maximum, and the first and last window's rate. The serves'
+// heap profiles at the end are left in -soak.heap.
+func BenchmarkSoak(b *testing.B) {
+	bin := benchkit.Bin(b)
+	heap := *soakHeap
+	if heap == "" {
+		heap = b.TempDir()
+	}
+	var res benchkit.SoakResult
+	for range b.N {
+		res = benchkit.Soak(b, bin, benchkit.SoakOptions{Edits: *soakEdits, HeapDir: heap, ServeEnv: strings.Fields(*soakEnv)})
+	}
+	b.StopTimer()
+	printSoak(res, heap)
+	at1000 := res.Samples[len(res.Samples)-1]
+	for _, s := range res.Samples {
+		if s.Edits >= 1000 {
+			at1000 = s
+			break
+		}
+	}
+	last := res.Samples[len(res.Samples)-1]
+	var peak benchkit.SoakSample
+	for _, s := range res.Samples {
+		peak.ServeA, peak.CheckerA = max(peak.ServeA, s.ServeA), max(peak.CheckerA, s.CheckerA)
+		peak.ServeB, peak.CheckerB = max(peak.ServeB, s.ServeB), max(peak.CheckerB, s.CheckerB)
+	}
+	for _, m := range []struct {
+		name string
+		s    benchkit.SoakSample
+	}{{"1000", at1000}, {"end", last}, {"max", peak}} {
+		b.ReportMetric(mib(m.s.ServeA), "serveA-"+m.name+"-MiB")
+		b.ReportMetric(mib(m.s.CheckerA), "checkerA-"+m.name+"-MiB")
+		b.ReportMetric(mib(m.s.ServeB), "serveB-"+m.name+"-MiB")
+		b.ReportMetric(mib(m.s.CheckerB), "checkerB-"+m.name+"-MiB")
+	}
+	b.ReportMetric(res.Samples[0].Rate, "first-edits/s")
+	b.ReportMetric(last.Rate, "last-edits/s")
+}
+
+func printSoak(res benchkit.SoakResult, heap string) {
+	w := os.Stdout
+	fmt.Fprintf(w, "\nsoak: %d edits in %s; both homes hold %v\n", res.Samples[len(res.Samples)-1].Edits, res.Elapsed.Round(time.Second), res.Counts)
+	fmt.Fprintf(w, "%7s %9s %12s %12s %12s %12s\n", "edits", "edits/s", "A serve MiB", "A checker", "B serve MiB", "B checker")
+	for _, s := range res.Samples {
+		fmt.Fprintf(w, "%7d %9.1f %12.1f %12.1f %12.1f %12.1f\n", s.Edits, s.Rate, mib(s.ServeA), mib(s.CheckerA), mib(s.ServeB), mib(s.CheckerB))
+	}
+	var docs []string
+	var total int
+	for d, n := range res.SaveBytes {
+		docs = append(docs, fmt.Sprintf("%s %d", d, n))
+		total += n
+	}
+	slices.Sort(docs)
+	fmt.Fprintf(w, "A's documents at the end, Save() bytes (%d in all): %s\n", total, strings.Join(docs, ", "))
+	for _, h := range []struct {
+		side string
+		s    *benchkit.HeapSnapshot
+	}{{"A", res.HeapA}, {"B", res.HeapB}} {
+		if h.s == nil {
+			continue
+		}
+		fmt.Fprintf(w, "serve %s at the end: RSS %.1f MiB, %.1f MiB after two GCs, %.1f MiB after malloc_trim; Go heap %.1f -> %.1f MiB, Go runtime total %.1f -> %.1f MiB; C heap %.1f MiB in use, %.1f MiB free; profile %s/%s/heap-%d.pb.gz\n",
+			h.side, mib(h.s.RSSBefore), mib(h.s.RSSAfterGC), mib(h.s.RSSAfterTrim), mib(h.s.HeapAllocBefore), mib(h.s.HeapAllocAfter),
+			mib(h.s.SysBefore), mib(h.s.SysAfter), mib(h.s.CInUse), mib(h.s.CFree), heap, h.side, h.s.N)
+	}
+}
+
+// TestBenchWorkloads runs every whole-program workload of the benchmarks
+// above in a short size, so that the ordinary test suite fails when one of
+// them breaks. It checks what each workload checks (everything arrived,
+// nothing was lost) and never a time.
+func TestBenchWorkloads(t *testing.T) {
+	bin := benchkit.Bin(t)
+	t.Run("FirstSync", func(t *testing.T) {
+		t.Parallel()
+		src := benchkit.NewFirstSyncSource(t, bin, 40)
+		if src.Docs != 3 { // January, February and the space document
+			t.Errorf("40 check-ins from 1 January are in %d documents, want 3", src.Docs)
+		}
+		if _, n := src.Run(t, bin); n <= 0 {
+			t.Errorf("first sync reported %d bytes on the wire", n)
+		}
+	})
+	t.Run("Reconnect", func(t *testing.T) {
+		t.Parallel()
+		if r := benchkit.Reconnect(t, bin, 50); r.Wire <= 0 {
+			t.Errorf("reconnect reported %d bytes on the wire", r.Wire)
+		}
+	})
+	t.Run("Live", func(t *testing.T) {
+		t.Parallel()
+		if lat := benchkit.Live(t, bin, 5, benchkit.LiveOptions{}); len(lat) != 5 {
+			t.Errorf("%d latencies for 5 live edits", len(lat))
+		}
+	})
+	t.Run("Soak", func(t *testing.T) {
+		t.Parallel()
+		// One edit of each kind. Each edit is a process of this binary,
+		// about a second under -race on a busy machine.
+		res := benchkit.Soak(t, bin, benchkit.SoakOptions{Edits: 12, SampleEvery: 6, HeapDir: t.TempDir()})
+		if len(res.Samples) != 2 {
+			t.Fatalf("%d samples for 12 edits, one every 6", len(res.Samples))
+		}
+		for _, s := range res.Samples {
+			if s.ServeA == 0 || s.ServeB == 0 {
+				t.Errorf("after %d edits the serves' RSS read as %d and %d bytes", s.Edits, s.ServeA, s.ServeB)
+			}
+		}
+		// One of each kind: a boundary, a goal, a step, a check-in of A
+		// (and B's one, acknowledged), ...
+		for kind, want := range map[string]int{"boundary": 1, "goal": 1, "step": 1, "checkin": 2,
+			"commitment": 1, "commitment_entry": 1, "apology": 1, "setback": 1, "moment": 1} {
+			if res.Counts[kind] != want {
+				t.Errorf("both homes hold %d items of kind %s, want %d", res.Counts[kind], kind, want)
+			}
+		}
+		if res.HeapA == nil || res.HeapA.RSSBefore == 0 {
+			t.Errorf("A's serve wrote no heap snapshot: %+v", res.HeapA)
+		}
+	})
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }

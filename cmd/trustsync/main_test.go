@@ -16,14 +16,20 @@ import (
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/cli"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/internal/benchkit"
 	"github.com/trustsync/trustsync/store"
 	tsync "github.com/trustsync/trustsync/sync"
 )
 
 // TestMain lets the test binary act as the trustsync command, so that the
-// scripts run the real main in its own process.
+// scripts and the benchmarks run the real main in its own process (a
+// serve started by a benchmark for heap profiles also writes them on
+// SIGUSR1).
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"trustsync": main})
+	testscript.Main(m, map[string]func(){"trustsync": func() {
+		benchkit.HandleHeapSignal()
+		main()
+	}})
 }
 
 // TestScripts runs the end-to-end scripts in testdata/script. Besides the
