@@ -57,5 +57,6 @@
 // monotonic clock both processes share, until B's change event shows it
 // in memory; automerge-repo writes it to storage later (its save debounce
 // is 100 ms) and without fsync, where trustsync's B has committed it
-// durably. Check-in notes are Automerge text on both sides.
+// durably. Check-in notes are plain strings on both sides (Automerge
+// ImmutableString in JavaScript), as trustsync stores them.
 package sidebyside

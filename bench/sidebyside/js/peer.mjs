@@ -73,7 +73,9 @@ async function seed(n) {
     }
     const at = day
     h.change(doc => {
-      doc.checkins[`c${i}`] = { author: "alex", at, mood: 1 + (i % 5), note }
+      // A plain string, as trustsync stores a note (its author alone writes
+      // it); a JavaScript string would become a text object.
+      doc.checkins[`c${i}`] = { author: "alex", at, mood: 1 + (i % 5), note: new Automerge.ImmutableString(note) }
     })
     day += 24 * 3600 * 1000
   }
