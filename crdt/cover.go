@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/automerge/automerge-go"
 	"github.com/trustsync/trustsync"
@@ -33,12 +34,13 @@ import (
 // sent whole instead ([ErrSendWhole]).
 
 // ErrSendWhole is returned by [Peer.GenerateMessage] when the next sync
-// message for a document would carry a change without the change whose
-// signature covers it, or a change whose dependencies the peer may lack
-// (either happens when Automerge's Bloom filter took a change the peer
-// lacks for one it holds). Send the document whole instead
-// ([Space.SaveSigned], taken by [Space.Import]); the sync state with the
-// peer starts over from what both sides were known to share.
+// message for a document cannot carry signatures covering its changes: a
+// change in it is covered only by a signature on a change outside it (the
+// peer asked for that change alone), or on a change the peer may have to
+// set aside until a dependency it lacks arrives (Automerge's Bloom filter
+// took that dependency for one the peer holds). Send the document whole
+// instead ([Space.SaveSigned], taken by [Space.Import]); the sync state
+// with the peer starts over from what both sides were known to share.
 var ErrSendWhole = errors.New("send the whole document: a sync message could not carry the signatures of its changes")
 
 // changeSet is a set of changes with their dependencies inside the set,
@@ -47,13 +49,14 @@ type changeSet struct {
 	hash  []automerge.ChangeHash
 	at    map[automerge.ChangeHash]int
 	actor []string
-	deps  [][]int                // each change's dependencies inside the set
-	ext   []automerge.ChangeHash // dependencies outside the set
+	deps  [][]int                  // each change's dependencies inside the set
+	extOf [][]automerge.ChangeHash // each change's dependencies outside the set
+	ext   []automerge.ChangeHash   // all dependencies outside the set
 }
 
 func newChangeSet(chs []*automerge.Change) *changeSet {
 	cs := &changeSet{hash: make([]automerge.ChangeHash, len(chs)), at: make(map[automerge.ChangeHash]int, len(chs)),
-		actor: make([]string, len(chs)), deps: make([][]int, len(chs))}
+		actor: make([]string, len(chs)), deps: make([][]int, len(chs)), extOf: make([][]automerge.ChangeHash, len(chs))}
 	for i, c := range chs {
 		cs.hash[i] = c.Hash()
 		cs.at[cs.hash[i]] = i
@@ -64,7 +67,10 @@ func newChangeSet(chs []*automerge.Change) *changeSet {
 		for _, d := range c.Dependencies() {
 			if j, ok := cs.at[d]; ok {
 				cs.deps[i] = append(cs.deps[i], j)
-			} else if !seen[d] {
+				continue
+			}
+			cs.extOf[i] = append(cs.extOf[i], d)
+			if !seen[d] {
 				seen[d] = true
 				cs.ext = append(cs.ext, d)
 			}
@@ -77,21 +83,47 @@ func newChangeSet(chs []*automerge.Change) *changeSet {
 // dependencies inside the set only, and the tips: the signed changes no
 // other signed change of the same author in the set descends from. One
 // walk per author.
-func (cs *changeSet) cover(signed []bool) (covered []bool, tips []int) {
-	byAuthor := map[string][]int{}
+//
+// With class non-nil, a walk from a signed change goes only through
+// changes of its own class (see messageSigs): a signature then covers
+// only the changes the receiver takes in whenever it takes in the signed
+// one, and a tip is a signed change no other signed change of the same
+// author and class descends from.
+func (cs *changeSet) cover(signed []bool, class []uint64) (covered []bool, tips []int) {
+	type group struct {
+		author string
+		class  uint64
+	}
+	groups := map[group][]int{}
+	var order []group
 	for i, ok := range signed {
-		if ok {
-			byAuthor[cs.actor[i]] = append(byAuthor[cs.actor[i]], i)
+		if !ok {
+			continue
 		}
+		g := group{author: cs.actor[i]}
+		if class != nil {
+			g.class = class[i]
+		}
+		if groups[g] == nil {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], i)
 	}
 	covered = make([]bool, len(cs.hash))
 	mark := make([]int, len(cs.hash)) // the walk that last reached each change
 	walk := 0
 	var stack []int
-	for _, author := range sortedKeys(byAuthor) {
+	push := func(g group, x int) {
+		for _, j := range cs.deps[x] {
+			if class == nil || class[j] == g.class {
+				stack = append(stack, j)
+			}
+		}
+	}
+	for _, g := range order {
 		walk++
-		for _, s := range byAuthor[author] {
-			stack = append(stack, cs.deps[s]...)
+		for _, s := range groups[g] {
+			push(g, s)
 		}
 		for len(stack) > 0 {
 			x := stack[len(stack)-1]
@@ -100,26 +132,70 @@ func (cs *changeSet) cover(signed []bool) (covered []bool, tips []int) {
 				continue
 			}
 			mark[x] = walk
-			if cs.actor[x] == author {
+			if cs.actor[x] == g.author {
 				covered[x] = true
 			}
-			stack = append(stack, cs.deps[x]...)
+			push(g, x)
 		}
-		for _, s := range byAuthor[author] {
+		for _, s := range groups[g] {
 			covered[s] = true
 			if mark[s] != walk {
 				tips = append(tips, s)
 			}
 		}
 	}
+	slices.Sort(tips)
 	return covered, tips
 }
 
+// classes returns, for each change of the set, the set (a bit mask) of the
+// dependencies outside it that it descends from, among those uncertain
+// ones the peer may lack; ok is false when there are more than 64 of them.
+// A receiver lacking such a dependency sets aside exactly the changes
+// whose class names it, so it takes in a change and a change descending
+// from it of the same class together.
+func (cs *changeSet) classes(uncertain []automerge.ChangeHash) (class []uint64, ok bool) {
+	if len(uncertain) > 64 {
+		return nil, false
+	}
+	bit := make(map[automerge.ChangeHash]uint64, len(uncertain))
+	for i, h := range uncertain {
+		bit[h] = 1 << i
+	}
+	class = make([]uint64, len(cs.hash))
+	if len(bit) == 0 {
+		return class, true
+	}
+	own := make([]uint64, len(cs.hash))
+	for i, ds := range cs.extOf {
+		for _, h := range ds {
+			own[i] |= bit[h]
+		}
+	}
+	done := make([]bool, len(cs.hash))
+	var visit func(i int) uint64
+	visit = func(i int) uint64 {
+		if done[i] {
+			return class[i]
+		}
+		c := own[i]
+		for _, j := range cs.deps[i] {
+			c |= visit(j)
+		}
+		class[i], done[i] = c, true
+		return c
+	}
+	for i := range cs.hash {
+		visit(i)
+	}
+	return class, true
+}
+
 // bundleSigs returns the stored signatures a bundle of the changes cs
-// carries: the tips (see cover). uncovered lists the changes they leave
+// carries: the tips (see cover, which class is passed to). uncovered lists the changes they leave
 // uncovered: unsigned changes from before signing, or changes whose
 // covering signature is on a change outside the set.
-func bundleSigs(tx trustsync.ReadTx, cs *changeSet) (sigs map[automerge.ChangeHash][]byte, uncovered []int, err error) {
+func bundleSigs(tx trustsync.ReadTx, cs *changeSet, class []uint64) (sigs map[automerge.ChangeHash][]byte, uncovered []int, err error) {
 	stored, err := sigsOf(tx, cs.hash)
 	if err != nil {
 		return nil, nil, err
@@ -128,7 +204,7 @@ func bundleSigs(tx trustsync.ReadTx, cs *changeSet) (sigs map[automerge.ChangeHa
 	for i, h := range cs.hash {
 		signed[i] = stored[h] != nil
 	}
-	covered, tips := cs.cover(signed)
+	covered, tips := cs.cover(signed, class)
 	sigs = make(map[automerge.ChangeHash][]byte, len(tips))
 	for _, i := range tips {
 		sigs[cs.hash[i]] = stored[cs.hash[i]]
@@ -141,51 +217,62 @@ func bundleSigs(tx trustsync.ReadTx, cs *changeSet) (sigs map[automerge.ChangeHa
 	return sigs, uncovered, nil
 }
 
-// messageSigs returns the signatures a sync message carrying chs needs, or
-// ErrSendWhole when the message cannot carry them: a change in it is
-// covered only by a signature on a change outside it, or a change in it
-// depends on a change the peer may lack (see peerHolds), so that the peer
-// could apply a change while the one whose signature covers it waits for
-// its dependencies. d is the document, peerHeads the heads the peer is
-// known to hold.
+// messageSigs returns the signatures a sync message carrying chs needs,
+// d being the document and peerHeads heads the peer is known to hold, or
+// ErrSendWhole when the message cannot carry them.
+//
+// A message need not be closed under dependencies: a change in it may
+// depend on one the peer is believed to hold (Automerge's Bloom filter
+// says so, wrongly now and then). The peer sets aside, until that arrives,
+// the changes descending from it, and takes in the others; each change it
+// takes in must then be covered by a signature on a change it takes in
+// too. So the changes are put in classes by the uncertain outside
+// dependencies they descend from (classes), and a signature covers only
+// changes of its own class; the message carries the tips of each class.
+// A change left uncovered is either an unsigned change from before signing
+// (a seal covers it), or one whose covering signature is on a change
+// outside the message, or of another class: then ErrSendWhole.
 func messageSigs(tx trustsync.ReadTx, d *automerge.Doc, chs []*automerge.Change, peerHeads []automerge.ChangeHash) (map[automerge.ChangeHash][]byte, error) {
 	if len(chs) == 0 {
 		return nil, nil
 	}
 	cs := newChangeSet(chs)
-	sigs, uncovered, err := bundleSigs(tx, cs)
-	if err != nil {
-		return nil, err
-	}
-	if len(uncovered) > 0 {
-		// Unsigned changes from before signing travel as they are (a
-		// seal covers them); a change a stored signature covers in the
-		// whole document needs that signature's change.
-		all, err := d.Changes()
-		if err != nil {
-			return nil, err
-		}
-		whole := newChangeSet(all)
-		_, left, err := bundleSigs(tx, whole)
-		if err != nil {
-			return nil, err
-		}
-		legacy := make(map[automerge.ChangeHash]bool, len(left))
-		for _, i := range left {
-			legacy[whole.hash[i]] = true
-		}
-		for _, i := range uncovered {
-			if !legacy[cs.hash[i]] {
-				return nil, ErrSendWhole
-			}
-		}
-	}
+	var uncertain []automerge.ChangeHash
 	if len(cs.ext) > 0 {
 		holds := peerHolds(d, peerHeads)
 		for _, h := range cs.ext {
 			if !holds(h) {
-				return nil, ErrSendWhole
+				uncertain = append(uncertain, h)
 			}
+		}
+	}
+	class, ok := cs.classes(uncertain)
+	if !ok {
+		return nil, ErrSendWhole
+	}
+	sigs, uncovered, err := bundleSigs(tx, cs, class)
+	if err != nil || len(uncovered) == 0 {
+		return sigs, err
+	}
+	// Unsigned changes from before signing travel as they are; a change a
+	// stored signature covers in the whole document needs that
+	// signature's change, in its class.
+	all, err := d.Changes()
+	if err != nil {
+		return nil, err
+	}
+	whole := newChangeSet(all)
+	_, left, err := bundleSigs(tx, whole, nil)
+	if err != nil {
+		return nil, err
+	}
+	legacy := make(map[automerge.ChangeHash]bool, len(left))
+	for _, i := range left {
+		legacy[whole.hash[i]] = true
+	}
+	for _, i := range uncovered {
+		if !legacy[cs.hash[i]] {
+			return nil, ErrSendWhole
 		}
 	}
 	return sigs, nil

@@ -110,10 +110,9 @@ func (p *Peer) state(tx trustsync.ReadTx, ds *docState) (*lockedSyncState, error
 // converge.
 //
 // The message carries, per author, the signatures that cover its changes
-// (one or a few). When it cannot -- a change in it is covered only by a
-// signature on a change outside it, or depends on a change the peer may
-// lack -- GenerateMessage returns an error wrapping [ErrSendWhole]: send the
-// document whole ([Space.SaveSigned]) instead.
+// (one or a few). When it cannot (see [ErrSendWhole]), GenerateMessage
+// returns an error wrapping ErrSendWhole: send the document whole
+// ([Space.SaveSigned]) instead.
 func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok bool, err error) {
 	if err := p.s.check(); err != nil {
 		return nil, false, err
