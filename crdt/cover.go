@@ -2,7 +2,6 @@ package crdt
 
 import (
 	"errors"
-	"slices"
 
 	"github.com/automerge/automerge-go"
 	"github.com/trustsync/trustsync"
@@ -36,11 +35,14 @@ import (
 // ErrSendWhole is returned by [Peer.GenerateMessage] when the next sync
 // message for a document cannot carry signatures covering its changes: a
 // change in it is covered only by a signature on a change outside it (the
-// peer asked for that change alone), or on a change the peer may have to
-// set aside until a dependency it lacks arrives (Automerge's Bloom filter
-// took that dependency for one the peer holds). Send the document whole
-// instead ([Space.SaveSigned], taken by [Space.Import]); the sync state
-// with the peer starts over from what both sides were known to share.
+// peer asked for that change alone), or the peer might take in only part
+// of it -- some changes in it depend on a change the peer is not known to
+// hold and others do not (Automerge's Bloom filter took that change for
+// one the peer holds) -- and so take in a change while the change whose
+// signature covers it, or the change holding its device's certificate,
+// waits. Send the document whole instead ([Space.SaveSigned], taken by
+// [Space.Import]); the sync state with the peer starts over from what
+// both sides were known to share.
 var ErrSendWhole = errors.New("send the whole document: a sync message could not carry the signatures of its changes")
 
 // changeSet is a set of changes with their dependencies inside the set,
@@ -83,47 +85,21 @@ func newChangeSet(chs []*automerge.Change) *changeSet {
 // dependencies inside the set only, and the tips: the signed changes no
 // other signed change of the same author in the set descends from. One
 // walk per author.
-//
-// With class non-nil, a walk from a signed change goes only through
-// changes of its own class (see messageSigs): a signature then covers
-// only the changes the receiver takes in whenever it takes in the signed
-// one, and a tip is a signed change no other signed change of the same
-// author and class descends from.
-func (cs *changeSet) cover(signed []bool, class []uint64) (covered []bool, tips []int) {
-	type group struct {
-		author string
-		class  uint64
-	}
-	groups := map[group][]int{}
-	var order []group
+func (cs *changeSet) cover(signed []bool) (covered []bool, tips []int) {
+	byAuthor := map[string][]int{}
 	for i, ok := range signed {
-		if !ok {
-			continue
+		if ok {
+			byAuthor[cs.actor[i]] = append(byAuthor[cs.actor[i]], i)
 		}
-		g := group{author: cs.actor[i]}
-		if class != nil {
-			g.class = class[i]
-		}
-		if groups[g] == nil {
-			order = append(order, g)
-		}
-		groups[g] = append(groups[g], i)
 	}
 	covered = make([]bool, len(cs.hash))
 	mark := make([]int, len(cs.hash)) // the walk that last reached each change
 	walk := 0
 	var stack []int
-	push := func(g group, x int) {
-		for _, j := range cs.deps[x] {
-			if class == nil || class[j] == g.class {
-				stack = append(stack, j)
-			}
-		}
-	}
-	for _, g := range order {
+	for _, author := range sortedKeys(byAuthor) {
 		walk++
-		for _, s := range groups[g] {
-			push(g, s)
+		for _, s := range byAuthor[author] {
+			stack = append(stack, cs.deps[s]...)
 		}
 		for len(stack) > 0 {
 			x := stack[len(stack)-1]
@@ -132,70 +108,67 @@ func (cs *changeSet) cover(signed []bool, class []uint64) (covered []bool, tips 
 				continue
 			}
 			mark[x] = walk
-			if cs.actor[x] == g.author {
+			if cs.actor[x] == author {
 				covered[x] = true
 			}
-			push(g, x)
+			stack = append(stack, cs.deps[x]...)
 		}
-		for _, s := range groups[g] {
+		for _, s := range byAuthor[author] {
 			covered[s] = true
 			if mark[s] != walk {
 				tips = append(tips, s)
 			}
 		}
 	}
-	slices.Sort(tips)
 	return covered, tips
 }
 
-// classes returns, for each change of the set, the set (a bit mask) of the
-// dependencies outside it that it descends from, among those uncertain
-// ones the peer may lack; ok is false when there are more than 64 of them.
-// A receiver lacking such a dependency sets aside exactly the changes
-// whose class names it, so it takes in a change and a change descending
-// from it of the same class together.
-func (cs *changeSet) classes(uncertain []automerge.ChangeHash) (class []uint64, ok bool) {
+// partial tells whether a peer lacking some of the outside dependencies
+// uncertain (those it is not known to hold) could take in some changes of
+// the set and set aside others: whether the changes do not all descend
+// from the same ones among them.
+func (cs *changeSet) partial(uncertain []automerge.ChangeHash) bool {
+	if len(uncertain) == 0 {
+		return false
+	}
 	if len(uncertain) > 64 {
-		return nil, false
+		return true
 	}
 	bit := make(map[automerge.ChangeHash]uint64, len(uncertain))
 	for i, h := range uncertain {
 		bit[h] = 1 << i
 	}
-	class = make([]uint64, len(cs.hash))
-	if len(bit) == 0 {
-		return class, true
-	}
-	own := make([]uint64, len(cs.hash))
-	for i, ds := range cs.extOf {
-		for _, h := range ds {
-			own[i] |= bit[h]
-		}
-	}
+	// from[i]: the uncertain dependencies change i descends from.
+	from := make([]uint64, len(cs.hash))
 	done := make([]bool, len(cs.hash))
 	var visit func(i int) uint64
 	visit = func(i int) uint64 {
 		if done[i] {
-			return class[i]
+			return from[i]
 		}
-		c := own[i]
+		var f uint64
+		for _, h := range cs.extOf[i] {
+			f |= bit[h]
+		}
 		for _, j := range cs.deps[i] {
-			c |= visit(j)
+			f |= visit(j)
 		}
-		class[i], done[i] = c, true
-		return c
+		from[i], done[i] = f, true
+		return f
 	}
 	for i := range cs.hash {
-		visit(i)
+		if visit(i) != visit(0) {
+			return true
+		}
 	}
-	return class, true
+	return false
 }
 
 // bundleSigs returns the stored signatures a bundle of the changes cs
-// carries: the tips (see cover, which class is passed to). uncovered lists the changes they leave
+// carries: the tips (see cover). uncovered lists the changes they leave
 // uncovered: unsigned changes from before signing, or changes whose
 // covering signature is on a change outside the set.
-func bundleSigs(tx trustsync.ReadTx, cs *changeSet, class []uint64) (sigs map[automerge.ChangeHash][]byte, uncovered []int, err error) {
+func bundleSigs(tx trustsync.ReadTx, cs *changeSet) (sigs map[automerge.ChangeHash][]byte, uncovered []int, err error) {
 	stored, err := sigsOf(tx, cs.hash)
 	if err != nil {
 		return nil, nil, err
@@ -204,7 +177,7 @@ func bundleSigs(tx trustsync.ReadTx, cs *changeSet, class []uint64) (sigs map[au
 	for i, h := range cs.hash {
 		signed[i] = stored[h] != nil
 	}
-	covered, tips := cs.cover(signed, class)
+	covered, tips := cs.cover(signed)
 	sigs = make(map[automerge.ChangeHash][]byte, len(tips))
 	for _, i := range tips {
 		sigs[cs.hash[i]] = stored[cs.hash[i]]
@@ -223,46 +196,45 @@ func bundleSigs(tx trustsync.ReadTx, cs *changeSet, class []uint64) (sigs map[au
 //
 // A message need not be closed under dependencies: a change in it may
 // depend on one the peer is believed to hold (Automerge's Bloom filter
-// says so, wrongly now and then). The peer sets aside, until that arrives,
-// the changes descending from it, and takes in the others; each change it
-// takes in must then be covered by a signature on a change it takes in
-// too. So the changes are put in classes by the uncertain outside
-// dependencies they descend from (classes), and a signature covers only
-// changes of its own class; the message carries the tips of each class.
-// A change left uncovered is either an unsigned change from before signing
-// (a seal covers it), or one whose covering signature is on a change
-// outside the message, or of another class: then ErrSendWhole.
+// says so, wrongly now and then). A peer lacking it would take in the
+// changes not descending from it and set aside the others, the change
+// whose signature covers them perhaps among them (or the change holding
+// the certificate of their device); so a message the peer might take in
+// only in part is not sent (partial). Otherwise the peer takes in all of
+// it or none, and the message carries, per author, the tips. A change they
+// leave uncovered is either an unsigned change from before signing (a
+// seal covers it), or one whose covering signature is on a change outside
+// the message (asked for alone): then ErrSendWhole.
 func messageSigs(tx trustsync.ReadTx, d *automerge.Doc, chs []*automerge.Change, peerHeads []automerge.ChangeHash) (map[automerge.ChangeHash][]byte, error) {
 	if len(chs) == 0 {
 		return nil, nil
 	}
 	cs := newChangeSet(chs)
-	var uncertain []automerge.ChangeHash
 	if len(cs.ext) > 0 {
 		holds := peerHolds(d, peerHeads)
+		var uncertain []automerge.ChangeHash
 		for _, h := range cs.ext {
 			if !holds(h) {
 				uncertain = append(uncertain, h)
 			}
 		}
+		if cs.partial(uncertain) {
+			return nil, ErrSendWhole
+		}
 	}
-	class, ok := cs.classes(uncertain)
-	if !ok {
-		return nil, ErrSendWhole
-	}
-	sigs, uncovered, err := bundleSigs(tx, cs, class)
+	sigs, uncovered, err := bundleSigs(tx, cs)
 	if err != nil || len(uncovered) == 0 {
 		return sigs, err
 	}
 	// Unsigned changes from before signing travel as they are; a change a
 	// stored signature covers in the whole document needs that
-	// signature's change, in its class.
+	// signature's change.
 	all, err := d.Changes()
 	if err != nil {
 		return nil, err
 	}
 	whole := newChangeSet(all)
-	_, left, err := bundleSigs(tx, whole, nil)
+	_, left, err := bundleSigs(tx, whole)
 	if err != nil {
 		return nil, err
 	}

@@ -396,11 +396,12 @@ func TestCover_NeededChangeSentWhole(t *testing.T) {
 	}
 }
 
-// A sync message need not hold every dependency of its changes: the
-// peer sets aside those descending from one it lacks, and takes in the
-// others. A signature covers a change in a message only when the peer
-// takes in both together; otherwise the document is sent whole.
-func TestCover_MessageCoverageByDependencies(t *testing.T) {
+// A sync message need not hold every dependency of its changes: a peer
+// lacking one sets aside the changes descending from it and takes in the
+// others. A message the peer might take in only in part is not sent, nor
+// one whose changes are covered only by a signature on a change outside
+// it: the document is sent whole instead.
+func TestCover_MessageTakenInWhole(t *testing.T) {
 	ctx := context.Background()
 	alex, sam := rulesPair(t)
 	head := func(s *Space) automerge.ChangeHash {
@@ -446,6 +447,9 @@ func TestCover_MessageCoverageByDependencies(t *testing.T) {
 		{"covering change left out", []automerge.ChangeHash{c1}, []automerge.ChangeHash{base}, nil, true},
 		// The second alone: it is signed itself.
 		{"signed change alone", []automerge.ChangeHash{c2}, []automerge.ChangeHash{c1, y}, []automerge.ChangeHash{c2}, false},
+		// The same, its dependencies not known to be held: the peer
+		// takes it in or sets it aside, whole.
+		{"signed change alone, dependencies uncertain", []automerge.ChangeHash{c2}, []automerge.ChangeHash{base}, []automerge.ChangeHash{c2}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

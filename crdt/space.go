@@ -844,7 +844,7 @@ func (s *Space) save(ctx context.Context, doc string, signed bool) ([]byte, map[
 	var sigs map[automerge.ChangeHash][]byte
 	err = s.st.View(ctx, func(tx trustsync.ReadTx) error {
 		var err error
-		sigs, _, err = bundleSigs(tx, cs, nil)
+		sigs, _, err = bundleSigs(tx, cs)
 		return err
 	})
 	return b, sigs, err

@@ -531,7 +531,7 @@ func (s *Space) checkCoverage(tx trustsync.Tx, ds *docState, t *trust, chs []*au
 		delete(ds.early, h)
 		signed[i] = true
 	}
-	covered, _ := cs.cover(signed, nil)
+	covered, _ := cs.cover(signed)
 	var sealed map[automerge.ChangeHash]bool
 	legacy := map[automerge.ChangeHash]bool{}
 	for i, ok := range covered {
