@@ -28,9 +28,9 @@ import (
 // few signatures and walks the dependencies of the new changes back from
 // the signed ones: each new change must be reached from a signed change of
 // its own author. An Automerge sync message holds the changes the peer
-// lacks and all their descendants, so the tips are in it; when it does
-// not (a change sent alone because the peer asked for it), the document is
-// sent whole instead ([ErrSendWhole]).
+// lacks and all their descendants, so the tips are in it and the peer
+// takes it in whole; when either may fail (see messageSigs), the document
+// is sent whole instead ([ErrSendWhole]).
 
 // ErrSendWhole is returned by [Peer.GenerateMessage] when the next sync
 // message for a document cannot carry signatures covering its changes: a
@@ -56,6 +56,7 @@ type changeSet struct {
 	ext   []automerge.ChangeHash   // all dependencies outside the set
 }
 
+// newChangeSet indexes chs.
 func newChangeSet(chs []*automerge.Change) *changeSet {
 	cs := &changeSet{hash: make([]automerge.ChangeHash, len(chs)), at: make(map[automerge.ChangeHash]int, len(chs)),
 		actor: make([]string, len(chs)), deps: make([][]int, len(chs)), extOf: make([][]automerge.ChangeHash, len(chs))}
