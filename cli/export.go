@@ -47,7 +47,7 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 			             document, for backup or another Automerge app; needs
 			             --out DIR, and writes DIR/<document>.automerge (a / in a
 			             document's name becomes -) and DIR/signatures.json
-			             (who signed each change)
+			             (the signatures that show who made each change)
 
 			Without --out, or with --out -, json and markdown go to standard
 			output. Files are written readable by you alone. Your partner can
@@ -381,8 +381,10 @@ func exportAutomerge(ctx context.Context, opts *ExportOptions, sp *crdt.Space) e
 		return err
 	}
 	n := 0
-	// Each change's signature, by document and change hash, so that the
-	// authorship of what was exported can still be checked.
+	// The signatures that cover each document's changes, by document and
+	// change hash, so that the authorship of what was exported can still
+	// be checked: a device's signature on a change covers that change and
+	// that device's changes among its ancestors.
 	type docSigs struct {
 		Doc        string            `json:"doc"`
 		Signatures map[string][]byte `json:"signatures"`
@@ -412,7 +414,9 @@ func exportAutomerge(ctx context.Context, opts *ExportOptions, sp *crdt.Space) e
 	b, err := json.MarshalIndent(struct {
 		About string    `json:"about"`
 		Docs  []docSigs `json:"docs"`
-	}{"Ed25519 signature of each change by the device that made it, over \"trustsync change v1\\0\" + document + \"\\0\" + the 32-byte change hash; base64", all}, "", "  ")
+	}{"Ed25519 signatures by the devices that made the changes, over \"trustsync change v1\\0\" + document + \"\\0\" + the 32-byte change hash; base64. " +
+		"A device's signature on a change covers that change and every change of the same device among its ancestors (the hash covers the hashes it depends on); " +
+		"per device, the signatures of its latest changes are listed, and they cover all of its changes, except those made before signing began", all}, "", "  ")
 	if err != nil {
 		return err
 	}

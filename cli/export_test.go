@@ -139,8 +139,8 @@ func TestExport_Automerge(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		must(t, err)
 		if e.Name() == "signatures.json" {
-			// Every change of the device's own is signed: one signature
-			// per change of each document.
+			// The device's own latest change in each document is signed,
+			// and covers its earlier ones.
 			var v struct {
 				Docs []struct {
 					Doc        string            `json:"doc"`

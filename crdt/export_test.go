@@ -17,6 +17,10 @@ func SetCompactShare(share int) (restore func()) {
 	return func() { compactShare = old }
 }
 
+// SpaceOf returns the space a Peer syncs, for helpers that send a
+// document whole when GenerateMessage says so (ErrSendWhole).
+func SpaceOf(p *Peer) *Space { return p.s }
+
 // SignAs saves d as a signed bundle whose changes by s's device are signed
 // with s's key: what a modified trustsync on that device could send (its
 // own key signs whatever it writes).

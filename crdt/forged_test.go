@@ -92,14 +92,19 @@ func TestForged_ModifiedClientOverLibp2p(t *testing.T) {
 		name string
 		doc  string
 		f    crdt.Forgery
-		want string // in the reason Alex's device records
+		then *crdt.Forgery // a second change on top of the first
+		want string        // in the reason Alex's device records
 	}{
 		// Sam's device claims Alex's actor: the change says Alex made it.
-		{"in Alex's name", crdt.CommitmentsDoc, crdt.Forgery{Actor: alexDev}, "signature does not match"},
+		{"in Alex's name", crdt.CommitmentsDoc, crdt.Forgery{Actor: alexDev}, nil, "signature does not match"},
 		// Sam's own actor, but no signature at all.
-		{"unsigned", crdt.GoalsDoc, crdt.Forgery{Unsigned: true}, "no signature"},
+		{"unsigned", crdt.GoalsDoc, crdt.Forgery{Unsigned: true}, nil, "no signature"},
 		// Sam's actor, signed by a key that is not Sam's device's.
-		{"signed by another key", crdt.MomentsDoc, crdt.Forgery{Key: otherKey}, "signature does not match"},
+		{"signed by another key", crdt.MomentsDoc, crdt.Forgery{Key: otherKey}, nil, "signature does not match"},
+		// A change in Alex's name, unsigned, under a change of Sam's own
+		// that Sam's device signs: that signature covers only Sam's
+		// changes.
+		{"in Alex's name under Sam's signed change", crdt.RhythmDoc, crdt.Forgery{Actor: alexDev, Unsigned: true}, &crdt.Forgery{}, "no signature of its device covers it"},
 	}
 	refusedBefore := 0
 	for i, tc := range cases {
@@ -113,6 +118,12 @@ func TestForged_ModifiedClientOverLibp2p(t *testing.T) {
 				return m.Set("text", "agreed by Alex")
 			})
 			noErr(t, err)
+			if tc.then != nil {
+				_, err := crdt.Forge(ctx, sam.sp, tc.doc, *tc.then, func(root *automerge.Map) error {
+					return root.Set(id+"x", "Sam's own")
+				})
+				noErr(t, err)
+			}
 			sam.syncOnce(t)
 			alex.syncOnce(t)
 			refs := must[map[string]crdt.Refusal](t)(alex.sp.Refusals(ctx, []string{samDev}))

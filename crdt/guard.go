@@ -278,20 +278,16 @@ func (l *lockedSyncState) generate() ([]byte, bool) {
 	return b, ok
 }
 
-// generateWith is generate, also returning the hashes of the changes the
-// message carries.
-func (l *lockedSyncState) generateWith() ([]byte, []automerge.ChangeHash, bool) {
+// generateWith is generate, also returning the changes the message
+// carries.
+func (l *lockedSyncState) generateWith() ([]byte, []*automerge.Change, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	m, ok := l.ss.GenerateMessage()
 	if !ok {
 		return nil, nil, false
 	}
-	var hs []automerge.ChangeHash
-	for _, c := range m.Changes() {
-		hs = append(hs, c.Hash())
-	}
-	return m.Bytes(), hs, true
+	return m.Bytes(), m.Changes(), true
 }
 
 // receive applies msg and returns the heads it advertised: the sender's

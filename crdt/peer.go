@@ -5,11 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/trustsync/trustsync/crdt/internal/amwire"
+	"slices"
 	"sync"
 
 	"github.com/automerge/automerge-go"
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt/internal/amwire"
 	"github.com/trustsync/trustsync/crdt/internal/sandbox"
 )
 
@@ -107,6 +108,11 @@ func (p *Peer) state(tx trustsync.ReadTx, ds *docState) (*lockedSyncState, error
 // that), the sync state is restarted from its shared heads and its first
 // message returned, so that two devices that keep exchanging messages always
 // converge.
+//
+// The message carries, per author, the signatures that cover its changes
+// (one or a few). When it cannot (see [ErrSendWhole]), GenerateMessage
+// returns an error wrapping ErrSendWhole: send the document whole
+// ([Space.SaveSigned]) instead.
 func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok bool, err error) {
 	if err := p.s.check(); err != nil {
 		return nil, false, err
@@ -134,21 +140,27 @@ func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok 
 	}
 	p.s.noteSeen(doc, ds.seq)
 	pd := p.states[doc]
-	msg, hs, ok := ls.generateWith()
+	msg, chs, ok := ls.generateWith()
 	if !ok && pd.stalled(ds.doc) {
-		msg, hs, ok = p.unstall(ds, pd)
+		msg, chs, ok = p.unstall(ds, pd)
 	}
 	if !ok {
 		return nil, false, nil
 	}
 	pd.answered = true
-	// The changes travel with their signatures (sign.go).
+	// The changes travel with the signatures that cover them (cover.go).
 	var sigs map[automerge.ChangeHash][]byte
 	if err := p.s.st.View(ctx, func(tx trustsync.ReadTx) error {
 		var err error
-		sigs, err = sigsOf(tx, hs)
+		sigs, err = messageSigs(tx, ds.doc, chs, append(slices.Clone(pd.theirHeads), sharedHeadsOf(pd.ls.save())...))
 		return err
 	}); err != nil {
+		if errors.Is(err, ErrSendWhole) {
+			// The message is not sent: the sync state, which counts its
+			// changes as sent, starts over from what was persisted.
+			delete(p.states, doc)
+			p.s.log.Debug("a sync message could not carry its signatures; sending the document whole", "peer", p.device, "doc", doc)
+		}
 		return nil, false, fmt.Errorf("sync %q: %w", doc, err)
 	}
 	return wrapSigned(msg, sigs), true, nil
@@ -162,7 +174,7 @@ func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok 
 // restarts the exchange: the behaviour of the fixed core (automerge PR 703),
 // which clears the in-flight mark on every message received, at the cost of
 // about one more round trip. p.mu and ds.mu must be held.
-func (p *Peer) unstall(ds *docState, pd *peerDoc) ([]byte, []automerge.ChangeHash, bool) {
+func (p *Peer) unstall(ds *docState, pd *peerDoc) ([]byte, []*automerge.Change, bool) {
 	ls, err := newLockedSyncState(ds.doc, pd.ls.save())
 	if err != nil {
 		ls, _ = newLockedSyncState(ds.doc, nil)
@@ -322,6 +334,20 @@ func sharedHeadsState(hs []automerge.ChangeHash) []byte {
 		b = append(b, h[:]...)
 	}
 	return b
+}
+
+// sharedHeadsOf reads the shared heads from a saved sync state (see
+// sharedHeadsState); nil for bytes of another form.
+func sharedHeadsOf(b []byte) []automerge.ChangeHash {
+	if checkSyncState(b) != nil {
+		return nil
+	}
+	n, k := binary.Uvarint(b[1:])
+	hs := make([]automerge.ChangeHash, n)
+	for i := range hs {
+		copy(hs[i][:], b[1+k+32*i:])
+	}
+	return hs
 }
 
 // Reset forgets the in-flight part of every sync state, keeping what was

@@ -13,13 +13,15 @@ import (
 	"github.com/trustsync/trustsync"
 )
 
-// Every change a device commits is signed with that device's Ed25519 key,
-// and the signature travels with the change wherever it goes: into the
-// store (meta "sig/<change hash>"), into every sync message and saved
-// document this device sends (a signed bundle, below), and on through any
-// device that passes the change on. A receiving device applies a change
-// only once the signature verifies under the key of the device named as
-// its author (see trust.go for how a device's key and member are known).
+// Every change a device commits is signed with that device's Ed25519 key
+// and the signature stored (meta "sig/<change hash>"). A signature on a
+// change also covers the same device's earlier changes among its
+// ancestors (cover.go), so every sync message and saved document this
+// device sends (a signed bundle, below) carries only the signatures that
+// cover its changes, and they travel on through any device that passes the
+// changes on. A receiving device applies a change only once a signature
+// covering it verifies under the key of the device named as its author
+// (see trust.go for how a device's key and member are known).
 
 // KeyMeta is the store metadata key holding this device's Ed25519 key, in
 // libp2p's encoding of a private key (the sync package uses the same key as
@@ -152,7 +154,8 @@ func sigsOf(tx trustsync.ReadTx, hs []automerge.ChangeHash) (map[automerge.Chang
 }
 
 // A signed bundle carries Automerge bytes (a saved document or a sync
-// message) together with the signatures of the changes in them:
+// message) together with the signatures that cover the changes in them
+// (cover.go):
 //
 //	"TSsg" 0x01 | uvarint len | payload | uvarint n | n x (32-byte change hash, 64-byte signature)
 var bundleMagic = []byte("TSsg\x01")

@@ -941,8 +941,9 @@ func (s *Space) Save(ctx context.Context, doc string) ([]byte, error) {
 	return b, err
 }
 
-// SaveSigned returns the whole document together with the signature of
-// every change in it that has one (a signed bundle), as [Space.Import] on
+// SaveSigned returns the whole document together with the signatures that
+// cover its changes (a signed bundle: per device, the signatures of its
+// latest changes, which cover its earlier ones), as [Space.Import] on
 // another device takes it; nil for a document this device does not have.
 func (s *Space) SaveSigned(ctx context.Context, doc string) ([]byte, error) {
 	b, sigs, err := s.save(ctx, doc, true)
@@ -952,9 +953,11 @@ func (s *Space) SaveSigned(ctx context.Context, doc string) ([]byte, error) {
 	return wrapSigned(b, sigs), nil
 }
 
+// save returns the whole document and, when signed, the signatures that
+// cover its changes (cover.go).
 func (s *Space) save(ctx context.Context, doc string, signed bool) ([]byte, map[automerge.ChangeHash][]byte, error) {
 	var b []byte
-	var hs []automerge.ChangeHash
+	var cs *changeSet
 	err := s.loaded(ctx, doc, func(d *automerge.Doc) error {
 		if d == nil {
 			return nil
@@ -965,9 +968,7 @@ func (s *Space) save(ctx context.Context, doc string, signed bool) ([]byte, map[
 			if err != nil {
 				return err
 			}
-			for _, c := range chs {
-				hs = append(hs, c.Hash())
-			}
+			cs = newChangeSet(chs)
 		}
 		return nil
 	})
@@ -977,7 +978,7 @@ func (s *Space) save(ctx context.Context, doc string, signed bool) ([]byte, map[
 	var sigs map[automerge.ChangeHash][]byte
 	err = s.st.View(ctx, func(tx trustsync.ReadTx) error {
 		var err error
-		sigs, err = sigsOf(tx, hs)
+		sigs, _, err = bundleSigs(tx, cs)
 		return err
 	})
 	return b, sigs, err

@@ -468,11 +468,14 @@ func (e *RefusedChangeError) Unwrap() error { return trustsync.ErrForged }
 
 // verifyReceived checks every change that arrived in ds.doc since old
 // (from a peer, with the signatures sigs) before any of it is stored: each
-// must carry a valid signature by a known device, or be an unsigned change
-// from before signing that a seal covers. It stores the signatures of the
-// changes it accepts, for passing them on. Then each signed change must
-// keep the write rules (rules.go); what is recorded of the changes comes
-// back as a receipt (receipt.go).
+// must be covered by a valid signature of its author's known device on
+// itself or on one of the new changes descending from it (cover.go), or be
+// an unsigned change from before signing that a seal covers. The
+// signatures are those of the bundle and those kept from earlier bundles
+// for changes Automerge set aside until their dependencies arrived. It
+// stores the signatures it checked, for passing them on. Then each signed
+// change must keep the write rules (rules.go); what is recorded of the
+// changes comes back as a receipt (receipt.go).
 func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs []*automerge.Change, sigs map[automerge.ChangeHash][]byte) (*receipt, error) {
 	var root *automerge.Map
 	if ds.id == SpaceDoc {
@@ -482,57 +485,79 @@ func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs
 	if err != nil {
 		return nil, err
 	}
-	var covered map[automerge.ChangeHash]bool
 	applied := make(map[automerge.ChangeHash]bool, len(chs))
-	legacy := map[automerge.ChangeHash]bool{}
 	for _, c := range chs {
-		h := c.Hash()
-		applied[h] = true
-		if !checkSignatures {
-			continue
-		}
-		actor := c.ActorID()
-		refuse := func(why string) error {
-			return &RefusedChangeError{Doc: ds.id, Change: h.String(), Author: actor, Reason: why}
-		}
-		sig := sigs[h]
-		if sig == nil {
-			sig = ds.early[h]
-		}
-		if sig == nil {
-			if covered == nil {
-				covered = legacyCovered(ds, t)
-			}
-			if !covered[h] {
-				return nil, refuse("it carries no signature")
-			}
-			legacy[h] = true
-			continue
-		}
-		dev, ok := t.devices[actor]
-		if !ok {
-			err := refuse("it was signed by a device that is not a verified device of either partner")
-			err.(*RefusedChangeError).Unknown = true
+		applied[c.Hash()] = true
+	}
+	legacy := map[automerge.ChangeHash]bool{}
+	if checkSignatures {
+		if legacy, err = s.checkCoverage(tx, ds, t, chs, sigs); err != nil {
 			return nil, err
 		}
-		if !ed25519.Verify(dev.Key, changeSigInput(ds.id, h), sig) {
-			return nil, refuse("its signature does not match the device's key")
-		}
-		if err := tx.Put(sigMeta+h.String(), sig); err != nil {
-			return nil, err
-		}
-		delete(ds.early, h)
 	}
 	ds.keepEarly(sigs, applied)
 	return s.checkWrites(tx, ds, t, chs, legacy)
 }
 
+// checkCoverage checks the signatures of the new changes chs and that they
+// cover every one (see verifyReceived), stores them, and returns the
+// unsigned changes from before signing that a seal covers.
+func (s *Space) checkCoverage(tx trustsync.Tx, ds *docState, t *trust, chs []*automerge.Change, sigs map[automerge.ChangeHash][]byte) (map[automerge.ChangeHash]bool, error) {
+	cs := newChangeSet(chs)
+	refuse := func(i int, why string) *RefusedChangeError {
+		return &RefusedChangeError{Doc: ds.id, Change: cs.hash[i].String(), Author: cs.actor[i], Reason: why}
+	}
+	signed := make([]bool, len(chs))
+	for i, h := range cs.hash {
+		sig := sigs[h]
+		if sig == nil {
+			sig = ds.early[h]
+		}
+		if sig == nil {
+			continue
+		}
+		dev, ok := t.devices[cs.actor[i]]
+		if !ok {
+			err := refuse(i, "it was signed by a device that is not a verified device of either partner")
+			err.Unknown = true
+			return nil, err
+		}
+		if !ed25519.Verify(dev.Key, changeSigInput(ds.id, h), sig) {
+			return nil, refuse(i, "its signature does not match the device's key")
+		}
+		if err := tx.Put(sigMeta+h.String(), sig); err != nil {
+			return nil, err
+		}
+		delete(ds.early, h)
+		signed[i] = true
+	}
+	covered, _ := cs.cover(signed)
+	var sealed map[automerge.ChangeHash]bool
+	legacy := map[automerge.ChangeHash]bool{}
+	for i, ok := range covered {
+		if ok {
+			continue
+		}
+		if sealed == nil {
+			sealed = legacyCovered(ds, t)
+		}
+		if !sealed[cs.hash[i]] {
+			return nil, refuse(i, "no signature of its device covers it")
+		}
+		legacy[cs.hash[i]] = true
+	}
+	return legacy, nil
+}
+
 // keepEarly keeps the signatures of changes Automerge set aside until
-// their dependencies arrive (those not in applied), in memory, as those
-// changes are, for when they are applied.
+// their dependencies arrive (those neither in applied nor already in the
+// document), in memory, as those changes are, for when they are applied.
 func (ds *docState) keepEarly(sigs map[automerge.ChangeHash][]byte, applied map[automerge.ChangeHash]bool) {
 	for h, sig := range sigs {
 		if applied[h] || len(ds.early) >= maxEarlySigs {
+			continue
+		}
+		if c, err := ds.doc.Change(h); err == nil && c != nil {
 			continue
 		}
 		if ds.early == nil {
@@ -752,9 +777,14 @@ func (s *Space) seal(ctx context.Context, anchors []anchor) error {
 	return s.st.Update(ctx, func(tx trustsync.Tx) error { return tx.Put(sealedMeta, []byte("sealed")) })
 }
 
-// Signatures returns the signature of every change of doc that has one,
-// by change hash (hex): what another device checks the changes against.
-// Changes made before signing began have none.
+// Signatures returns the signatures that cover the changes of doc, by
+// change hash (hex): what another device checks the changes against. A
+// device's signature on a change covers that change and every change of
+// the same device among its ancestors (the change hash covers the hashes
+// of the changes it depends on); per device, the signatures of its latest
+// changes in doc are returned, and they cover all of its changes. Changes
+// made before signing began are covered by none (a seal vouches for
+// them).
 func (s *Space) Signatures(ctx context.Context, doc string) (map[string][]byte, error) {
 	_, sigs, err := s.save(ctx, doc, true)
 	if err != nil {

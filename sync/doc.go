@@ -84,10 +84,14 @@
 //   - HELLO: protocol version ([ProtocolVersion]), space ID, device ID,
 //     member ID, then each document ID with its heads (32-byte hashes).
 //   - SNAPSHOT: document ID, codec byte (0 raw, 1 DEFLATE), the document
-//     saved with the signatures of its changes (a signed bundle, see the
-//     crdt package: [crdt.Space.SaveSigned]).
+//     saved with the signatures that cover its changes (a signed bundle,
+//     see the crdt package: [crdt.Space.SaveSigned]). Also sent for a
+//     document the peer holds when the next sync message could not carry
+//     the signatures of its changes ([crdt.ErrSendWhole]).
 //   - SYNC: document ID, codec byte, one Automerge sync message with the
-//     signatures of the changes it carries (a signed bundle).
+//     signatures that cover the changes it carries (a signed bundle: per
+//     device, the signatures of its latest changes in it; protocol
+//     version 3).
 //   - STATUS: the 32-byte digest of every document's heads, and how many
 //     items of each kind this side received from the peer so far (which is
 //     how the sender can say "sent 2 boundaries").

@@ -37,7 +37,13 @@ const (
 // named in a REFUSED frame while the other documents sync on. A version 1
 // device sends unsigned changes, which a version 2 device cannot accept:
 // both devices need this version.
-const ProtocolVersion = 2
+//
+// Version 3: a signed bundle carries only the signatures that cover its
+// changes -- per device, the signatures of its latest changes, each
+// covering that device's earlier changes among its ancestors -- instead of
+// one per change. A version 2 device expects a signature for every change
+// and would refuse the others: both devices need this version.
+const ProtocolVersion = 3
 
 // Limits of what a peer may send.
 const (
@@ -267,7 +273,7 @@ func decodeHello(body []byte) (hello, error) {
 	h := hello{Docs: map[string][]string{}}
 	h.Version = d.uvarint("version")
 	if d.err == nil && h.Version != ProtocolVersion {
-		return h, fmt.Errorf("%w: peer speaks %d, we speak %d", ErrVersion, h.Version, ProtocolVersion)
+		return h, fmt.Errorf("%w: peer speaks %d, we speak %d (both devices need the same version of trustsync: update the older one)", ErrVersion, h.Version, ProtocolVersion)
 	}
 	h.SpaceID = d.string("space ID")
 	h.DeviceID = d.string("device ID")

@@ -1266,26 +1266,9 @@ func (p *proto) flush(ctx context.Context) error {
 			if len(p.myHeads[doc]) == 0 {
 				continue
 			}
-			data, err := s.r.SaveSigned(ctx, doc)
-			if errors.Is(err, trustsync.ErrDamaged) {
-				p.markDamaged(doc, err)
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("save %s: %w", doc, err)
-			}
-			if len(data) == 0 {
-				continue
-			}
-			body, err := encodeDocPayload(doc, data)
-			if err != nil {
+			if err := p.sendWhole(ctx, doc); err != nil {
 				return err
 			}
-			if err := p.sendDoc(frameSnapshot, body, doc); err != nil {
-				return err
-			}
-			p.theirDocs[doc] = true
-			p.snapSent[doc] = true
 			continue
 		}
 		if _, bad := p.theirDamaged[doc]; bad {
@@ -1298,6 +1281,13 @@ func (p *proto) flush(ctx context.Context) error {
 			delete(p.inStep, doc)
 		}
 		msg, ok, err := p.peer.GenerateMessage(ctx, doc)
+		if errors.Is(err, crdt.ErrSendWhole) {
+			// The message could not carry the signatures of its changes.
+			if err := p.sendWhole(ctx, doc); err != nil {
+				return err
+			}
+			continue
+		}
 		if errors.Is(err, trustsync.ErrDamaged) {
 			p.markDamaged(doc, err)
 			continue
@@ -1333,6 +1323,32 @@ func (p *proto) flush(ctx context.Context) error {
 		close(w)
 	}
 	p.waiters = nil
+	return nil
+}
+
+// sendWhole sends doc as a SNAPSHOT: its signed Save(), for a document
+// the peer lacks or whose sync message could not carry its signatures.
+func (p *proto) sendWhole(ctx context.Context, doc string) error {
+	data, err := p.s.r.SaveSigned(ctx, doc)
+	if errors.Is(err, trustsync.ErrDamaged) {
+		p.markDamaged(doc, err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("save %s: %w", doc, err)
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	body, err := encodeDocPayload(doc, data)
+	if err != nil {
+		return err
+	}
+	if err := p.sendDoc(frameSnapshot, body, doc); err != nil {
+		return err
+	}
+	p.theirDocs[doc] = true
+	p.snapSent[doc] = true
 	return nil
 }
 
