@@ -75,14 +75,17 @@ func BenchmarkFirstSync(b *testing.B) {
 	bin := benchkit.Bin(b)
 	src := benchkit.NewFirstSyncSource(b, bin, 1825)
 	var total time.Duration
-	var wire int64
+	var wire, servePeak, checkerPeak int64
 	b.ResetTimer()
 	for range b.N {
 		d, n := src.Run(b, bin)
 		total += d
 		wire += n
+		servePeak, checkerPeak = max(servePeak, src.ServePeak), max(checkerPeak, src.CheckerPeak)
 	}
 	b.ReportMetric(ms(total)/float64(b.N), "sync-ms")
+	b.ReportMetric(float64(servePeak)/(1<<20), "serve-peak-MiB")
+	b.ReportMetric(float64(checkerPeak)/(1<<20), "checker-peak-MiB")
 	b.ReportMetric(float64(wire)/float64(b.N), "wire-bytes")
 	b.ReportMetric(float64(src.SaveBytes), "save-bytes")
 	b.ReportMetric(float64(wire)/float64(b.N)/float64(src.SaveBytes), "wire/save")

@@ -75,9 +75,11 @@ func oneRefusal(t *testing.T, what, stderr string, code int, want string) {
 // 'boundary add' loaded the chunk unchecked and died of SIGABRT.
 //
 // Under the limit: listings work; adding to the damaged document, or to a
-// healthy one that must be loaded (and so checked), is refused in one line
-// that says the check could not run, nothing changed and what to do; a
-// document with no stored chunk yet takes a write. Without the limit: the
+// healthy one whose chunks must be checked (the home's chunk key that
+// marked them as checked is gone), is refused in one line that says the
+// check could not run, nothing changed and what to do; a healthy document
+// this home wrote under its key, and a document with no stored chunk yet,
+// take a write. Without the limit: the
 // damaged document is refused as damaged, the healthy one takes writes,
 // and every acknowledged item is listed.
 func TestFaults_CLIChecksUnavailable(t *testing.T) {
@@ -120,8 +122,17 @@ func TestFaults_CLIChecksUnavailable(t *testing.T) {
 		t.Errorf("the line does not say why, that nothing changed, or what to do: %s", stderr)
 	}
 	t.Logf("under the limit: %s", strings.TrimSpace(stderr))
+	// The goals were written by this home under its chunk key: checked
+	// once, they load without the checker.
+	if stderr, code := add(limit, "goal", "a goal under the limit"); code != 0 {
+		t.Errorf("goal add under the limit (chunks this home wrote and checked): exit %d: %s", code, stderr)
+	}
+	// Without the key that marked them, they must be checked again.
+	if err := os.Remove(filepath.Join(home, "chunk.key")); err != nil {
+		t.Fatal(err)
+	}
 	stderr, code = add(limit, "goal", "another goal under the limit")
-	oneRefusal(t, "goal add under the limit", stderr, code, `cannot load document "goals" safely right now: `+unavailable)
+	oneRefusal(t, "goal add under the limit, chunk key gone", stderr, code, `cannot load document "goals" safely right now: `+unavailable)
 	if stderr, code := add(limit, "moment", "a walk together"); code != 0 {
 		t.Errorf("moment add under the limit (a document without stored chunks): exit %d: %s", code, stderr)
 	}

@@ -136,7 +136,14 @@ func Open(tb testing.TB, home string) (trustsync.Store, *crdt.Space) {
 // OpenAt is [Open] with a clock for the space (nil: the real one).
 func OpenAt(tb testing.TB, home string, now func() time.Time) (trustsync.Store, *crdt.Space) {
 	tb.Helper()
-	st, err := store.Open(home, store.Options{})
+	// The home's chunk key, as the command line opens it: what this
+	// process writes is then known as checked when a trustsync process
+	// loads it, as if a trustsync command had written it.
+	key, err := os.ReadFile(filepath.Join(home, cli.ChunkKeyFile))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := store.Open(home, store.Options{ChunkKey: key})
 	if err != nil {
 		tb.Fatal(err)
 	}

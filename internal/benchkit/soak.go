@@ -296,13 +296,20 @@ func heapSnapshot(tb testing.TB, s *Server, dir string) *HeapSnapshot {
 }
 
 // ProcRSS is the VmRSS of process pid in bytes, 0 when it cannot be read.
-func ProcRSS(pid int) int64 {
+func ProcRSS(pid int) int64 { return procStatus(pid, "VmRSS:") }
+
+// ProcHWM is the peak resident memory (VmHWM) of process pid in bytes, 0
+// when it cannot be read.
+func ProcHWM(pid int) int64 { return procStatus(pid, "VmHWM:") }
+
+// procStatus reads a size field of /proc/PID/status in bytes.
+func procStatus(pid int, field string) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(v)
 			if len(f) == 0 {
 				return 0

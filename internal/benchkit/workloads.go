@@ -30,6 +30,10 @@ type FirstSyncSource struct {
 	Docs int
 	// SaveBytes is the sum of one Save() of every document.
 	SaveBytes int64
+	// ServePeak and CheckerPeak are the peak resident memory (VmHWM) of
+	// the serving source's 'trustsync serve' and of its sandbox checker
+	// child during the last [FirstSyncSource.Run], in bytes.
+	ServePeak, CheckerPeak int64
 }
 
 // NewFirstSyncSource builds a home named Alex with n daily check-ins from
@@ -68,7 +72,7 @@ func NewFirstSyncSource(tb testing.TB, bin string, n int) FirstSyncSource {
 // it returns that time and the bytes the sync moved both ways, after
 // checking that the new device lists every check-in. Only the sync is
 // timed in a benchmark.
-func (s FirstSyncSource) Run(tb testing.TB, bin string) (time.Duration, int64) {
+func (s *FirstSyncSource) Run(tb testing.TB, bin string) (time.Duration, int64) {
 	tb.Helper()
 	stopTimer(tb)
 	hb := Home(tb, bin, "Sam")
@@ -77,6 +81,10 @@ func (s FirstSyncSource) Run(tb testing.TB, bin string) (time.Duration, int64) {
 	startTimer(tb)
 	d, n := TimedSync(tb, bin, hb)
 	stopTimer(tb)
+	s.ServePeak, s.CheckerPeak = ProcHWM(srv.PID()), 0
+	for _, k := range Children(srv.PID()) {
+		s.CheckerPeak = max(s.CheckerPeak, ProcHWM(k))
+	}
 	srv.Stop()
 	if out := Run(tb, bin, hb, "checkin", "list", "--json"); strings.Count(out, `"mood"`) != s.CheckIns {
 		tb.Fatalf("new device lists %d check-ins, want %d", strings.Count(out, `"mood"`), s.CheckIns)

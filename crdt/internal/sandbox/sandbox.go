@@ -177,21 +177,29 @@ func (c *Checker) Stats() Stats {
 func (c *Checker) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch, err := c.child()
-	if err != nil {
-		return err
-	}
-	var e encoder
-	e.byte(opPing)
-	_, err = c.roundTrip(ctx, ch, e.b)
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		fresh := c.ch == nil
+		ch, err := c.child()
+		if err != nil {
+			return err
+		}
+		var e encoder
+		e.byte(opPing)
+		_, err = c.roundTrip(ctx, ch, e.b)
+		if err == nil {
+			return nil
+		}
 		c.lost()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("sandbox: starting the checker: %w", ctxErr)
 		}
+		if !fresh && attempt == 0 {
+			// A child started earlier is gone (killed from outside,
+			// say): start a new one and ask again.
+			continue
+		}
 		return fmt.Errorf("%w: the checker does not answer: %s", ErrUnavailable, ch.death(err))
 	}
-	return nil
 }
 
 // Forget drops the mirror of doc in the child, for a document the caller
