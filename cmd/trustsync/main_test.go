@@ -28,7 +28,10 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){"trustsync": func() {
 		benchkit.HandleHeapSignal()
-		main()
+		stop := benchkit.StartCPUProfile()
+		code := run()
+		stop()
+		os.Exit(code)
 	}})
 }
 

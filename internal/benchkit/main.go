@@ -27,10 +27,45 @@ const HeapDirEnv = "BENCHKIT_HEAP_DIR"
 // after HandleHeapSignal.
 func Main() int {
 	HandleHeapSignal()
+	defer StartCPUProfile()()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	f := cli.NewFactory(cli.System())
 	return cli.Execute(ctx, f, cli.NewCmdRoot(f), os.Args[1:])
+}
+
+// CPUDirEnv names a directory into which every trustsync process run from
+// the test binary writes a CPU profile of its whole run,
+// cpu-COMMAND-PID.pprof (the sandbox checker child is not profiled).
+const CPUDirEnv = "BENCHKIT_CPU_DIR"
+
+// StartCPUProfile starts a CPU profile of this process when CPUDirEnv is
+// set and returns the function that ends it; without CPUDirEnv both do
+// nothing.
+func StartCPUProfile() (stop func()) {
+	dir := os.Getenv(CPUDirEnv)
+	if dir == "" {
+		return func() {}
+	}
+	cmd := "trustsync"
+	for _, a := range os.Args[1:] {
+		if a != "" && a[0] != '-' && !filepath.IsAbs(a) {
+			cmd = a
+			break
+		}
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("cpu-%s-%d.pprof", cmd, os.Getpid())))
+	if err != nil {
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // HandleHeapSignal makes this process write a [HeapSnapshot] into the
