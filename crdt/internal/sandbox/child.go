@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/automerge/automerge-go"
+	"github.com/trustsync/trustsync/internal/cmem"
 )
 
 // EnvVar is the environment variable that turns a process into a checker
@@ -67,6 +68,7 @@ func serveChild() int {
 			return 2
 		}
 		rep := s.handle(req)
+		rep.mem, _ = cmem.Heap()
 		if err := writeFrame(out, encodeReply(rep)); err != nil {
 			fmt.Fprintf(os.Stderr, "sandbox child: writing a reply: %v\n", err)
 			return 2
@@ -125,7 +127,13 @@ func (s *server) handle(req []byte) (rep reply) {
 		if d.err != nil {
 			return protoErr(d.err)
 		}
-		delete(s.mirrors, key)
+		if _, ok := s.mirrors[key]; ok {
+			delete(s.mirrors, key)
+			// Collect after the reply, so that the mirror's native
+			// memory is freed (by finalizers) before the next request
+			// reports what is in use.
+			s.loaded = gcThreshold + 1
+		}
 		return reply{status: stOK}
 	case opSync:
 		return s.sync(&d)

@@ -135,3 +135,57 @@ func TestMirrors_BoundedByBytes(t *testing.T) {
 		t.Fatalf("after a document larger than the bound: %d mirrors holding %d bytes, want none", n, held)
 	}
 }
+
+// TestMirrors_BoundedByMeasuredMemory: the child reports the native memory
+// it has in use, and beyond Options.MaxMirrorMemory the least recently used
+// mirrors are dropped (and reloaded when needed again) while every check
+// still passes; under a bound the mirrors fit in, none is dropped.
+func TestMirrors_BoundedByMeasuredMemory(t *testing.T) {
+	var docs [][]byte
+	for i := range 6 {
+		docs = append(docs, textMonthDoc(t, uint64(i)))
+	}
+	roomy := New(Options{MaxMirrorMemory: 1 << 30})
+	defer roomy.Close()
+	messageAll(t, roomy, importAll(t, roomy, docs))
+	st := roomy.Stats()
+	roomy.mu.Lock()
+	mem, n := roomy.childMem, len(roomy.mirrors)
+	roomy.mu.Unlock()
+	if mem == 0 {
+		t.Fatal("the child reported no memory in use (glibc's mallinfo2 is expected on this system)")
+	}
+	if st.MemoryEvictions != 0 || n != len(docs) || st.Rejected != 0 {
+		t.Fatalf("under a roomy bound: %d mirrors, stats %+v; want all %d kept", n, st, len(docs))
+	}
+	t.Logf("%d Text-heavy mirrors: the child has %.1f MiB in use", n, float64(mem)/(1<<20))
+
+	tight := New(Options{MaxMirrorMemory: mem / 3})
+	defer tight.Close()
+	messageAll(t, tight, importAll(t, tight, docs))
+	st = tight.Stats()
+	if st.Rejected != 0 || st.MemoryEvictions == 0 || st.FullSyncs == 0 {
+		t.Fatalf("under a third of that: stats %+v; want mirrors dropped for memory and reloaded, every check passed", st)
+	}
+}
+
+// textMonthDoc is a month of 30 check-ins whose 500-character notes are
+// Automerge Text, as older versions stored them: about 5 MB loaded.
+func textMonthDoc(t testing.TB, seed uint64) []byte {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 2))
+	d := automerge.New()
+	note := make([]byte, 500)
+	for i := range 30 {
+		for j := range note {
+			note[j] = byte('a' + rng.IntN(26))
+		}
+		if err := d.RootMap().Set(fmt.Sprintf("checkin-%02d", i), automerge.NewText(string(note))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.Commit("month"); err != nil {
+		t.Fatal(err)
+	}
+	return d.Save()
+}

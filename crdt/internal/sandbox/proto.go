@@ -164,6 +164,9 @@ type reply struct {
 	status byte
 	text   string
 	heads  []automerge.ChangeHash
+	// mem is the native memory the child's C allocator had in use after
+	// the op, where Automerge's documents live; 0 where it cannot be read.
+	mem int64
 }
 
 func encodeReply(r reply) []byte {
@@ -171,12 +174,14 @@ func encodeReply(r reply) []byte {
 	e.byte(r.status)
 	e.str(r.text)
 	e.heads(r.heads)
+	e.b = binary.AppendUvarint(e.b, uint64(max(r.mem, 0)))
 	return e.b
 }
 
 func decodeReply(p []byte) (reply, error) {
 	d := decoder{b: p}
 	r := reply{status: d.byte(), text: d.str(), heads: d.heads()}
+	r.mem = int64(min(d.uvarint(), 1<<62))
 	return r, d.err
 }
 

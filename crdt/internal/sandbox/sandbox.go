@@ -46,18 +46,25 @@ type Options struct {
 	// MaxMirrors bounds the documents the child mirrors; the least
 	// recently used mirror is dropped beyond it. Default 256.
 	MaxMirrors int
+	// MaxMirrorMemory bounds the native memory the child may keep in use
+	// for its mirrors, as its C allocator reports it after every op (where
+	// Automerge's documents live): beyond it, the least recently used
+	// mirror other than the one just checked is dropped at each check
+	// until the child is back under it. A mirror costs what its document
+	// costs loaded, from about 10 times its saved bytes for plain values
+	// to 2,000 times for Text (a month of 30 check-ins with 500-character
+	// Text notes saves to 2.4 KB and takes about 5 MB loaded), so it is
+	// measured rather than estimated. Default 64 MiB.
+	MaxMirrorMemory int64
 	// MaxMirrorBytes bounds what the child's mirrors hold, counted as the
 	// bytes loaded into them (the caller's saved document when a mirror
 	// is loaded whole, then the changes and checked inputs applied to
 	// it): the least recently used mirrors are dropped beyond it, a
-	// mirror that alone exceeds it right after its check. The memory a
-	// mirror takes is estimated from these bytes (about 2,000 times them
-	// for a document of Text values: a month of 30 check-ins with a
-	// 500-character Text note each saves to 2.4 KB and holds about 5 MB
-	// loaded). Default: the bytes whose estimate is two fifths of
-	// MaxMemory (about 200 KB, 60 such months, for the default
-	// MaxMemory), so that the mirrors of what a session works on stay
-	// loaded while a check keeps room.
+	// mirror that alone exceeds it right after its check. Where the
+	// child cannot report its memory (a C library without mallinfo2),
+	// this is the only bound, and its default assumes Text (2,000 times
+	// the bytes: two fifths of MaxMemory, about 200 KB); otherwise the
+	// default is 16 MiB, a backstop behind MaxMirrorMemory.
 	MaxMirrorBytes int64
 	// MaxMemory bounds the memory the child may take for data, in bytes:
 	// its Go heap, Automerge's native heap and its thread stacks. The child
@@ -88,14 +95,27 @@ func (o Options) withDefaults() Options {
 	if o.MaxMemory == 0 {
 		o.MaxMemory = DefaultMaxMemory
 	}
-	if o.MaxMirrorBytes <= 0 {
-		mem := o.MaxMemory
-		if mem < 0 {
-			mem = DefaultMaxMemory
-		}
-		o.MaxMirrorBytes = max(mem*2/5/nativeFactor, 1)
+	if o.MaxMirrorMemory <= 0 {
+		o.MaxMirrorMemory = 64 << 20
 	}
 	return o
+}
+
+// mirrorBytes is the bound on the bytes loaded into mirrors
+// (Options.MaxMirrorBytes), by default larger when the child reports the
+// memory it has in use.
+func (c *Checker) mirrorBytes() int64 {
+	if c.opts.MaxMirrorBytes > 0 {
+		return c.opts.MaxMirrorBytes
+	}
+	if c.childMem > 0 {
+		return 16 << 20
+	}
+	mem := c.opts.MaxMemory
+	if mem < 0 {
+		mem = DefaultMaxMemory
+	}
+	return max(mem*2/5/nativeFactor, 1)
 }
 
 // DefaultMaxMemory is the default Options.MaxMemory: 1 GiB. The child
@@ -120,6 +140,9 @@ type Stats struct {
 	DeltaSyncs  int // mirrors brought in step with the caller's new changes
 	OutOfSteps  int // replies that found a mirror not where the parent thought
 	BaseCrashes int // children that died loading trusted state
+	// MemoryEvictions counts mirrors dropped because the child had more
+	// than Options.MaxMirrorMemory in use.
+	MemoryEvictions int
 }
 
 // Checker applies untrusted Automerge bytes in a child process before the
@@ -133,9 +156,12 @@ type Checker struct {
 	ch      *child
 	mirrors map[string]*mirrorState
 	bytes   int64 // the sum of the mirrors' sizes
-	clock   uint64
-	closed  bool
-	stats   Stats
+	// childMem is the native memory the child last said it has in use
+	// (reply.mem), 0 when unknown.
+	childMem int64
+	clock    uint64
+	closed   bool
+	stats    Stats
 }
 
 // mirrorState is the parent's belief about one mirror in the child.
@@ -510,9 +536,16 @@ func (c *Checker) evict(ctx context.Context) {
 }
 
 // shrink drops least recently used mirrors while they hold more than
-// Options.MaxMirrorBytes.
+// Options.MaxMirrorBytes, and one (not the most recently used) when the
+// child has more than Options.MaxMirrorMemory in use: its memory is
+// measured again only once the child collected what the dropped mirror
+// held, so the next check drops the next one if it is still needed.
 func (c *Checker) shrink(ctx context.Context) {
-	for c.bytes > c.opts.MaxMirrorBytes && len(c.mirrors) > 0 {
+	for c.bytes > c.mirrorBytes() && len(c.mirrors) > 0 {
+		c.forget(ctx, c.oldest())
+	}
+	if c.childMem > c.opts.MaxMirrorMemory && len(c.mirrors) > 1 {
+		c.stats.MemoryEvictions++
 		c.forget(ctx, c.oldest())
 	}
 }
@@ -568,6 +601,7 @@ func (c *Checker) lost() {
 	}
 	c.mirrors = map[string]*mirrorState{}
 	c.bytes = 0
+	c.childMem = 0
 }
 
 // roundTrip sends one request and reads its reply, within Options.Timeout
@@ -605,7 +639,11 @@ func (c *Checker) roundTrip(ctx context.Context, ch *child, req []byte) (reply, 
 	if err != nil {
 		return reply{}, err
 	}
-	return decodeReply(p)
+	rep, err := decodeReply(p)
+	if err == nil && rep.mem > 0 {
+		c.childMem = rep.mem
+	}
+	return rep, err
 }
 
 // errNotSent is wrapped by roundTrip when the child had exited before the
