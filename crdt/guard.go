@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/automerge/automerge-go"
+	"github.com/trustsync/trustsync/internal/cmem"
 )
 
 // errEmptyInput is returned for empty bytes offered as a document, a chunk or
@@ -338,7 +339,16 @@ const (
 )
 
 func newMemGuard() *memGuard {
-	return &memGuard{threshold: memThreshold, gc: runtime.GC}
+	return &memGuard{threshold: memThreshold, gc: collect}
+}
+
+// collect gives the C allocator's free memory back to the system (what the
+// finalizers of the previous collection freed: Automerge's documents live
+// there, and glibc keeps freed blocks otherwise), then collects garbage so
+// that the finalizers of documents dead since run.
+func collect() {
+	cmem.Trim()
+	runtime.GC()
 }
 
 // noteLoad records that n bytes are being loaded into native memory and

@@ -98,6 +98,7 @@ func (s *server) note(n int) { s.loaded += int64(n) * nativeFactor }
 func (s *server) maybeGC() {
 	if s.loaded > gcThreshold {
 		s.loaded = 0
+		cmem.Trim()          // what the last collection's finalizers freed
 		debug.FreeOSMemory() // runs the GC, so finalizers free native memory
 		runtime.GC()
 	}
