@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/trustsync/trustsync/internal/stagetrace"
 	"slices"
 	"sync"
 
@@ -211,6 +212,7 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		p.s.noteRefusal(ctx, p.device, err)
 		return Received{}, fmt.Errorf("sync %q: %w", doc, err)
 	}
+	stagetrace.Mark("receive")
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ds := p.s.docState(doc)
@@ -225,6 +227,7 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		if err != nil {
 			return err
 		}
+		stagetrace.Mark("state")
 		// The message comes from a peer: it reaches ds.doc only after a
 		// disposable child process survived applying it to its mirror.
 		if err := p.s.vet(ctx, "a sync message from "+short(p.device), func(c *sandbox.Checker) error {
@@ -238,6 +241,7 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 			}
 			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
 		}
+		stagetrace.Mark("checked")
 		old := ds.doc.Heads()
 		theirs, err := ls.receive(p.s.mem, msg)
 		if err != nil {
@@ -245,11 +249,14 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		}
 		pd := p.states[doc]
 		pd.theirHeads, pd.answered = theirs, false
+		stagetrace.Mark("applied")
 		if rec, err = p.s.absorb(tx, p.s.Self(), ds, old, sigs); err != nil {
 			return err
 		}
+		stagetrace.Mark("absorbed")
 		return tx.Put(syncKey(p.device, doc), ls.save())
 	})
+	stagetrace.Mark("committed")
 	if err != nil {
 		ds.drop()
 		delete(p.states, doc)
