@@ -441,6 +441,7 @@ func (s *Space) vetStored(doc string, base *automerge.Doc, chunks []trustsync.Ch
 	if s.checker == nil || len(chunks) == 0 {
 		return nil
 	}
+	stagetrace.Mark("refresh.vet")
 	if !slices.ContainsFunc(chunks, func(c trustsync.Chunk) bool { return !c.Checked }) {
 		// The store vouches for every chunk: this device checked or made
 		// those very bytes before storing them (trustsync.Chunk.Checked).
