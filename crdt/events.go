@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"context"
+	"github.com/trustsync/trustsync/internal/stagetrace"
 	"slices"
 	"sync"
 
@@ -101,6 +102,7 @@ func (s *Space) Refresh(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	stagetrace.Mark("refresh.listed")
 	var changed []string
 	s.mu.Lock()
 	for doc, seq := range latest {
@@ -134,6 +136,7 @@ func (s *Space) refreshDoc(ctx context.Context, doc string, seq int64) error {
 				_, err := s.catchUp(tx, ds, false)
 				return err
 			})
+			stagetrace.Mark("refresh.caughtup")
 			if err != nil {
 				ds.drop()
 				s.log.Warn("refresh: cannot catch up", "doc", doc, "err", err)

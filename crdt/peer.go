@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/trustsync/trustsync/internal/stagetrace"
 	"slices"
 	"sync"
 
@@ -207,10 +208,15 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 	// What the message could cost is known from its bytes: a change with
 	// too many operations is refused here, in microseconds, before the
 	// sandbox child spends memory and time applying it.
-	if err := precheckMessage(doc, msg); err != nil {
+	changes, err := precheckMessage(doc, msg)
+	if err != nil {
 		p.s.noteRefusal(ctx, p.device, err)
 		return Received{}, fmt.Errorf("sync %q: %w", doc, err)
 	}
+	if changes == 0 {
+		return p.receiveAck(ctx, doc, msg, sigs)
+	}
+	stagetrace.Mark("receive")
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ds := p.s.docState(doc)
@@ -225,6 +231,7 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		if err != nil {
 			return err
 		}
+		stagetrace.Mark("state")
 		// The message comes from a peer: it reaches ds.doc only after a
 		// disposable child process survived applying it to its mirror.
 		if err := p.s.vet(ctx, "a sync message from "+short(p.device), func(c *sandbox.Checker) error {
@@ -238,6 +245,7 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 			}
 			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
 		}
+		stagetrace.Mark("checked")
 		old := ds.doc.Heads()
 		theirs, err := ls.receive(p.s.mem, msg)
 		if err != nil {
@@ -245,11 +253,14 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		}
 		pd := p.states[doc]
 		pd.theirHeads, pd.answered = theirs, false
+		stagetrace.Mark("applied")
 		if rec, err = p.s.absorb(tx, p.s.Self(), ds, old, sigs); err != nil {
 			return err
 		}
+		stagetrace.Mark("absorbed")
 		return tx.Put(syncKey(p.device, doc), ls.save())
 	})
+	stagetrace.Mark("committed")
 	if err != nil {
 		ds.drop()
 		delete(p.states, doc)
@@ -367,11 +378,71 @@ func (p *Peer) Reset() {
 // refuses one that breaks a limit on receipt (crdt/limits.go): too many
 // changes, or a change with too many operations or too large a value.
 // Bytes it cannot read are left to the sandbox child, which decides.
-func precheckMessage(doc string, msg []byte) error {
-	_, err := amwire.ParseSyncMessage(msg, amwire.Limits{MaxOps: MaxChangeOps, OpsPerChange: true,
+// It returns how many changes the message carries, -1 when it cannot read
+// them.
+func precheckMessage(doc string, msg []byte) (int, error) {
+	sm, err := amwire.ParseSyncMessage(msg, amwire.Limits{MaxOps: MaxChangeOps, OpsPerChange: true,
 		MaxChanges: MaxReceivedChanges, MaxValueBytes: MaxValueBytes, MaxDecompressed: 256 << 20})
-	if err == nil || !errors.Is(err, amwire.ErrLimit) {
-		return nil
+	if err == nil {
+		return len(sm.Changes), nil
 	}
-	return &RefusedChangeError{Doc: doc, Reason: fmt.Sprintf("it is larger than a change may be (%v)", err)}
+	if !errors.Is(err, amwire.ErrLimit) {
+		return -1, nil
+	}
+	return -1, &RefusedChangeError{Doc: doc, Reason: fmt.Sprintf("it is larger than a change may be (%v)", err)}
+}
+
+// receiveAck is ReceiveMessage for a message that carries no changes (the
+// peer's heads, what it has and needs: an acknowledgement, most often). It
+// is checked in the sandbox like any other, but only reads the store: the
+// document cannot change, and the sync state it advances is persisted with
+// the next message that brings changes. A sync state persisted before
+// acknowledgements only costs, after a restart, a message naming changes
+// the peer already has.
+func (p *Peer) receiveAck(ctx context.Context, doc string, msg []byte, sigs map[automerge.ChangeHash][]byte) (Received, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ds := p.s.docState(doc)
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	err := p.s.st.View(ctx, func(tx trustsync.ReadTx) error {
+		if _, err := p.s.catchUp(tx, ds, true); err != nil {
+			return err
+		}
+		ls, err := p.state(tx, ds)
+		if err != nil {
+			return err
+		}
+		// From a peer: it reaches ds.doc only after a disposable child
+		// process survived it.
+		if err := p.s.vet(ctx, "a sync message from "+short(p.device), func(c *sandbox.Checker) error {
+			return c.CheckMessage(ctx, doc, ds.doc, ls.save(), msg)
+		}); err != nil {
+			if !errors.Is(err, sandbox.ErrRejected) {
+				return err
+			}
+			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
+		}
+		old := ds.doc.Heads()
+		theirs, err := ls.receive(p.s.mem, msg)
+		if err != nil {
+			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
+		}
+		if !equalHeads(old, ds.doc.Heads()) {
+			// Cannot happen with no changes; nothing of it is stored.
+			return fmt.Errorf("bad sync message from %s: a message without changes changed the document: %w", short(p.device), trustsync.ErrInvalid)
+		}
+		pd := p.states[doc]
+		pd.theirHeads, pd.answered = theirs, false
+		ds.keepEarly(sigs, nil)
+		return nil
+	})
+	if err != nil {
+		ds.drop()
+		delete(p.states, doc)
+		p.s.noteRefusal(ctx, p.device, err)
+		return Received{}, fmt.Errorf("sync %q: %w", doc, err)
+	}
+	p.s.noteSeen(doc, ds.seq)
+	return Received{Doc: doc}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -259,6 +260,80 @@ func syncCount(t *testing.T, pa, pb *crdt.Peer, doc string) int {
 		}
 		if !sent {
 			return n
+		}
+	}
+}
+
+// TestPeer_ReceiveMessageAcknowledgement: a message without changes (the
+// peer acknowledging what it received) is taken without a change to the
+// store, and after a restart, whose sync state was persisted before the
+// acknowledgements, both sides' next edits still reach the other.
+func TestPeer_ReceiveMessageAcknowledgement(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	a, stA := newSpaceAt(t, c, "Sam", "sam-laptop")
+	b, _ := newSpaceAt(t, c, "Alex", "alex-phone")
+	pair(t, a, b)
+	syncAll(t, a, b)
+	must[string](t)(a.AddBoundary(ctx, "Kind words"))
+	pa, pb := a.Peer(b.Self().DeviceID), b.Peer(a.Self().DeviceID)
+	stored := func() (seq int64, syncState []byte) {
+		noErr(t, stA.View(ctx, func(tx trustsync.ReadTx) error {
+			var err error
+			if seq, err = tx.LastSeq(); err != nil {
+				return err
+			}
+			syncState, err = tx.Get("sync/" + b.Self().DeviceID + "/" + crdt.BoundariesDoc)
+			if errors.Is(err, trustsync.ErrNotFound) {
+				err = nil
+			}
+			return err
+		}))
+		return seq, syncState
+	}
+	// B has nothing A lacks: all B sends are acknowledgements.
+	changes, acks := 0, 0
+	for round := 0; round < 10; round++ {
+		msg, ok, err := pa.GenerateMessage(ctx, crdt.BoundariesDoc)
+		noErr(t, err)
+		if ok {
+			changes += must[crdt.Received](t)(pb.ReceiveMessage(ctx, crdt.BoundariesDoc, msg)).Changes
+		}
+		ack, ok2, err := pb.GenerateMessage(ctx, crdt.BoundariesDoc)
+		noErr(t, err)
+		if !ok && !ok2 {
+			break
+		}
+		if !ok2 {
+			continue
+		}
+		seq, state := stored()
+		if rec := must[crdt.Received](t)(pa.ReceiveMessage(ctx, crdt.BoundariesDoc, ack)); rec.Changes != 0 {
+			t.Fatalf("acknowledgement brought %d changes", rec.Changes)
+		}
+		acks++
+		if seq2, state2 := stored(); seq2 != seq || !bytes.Equal(state2, state) {
+			t.Fatalf("an acknowledgement changed the store: last seq %d -> %d, sync state changed: %v", seq, seq2, !bytes.Equal(state2, state))
+		}
+	}
+	if changes != 1 || acks == 0 {
+		t.Fatalf("B received %d changes and sent %d acknowledgements, want 1 and some", changes, acks)
+	}
+	syncAll(t, a, b)
+
+	// Restart A: its peers load the sync states persisted before the
+	// acknowledgements.
+	noErr(t, a.Close())
+	a2, err := crdt.Open(ctx, stA, crdt.Options{Now: c.now})
+	noErr(t, err)
+	t.Cleanup(func() { a2.Close() })
+	must[string](t)(a2.AddBoundary(ctx, "Ask before borrowing"))
+	must[string](t)(b.AddBoundary(ctx, "Phones away at dinner"))
+	syncAll(t, a2, b)
+	for _, s := range []*crdt.Space{a2, b} {
+		bs := must[[]trustsync.Boundary](t)(s.Boundaries(ctx, crdt.ListOptions{}))
+		if len(bs) != 3 {
+			t.Fatalf("%s has %d boundaries after the restart and a sync, want 3", s.Self().DeviceName, len(bs))
 		}
 	}
 }

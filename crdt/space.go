@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trustsync/trustsync/internal/stagetrace"
 	"log/slog"
 	"os"
 	"slices"
@@ -440,6 +441,7 @@ func (s *Space) vetStored(doc string, base *automerge.Doc, chunks []trustsync.Ch
 	if s.checker == nil || len(chunks) == 0 {
 		return nil
 	}
+	stagetrace.Mark("refresh.vet")
 	if !slices.ContainsFunc(chunks, func(c trustsync.Chunk) bool { return !c.Checked }) {
 		// The store vouches for every chunk: this device checked or made
 		// those very bytes before storing them (trustsync.Chunk.Checked).
@@ -1193,6 +1195,7 @@ func (s *Space) absorb(tx trustsync.Tx, self Identity, ds *docState, old []autom
 	if err != nil {
 		return rec, err
 	}
+	stagetrace.Mark("verified")
 	// Store exactly the new changes. SaveIncremental cannot be used: the
 	// guarded load that brought them in (Import) has already consumed it.
 	// It is called and discarded so that the next local write's chunk
@@ -1215,9 +1218,11 @@ func (s *Space) absorb(tx trustsync.Tx, self Identity, ds *docState, old []autom
 	if err != nil {
 		return rec, err
 	}
+	stagetrace.Mark("history")
 	if err := putViews(tx, ds.id, root, list); err != nil {
 		return rec, err
 	}
+	stagetrace.Mark("views")
 	if ds.id == QuestionsDoc {
 		// Answers the received changes made revealable (question.go).
 		if err := s.revealReceived(tx, ds); err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trustsync/trustsync/internal/stagetrace"
 	"slices"
 	"strings"
 	"time"
@@ -481,10 +482,12 @@ func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs
 	if ds.id == SpaceDoc {
 		root = ds.doc.RootMap()
 	}
+	stagetrace.Mark("verify.start")
 	t, err := s.trustOf(tx, self, root)
 	if err != nil {
 		return nil, err
 	}
+	stagetrace.Mark("verify.trust")
 	applied := make(map[automerge.ChangeHash]bool, len(chs))
 	for _, c := range chs {
 		applied[c.Hash()] = true
@@ -496,6 +499,7 @@ func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs
 		}
 	}
 	ds.keepEarly(sigs, applied)
+	stagetrace.Mark("verify.sigs")
 	return s.checkWrites(tx, ds, t, chs, legacy)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/trustsync/trustsync/internal/stagetrace"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -1211,8 +1212,12 @@ func (n *Node) refreshLoop(ctx context.Context) {
 				continue
 			}
 			woken, retries = true, 0
+			stagetrace.Mark("wake")
 		}
 		changed, err := n.space.Refresh(ctx)
+		if len(changed) > 0 {
+			stagetrace.Mark("refreshed")
+		}
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("refresh failed", "err", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/trustsync/trustsync/internal/stagetrace"
 	"io"
 	"log/slog"
 	"maps"
@@ -533,6 +534,9 @@ func (s *Session) readLoop(ctx context.Context, in chan<- frame) error {
 			}
 			return err
 		}
+		if f.typ == frameSync {
+			stagetrace.Mark("read")
+		}
 		select {
 		case in <- f:
 		case <-ctx.Done():
@@ -593,6 +597,7 @@ func (s *Session) writeLoop(ctx context.Context, q *outQueue) error {
 				return err
 			}
 			if f.doc != "" {
+				stagetrace.Mark("written")
 				s.progressSent(f.doc)
 			}
 			continue
@@ -1280,7 +1285,11 @@ func (p *proto) flush(ctx context.Context) error {
 			}
 			delete(p.inStep, doc)
 		}
+		stagetrace.Mark("generate")
 		msg, ok, err := p.peer.GenerateMessage(ctx, doc)
+		if ok {
+			stagetrace.Mark("generated")
+		}
 		if errors.Is(err, crdt.ErrSendWhole) {
 			// The message could not carry the signatures of its changes.
 			if err := p.sendWhole(ctx, doc); err != nil {

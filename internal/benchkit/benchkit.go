@@ -37,6 +37,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/trustsync/trustsync/internal/stagetrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -273,6 +274,9 @@ func ServeWith(tb testing.TB, bin, home string, opts ServeOptions) *Server {
 	cmd.Env = Env()
 	if opts.HeapDir != "" {
 		cmd.Env = append(cmd.Env, HeapDirEnv+"="+opts.HeapDir)
+	}
+	if t := os.Getenv(stagetrace.EnvVar); t != "" {
+		cmd.Env = append(cmd.Env, stagetrace.EnvVar+"="+t) // the stages of a live edit (Live)
 	}
 	cmd.Env = append(cmd.Env, opts.Env...)
 	errFile, err := os.Create(filepath.Join(tb.TempDir(), "serve.err"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/trustsync/trustsync/internal/stagetrace"
 	"slices"
 	"strings"
 	"testing"
@@ -219,6 +220,7 @@ func Live(tb testing.TB, bin string, edits int, opts LiveOptions) []time.Duratio
 			now := time.Now()
 			for i := range ids {
 				if !seen[i] && have[i] {
+					stagetrace.Mark("seen")
 					seen[i] = true
 					left--
 					*lat = append(*lat, now.Sub(committed[i]))
@@ -247,6 +249,7 @@ func Live(tb testing.TB, bin string, edits int, opts LiveOptions) []time.Duratio
 			if err != nil {
 				tb.Fatal(err)
 			}
+			stagetrace.Mark("commit")
 			ids, at = append(ids, id), append(at, time.Now())
 		}
 		wait(ids, at, &lat)

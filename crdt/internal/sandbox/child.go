@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/trustsync/trustsync/internal/stagetrace"
 	"io"
 	"os"
 	"runtime"
@@ -265,13 +266,17 @@ func receive(m *automerge.Doc, state, msg []byte) error {
 		}
 	}
 	before := m.Heads()
+	stagetrace.Mark("child.start")
 	sm, err := ss.ReceiveMessage(msg)
 	if err != nil {
 		return err
 	}
 	ss.GenerateMessage()
 	ss.Save()
-	return exercise(m, before, false, needsReload(m, before, sm))
+	stagetrace.Mark("child.received")
+	err = exercise(m, before, false, needsReload(m, before, sm))
+	stagetrace.Mark("child.done")
+	return err
 }
 
 // needsReload reports whether a received sync message must be followed by
@@ -399,6 +404,7 @@ func exercise(d *automerge.Doc, before []automerge.ChangeHash, scratch, reload b
 	if !reload {
 		return nil
 	}
+	stagetrace.Mark("child.walked")
 	again, err := automerge.Load(d.Save())
 	if err != nil {
 		return fmt.Errorf("the document would not load again after this input: %w", err)
