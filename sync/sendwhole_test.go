@@ -2,10 +2,12 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	stdsync "sync"
 	"testing"
+	"time"
 
 	"github.com/trustsync/trustsync/crdt"
 )
@@ -106,5 +108,144 @@ func TestSession_SendsWholeWhenMessageCannotBeSigned(t *testing.T) {
 	}
 	if r := append(sa.Refusals(), sb.Refusals()...); len(r) != 0 {
 		t.Fatalf("refusals: %v", r)
+	}
+}
+
+// tallyReplica is a real space that counts, per document, the documents
+// it imports, the sync messages its peers generate, and the times a peer
+// answered that the whole document is smaller (crdt.ErrWholeSmaller).
+type tallyReplica struct {
+	spaceReplica
+
+	mu      stdsync.Mutex
+	imports map[string]int
+	msgs    map[string]int
+	smaller map[string]int
+}
+
+type tallyPeer struct {
+	syncPeer
+	r *tallyReplica
+}
+
+func newTallyReplica(s *crdt.Space) *tallyReplica {
+	return &tallyReplica{spaceReplica: spaceReplica{s}, imports: map[string]int{}, msgs: map[string]int{}, smaller: map[string]int{}}
+}
+
+func (r *tallyReplica) syncPeer(deviceID string) syncPeer {
+	return tallyPeer{syncPeer: r.spaceReplica.syncPeer(deviceID), r: r}
+}
+
+func (r *tallyReplica) Import(ctx context.Context, doc string, data []byte, from string) (crdt.Received, error) {
+	r.mu.Lock()
+	r.imports[doc]++
+	r.mu.Unlock()
+	return r.spaceReplica.Import(ctx, doc, data, from)
+}
+
+func (p tallyPeer) GenerateMessage(ctx context.Context, doc string) ([]byte, bool, error) {
+	msg, ok, err := p.syncPeer.GenerateMessage(ctx, doc)
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	if errors.Is(err, crdt.ErrWholeSmaller) {
+		p.r.smaller[doc]++
+	}
+	if ok {
+		p.r.msgs[doc]++
+	}
+	return msg, ok, err
+}
+
+// counts returns the imports, sync messages and whole-smaller answers of
+// doc so far.
+func (r *tallyReplica) counts(doc string) (imports, msgs, smaller int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.imports[doc], r.msgs[doc], r.smaller[doc]
+}
+
+// After many edits on both sides while apart, each device sends the
+// boundaries document whole -- fewer bytes than the sync message listing
+// its changes -- and the other imports it once: both end with every edit,
+// nothing refused, in fewer bytes than the messages would have taken. An
+// edit made afterwards travels as an ordinary sync message.
+func TestSession_SendsWholeWhenSmaller(t *testing.T) {
+	ctx := context.Background()
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	_, err := a.space.AddBoundary(ctx, "shared")
+	must(t, err)
+	data, err := a.space.SaveSigned(ctx, "boundaries")
+	must(t, err)
+	_, err = b.space.Import(ctx, "boundaries", data, a.space.Self().DeviceID)
+	must(t, err)
+	const edits = 400
+	want := []string{"shared"}
+	for _, d := range []*device{a, b} {
+		for i := range edits {
+			text := fmt.Sprintf("%s offline %d", d.space.Self().MemberName, i)
+			_, err := d.space.AddBoundary(ctx, text)
+			must(t, err)
+			want = append(want, text)
+		}
+	}
+	slices.Sort(want)
+	saved := 0
+	for _, d := range []*device{a, b} {
+		data, err := d.space.SaveSigned(ctx, "boundaries")
+		must(t, err)
+		saved += len(data)
+	}
+
+	ra, rb := newTallyReplica(a.space), newTallyReplica(b.space)
+	sa, sb := runSessions(t, ra, rb, SessionConfig{}, SessionConfig{})
+	waitBoth(t, sa, sb)
+	sameState(t, a, b)
+	for _, d := range []*device{a, b} {
+		if got := boundaryTexts(t, d); !slices.Equal(got, want) {
+			t.Fatalf("%s holds %d boundaries, want %d", d.space.Self().MemberName, len(got), len(want))
+		}
+	}
+	if r := append(sa.Refusals(), sb.Refusals()...); len(r) != 0 {
+		t.Fatalf("refusals: %v", r)
+	}
+	for _, x := range []struct {
+		name string
+		from *tallyReplica
+		to   *tallyReplica
+	}{{"Alex", ra, rb}, {"Sam", rb, ra}} {
+		_, _, smaller := x.from.counts("boundaries")
+		imports, _, _ := x.to.counts("boundaries")
+		if smaller != 1 || imports != 1 {
+			t.Errorf("%s found the whole document smaller %d times and its peer imported it %d times; want 1 and 1", x.name, smaller, imports)
+		}
+	}
+	// Both sides' offline edits, each side's document whole, and a little
+	// more: the sync messages listing the changes would take about twice
+	// as much.
+	moved := sa.Stats().BytesOut + sb.Stats().BytesOut
+	if limit := int64(saved) * 5 / 4; moved > limit {
+		t.Errorf("the sync moved %d bytes; the two documents saved are %d bytes; want at most %d", moved, saved, limit)
+	}
+
+	// A live edit afterwards is an ordinary sync message.
+	_, _, before := ra.counts("boundaries")
+	_, msgsBefore, _ := ra.counts("boundaries")
+	importsBefore, _, _ := rb.counts("boundaries")
+	_, err = a.space.AddBoundary(ctx, "live")
+	must(t, err)
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Contains(boundaryTexts(t, b), "live") {
+		if time.Now().After(deadline) {
+			t.Fatal("the live edit did not reach Sam")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitBoth(t, sa, sb)
+	_, msgs, smaller := ra.counts("boundaries")
+	imports, _, _ := rb.counts("boundaries")
+	if smaller != before || imports != importsBefore || msgs == msgsBefore {
+		t.Fatalf("the live edit: %d more whole-document answers, %d more imports, %d more sync messages; want 0, 0 and some",
+			smaller-before, imports-importsBefore, msgs-msgsBefore)
 	}
 }
