@@ -3,6 +3,9 @@ package crdt
 import (
 	"compress/flate"
 	"io"
+	"slices"
+
+	"github.com/automerge/automerge-go"
 )
 
 // A document sent whole when it is smaller.
@@ -49,8 +52,31 @@ func wholeSmaller(ds *docState, msg []byte) bool {
 	if len(msg) < wholeMinBytes {
 		return false
 	}
-	saved := len(ds.doc.Save())
-	return saved < deflatedSize(msg)
+	data := ds.doc.Save()
+	if len(data) >= deflatedSize(msg) {
+		return false
+	}
+	ds.saved = &savedDoc{gen: ds.gen, heads: ds.doc.Heads(), data: data}
+	return true
+}
+
+// savedDoc is a document saved at heads, while loaded as generation gen.
+type savedDoc struct {
+	gen   uint64
+	heads []automerge.ChangeHash
+	data  []byte
+}
+
+// save returns ds.doc saved: the bytes wholeSmaller kept when the document
+// is still at the same heads, which saves the document once per whole send.
+// It forgets those bytes. ds.mu must be held and ds.doc loaded.
+func (ds *docState) save() []byte {
+	w := ds.saved
+	ds.saved = nil
+	if w != nil && w.gen == ds.gen && slices.Equal(w.heads, ds.doc.Heads()) {
+		return w.data
+	}
+	return ds.doc.Save()
 }
 
 // deflatedSize returns the length of b compressed as the session
