@@ -37,9 +37,11 @@
 // least 32 KiB that would take more bytes on the wire, deflated, than the
 // whole document saved is replaced by a SNAPSHOT of the document
 // ([crdt.ErrWholeSmaller]): a reconnect after 1,000 offline edits on each
-// side moves about half the bytes. The exchange that follows the import
+// side moves 94 KB instead of 195 KB. The exchange that follows the import
 // carries heads and a Bloom filter, not changes; smaller messages, such as
-// live edits, never pay for saving the document.
+// live edits, never pay for saving the document. A SNAPSHOT for a document
+// this side owes the peer an answer for is taken in after that answer is
+// sent, so that both sides can send their own document whole at once.
 //
 // While connected, the session subscribes to the space and sends a message
 // as soon as a document changes, locally, through another session (so three
