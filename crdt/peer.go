@@ -113,7 +113,9 @@ func (p *Peer) state(tx trustsync.ReadTx, ds *docState) (*lockedSyncState, error
 // The message carries, per author, the signatures that cover its changes
 // (one or a few). When it cannot (see [ErrSendWhole]), GenerateMessage
 // returns an error wrapping ErrSendWhole: send the document whole
-// ([Space.SaveSigned]) instead.
+// ([Space.SaveSigned]) instead. It does the same, with [ErrWholeSmaller],
+// when a large message would take more bytes on the wire than the whole
+// document.
 func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok bool, err error) {
 	if err := p.s.check(); err != nil {
 		return nil, false, err
@@ -149,6 +151,13 @@ func (p *Peer) GenerateMessage(ctx context.Context, doc string) (msg []byte, ok 
 		return nil, false, nil
 	}
 	pd.answered = true
+	if wholeSmaller(ds, msg) {
+		// Not sent: the sync state, which counts its changes as sent,
+		// starts over from what was persisted (whole.go).
+		delete(p.states, doc)
+		p.s.log.Debug("the whole document is smaller than the sync message; sending it whole", "peer", p.device, "doc", doc, "changes", len(chs))
+		return nil, false, fmt.Errorf("sync %q: %w", doc, ErrWholeSmaller)
+	}
 	// The changes travel with the signatures that cover them (cover.go).
 	var sigs map[automerge.ChangeHash][]byte
 	if err := p.s.st.View(ctx, func(tx trustsync.ReadTx) error {

@@ -71,6 +71,9 @@ type docState struct {
 	// dependencies: Automerge keeps such changes aside, in memory, until
 	// the dependencies arrive, and they are checked then (trust.go).
 	early map[automerge.ChangeHash][]byte
+	// saved is the document saved to compare it with a sync message, kept
+	// for the whole send that follows (whole.go).
+	saved *savedDoc
 }
 
 // note counts a chunk stored or read after the ones already counted.
@@ -92,6 +95,7 @@ func (ds *docState) drop() {
 	ds.incr, ds.incrBytes, ds.snapBytes = 0, 0, 0
 	ds.gen++
 	ds.early = nil
+	ds.saved = nil
 }
 
 func newSpace(st trustsync.Store, opts Options) *Space {
@@ -960,11 +964,12 @@ func (s *Space) SaveSigned(ctx context.Context, doc string) ([]byte, error) {
 func (s *Space) save(ctx context.Context, doc string, signed bool) ([]byte, map[automerge.ChangeHash][]byte, error) {
 	var b []byte
 	var cs *changeSet
+	ds := s.docState(doc)
 	err := s.loaded(ctx, doc, func(d *automerge.Doc) error {
 		if d == nil {
 			return nil
 		}
-		b = d.Save()
+		b = ds.save()
 		if signed {
 			chs, err := d.Changes()
 			if err != nil {

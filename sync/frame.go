@@ -20,8 +20,8 @@ import (
 // and the body), one type byte, and the body.
 const (
 	frameHello    byte = 1 // protocol version, space, device, member, docs with heads
-	frameSnapshot byte = 2 // doc, compressed Save() of a document the peer lacks
-	frameSync     byte = 3 // doc, compressed Automerge sync message
+	frameSnapshot byte = 2 // doc, codec, signed Save() of a document, deflated when that makes it shorter
+	frameSync     byte = 3 // doc, codec, signed Automerge sync message, deflated when that makes it shorter
 	frameStatus   byte = 4 // digest of all my heads, what I received so far
 	frameError    byte = 5 // a reason; the sender closes next
 	framePing     byte = 6 // keepalive; after the hello, its body may note the sender's listen addresses
@@ -404,11 +404,14 @@ func decodeOthersNote(body []byte) (map[string][]string, error) {
 }
 
 // encodeDocPayload encodes SNAPSHOT and SYNC bodies: doc, codec byte, data.
+// The codec byte says how data follows: 0 as is, 1 deflated. Data is
+// deflated unless it is short, or deflating does not make it shorter (a
+// saved document is compressed already): then it goes as is.
 func encodeDocPayload(doc string, data []byte) ([]byte, error) {
 	b := appendString(nil, doc)
+	raw := func() []byte { return append(append(b, 0), data...) }
 	if len(data) < compressMin {
-		b = append(b, 0)
-		return append(b, data...), nil
+		return raw(), nil
 	}
 	var buf bytes.Buffer
 	buf.Write(b)
@@ -422,6 +425,9 @@ func encodeDocPayload(doc string, data []byte) ([]byte, error) {
 	}
 	if err := w.Close(); err != nil {
 		return nil, err
+	}
+	if buf.Len()-len(b)-1 >= len(data) {
+		return raw(), nil
 	}
 	return buf.Bytes(), nil
 }

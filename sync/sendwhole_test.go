@@ -2,10 +2,12 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	stdsync "sync"
 	"testing"
+	"time"
 
 	"github.com/trustsync/trustsync/crdt"
 )
@@ -107,4 +109,170 @@ func TestSession_SendsWholeWhenMessageCannotBeSigned(t *testing.T) {
 	if r := append(sa.Refusals(), sb.Refusals()...); len(r) != 0 {
 		t.Fatalf("refusals: %v", r)
 	}
+}
+
+// tallyReplica is a real space that counts, per document, the documents
+// it imports, the sync messages its peers generate, and the times a peer
+// answered that the whole document is smaller (crdt.ErrWholeSmaller).
+type tallyReplica struct {
+	spaceReplica
+
+	mu      stdsync.Mutex
+	imports map[string]int
+	msgs    map[string]int
+	smaller map[string]int
+}
+
+type tallyPeer struct {
+	syncPeer
+	r *tallyReplica
+}
+
+func newTallyReplica(s *crdt.Space) *tallyReplica {
+	return &tallyReplica{spaceReplica: spaceReplica{s}, imports: map[string]int{}, msgs: map[string]int{}, smaller: map[string]int{}}
+}
+
+func (r *tallyReplica) syncPeer(deviceID string) syncPeer {
+	return tallyPeer{syncPeer: r.spaceReplica.syncPeer(deviceID), r: r}
+}
+
+func (r *tallyReplica) Import(ctx context.Context, doc string, data []byte, from string) (crdt.Received, error) {
+	r.mu.Lock()
+	r.imports[doc]++
+	r.mu.Unlock()
+	return r.spaceReplica.Import(ctx, doc, data, from)
+}
+
+func (p tallyPeer) GenerateMessage(ctx context.Context, doc string) ([]byte, bool, error) {
+	msg, ok, err := p.syncPeer.GenerateMessage(ctx, doc)
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	if errors.Is(err, crdt.ErrWholeSmaller) {
+		p.r.smaller[doc]++
+	}
+	if ok {
+		p.r.msgs[doc]++
+	}
+	return msg, ok, err
+}
+
+// counts returns the imports, sync messages and whole-smaller answers of
+// doc so far.
+func (r *tallyReplica) counts(doc string) (imports, msgs, smaller int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.imports[doc], r.msgs[doc], r.smaller[doc]
+}
+
+// After many edits while apart, a device sends the boundaries document
+// whole -- fewer bytes than the sync message listing its changes -- and the
+// other imports it once: both end with every edit, nothing refused, in
+// fewer bytes than the messages would have taken. Edits made afterwards,
+// on either side, travel as ordinary sync messages.
+func TestSession_SendsWholeWhenSmaller(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		alex, sam   int // offline edits on each side
+		wantSmaller [2]int
+	}{
+		{"both sides", 400, 400, [2]int{1, 1}},
+		{"one side", 400, 0, [2]int{1, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testSendsWholeWhenSmaller(t, tc.alex, tc.sam, tc.wantSmaller)
+		})
+	}
+}
+
+func testSendsWholeWhenSmaller(t *testing.T, alex, sam int, wantSmaller [2]int) {
+	ctx := context.Background()
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	_, err := a.space.AddBoundary(ctx, "shared")
+	must(t, err)
+	data, err := a.space.SaveSigned(ctx, "boundaries")
+	must(t, err)
+	_, err = b.space.Import(ctx, "boundaries", data, a.space.Self().DeviceID)
+	must(t, err)
+	want := []string{"shared"}
+	saved := 0
+	for _, x := range []struct {
+		d     *device
+		edits int
+	}{{a, alex}, {b, sam}} {
+		for i := range x.edits {
+			text := fmt.Sprintf("%s offline %d", x.d.space.Self().MemberName, i)
+			_, err := x.d.space.AddBoundary(ctx, text)
+			must(t, err)
+			want = append(want, text)
+		}
+		if x.edits > 0 {
+			data, err := x.d.space.SaveSigned(ctx, "boundaries")
+			must(t, err)
+			saved += len(data)
+		}
+	}
+	slices.Sort(want)
+
+	ra, rb := newTallyReplica(a.space), newTallyReplica(b.space)
+	sa, sb := runSessions(t, ra, rb, SessionConfig{}, SessionConfig{})
+	waitBoth(t, sa, sb)
+	sameState(t, a, b)
+	for _, d := range []*device{a, b} {
+		if got := boundaryTexts(t, d); !slices.Equal(got, want) {
+			t.Fatalf("%s holds %d boundaries, want %d", d.space.Self().MemberName, len(got), len(want))
+		}
+	}
+	if r := append(sa.Refusals(), sb.Refusals()...); len(r) != 0 {
+		t.Fatalf("refusals: %v", r)
+	}
+	for i, x := range []struct {
+		name string
+		from *tallyReplica
+		to   *tallyReplica
+	}{{"Alex", ra, rb}, {"Sam", rb, ra}} {
+		_, _, smaller := x.from.counts("boundaries")
+		imports, _, _ := x.to.counts("boundaries")
+		if smaller != wantSmaller[i] || imports != wantSmaller[i] {
+			t.Errorf("%s found the whole document smaller %d times and its peer imported it %d times; want %d and %d",
+				x.name, smaller, imports, wantSmaller[i], wantSmaller[i])
+		}
+	}
+	// Each side's document whole, and a little more: the sync messages
+	// listing the changes take more than twice as much. A side that
+	// imported the other's document before it knew what the other lacks
+	// sends both sides' edits whole, about 1.6 times as much.
+	moved := sa.Stats().BytesOut + sb.Stats().BytesOut
+	if limit := int64(saved) * 15 / 8; moved > limit {
+		t.Errorf("the sync moved %d bytes; the documents sent whole are %d bytes; want at most %d", moved, saved, limit)
+	}
+
+	// Live edits afterwards, either way, are ordinary sync messages.
+	for _, x := range []struct {
+		name     string
+		from, to *device
+		r        *tallyReplica
+		peer     *tallyReplica
+	}{{"Alex", a, b, ra, rb}, {"Sam", b, a, rb, ra}} {
+		_, msgsBefore, smallerBefore := x.r.counts("boundaries")
+		importsBefore, _, _ := x.peer.counts("boundaries")
+		text := "live from " + x.name
+		_, err = x.from.space.AddBoundary(ctx, text)
+		must(t, err)
+		deadline := time.Now().Add(20 * time.Second)
+		for !slices.Contains(boundaryTexts(t, x.to), text) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s's live edit did not arrive", x.name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		waitBoth(t, sa, sb)
+		_, msgs, smaller := x.r.counts("boundaries")
+		imports, _, _ := x.peer.counts("boundaries")
+		if smaller != smallerBefore || imports != importsBefore || msgs == msgsBefore {
+			t.Fatalf("%s's live edit: %d more whole-document answers, %d more imports, %d more sync messages; want 0, 0 and some",
+				x.name, smaller-smallerBefore, imports-importsBefore, msgs-msgsBefore)
+		}
+	}
+	sameState(t, a, b)
 }

@@ -920,6 +920,15 @@ func (p *proto) handle(ctx context.Context, f frame) error {
 		if _, no := p.refused[doc]; no {
 			return nil // left out for this session; the peer was told
 		}
+		if p.pending[doc] && p.theirDocs[doc] {
+			// Answer the peer's earlier message first, as a flush
+			// between the two frames would: this device's document,
+			// before it takes in the peer's, may be the smaller to
+			// send whole (crdt.ErrWholeSmaller).
+			if err := p.flush(ctx); err != nil {
+				return err
+			}
+		}
 		_, wasDamaged := p.damaged[doc]
 		rec, err := s.r.Import(ctx, doc, data, p.remote.DeviceID)
 		if leftOut, err := p.notApplied(ctx, doc, "document "+doc, err); leftOut || err != nil {
