@@ -143,21 +143,22 @@ func nodeSetup(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(js, "node_modules")); err != nil {
-		npm := func(args ...string) error {
+		npm := func(args ...string) (string, error) {
 			cmd := exec.Command("npm", append(args, "--no-audit", "--no-fund")...)
 			cmd.Dir = js
-			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-			return cmd.Run()
+			out, err := cmd.CombinedOutput()
+			return string(out), err
 		}
-		if err := npm("ci"); err != nil {
+		if out, err := npm("ci"); err != nil {
 			// npm ci refuses a lock file that lacks an optional
 			// dependency the registry does not serve (cbor-x's native
 			// cbor-extract builds, on some mirrors); npm install with the
 			// same lock file installs the same pinned versions without
 			// them (cbor-x then decodes in JavaScript).
-			fmt.Fprintf(os.Stderr, "npm ci failed (%v); installing the locked versions with npm install --no-save\n", err)
-			if err := npm("install", "--no-save"); err != nil {
-				tb.Fatalf("installing the npm packages in %s: %v", js, err)
+			first, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+			fmt.Fprintf(os.Stderr, "npm ci failed (%v: %s); installing the locked versions with npm install --no-save\n", err, first)
+			if out, err := npm("install", "--no-save"); err != nil {
+				tb.Fatalf("installing the npm packages in %s: %v\n%s", js, err, out)
 			}
 		}
 	}
