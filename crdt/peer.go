@@ -233,36 +233,10 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 	defer ds.mu.Unlock()
 	var rec Received
 	err = p.s.st.Update(ctx, func(tx trustsync.Tx) error {
-		if _, err := p.s.catchUp(tx, ds, true); err != nil {
-			return err
-		}
-		ls, err := p.state(tx, ds)
+		ls, old, err := p.checkAndApply(ctx, tx, ds, msg)
 		if err != nil {
 			return err
 		}
-		stagetrace.Mark("state")
-		// The message comes from a peer: it reaches ds.doc only after a
-		// disposable child process survived applying it to its mirror.
-		if err := p.s.vet(ctx, "a sync message from "+short(p.device), func(c *sandbox.Checker) error {
-			return c.CheckMessage(ctx, doc, ds.doc, ls.save(), msg)
-		}); err != nil {
-			if !errors.Is(err, sandbox.ErrRejected) {
-				return err
-			}
-			if fe := forked(doc, p.s.id.DeviceID, err); fe != nil {
-				return fe
-			}
-			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
-		}
-		stagetrace.Mark("checked")
-		old := ds.doc.Heads()
-		theirs, err := ls.receive(p.s.mem, msg)
-		if err != nil {
-			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
-		}
-		pd := p.states[doc]
-		pd.theirHeads, pd.answered = theirs, false
-		stagetrace.Mark("applied")
 		if rec, err = p.s.absorb(tx, p.s.Self(), ds, old, sigs); err != nil {
 			return err
 		}
@@ -271,10 +245,7 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 	})
 	stagetrace.Mark("committed")
 	if err != nil {
-		ds.drop()
-		delete(p.states, doc)
-		p.s.noteRefusal(ctx, p.device, err)
-		return Received{}, fmt.Errorf("sync %q: %w", doc, err)
+		return Received{}, p.notReceived(ctx, ds, err)
 	}
 	p.s.noteSeen(doc, ds.seq)
 	if rec.Changes > 0 {
@@ -415,43 +386,69 @@ func (p *Peer) receiveAck(ctx context.Context, doc string, msg []byte, sigs map[
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	err := p.s.st.View(ctx, func(tx trustsync.ReadTx) error {
-		if _, err := p.s.catchUp(tx, ds, true); err != nil {
-			return err
-		}
-		ls, err := p.state(tx, ds)
+		_, old, err := p.checkAndApply(ctx, tx, ds, msg)
 		if err != nil {
 			return err
-		}
-		// From a peer: it reaches ds.doc only after a disposable child
-		// process survived it.
-		if err := p.s.vet(ctx, "a sync message from "+short(p.device), func(c *sandbox.Checker) error {
-			return c.CheckMessage(ctx, doc, ds.doc, ls.save(), msg)
-		}); err != nil {
-			if !errors.Is(err, sandbox.ErrRejected) {
-				return err
-			}
-			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
-		}
-		old := ds.doc.Heads()
-		theirs, err := ls.receive(p.s.mem, msg)
-		if err != nil {
-			return fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
 		}
 		if !equalHeads(old, ds.doc.Heads()) {
 			// Cannot happen with no changes; nothing of it is stored.
 			return fmt.Errorf("bad sync message from %s: a message without changes changed the document: %w", short(p.device), trustsync.ErrInvalid)
 		}
-		pd := p.states[doc]
-		pd.theirHeads, pd.answered = theirs, false
 		ds.keepEarly(sigs, nil)
 		return nil
 	})
 	if err != nil {
-		ds.drop()
-		delete(p.states, doc)
-		p.s.noteRefusal(ctx, p.device, err)
-		return Received{}, fmt.Errorf("sync %q: %w", doc, err)
+		return Received{}, p.notReceived(ctx, ds, err)
 	}
 	p.s.noteSeen(doc, ds.seq)
 	return Received{Doc: doc}, nil
+}
+
+// checkAndApply brings ds up to date with the store, has the sandbox child
+// survive msg on its mirror of ds, then applies msg to ds.doc with the
+// peer's sync state, which it returns with the document's heads from
+// before. p.mu and ds.mu must be held, inside a View or an Update; on
+// error the caller drops ds (notReceived).
+func (p *Peer) checkAndApply(ctx context.Context, tx trustsync.ReadTx, ds *docState, msg []byte) (*lockedSyncState, []automerge.ChangeHash, error) {
+	if _, err := p.s.catchUp(tx, ds, true); err != nil {
+		return nil, nil, err
+	}
+	ls, err := p.state(tx, ds)
+	if err != nil {
+		return nil, nil, err
+	}
+	stagetrace.Mark("state")
+	// The message comes from a peer: it reaches ds.doc only after a
+	// disposable child process survived applying it to its mirror.
+	if err := p.s.vet(ctx, "a sync message from "+short(p.device), func(c *sandbox.Checker) error {
+		return c.CheckMessage(ctx, ds.id, ds.doc, ls.save(), msg)
+	}); err != nil {
+		if !errors.Is(err, sandbox.ErrRejected) {
+			return nil, nil, err
+		}
+		if fe := forked(ds.id, p.s.id.DeviceID, err); fe != nil {
+			return nil, nil, fe
+		}
+		return nil, nil, fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
+	}
+	stagetrace.Mark("checked")
+	old := ds.doc.Heads()
+	theirs, err := ls.receive(p.s.mem, msg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bad sync message from %s: %v: %w", short(p.device), err, trustsync.ErrInvalid)
+	}
+	pd := p.states[ds.id]
+	pd.theirHeads, pd.answered = theirs, false
+	stagetrace.Mark("applied")
+	return ls, old, nil
+}
+
+// notReceived forgets what memory holds of ds after a failed receive (the
+// store holds nothing of it), records the refusal and returns err for the
+// caller. p.mu and ds.mu must be held.
+func (p *Peer) notReceived(ctx context.Context, ds *docState, err error) error {
+	ds.drop()
+	delete(p.states, ds.id)
+	p.s.noteRefusal(ctx, p.device, err)
+	return fmt.Errorf("sync %q: %w", ds.id, err)
 }
