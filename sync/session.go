@@ -204,15 +204,7 @@ func (s *Session) Damaged() []DocDamage {
 	for k := range s.damage {
 		out = append(out, DocDamage{Doc: k.Doc, Remote: k.Remote, Reason: s.reasons[k]})
 	}
-	slices.SortFunc(out, func(a, b DocDamage) int {
-		if a.Remote != b.Remote {
-			if a.Remote {
-				return 1
-			}
-			return -1
-		}
-		return strings.Compare(a.Doc, b.Doc)
-	})
+	slices.SortFunc(out, func(a, b DocDamage) int { return bySide(a.Remote, b.Remote, a.Doc, b.Doc) })
 	return out
 }
 
@@ -222,16 +214,20 @@ func (s *Session) Refusals() []DocRefusal {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := slices.Collect(maps.Keys(s.refusals))
-	slices.SortFunc(out, func(a, b DocRefusal) int {
-		if a.Remote != b.Remote {
-			if a.Remote {
-				return 1
-			}
-			return -1
-		}
-		return strings.Compare(a.Doc, b.Doc)
-	})
+	slices.SortFunc(out, func(a, b DocRefusal) int { return bySide(a.Remote, b.Remote, a.Doc, b.Doc) })
 	return out
+}
+
+// bySide orders documents left out of a session: this device's first, then
+// the peer's, each by document.
+func bySide(aRemote, bRemote bool, aDoc, bDoc string) int {
+	if aRemote != bRemote {
+		if aRemote {
+			return 1
+		}
+		return -1
+	}
+	return strings.Compare(aDoc, bDoc)
 }
 
 // Restored returns the documents of this device that were damaged and were
