@@ -39,6 +39,14 @@ func TestMain(m *testing.M) {
 // against trustsync and prints a table of both figures and their ratio;
 // see the package documentation.
 func BenchmarkSideBySide(b *testing.B) {
+	for name, n := range map[string]int{"checkins": *checkIns, "edits": *edits, "live": *live, "rounds": *rounds} {
+		if n < 1 {
+			b.Fatalf("-%s %d: give a count of at least 1", name, n)
+		}
+	}
+	if *gap < 0 {
+		b.Fatalf("-gap %v: give a pause of zero or more", *gap)
+	}
 	js := nodeSetup(b)
 	bin := benchkit.Bin(b)
 	var rows []row
