@@ -99,6 +99,9 @@ func BenchmarkFirstSync(b *testing.B) {
 // end, the maximum, and the first and last window's rate. The serves'
 // heap profiles at the end are left in -soak.heap.
 func BenchmarkSoak(b *testing.B) {
+	if *soakEdits < 1 {
+		b.Fatalf("-soak.edits %d: give a count of at least 1", *soakEdits)
+	}
 	bin := benchkit.Bin(b)
 	heap := *soakHeap
 	if heap == "" {
