@@ -87,7 +87,7 @@ func devicesRun(ctx context.Context, opts *DevicesOptions) error {
 	}
 	// 'sync' and 'serve' keep their own record of the last sync too.
 	for i, d := range devs {
-		if at, ok, err := loadLastSync(ctx, st, d.ID); err == nil && ok && at.After(d.LastSynced) {
+		if at, ok, err := f.loadLastSync(ctx, d.ID); err == nil && ok && at.After(d.LastSynced) {
 			devs[i].LastSynced = at
 		}
 	}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+
 	"github.com/trustsync/trustsync"
-	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/home"
+	"github.com/trustsync/trustsync/store"
 )
 
 // InitOptions are the inputs of 'trustsync init'.
@@ -38,9 +42,9 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 			check-ins. Pair with your partner afterwards to share it.
 
 			--listen sets the addresses this device listens on when it syncs
-			(default: TCP and QUIC on all interfaces). A port of 0 is replaced now
-			by a port that is free on this machine, and kept, so your partner's
-			devices can find this one again. --no-mdns turns off discovery on the
+			(default: TCP and QUIC on all interfaces). A port of 0 is picked by the
+			system the first time the device goes online, and kept from then on,
+			so your partner's devices can find this one again. --no-mdns turns off discovery on the
 			local network. TRUSTSYNC_LISTEN (comma-separated) and TRUSTSYNC_MDNS=off
 			do the same from the environment.
 
@@ -91,50 +95,48 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 		cfg.Listen = env.Listen
 	}
 	cfg.MDNS = cfg.MDNS && env.MDNS
-	if cfg.Listen, err = ResolvePorts(cfg.Listen); err != nil {
-		return err
-	}
-
-	if opts.Encrypt {
-		home, err := f.Home()
-		if err != nil {
-			return err
-		}
-		if err := f.setUpEncryption(home); err != nil {
-			return err
-		}
-	}
-	st, err := f.createStore(ctx)
+	dir, err := f.Home()
 	if err != nil {
 		return err
 	}
-	sp, err := crdt.Create(ctx, st, crdt.CreateOptions{
-		Options:    f.spaceOptions(),
-		MemberName: strings.TrimSpace(opts.Name),
-		DeviceName: strings.TrimSpace(opts.Device),
-	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	copts := home.CreateOptions{
+		Options: f.options(),
+		Name:    strings.TrimSpace(opts.Name),
+		Device:  strings.TrimSpace(opts.Device),
+		Listen:  cfg.Listen,
+		NoMDNS:  !cfg.MDNS,
+		Encrypt: opts.Encrypt,
+		KDF:     f.kdfParams(),
+	}
+	if opts.Encrypt {
+		if _, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
+			return &userError{msg: fmt.Sprintf("%s already holds a space, so nothing was changed: encryption is set up only by init, on a new home", dir), err: trustsync.ErrAlreadyInitialized}
+		}
+		if copts.Passphrase, err = f.newPassphrase("TRUSTSYNC_PASSPHRASE", "this home"); err != nil {
+			return err
+		}
+	}
+	h, err := home.Create(dir, copts)
 	if errors.Is(err, trustsync.ErrAlreadyInitialized) {
-		home, _ := f.Home()
 		return &userError{
-			msg: fmt.Sprintf("%s already holds a space, so nothing was changed: use it as it is, or give another --home for another device", home),
+			msg: fmt.Sprintf("%s already holds a space, so nothing was changed: use it as it is, or give another --home for another device", dir),
 			err: err,
 		}
 	}
 	if err != nil {
-		return err
+		return f.homeError(err, dir)
 	}
-	f.space = sp
-	if err := saveConfig(ctx, st, cfg); err != nil {
-		return fmt.Errorf("save the device configuration: %w", err)
-	}
-	self := sp.Self()
-	home, _ := f.Home()
+	f.home = h
+	self := h.Space().Self()
 	w := f.IOStreams.ErrOut
-	fmt.Fprintf(w, "Welcome, %s. This device (%s) is ready, with its data in %s.\n", self.MemberName, self.DeviceName, home)
+	fmt.Fprintf(w, "Welcome, %s. This device (%s) is ready, with its data in %s.\n", self.MemberName, self.DeviceName, dir)
 	fmt.Fprintf(w, "Next: invite your partner with 'trustsync pair', and add what matters to you with\n")
 	fmt.Fprintf(w, "'trustsync boundary add', 'trustsync goal add' or 'trustsync checkin add'.\n")
 	if opts.Encrypt {
-		f.tellEncrypted(home)
+		f.tellEncrypted(h)
 	}
 	fmt.Fprintln(f.IOStreams.Out, self.DeviceID)
 	return nil

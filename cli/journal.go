@@ -5,15 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/home"
 	"github.com/trustsync/trustsync/internal/keys"
 	"github.com/trustsync/trustsync/journal"
 	"github.com/trustsync/trustsync/store"
@@ -62,49 +60,24 @@ func NewCmdJournal(f *Factory) *cobra.Command {
 // home's key when the home is encrypted (so a locked home has a locked
 // journal), or from the journal's own passphrase when it has one.
 func (f *Factory) openJournal(ctx context.Context) (*journal.Journal, error) {
-	home, err := f.Home()
+	h, err := f.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(home, store.FileName)); errors.Is(err, fs.ErrPermission) {
-		return nil, permissionError(err, home)
-	} else if err != nil {
-		return nil, fmt.Errorf("open %s: %w", home, trustsync.ErrNotInitialized)
-	}
-	homeKey, err := f.homeKey(home)
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(home, journal.Dir)
-	var key []byte
-	if homeKey != nil {
-		key = keys.Derive(homeKey, labelJournal)
-	}
-	h, err := keys.ReadHeader(dir)
-	switch {
-	case err == nil:
-		jk, err := f.passphraseKey(h, "TRUSTSYNC_JOURNAL_PASSPHRASE", "Passphrase for your journal: ", true)
-		if errors.Is(err, errNoPassphrase) {
-			return nil, failf("your journal has a passphrase of its own: set TRUSTSYNC_JOURNAL_PASSPHRASE, or run the command on a terminal to type it")
-		}
-		if err != nil {
-			return nil, err
-		}
-		key = keys.Derive(jk, labelJournal)
-	case errors.Is(err, fs.ErrPermission):
-		return nil, permissionError(err, home)
-	case !errors.Is(err, keys.ErrNotEncrypted):
-		return nil, failf("%v: restore it from a backup", oneLine(err.Error()))
-	}
-	j, err := journal.Open(ctx, dir, key, journal.Options{Now: f.Now})
+	j, err := h.OpenJournal(ctx, home.JournalOptions{AskPassphrase: func() ([]byte, error) {
+		return f.passphrase("TRUSTSYNC_JOURNAL_PASSPHRASE", "Passphrase for your journal: ", true)
+	}})
 	err = journalErr(err)
 	switch {
+	case errors.Is(err, home.ErrJournalLocked):
+		return nil, failf("your journal has a passphrase of its own: set TRUSTSYNC_JOURNAL_PASSPHRASE, or run the command on a terminal to type it")
 	case errors.Is(err, store.ErrEncrypted):
 		return nil, &userError{msg: "your journal is encrypted but its key is missing (was " + keys.HeaderFile + " removed?): nothing was read", err: err}
 	case errors.Is(err, store.ErrWrongKey):
 		return nil, &userError{msg: "the key does not open your journal: nothing was read or changed", err: err}
 	case err != nil:
-		return nil, err
+		dir, _ := f.Home()
+		return nil, f.homeError(err, dir)
 	}
 	return j, nil
 }
@@ -678,57 +651,24 @@ func newCmdJournalPassphrase(f *Factory) *cobra.Command {
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			home, err := f.Home()
+			h, err := f.open(ctx)
 			if err != nil {
 				return err
 			}
-			dir := filepath.Join(home, journal.Dir)
-			if _, err := keys.ReadHeader(dir); err == nil {
+			if h.JournalHasPassphrase() {
 				return failf("your journal already has a passphrase of its own: nothing was changed")
 			}
-			old, err := f.openJournal(ctx)
+			old, err := f.openJournal(ctx) // refuses a damaged journal before asking
 			if err != nil {
 				return err
 			}
-			defer old.Close()
+			old.Close()
 			p, err := f.newPassphrase("TRUSTSYNC_JOURNAL_PASSPHRASE", "your journal")
 			if err != nil {
 				return err
 			}
-			tmp := dir + ".new"
-			if err := os.RemoveAll(tmp); err != nil {
-				return failf("cannot clear %s: %v", tmp, err)
-			}
-			if err := os.MkdirAll(tmp, 0o700); err != nil {
-				return failf("cannot make %s: %v", tmp, err)
-			}
-			_, jk, err := keys.Create(tmp, p, f.kdfParams())
-			if err != nil {
-				return failf("%v", err)
-			}
-			nj, err := journal.Open(ctx, tmp, keys.Derive(jk, labelJournal), journal.Options{Now: f.Now})
-			if err != nil {
-				return err
-			}
-			if err := old.CopyTo(ctx, nj); err != nil {
-				nj.Close()
-				os.RemoveAll(tmp)
-				return err
-			}
-			if err := errors.Join(nj.Close(), old.Close()); err != nil {
-				os.RemoveAll(tmp)
-				return err
-			}
-			gone := dir + ".old"
-			if err := os.Rename(dir, gone); err != nil {
-				return failf("cannot move the old journal aside: %v", err)
-			}
-			if err := os.Rename(tmp, dir); err != nil {
-				os.Rename(gone, dir)
-				return failf("cannot put the new journal in place: %v", err)
-			}
-			if err := os.RemoveAll(gone); err != nil {
-				return failf("the journal has its passphrase, but the old copy %s could not be deleted: %v", gone, err)
+			if err := h.SetJournalPassphrase(ctx, p, f.kdfParams()); err != nil {
+				return journalErr(err)
 			}
 			fmt.Fprintln(f.IOStreams.ErrOut, "Your journal now has a passphrase of its own. Journal commands will ask for it every time.")
 			return nil

@@ -1,101 +1,50 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/trustsync/trustsync"
-	"github.com/trustsync/trustsync/internal/keys"
-	"github.com/trustsync/trustsync/store"
-)
-
-// The labels of the keys derived from a home's data key. The journal's key
-// differs from the shared store's, so one never opens the other.
-const (
-	labelHomeStore = "trustsync home store"
-	labelJournal   = "trustsync journal"
+	"github.com/trustsync/trustsync/home"
 )
 
 // errLocked is the refusal of every command that reads documents while the
 // home is locked.
 var errLocked = errors.New("this home is locked: run 'trustsync unlock'")
 
-func (f *Factory) keeper() *keys.Keeper {
+func (f *Factory) keeper() home.Keeper {
 	if f.Keeper == nil {
-		f.Keeper = keys.SystemKeeper(f.Getenv)
+		f.Keeper = home.SystemKeeper(f.Getenv)
 	}
 	return f.Keeper
 }
 
-// homeKey returns the data key of an encrypted home, and nil for a home
-// without encryption. The key comes from the keeper while the home is
-// unlocked, else from TRUSTSYNC_PASSPHRASE, else from a prompt on a
-// terminal when this machine has nowhere to keep a key (so 'unlock' cannot
-// help). Otherwise the home is locked and the command refused.
-func (f *Factory) homeKey(home string) ([]byte, error) {
-	if f.key != nil {
-		return f.key, nil
-	}
-	h, err := keys.ReadHeader(home)
-	if errors.Is(err, keys.ErrNotEncrypted) {
-		return nil, nil
-	}
-	if errors.Is(err, fs.ErrPermission) {
-		return nil, permissionError(err, home)
-	}
-	if err != nil {
-		return nil, failf("%v: restore %s from a backup", oneLine(err.Error()), keys.HeaderFile)
-	}
-	if k, err := f.keeper().Get(h.ID); err == nil && h.Check(k) {
-		f.key = k
-		return k, nil
-	}
-	key, err := f.passphraseKey(h, "TRUSTSYNC_PASSPHRASE", "Passphrase for this home: ", !f.keeper().CanKeep())
-	if errors.Is(err, errNoPassphrase) {
-		if f.keeper().CanKeep() {
-			return nil, &userError{msg: errLocked.Error(), err: errLocked}
-		}
-		return nil, &userError{msg: "this home is encrypted and this machine has nowhere to keep its key unlocked: set TRUSTSYNC_PASSPHRASE, or run the command on a terminal to type the passphrase", err: errLocked}
-	}
-	if err != nil {
-		return nil, err
-	}
-	f.key = key
-	return key, nil
-}
-
 var errNoPassphrase = errors.New("no passphrase given")
 
-// passphraseKey opens a header with the passphrase in the environment
-// variable env, else, when prompt is allowed and standard input is a
-// terminal, one typed there. It returns errNoPassphrase when it has none.
-func (f *Factory) passphraseKey(h *keys.Header, env, promptText string, prompt bool) ([]byte, error) {
+// passphrase returns the passphrase in the environment variable env,
+// else, when prompt is allowed and standard input is a terminal, one typed
+// there. It returns nil when it has none, and notes where it came from
+// for the message of a wrong one.
+func (f *Factory) passphrase(env, promptText string, prompt bool) ([]byte, error) {
 	if p := f.Getenv(env); p != "" {
-		key, err := h.Open([]byte(p))
-		if errors.Is(err, keys.ErrWrongPassphrase) {
-			return nil, &userError{msg: "the passphrase in " + env + " is wrong: nothing was read or changed", err: err}
-		}
-		return key, err
+		f.passFrom = env
+		return []byte(p), nil
 	}
+	f.passFrom = ""
 	if !prompt || !f.IOStreams.StdinTTY {
-		return nil, errNoPassphrase
+		return nil, nil
 	}
 	p, err := f.readSecret(promptText)
-	if err != nil {
-		return nil, err
+	if errors.Is(err, errNoPassphrase) {
+		return nil, nil
 	}
-	key, err := h.Open(p)
-	if errors.Is(err, keys.ErrWrongPassphrase) {
-		return nil, &userError{msg: "wrong passphrase: nothing was read or changed", err: err}
-	}
-	return key, err
+	return p, err
 }
 
 func (f *Factory) readSecret(prompt string) ([]byte, error) {
@@ -119,7 +68,7 @@ func (f *Factory) readSecret(prompt string) ([]byte, error) {
 // the home and for the journal, typed or read from the environment. It
 // applies only when a passphrase is set: a home or journal made with a
 // shorter one (before the environment was held to it) still opens.
-const minPassphrase = 8
+const minPassphrase = home.MinPassphrase
 
 // checkNewPassphrase refuses a new passphrase shorter than minPassphrase.
 // from names where it came from (an environment variable), or is empty for
@@ -164,62 +113,13 @@ func (f *Factory) newPassphrase(env, what string) ([]byte, error) {
 	return p, nil
 }
 
-// encryptStore wraps a home's store with its derived key, closing it on
-// failure.
-func encryptStore(ctx context.Context, st trustsync.Store, key []byte) (trustsync.Store, error) {
-	enc, err := store.Encrypt(ctx, st, keys.Derive(key, labelHomeStore))
-	if err != nil {
-		st.Close()
-		if errors.Is(err, store.ErrWrongKey) {
-			return nil, &userError{msg: "the key does not open this home's data (was " + keys.HeaderFile + " replaced?): nothing was changed", err: err}
-		}
-		if errors.Is(err, store.ErrNotEncrypted) {
-			return nil, &userError{msg: "this home holds data written without encryption next to an encryption header: move " + keys.HeaderFile + " aside to read it", err: err}
-		}
-		return nil, err
-	}
-	return enc, nil
-}
-
-// setUpEncryption makes the header of a new encrypted home and keeps its
-// key for the rest of the command. Only init calls it, before the store
-// exists.
-func (f *Factory) setUpEncryption(home string) error {
-	if _, err := os.Stat(home + "/" + store.FileName); err == nil {
-		return &userError{msg: fmt.Sprintf("%s already holds a space, so nothing was changed: encryption is set up only by init, on a new home", home), err: trustsync.ErrAlreadyInitialized}
-	}
-	p, err := f.newPassphrase("TRUSTSYNC_PASSPHRASE", "this home")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return failf("cannot make %s: %v", home, err)
-	}
-	_, key, err := keys.Create(home, p, f.kdfParams())
-	if err != nil {
-		return failf("%v", err)
-	}
-	f.key = key
-	return nil
-}
-
 // kdfParams are the Argon2id parameters of new headers. The tests of this
 // package lower them through TRUSTSYNC_TEST_KDF=fast; nothing else should.
-func (f *Factory) kdfParams() keys.Params {
+func (f *Factory) kdfParams() home.KDFParams {
 	if f.Getenv("TRUSTSYNC_TEST_KDF") == "fast" {
-		return keys.Params{Time: 1, MemoryKiB: 64, Threads: 1}
+		return home.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
 	}
-	return keys.DefaultParams
-}
-
-// keepKey keeps the home's key so that later commands need no passphrase,
-// and says where.
-func (f *Factory) keepKey(h *keys.Header, key []byte) (string, error) {
-	where, err := f.keeper().Put(h.ID, key)
-	if errors.Is(err, keys.ErrNowhere) {
-		return "", &userError{msg: "this machine has no keyring and no runtime directory ($XDG_RUNTIME_DIR) to keep the key in, so the home stays locked: every command asks for the passphrase or reads TRUSTSYNC_PASSPHRASE", err: err}
-	}
-	return where, err
+	return home.KDFParams{}
 }
 
 // NewCmdUnlock returns 'trustsync unlock'.
@@ -248,24 +148,23 @@ func NewCmdUnlock(f *Factory) *cobra.Command {
 		`),
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			home, err := f.Home()
+			dir, err := f.Home()
 			if err != nil {
 				return err
 			}
-			h, err := readHomeHeader(home)
-			if err != nil {
-				return err
-			}
-			key, err := f.passphraseKey(h, "TRUSTSYNC_PASSPHRASE", "Passphrase for this home: ", true)
-			if errors.Is(err, errNoPassphrase) {
+			where, err := home.Unlock(dir, home.Options{
+				Keeper: f.keeper(),
+				AskPassphrase: func() ([]byte, error) {
+					return f.passphrase("TRUSTSYNC_PASSPHRASE", "Passphrase for this home: ", true)
+				},
+			})
+			switch {
+			case errors.Is(err, home.ErrLocked):
 				return failf("no passphrase: set TRUSTSYNC_PASSPHRASE, or run 'trustsync unlock' on a terminal")
-			}
-			if err != nil {
-				return err
-			}
-			where, err := f.keepKey(h, key)
-			if err != nil {
-				return err
+			case errors.Is(err, home.ErrNowhereToKeep):
+				return &userError{msg: "this machine has no keyring and no runtime directory ($XDG_RUNTIME_DIR) to keep the key in, so the home stays locked: every command asks for the passphrase or reads TRUSTSYNC_PASSPHRASE", err: err}
+			case err != nil:
+				return f.lockError(err, dir)
 			}
 			fmt.Fprintf(f.IOStreams.ErrOut, "Unlocked. The key is kept in %s until 'trustsync lock' (or until you log out).\n", where)
 			return nil
@@ -290,47 +189,64 @@ func NewCmdLock(f *Factory) *cobra.Command {
 		`),
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			home, err := f.Home()
+			dir, err := f.Home()
 			if err != nil {
 				return err
 			}
-			h, err := readHomeHeader(home)
-			if err != nil {
-				return err
+			r, err := home.Lock(dir, home.Options{Keeper: f.keeper()})
+			switch {
+			case errors.Is(err, home.ErrStillKept):
+				return &userError{msg: "the key is still kept on this machine after forgetting it (the keyring did not delete it), so this home is still unlocked: try 'trustsync lock' again, or delete the trustsync entry from your keyring", err: err}
+			case errors.Is(err, home.ErrNotEncrypted), errors.Is(err, trustsync.ErrNotInitialized):
+				return f.lockError(err, dir)
+			case err != nil:
+				var header *home.HeaderError
+				if errors.As(err, &header) {
+					return f.lockError(err, dir)
+				}
+				return &userError{msg: fmt.Sprintf("cannot forget the key (%s), so this home is still unlocked on this machine", oneLine(err.Error())), err: err}
 			}
-			if err := f.keeper().Delete(h.ID); err != nil {
-				return failf("cannot forget the key: %v", oneLine(err.Error()))
+			w := f.IOStreams.ErrOut
+			switch {
+			case !r.CanKeep:
+				fmt.Fprintln(w, "Nothing to forget: this machine has nowhere to keep the key, so this home was never unlocked here. Every command asks for the passphrase or reads TRUSTSYNC_PASSPHRASE.")
+			case r.Forgot:
+				fmt.Fprintln(w, "Locked. Run 'trustsync unlock' to use this home again.")
+			default:
+				fmt.Fprintln(w, "Already locked: no key of this home was kept on this machine. Run 'trustsync unlock' to use it again.")
 			}
-			fmt.Fprintln(f.IOStreams.ErrOut, "Locked. Run 'trustsync unlock' to use this home again.")
+			if r.Online != nil {
+				what := "another trustsync command"
+				if r.Online.Purpose != "" {
+					what = "'trustsync " + r.Online.Purpose + "'"
+				}
+				pid := "unknown"
+				if r.Online.PID > 0 {
+					pid = strconv.Itoa(r.Online.PID)
+				}
+				fmt.Fprintf(w, "But %s (pid %s) still holds the key in memory and can read this home until it stops: stop it to lock the home fully.\n", what, pid)
+			}
+			if f.Getenv("TRUSTSYNC_PASSPHRASE") != "" {
+				fmt.Fprintln(w, "TRUSTSYNC_PASSPHRASE is set in this environment: commands run with it still open this home.")
+			}
 			return nil
 		},
 	}
 }
 
-func readHomeHeader(home string) (*keys.Header, error) {
-	h, err := keys.ReadHeader(home)
-	if errors.Is(err, keys.ErrNotEncrypted) {
-		if _, serr := os.Stat(home); serr != nil {
-			return nil, fmt.Errorf("open %s: %w", home, trustsync.ErrNotInitialized)
-		}
-		return nil, &userError{msg: "this home is not encrypted, so there is nothing to lock or unlock (encryption is chosen at 'trustsync init --encrypt')", err: err}
+// lockError explains a failure of lock or unlock.
+func (f *Factory) lockError(err error, dir string) error {
+	if errors.Is(err, home.ErrNotEncrypted) {
+		return &userError{msg: "this home is not encrypted, so there is nothing to lock or unlock (encryption is chosen at 'trustsync init --encrypt')", err: err}
 	}
-	if err != nil {
-		return nil, failf("%v", oneLine(err.Error()))
-	}
-	return h, nil
+	return f.homeError(err, dir)
 }
 
 // tellEncrypted keeps the new home's key when the machine has somewhere to
 // keep it, and tells the user how locking works.
-func (f *Factory) tellEncrypted(home string) {
+func (f *Factory) tellEncrypted(h *home.Home) {
 	w := f.IOStreams.ErrOut
-	h, err := keys.ReadHeader(home)
-	if err != nil {
-		fmt.Fprintf(w, "Encrypted at rest, but the header cannot be read back: %v\n", oneLine(err.Error()))
-		return
-	}
-	if where, err := f.keeper().Put(h.ID, f.key); err == nil {
+	if where, err := h.KeepKey(); err == nil {
 		fmt.Fprintf(w, "Everything in it is encrypted; it is unlocked now (key kept in %s). Run 'trustsync lock' when you step away.\n", where)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/home"
 	"github.com/trustsync/trustsync/store"
 )
 
@@ -126,6 +127,18 @@ func (d *device) withStore(fn func(ctx context.Context, st trustsync.Store, sp *
 	}
 	defer sp.Close()
 	fn(ctx, st, sp)
+}
+
+// withHome opens a device's home through package home, as the commands
+// do (a home without encryption).
+func (d *device) withHome(fn func(ctx context.Context, h *home.Home)) {
+	d.t.Helper()
+	h, err := home.Open(d.home, home.Options{Keeper: home.NoKeeper(), Now: func() time.Time { return d.now }})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer h.Close()
+	fn(context.Background(), h)
 }
 
 // pair joins b to a's space and records each one's device on the other, as

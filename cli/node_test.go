@@ -13,47 +13,9 @@ import (
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/home"
 	tsync "github.com/trustsync/trustsync/sync"
 )
-
-func TestResolvePorts(t *testing.T) {
-	tests := []struct {
-		name string
-		in   []string
-		want []string // "" where a picked port is expected
-	}{
-		{"kept port", []string{"/ip4/127.0.0.1/tcp/4001"}, []string{"/ip4/127.0.0.1/tcp/4001"}},
-		{"tcp", []string{"/ip4/127.0.0.1/tcp/0"}, []string{""}},
-		{"quic", []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, []string{""}},
-		{"both", []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}, []string{"", ""}},
-		{"mixed", []string{"/ip4/127.0.0.1/tcp/5001", "/ip4/127.0.0.1/udp/0/quic-v1"}, []string{"/ip4/127.0.0.1/tcp/5001", ""}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ResolvePorts(tt.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != len(tt.in) {
-				t.Fatalf("got %v", got)
-			}
-			for i := range got {
-				if tt.want[i] != "" {
-					if got[i] != tt.want[i] {
-						t.Errorf("address %d: %s, want %s", i, got[i], tt.want[i])
-					}
-					continue
-				}
-				if !samePortOrPicked(got[i], tt.in[i]) || got[i] == tt.in[i] {
-					t.Errorf("address %d: %s, want %s with a picked port", i, got[i], tt.in[i])
-				}
-			}
-		})
-	}
-	if _, err := ResolvePorts([]string{"/ip4/127.0.0.1/udp/0"}); err == nil {
-		t.Error("ResolvePorts accepted UDP without quic-v1")
-	}
-}
 
 // TestStartNode_PortInUse: a kept port taken by another program fails with
 // one line naming the port and --listen, before libp2p is asked.
@@ -73,38 +35,48 @@ func TestStartNode_PortInUse(t *testing.T) {
 	}
 }
 
-// TestStartNode_ResolvesStoredPortZero: a home whose stored port is 0 (made
-// before init picked ports, or by the library) gets a port at the first
-// start, and keeps it.
-func TestStartNode_ResolvesStoredPortZero(t *testing.T) {
+// TestStartNode_KeepsPickedPort: a home whose stored port is 0 listens on
+// a port the system picks at its first start, saves that port, and listens
+// on it again at the next start; addresses from TRUSTSYNC_LISTEN are never
+// saved.
+func TestStartNode_KeepsPickedPort(t *testing.T) {
 	d := initDevice(t, "Sam", "laptop")
-	d.withStore(func(ctx context.Context, st trustsync.Store, _ *crdt.Space) {
-		must(t, saveConfig(ctx, st, Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}))
-	})
-	f, _, _ := testFactory(d)
-	f.HomeFlag = d.home
-	t.Cleanup(func() { f.Close() })
-	n, err := f.StartNode(context.Background(), NodeOptions{})
-	if err != nil {
-		t.Fatal(err)
+	if got := storedConfig(t, d.home).Listen; len(got) != 1 || got[0] != "/ip4/127.0.0.1/tcp/0" {
+		t.Fatalf("stored after init: %v, want the port 0 given", got)
 	}
-	addrs := n.Addrs()
-	must(t, n.Close())
-	must(t, f.Close())
+	start := func() []string {
+		f, _, _ := testFactory(d)
+		f.HomeFlag = d.home
+		defer f.Close()
+		n, err := f.StartNode(context.Background(), NodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		return n.ListenAddrs()
+	}
+	first := start()
 	cfg := storedConfig(t, d.home)
-	_, _, port := hostPort(cfg.Listen[0])
-	if port == 0 || len(addrs) != 1 || !strings.Contains(addrs[0].String(), "/tcp/"+strconv.Itoa(port)+"/") {
-		t.Fatalf("stored %v, node listened on %v: want the same picked port", cfg.Listen, addrs)
+	if len(first) != 1 || len(cfg.Listen) != 1 || first[0] != cfg.Listen[0] || strings.HasSuffix(first[0], "/tcp/0") {
+		t.Fatalf("node listened on %v, stored %v: want the picked port stored", first, cfg.Listen)
+	}
+	if again := start(); len(again) != 1 || again[0] != first[0] {
+		t.Fatalf("second start listened on %v, want the kept %v", again, first)
+	}
+	d.env["TRUSTSYNC_LISTEN"] = "/ip4/127.0.0.1/tcp/0"
+	start()
+	if got := storedConfig(t, d.home).Listen; len(got) != 1 || got[0] != first[0] {
+		t.Fatalf("stored after a start with TRUSTSYNC_LISTEN: %v, want %v kept", got, first)
 	}
 }
 
 func TestSyncRecorder(t *testing.T) {
 	d := initDevice(t, "Sam", "laptop")
-	d.withStore(func(ctx context.Context, st trustsync.Store, _ *crdt.Space) {
+	d.withHome(func(ctx context.Context, h *home.Home) {
 		now := t0
-		r := newSyncRecorder(st, func() time.Time { return now })
+		r := newSyncRecorder(h.Store(), h.RecordSync, func() time.Time { return now })
 		last := func() time.Time {
-			at, ok, err := loadLastSync(ctx, st, "dev1")
+			at, ok, err := h.LastSync(ctx, "dev1")
 			must(t, err)
 			if !ok {
 				return time.Time{}
@@ -207,8 +179,8 @@ func TestServe_InProcess(t *testing.T) {
 	if strings.Contains(errOut.String(), "in sync with Alex (alex-phone)") {
 		waitFor(t, "last sync recorded", func() string {
 			var said string
-			sam.withStore(func(ctx context.Context, st trustsync.Store, _ *crdt.Space) {
-				if _, ok, err := loadLastSync(ctx, st, alexID); err == nil && ok {
+			sam.withHome(func(ctx context.Context, h *home.Home) {
+				if _, ok, err := h.LastSync(ctx, alexID); err == nil && ok {
 					said = "last sync recorded"
 				}
 			})
@@ -234,6 +206,8 @@ func TestServe_InProcess(t *testing.T) {
 
 // pairNet pairs two devices as pair does, recording each one's peer ID and
 // kept addresses so that the sync commands find each other on 127.0.0.1.
+// Each device goes online once first, as it does when it pairs, so that it
+// has the ports it keeps.
 func pairNet(t *testing.T, a, b *device) {
 	t.Helper()
 	type netID struct {
@@ -242,10 +216,13 @@ func pairNet(t *testing.T, a, b *device) {
 	}
 	ids := map[*device]netID{}
 	for _, d := range []*device{a, b} {
-		d.withStore(func(ctx context.Context, st trustsync.Store, _ *crdt.Space) {
-			p, err := tsync.DevicePeerID(ctx, st)
+		d.withHome(func(ctx context.Context, h *home.Home) {
+			n, err := h.StartNode(ctx, home.NodeOptions{NoMDNS: true})
 			must(t, err)
-			cfg, err := loadConfig(ctx, st)
+			must(t, n.Close())
+			p, err := tsync.DevicePeerID(ctx, h.Store())
+			must(t, err)
+			cfg, err := h.Config(ctx)
 			must(t, err)
 			ids[d] = netID{p, cfg.Listen}
 		})
@@ -300,7 +277,7 @@ func TestServe_LogsRefusalOnce(t *testing.T) {
 		retry("frame too large")
 		close(events)
 		var out bytes.Buffer
-		logEvents(ctx, &out, events, newSyncRecorder(st, func() time.Time { return t0 }))
+		logEvents(ctx, &out, events, newSyncRecorder(st, recordNowhere, func() time.Time { return t0 }))
 		want := strings.Join([]string{
 			"connected to Sam (sam-laptop)",
 			"refused data from Sam's device sam-laptop: document boundaries: not a document",
@@ -321,3 +298,7 @@ func TestServe_LogsRefusalOnce(t *testing.T) {
 		}
 	})
 }
+
+// recordNowhere is a last-sync record for event logs whose records the
+// test does not read.
+func recordNowhere(context.Context, string, time.Time) error { return nil }

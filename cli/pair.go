@@ -231,9 +231,7 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 		fmt.Fprintln(e, "To sync from now on, run 'trustsync sync' or 'trustsync serve' on both devices.")
 		return nil
 	}
-	if st, err := f.Store(ctx); err == nil {
-		_ = recordLastSync(ctx, st, res.Remote.DeviceID, f.Now())
-	}
+	_ = f.recordLastSync(ctx, res.Remote.DeviceID, f.Now())
 	fmt.Fprintln(e, "Synced. From now on, run 'trustsync sync' or 'trustsync serve' on both devices.")
 	// Let the other side see that both hold the same changes before this
 	// device goes offline.

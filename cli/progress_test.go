@@ -54,7 +54,7 @@ func TestServe_LogsLongTransfersOnly(t *testing.T) {
 		events <- tsync.Event{Type: tsync.PeerOffline, Peer: "p1", Remote: sam}
 		close(events)
 		var out bytes.Buffer
-		logEvents(ctx, &out, events, newSyncRecorder(st, func() time.Time { return t0 }))
+		logEvents(ctx, &out, events, newSyncRecorder(st, recordNowhere, func() time.Time { return t0 }))
 		want := strings.Join([]string{
 			"transfer with Sam (sam-laptop) started: 60 documents to receive, 1 to send",
 			"transfer with Sam (sam-laptop) done: 60 documents received, 1 sent, 145 KB in, 2 KB out, in 0.4s",

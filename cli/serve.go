@@ -96,7 +96,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		n.Close()
 		return err
 	}
-	rec := newSyncRecorder(st, f.Now)
+	rec := newSyncRecorder(st, f.recordLastSync, f.Now)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,7 +92,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	refusals := map[string]refusalRecord{} // the last refusal, by device
 	for _, m := range r.members {
 		for _, d := range m.Devices {
-			at, ok, err := loadLastSync(ctx, st, d.ID)
+			at, ok, err := f.loadLastSync(ctx, d.ID)
 			if err != nil {
 				return err
 			}
@@ -244,6 +245,9 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	}
 	fmt.Fprintf(w, "\n%s\n", c.bold("When syncing, this device listens on:"))
 	for _, a := range cfg.Listen {
+		if p := strings.Split(a, "/"); len(p) > 4 && p[4] == "0" {
+			a += " (the port is picked when this device first goes online, then kept)"
+		}
 		fmt.Fprintf(w, "  %s\n", a)
 	}
 	fmt.Fprintf(w, "Local network discovery (mDNS): %s\n", mdns)

@@ -14,8 +14,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/trustsync/trustsync"
-	"github.com/trustsync/trustsync/cli"
 	"github.com/trustsync/trustsync/crdt"
+	tshome "github.com/trustsync/trustsync/home"
 	"github.com/trustsync/trustsync/internal/benchkit"
 	"github.com/trustsync/trustsync/store"
 	tsync "github.com/trustsync/trustsync/sync"
@@ -177,24 +177,22 @@ type netID struct {
 	addrs []string
 }
 
-// networkID returns the libp2p peer ID of a home's device, making its key
-// the first time as the sync commands do, and the listen addresses stored
-// at init.
+// networkID returns the libp2p peer ID of a home's device and the listen
+// addresses it keeps. The device goes online once on its stored addresses
+// first, as it does when it pairs, so that a port 0 given at init is
+// replaced by the port it got and kept.
 func networkID(ts *testscript.TestScript, home string) netID {
-	st, err := store.Open(ts.MkAbs(home), store.Options{})
+	h, err := tshome.Open(ts.MkAbs(home), tshome.Options{Keeper: tshome.NoKeeper()})
 	ts.Check(err)
-	defer st.Close()
+	defer h.Close()
 	ctx := context.Background()
-	id, err := tsync.DevicePeerID(ctx, st)
+	n, err := h.StartNode(ctx, tshome.NodeOptions{NoMDNS: true})
 	ts.Check(err)
-	var cfg cli.Config
-	ts.Check(st.View(ctx, func(tx trustsync.ReadTx) error {
-		b, err := tx.Get(cli.ConfigKey)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(b, &cfg)
-	}))
+	ts.Check(n.Close())
+	id, err := tsync.DevicePeerID(ctx, h.Store())
+	ts.Check(err)
+	cfg, err := h.Config(ctx)
+	ts.Check(err)
 	return netID{peer: id, addrs: cfg.Listen}
 }
 

@@ -41,7 +41,8 @@ var (
 // the test process's own, with the variables a script sets overriding it.
 func scriptEnv(ts *testscript.TestScript) []string {
 	keys := []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_DATA_HOME",
-		"TRUSTSYNC_HOME", "TRUSTSYNC_LISTEN", "TRUSTSYNC_MDNS", "NO_COLOR", "GOCOVERDIR"}
+		"TRUSTSYNC_HOME", "TRUSTSYNC_LISTEN", "TRUSTSYNC_MDNS", "NO_COLOR", "GOCOVERDIR",
+		"XDG_RUNTIME_DIR", "TRUSTSYNC_KEYRING", "TRUSTSYNC_PASSPHRASE"}
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")

@@ -49,6 +49,7 @@ import (
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/cli"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/home"
 	"github.com/trustsync/trustsync/store"
 	tsync "github.com/trustsync/trustsync/sync"
 )
@@ -171,21 +172,20 @@ func Pair(tb testing.TB, ha, hb string) {
 			tb.Fatal(err)
 		}
 	}
-	read := func(home string) side {
-		st, sp := Open(tb, home)
-		defer st.Close()
-		defer sp.Close()
-		pid, err := tsync.DevicePeerID(ctx, st)
+	read := func(dir string) side {
+		// The device goes online once, as it does when it pairs, so that
+		// a port 0 given at init is replaced by the port it got and kept.
+		h, err := home.Open(dir, home.Options{Keeper: home.NoKeeper()})
 		check(err)
-		var cfg cli.Config
-		check(st.View(ctx, func(tx trustsync.ReadTx) error {
-			raw, err := tx.Get(cli.ConfigKey)
-			if err != nil {
-				return err
-			}
-			return json.Unmarshal(raw, &cfg)
-		}))
-		id := sp.Self()
+		defer h.Close()
+		n, err := h.StartNode(ctx, home.NodeOptions{NoMDNS: true})
+		check(err)
+		check(n.Close())
+		pid, err := tsync.DevicePeerID(ctx, h.Store())
+		check(err)
+		cfg, err := h.Config(ctx)
+		check(err)
+		id := h.Space().Self()
 		return side{id: id, dev: trustsync.Device{ID: id.DeviceID, Name: id.DeviceName,
 			Owner: trustsync.Person{ID: id.MemberID, Name: id.MemberName}, PeerID: pid, Addrs: cfg.Listen}}
 	}
