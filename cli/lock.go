@@ -204,7 +204,11 @@ func NewCmdLock(f *Factory) *cobra.Command {
 				if errors.As(err, &header) {
 					return f.lockError(err, dir)
 				}
-				return &userError{msg: fmt.Sprintf("cannot forget the key (%s), so this home is still unlocked on this machine", oneLine(err.Error())), err: err}
+				cause := err // the keeper's own error, without "lock: "
+				if u := errors.Unwrap(err); u != nil {
+					cause = u
+				}
+				return &userError{msg: fmt.Sprintf("cannot forget the key (%s), so this home is still unlocked on this machine", oneLine(cause.Error())), err: err}
 			}
 			w := f.IOStreams.ErrOut
 			switch {

@@ -3,12 +3,14 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/trustsync/trustsync/home"
 	"github.com/trustsync/trustsync/internal/keys"
 )
 
@@ -280,5 +282,77 @@ func TestPassphrase_OldShortStillOpens(t *testing.T) {
 	delete(j.env, "TRUSTSYNC_JOURNAL_PASSPHRASE")
 	if got := j.fail(ExitFailure, "journal", "list"); !strings.Contains(got, "passphrase of its own") {
 		t.Errorf("journal list without its passphrase: %q", got)
+	}
+}
+
+// faultyKeeper keeps a key, and then fails to forget it: Delete returns
+// err, or (err nil) says it deleted while Get still returns the key, as a
+// keyring that did not answer in time does.
+type faultyKeeper struct {
+	key []byte
+	err error
+}
+
+func (k *faultyKeeper) Put(id string, key []byte) (string, error) {
+	k.key = key
+	return "the system keyring", nil
+}
+
+func (k *faultyKeeper) Get(id string) ([]byte, error) {
+	if k.key == nil {
+		return nil, keys.ErrNotKept
+	}
+	return k.key, nil
+}
+
+func (k *faultyKeeper) Delete(id string) error { return k.err }
+func (k *faultyKeeper) CanKeep() bool          { return true }
+
+// TestLock_Honest: lock never says "Locked" when the key stays kept or
+// when there was nowhere to keep one; it exits 1 when it could not forget
+// the key, and says the home is still unlocked.
+func TestLock_Honest(t *testing.T) {
+	d := encryptedDevice(t)
+	run := func(k home.Keeper, args ...string) result {
+		ios, _, out, errOut := TestStreams()
+		f := NewFactory(ios)
+		f.Getenv = func(k string) string { return d.env[k] }
+		f.Keeper = k
+		code := Execute(context.Background(), f, NewCmdRoot(f), append([]string{"--home", d.home}, args...))
+		return result{out: out.String(), errOut: errOut.String(), code: code}
+	}
+	unlock := func(k home.Keeper) {
+		t.Helper()
+		d.env["TRUSTSYNC_PASSPHRASE"] = "a long passphrase"
+		defer delete(d.env, "TRUSTSYNC_PASSPHRASE")
+		if r := run(k, "unlock"); r.code != ExitOK {
+			t.Fatalf("unlock: exit %d, %q", r.code, r.errOut)
+		}
+	}
+	tests := []struct {
+		name   string
+		keeper *faultyKeeper
+		want   string
+	}{
+		{"the keyring says it deleted, and still has the key", &faultyKeeper{},
+			"trustsync: the key is still kept on this machine after forgetting it (the keyring did not delete it), so this home is still unlocked: try 'trustsync lock' again, or delete the trustsync entry from your keyring\n"},
+		{"the keyring fails to delete", &faultyKeeper{err: errors.New("keyring: the bus is gone")},
+			"trustsync: cannot forget the key (keyring: the bus is gone), so this home is still unlocked on this machine\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			unlock(tt.keeper)
+			r := run(tt.keeper, "lock")
+			if r.code != ExitFailure || r.errOut != tt.want {
+				t.Fatalf("lock: exit %d, %q; want exit 1, %q", r.code, r.errOut, tt.want)
+			}
+			if r := run(tt.keeper, "boundary", "list"); r.code != ExitOK {
+				t.Fatalf("after the failed lock the home is not usable as lock said: exit %d, %q", r.code, r.errOut)
+			}
+		})
+	}
+	r := run(&keys.Keeper{}, "lock")
+	if r.code != ExitOK || strings.Contains(r.errOut, "Locked") || !strings.HasPrefix(r.errOut, "Nothing to forget: this machine has nowhere to keep the key") {
+		t.Fatalf("lock with nowhere to keep a key: exit %d, %q", r.code, r.errOut)
 	}
 }
