@@ -19,7 +19,12 @@
 //	id, err := space.AddBoundary(ctx, "I tell you when my plans change")
 //	events, stop := space.Subscribe()
 //
-// To sync with the partner's devices, start a sync.Node on the space.
+// To sync with the partner's devices, start a sync.Node on the space. Or
+// let package home do all of this for a home directory on disk, encrypted
+// or not, as the trustsync command does (examples/app):
+//
+//	h, err := home.Open(dir, home.Options{Passphrase: pass})
+//	node, err := h.StartNode(ctx, home.NodeOptions{})
 //
 // # Packages
 //
@@ -28,7 +33,10 @@
 //   - store: durable storage on disk (SQLite in WAL mode) and in memory.
 //   - sync: peer-to-peer sync of a space over libp2p. The only importer of
 //     go-libp2p.
-//   - cli: the trustsync command, built on the packages above.
+//   - home: a device's home directory: store, space, journal, encryption,
+//     lock and unlock, network settings and a started node, opened with
+//     the checks the command makes.
+//   - cli: the trustsync command, a thin layer over home.
 //
 // # Guarantees
 //

@@ -87,7 +87,8 @@ func Example() {
 	if err := samNode.Connect(ctx, alexNode.AddrInfo()); err != nil {
 		log.Fatal(err)
 	}
-	if err := samNode.WaitSynced(ctx, alexNode.ID()); err != nil {
+	// Alex's device waits until Sam's holds everything it has.
+	if err := alexNode.WaitSynced(ctx, samNode.ID()); err != nil {
 		log.Fatal(err)
 	}
 	b, err := sam.Space().Boundary(ctx, id)

@@ -1,8 +1,11 @@
 // Command offline-merge is trustsync's demo: two partners' devices on this
-// machine, each with its own home on disk, pair (a one-time invite, matching
-// confirmation codes) and sync over libp2p on 127.0.0.1, go offline, both keep writing (even the same boundary at the same time), and
-// when they meet again every edit from both sides arrives and both devices
-// agree.
+// machine, each with its own home on disk (opened with package home, as
+// the trustsync command opens it), pair (a one-time invite, matching
+// confirmation codes) and sync over libp2p on 127.0.0.1, go offline, both
+// keep writing (even the same boundary at the same time), and when they
+// meet again every edit from both sides arrives and both devices agree. It
+// prints what each partner typed, then what each device shows after the
+// merge.
 //
 //	go run ./examples/offline-merge
 //
@@ -14,93 +17,67 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
-	"github.com/trustsync/trustsync/store"
+	"github.com/trustsync/trustsync/home"
 	"github.com/trustsync/trustsync/sync"
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "offline-merge:", err)
 		os.Exit(1)
 	}
 }
 
-// device is one partner's device: a home directory with its store, space
-// and libp2p identity.
+// device is one partner's device: a home directory on disk and, while
+// online, its sync node.
 type device struct {
 	name  string
-	st    *store.Disk
+	home  *home.Home
 	space *crdt.Space
-	id    peer.ID
 	node  *sync.Node
 }
 
-func newDevice(ctx context.Context, home, name string) (*device, error) {
-	st, err := store.Open(home, store.Options{})
+func newDevice(dir, name string) (*device, error) {
+	h, err := home.Create(dir, home.CreateOptions{
+		Name:   name,
+		Device: strings.ToLower(name) + "-laptop",
+		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, // a port is picked at the first start, then kept
+		NoMDNS: true,
+	})
 	if err != nil {
 		return nil, err
 	}
-	sp, err := crdt.Create(ctx, st, crdt.CreateOptions{MemberName: name, DeviceName: strings.ToLower(name) + "-laptop"})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	key, err := sync.LoadOrCreateKey(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	id, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return &device{name: name, st: st, space: sp, id: id}, nil
+	return &device{name: name, home: h, space: h.Space()}, nil
 }
 
-// online starts the device's node on 127.0.0.1. listen is empty the first
-// time (any free port); later the device keeps its port, as `trustsync`
-// does, so that its partner can redial it.
-func (d *device) online(ctx context.Context, listen []string) error {
-	if len(listen) == 0 {
-		listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	}
-	n, err := sync.New(sync.Config{Space: d.space, Store: d.st, ListenAddrs: listen, NoMDNS: true,
-		RedialMin: 50 * time.Millisecond, RedialMax: time.Second})
+// online starts the device's node. The home keeps the port it got the
+// first time, as `trustsync` does, so that its partner can redial it.
+func (d *device) online(ctx context.Context) error {
+	n, err := d.home.StartNode(ctx, home.NodeOptions{Configure: func(c *sync.Config) {
+		c.RedialMin, c.RedialMax = 50*time.Millisecond, time.Second
+	}})
 	if err != nil {
-		return err
-	}
-	if err := n.Start(ctx); err != nil {
 		return err
 	}
 	d.node = n
 	return nil
 }
 
-func (d *device) offline() []string {
-	var addrs []string
-	for _, a := range d.node.AddrInfo().Addrs {
-		addrs = append(addrs, a.String())
-	}
-	d.node.Close()
+func (d *device) offline() error {
+	err := d.node.Close()
 	d.node = nil
-	return addrs
+	return err
 }
 
-func (d *device) close() {
-	if d.node != nil {
-		d.node.Close()
-	}
-	d.space.Close()
-	d.st.Close()
-}
+func (d *device) close() { d.home.Close() }
 
 // pair pairs Sam's device with Alex's the way `trustsync pair` does: Alex's
 // device makes a one-time invite, Sam's device joins with it over libp2p, and
@@ -149,9 +126,8 @@ func waitSynced(ctx context.Context, a, b *device) error {
 	return b.node.WaitSynced(ctx, a.node.ID())
 }
 
-func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
-
-func run() error {
+func run(w io.Writer) error {
+	say := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "trustsync-demo-")
 	if err != nil {
@@ -159,52 +135,58 @@ func run() error {
 	}
 	defer os.RemoveAll(tmp)
 
-	say("== Two devices, two homes on disk (%s)", tmp)
-	alex, err := newDevice(ctx, filepath.Join(tmp, "alex"), "Alex")
+	say("== Two devices, two homes on disk")
+	alex, err := newDevice(filepath.Join(tmp, "alex"), "Alex")
 	if err != nil {
 		return err
 	}
 	defer alex.close()
-	sam, err := newDevice(ctx, filepath.Join(tmp, "sam"), "Sam")
+	sam, err := newDevice(filepath.Join(tmp, "sam"), "Sam")
 	if err != nil {
 		return err
 	}
 	defer sam.close()
-	say("Alex's laptop is %s", alex.id)
-	say("Sam's laptop is  %s", sam.id)
-	if err := alex.online(ctx, nil); err != nil {
+	if err := alex.online(ctx); err != nil {
 		return err
 	}
-	if err := sam.online(ctx, nil); err != nil {
+	if err := sam.online(ctx); err != nil {
 		return err
 	}
+	say("Alex's laptop and Sam's laptop are online on 127.0.0.1.")
 
-	say("\n== Pairing: Alex's laptop invites, Sam's laptop joins over libp2p on 127.0.0.1")
-	code, err := pair(ctx, alex, sam)
-	if err != nil {
+	say("\n== Pairing: Alex's laptop invites, Sam's laptop joins over libp2p")
+	if _, err := pair(ctx, alex, sam); err != nil {
 		return fmt.Errorf("pair: %w", err)
 	}
-	say("Both laptops show the code %s: they compare it, it matches, they are paired.", code)
+	say("Both laptops show the same six-digit code: they compare it, it matches, they are paired.")
 
-	say("\n== Online: a first boundary and a first check-in")
+	say("\n== Online: a first boundary each and a first check-in")
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	err = sam.node.Connect(cctx, alex.node.AddrInfo())
 	cancel()
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	money, err := alex.space.AddBoundary(ctx, "We talk before any purchase over 100")
+	const (
+		moneyText   = "We talk before any purchase over 100"
+		sundayText  = "We check in every Sunday evening"
+		checkInNote = "A hard week, but I felt heard on Tuesday."
+	)
+	money, err := alex.space.AddBoundary(ctx, moneyText)
 	if err != nil {
 		return err
 	}
-	sunday, err := sam.space.AddBoundary(ctx, "We check in every Sunday evening")
+	sunday, err := sam.space.AddBoundary(ctx, sundayText)
 	if err != nil {
 		return err
 	}
-	firstCheckIn, err := alex.space.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 3, Note: "A hard week, but I felt heard on Tuesday."})
+	firstCheckIn, err := alex.space.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 3, Note: checkInNote})
 	if err != nil {
 		return err
 	}
+	say("  Alex typed the boundary %q", moneyText)
+	say("  Sam  typed the boundary %q", sundayText)
+	say("  Alex typed a check-in, mood 3/5: %q", checkInNote)
 	if err := waitSynced(ctx, alex, sam); err != nil {
 		return err
 	}
@@ -217,48 +199,60 @@ func run() error {
 	if err := waitAddrs(ctx, sam, alex); err != nil {
 		return err
 	}
-	say("Alex proposed %q; Sam proposed %q; Alex wrote a check-in.", "We talk before any purchase over 100", "We check in every Sunday evening")
 	say("Synced: both devices hold the same changes.")
 
-	say("\n== Offline: both devices go offline and keep writing")
-	alexAddrs, samAddrs := alex.offline(), sam.offline()
+	say("\n== Offline: both devices go offline, and each partner keeps writing")
+	if err := errors.Join(alex.offline(), sam.offline()); err != nil {
+		return err
+	}
 	type edit struct {
 		who  string
-		what string
+		what string // what the partner did, with the words typed
 		fn   func() (string, error)
 	}
+	const (
+		alexMoney = "We talk before any purchase over 100 euros"
+		samMoney  = "We always talk before any purchase over 100"
+		alexNew   = "Passwords stay private; we share plans instead"
+		samNew    = "No contact with the other person"
+		goal      = "Rebuild our Saturday walks"
+		why       = "time that is only ours"
+		step      = "Walk to the lake this Saturday"
+		reply     = "Thank you for telling me."
+		samNote   = "The walk helped. I want more of those."
+	)
 	var want []string // IDs every device must show in the end
 	edits := []edit{
-		{"Alex", "edits the purchase boundary (Sam edits it at the same time)", func() (string, error) {
-			return "", alex.space.EditBoundary(ctx, money, "We talk before any purchase over 100 euros")
+		{"Alex", fmt.Sprintf("edits the purchase boundary to %q", alexMoney), func() (string, error) {
+			return "", alex.space.EditBoundary(ctx, money, alexMoney)
 		}},
-		{"Sam", "edits the same boundary", func() (string, error) {
-			return "", sam.space.EditBoundary(ctx, money, "We always talk before any purchase over 100")
+		{"Sam", fmt.Sprintf("edits the same boundary, at the same time, to %q", samMoney), func() (string, error) {
+			return "", sam.space.EditBoundary(ctx, money, samMoney)
 		}},
-		{"Alex", "agrees to the Sunday check-in boundary", func() (string, error) {
+		{"Alex", fmt.Sprintf("agrees to %q", sundayText), func() (string, error) {
 			return "", alex.space.AgreeBoundary(ctx, sunday)
 		}},
-		{"Sam", "agrees to the Sunday check-in boundary", func() (string, error) {
+		{"Sam", fmt.Sprintf("agrees to %q", sundayText), func() (string, error) {
 			return "", sam.space.AgreeBoundary(ctx, sunday)
 		}},
-		{"Alex", "adds a boundary", func() (string, error) {
-			return alex.space.AddBoundary(ctx, "Passwords stay private; we share plans instead")
+		{"Alex", fmt.Sprintf("adds the boundary %q", alexNew), func() (string, error) {
+			return alex.space.AddBoundary(ctx, alexNew)
 		}},
-		{"Sam", "adds a boundary", func() (string, error) {
-			return sam.space.AddBoundary(ctx, "No contact with the other person")
+		{"Sam", fmt.Sprintf("adds the boundary %q", samNew), func() (string, error) {
+			return sam.space.AddBoundary(ctx, samNew)
 		}},
-		{"Alex", "adds a goal with a step", func() (string, error) {
-			g, err := alex.space.AddGoal(ctx, "Rebuild our Saturday walks", "time that is only ours")
+		{"Alex", fmt.Sprintf("adds the goal %q (why: %q) with the step %q", goal, why, step), func() (string, error) {
+			g, err := alex.space.AddGoal(ctx, goal, why)
 			if err == nil {
-				_, err = alex.space.AddStep(ctx, g, "Walk to the lake this Saturday")
+				_, err = alex.space.AddStep(ctx, g, step)
 			}
 			return g, err
 		}},
-		{"Sam", "acknowledges Alex's check-in with a reply", func() (string, error) {
-			return "", sam.space.AckCheckIn(ctx, firstCheckIn, "Thank you for telling me.")
+		{"Sam", fmt.Sprintf("replies to Alex's check-in: %q", reply), func() (string, error) {
+			return "", sam.space.AckCheckIn(ctx, firstCheckIn, reply)
 		}},
-		{"Sam", "writes a check-in", func() (string, error) {
-			return sam.space.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 4, Feelings: []string{"hopeful"}, Note: "The walk helped. I want more of those."})
+		{"Sam", fmt.Sprintf("writes a check-in, mood 4/5, feeling hopeful: %q", samNote), func() (string, error) {
+			return sam.space.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 4, Feelings: []string{"hopeful"}, Note: samNote})
 		}},
 	}
 	for _, e := range edits {
@@ -272,11 +266,11 @@ func run() error {
 		say("  %-4s %s", e.who, e.what)
 	}
 
-	say("\n== Back online: each device redials the other from the addresses it kept")
-	if err := alex.online(ctx, alexAddrs); err != nil {
+	say("\n== Back online: each device redials the other at the addresses it kept")
+	if err := alex.online(ctx); err != nil {
 		return err
 	}
-	if err := sam.online(ctx, samAddrs); err != nil {
+	if err := sam.online(ctx); err != nil {
 		return err
 	}
 	if err := waitSynced(ctx, alex, sam); err != nil {
@@ -292,8 +286,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	say("\n== What Alex's laptop shows\n%s", a)
-	say("== What Sam's laptop shows\n%s", b)
+	say("\n== What Alex's laptop shows after the merge\n%s", a)
+	say("== What Sam's laptop shows after the merge\n%s", b)
 
 	var problems []string
 	if a != b {

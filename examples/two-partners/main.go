@@ -1,116 +1,97 @@
-// Command two-partners runs two partners' devices in one process, online
-// together on 127.0.0.1, and shows each edit reaching the other device live,
-// as the events of the sync node report it.
+// Command two-partners runs two partners' devices in one process, each
+// with its own home on disk (opened with package home), online together on
+// 127.0.0.1, and shows each edit reaching the other device live, as the
+// events of the sync node report it.
 //
 //	go run ./examples/two-partners
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
-	"github.com/trustsync/trustsync/store"
+	"github.com/trustsync/trustsync/home"
 	"github.com/trustsync/trustsync/sync"
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "two-partners:", err)
 		os.Exit(1)
 	}
 }
 
+// partner is one partner's phone: a home and its running node.
 type partner struct {
-	st    trustsync.Store
-	space *crdt.Space
-	id    peer.ID
-	node  *sync.Node
+	home *home.Home
+	node *sync.Node
 }
 
-func newPartner(ctx context.Context, name string) (*partner, error) {
-	st := store.NewMemory()
-	sp, err := crdt.Create(ctx, st, crdt.CreateOptions{MemberName: name, DeviceName: name + "-phone"})
+func newPartner(ctx context.Context, dir, name string) (*partner, error) {
+	h, err := home.Create(dir, home.CreateOptions{
+		Name: name, Device: name + "-phone", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true,
+	})
 	if err != nil {
 		return nil, err
 	}
-	key, err := sync.LoadOrCreateKey(ctx, st)
+	n, err := h.StartNode(ctx, home.NodeOptions{})
 	if err != nil {
+		h.Close()
 		return nil, err
 	}
-	id, err := peer.IDFromPrivateKey(key)
-	return &partner{st: st, space: sp, id: id}, err
+	return &partner{home: h, node: n}, nil
 }
 
-func (p *partner) close() {
-	if p.node != nil {
-		p.node.Close()
+// pair pairs b's phone with a's: a invites, b joins with the invite.
+func pair(ctx context.Context, a, b *partner) error {
+	inv, err := a.node.Invite(ctx, sync.InviteOptions{})
+	if err != nil {
+		return err
 	}
-	p.space.Close()
-	p.st.Close()
+	defer inv.Close()
+	joined := make(chan error, 1)
+	go func() {
+		_, err := b.node.Join(ctx, inv.Invite(), sync.JoinOptions{})
+		joined <- err
+	}()
+	_, err = inv.Wait(ctx)
+	return errors.Join(err, <-joined)
 }
 
-func run() error {
+func run(w io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	alex, err := newPartner(ctx, "Alex")
+	tmp, err := os.MkdirTemp("", "trustsync-two-partners-")
 	if err != nil {
 		return err
 	}
-	defer alex.close()
-	sam, err := newPartner(ctx, "Sam")
+	defer os.RemoveAll(tmp)
+	alex, err := newPartner(ctx, filepath.Join(tmp, "alex"), "Alex")
 	if err != nil {
 		return err
 	}
-	defer sam.close()
-
-	// Pairing by hand; the `trustsync pair` command will do this for real.
-	if err := sam.space.Adopt(ctx, alex.space.Self().SpaceID); err != nil {
+	defer alex.home.Close() // also stops its node
+	sam, err := newPartner(ctx, filepath.Join(tmp, "sam"), "Sam")
+	if err != nil {
 		return err
 	}
-	for _, p := range [][2]*partner{{alex, sam}, {sam, alex}} {
-		o := p[1].space.Self()
-		d := trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
-			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: p[1].id.String()}
-		// A pairing ceremony checks that this is the other device's key;
-		// only then are the changes it signs accepted.
-		if err := p[0].space.TrustDevice(ctx, d); err != nil {
-			return err
-		}
-		// The other device's own records come with its space document, as
-		// pairing sends it; then this device vouches for it.
-		data, err := p[1].space.SaveSigned(ctx, crdt.SpaceDoc)
-		if err != nil {
-			return err
-		}
-		if _, err := p[0].space.Import(ctx, crdt.SpaceDoc, data, o.DeviceID); err != nil {
-			return err
-		}
-		if err := p[0].space.AddDevice(ctx, d); err != nil {
-			return err
-		}
-	}
-	for _, p := range []*partner{alex, sam} {
-		n, err := sync.New(sync.Config{Space: p.space, Store: p.st, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
-		if err != nil {
-			return err
-		}
-		if err := n.Start(ctx); err != nil {
-			return err
-		}
-		p.node = n
+	defer sam.home.Close()
+	if err := pair(ctx, alex, sam); err != nil {
+		return fmt.Errorf("pair: %w", err)
 	}
 	events, stop := sam.node.Subscribe()
 	defer stop()
 	if err := sam.node.Connect(ctx, alex.node.AddrInfo()); err != nil {
 		return err
 	}
-	fmt.Println("Alex's and Sam's phones are online together.")
+	fmt.Fprintln(w, "Alex's and Sam's phones are paired and online together.")
 
 	arrive := func(kind, id string) (time.Duration, error) {
 		start := time.Now()
@@ -131,7 +112,7 @@ func run() error {
 		}
 	}
 
-	id, err := alex.space.AddBoundary(ctx, "We say it when we need space, and when we will be back")
+	id, err := alex.home.Space().AddBoundary(ctx, "We say it when we need space, and when we will be back")
 	if err != nil {
 		return err
 	}
@@ -139,33 +120,33 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	b, err := sam.space.Boundary(ctx, id)
+	b, err := sam.home.Space().Boundary(ctx, id)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Alex proposes a boundary; Sam's phone shows it %v later: %q\n", took.Round(time.Millisecond), b.Text)
+	fmt.Fprintf(w, "Alex proposes a boundary; Sam's phone shows it %v later: %q\n", took.Round(time.Millisecond), b.Text)
 
-	id, err = alex.space.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 4, Note: "Thank you for dinner."})
+	id, err = alex.home.Space().AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 4, Note: "Thank you for dinner."})
 	if err != nil {
 		return err
 	}
 	if took, err = arrive(crdt.KindCheckIn, id); err != nil {
 		return err
 	}
-	fmt.Printf("Alex writes a check-in; it reaches Sam's phone %v later.\n", took.Round(time.Millisecond))
+	fmt.Fprintf(w, "Alex writes a check-in; it reaches Sam's phone %v later.\n", took.Round(time.Millisecond))
 
-	if err := sam.space.AckCheckIn(ctx, id, "It was lovely."); err != nil {
+	if err := sam.home.Space().AckCheckIn(ctx, id, "It was lovely."); err != nil {
 		return err
 	}
 	if err := sam.node.WaitSynced(ctx, alex.node.ID()); err != nil {
 		return err
 	}
-	c, err := alex.space.CheckIn(ctx, id)
+	c, err := alex.home.Space().CheckIn(ctx, id)
 	if err != nil {
 		return err
 	}
 	for _, a := range c.Acks {
-		fmt.Printf("Sam replies; Alex's phone shows %s: %q\n", a.By.Name, a.Reply)
+		fmt.Fprintf(w, "Sam replies; Alex's phone shows %s: %q\n", a.By.Name, a.Reply)
 	}
 	if len(c.Acks) != 1 {
 		return fmt.Errorf("Alex sees %d acknowledgements, want 1", len(c.Acks))
