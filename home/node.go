@@ -171,7 +171,9 @@ func hasPortZero(addrs []string) bool {
 }
 
 // checkPortsFree fails when a fixed listen port is taken, before libp2p
-// tries it (libp2p's own error names no port in words).
+// tries it: a libp2p host that fails to listen logs to standard error and
+// leaves goroutines behind. It only checks ports given; a port 0 is left
+// to the system when the node listens.
 func checkPortsFree(addrs []string) error {
 	for _, a := range addrs {
 		network, host, port := hostPort(a)
