@@ -13,10 +13,13 @@
 // and an exit code ([ExitOK], [ExitFailure], [ExitUsage]).
 //
 // A [Factory] carries what commands share: the [IOStreams] they print to, the
-// environment, and, opened lazily on first use, the home directory, its
-// [trustsync.Store] and its [crdt.Space]. Commands that only read or edit
-// local documents never start networking; the commands that sync get the
-// same Factory and read the listen addresses with [Factory.Config].
+// environment, the passphrase prompt, and, opened lazily on first use through
+// package home, the home directory with its [trustsync.Store] and its
+// [crdt.Space]. Everything about the home itself (files, keys, lock and
+// unlock, the network lock, listen ports) lives in package home; the
+// Factory adds the flags, the environment and the words a user reads.
+// Commands that only read or edit local documents never start networking;
+// the commands that sync start the home's node with [Factory.StartNode].
 //
 // # Output
 //
