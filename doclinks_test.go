@@ -256,3 +256,27 @@ func TestDocs_EveryPackageListed(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkdownLinks shows which targets the link check reads from a page:
+// links and reference definitions, not brackets in code.
+func TestMarkdownLinks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		page string
+		want []string
+	}{
+		{"inline", "See [the design](docs/DESIGN.md) and ![a figure](fig.png \"title\").", []string{"docs/DESIGN.md", "fig.png"}},
+		{"anchor and web", "[a](#top) [b](https://example.org) [c](PAIRING.md#leaving)", []string{"#top", "https://example.org", "PAIRING.md#leaving"}},
+		{"reference", "[design]: docs/DESIGN.md", []string{"docs/DESIGN.md"}},
+		{"code span", "`m[k](x)` is Go, [real](real.md) is a link", []string{"real.md"}},
+		{"fenced code", "```go\nf := m[k](x)\n```\n[after](after.md)", []string{"after.md"}},
+		{"no link", "a [y/N] prompt and (parentheses)", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := markdownLinks([]byte(tc.page))
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("links of %q = %q, want %q", tc.page, got, tc.want)
+			}
+		})
+	}
+}
