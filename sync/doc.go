@@ -19,10 +19,13 @@
 //     invite and a six-digit code both people compare; [Node.Unpair] leaves,
 //     from one side, at once.
 //
-// A paired device's bytes stay untrusted: frames are bounded
-// ([DefaultMaxFrame]), malformed or refused data ends the session with a
-// [*RefusedError] naming the device, never a panic, and a document one side
-// cannot read is left out while every other document syncs.
+// On the wire a frame is a uvarint length, a type byte (HELLO, SNAPSHOT,
+// SYNC, STATUS, ERROR, DAMAGED, REFUSED, PING) and a body; SNAPSHOT and SYNC
+// bodies may be DEFLATE-compressed. A paired device's bytes stay untrusted:
+// frames are bounded ([DefaultMaxFrame]), malformed or refused data ends the
+// session with a [*RefusedError] naming the device, never a panic, and a
+// document one side cannot read is left out while every other document
+// syncs.
 //
 //	n, err := sync.New(sync.Config{Space: space, Store: st})
 //	if err != nil { ... }
