@@ -1,7 +1,8 @@
 // Package cli is the trustsync command: every subcommand, its flags, its
-// output and its exit codes. The README and `trustsync COMMAND --help` are its
-// contract for users and scripts: commands and JSON fields are added, never
-// changed or removed. It is the only package of the module that imports cobra.
+// output and its exit codes. docs/CLI.md and `trustsync COMMAND --help` are
+// its contract for users and scripts: commands and JSON fields are added,
+// never changed or removed. It is the only package of the module that
+// imports cobra.
 //
 // # Structure
 //

@@ -12,20 +12,6 @@
 // sync message (as automerge.SyncMessage.Bytes writes it) into its heads,
 // needs, "have" entries and changes.
 //
-// # The formats
-//
-// A change chunk is the magic bytes 0x85 0x6f 0x4a 0x83, a 4-byte
-// checksum, a type byte (1 for a change, 2 for a change whose body is
-// deflated), the uLEB128 length of the body and the body. A change's hash is
-// the SHA-256 of the type byte 1, the encoded body length and the
-// (inflated) body; the checksum is the hash's first 4 bytes. The body holds
-// the dependencies, the actor, sequence number, start op, time and message,
-// the other actors the operations refer to, and the operations stored
-// column by column (run-length, delta and boolean encodings). A sync message
-// is the byte 0x42, the sender's heads, the hashes it needs, its "have"
-// entries (the heads of the last sync and a Bloom filter), its changes as
-// length-prefixed chunks and optional flags.
-//
 // # Hostile input
 //
 // Every input is treated as hostile. The parser never panics, checks each
@@ -51,4 +37,6 @@
 // The parser checks the format, not the history: whether an operation's
 // predecessors or objects exist is for the caller to judge against its
 // document.
+//
+// docs/CRDT.md, "The Automerge formats", describes the bytes it reads.
 package amwire
