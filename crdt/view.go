@@ -31,32 +31,6 @@ type stepView struct {
 	Goal string `json:"goal"`
 }
 
-// refOfKey returns the view item a root key of doc holds.
-func refOfKey(doc, key string) (ItemRef, bool) {
-	if isMetaKey(key) {
-		return ItemRef{}, false
-	}
-	switch {
-	case doc == SpaceDoc:
-		if id, ok := strings.CutPrefix(key, "m:"); ok {
-			return ItemRef{KindMember, id}, true
-		}
-		if id, ok := strings.CutPrefix(key, "d:"); ok {
-			return ItemRef{KindDevice, id}, true
-		}
-		return ItemRef{}, false
-	case doc == BoundariesDoc:
-		return ItemRef{KindBoundary, key}, true
-	case doc == GoalsDoc:
-		return ItemRef{KindGoal, key}, true
-	case strings.HasPrefix(doc, "checkins/"):
-		return ItemRef{KindCheckIn, key}, true
-	case practiceKind(doc) != "":
-		return ItemRef{practiceKind(doc), key}, true
-	}
-	return ItemRef{}, false
-}
-
 // allRefs lists every item of a document.
 func allRefs(doc string, root *automerge.Map) ([]ItemRef, error) {
 	keys, err := root.Keys()
@@ -71,25 +45,6 @@ func allRefs(doc string, root *automerge.Map) ([]ItemRef, error) {
 	}
 	sortRefs(refs)
 	return refs, nil
-}
-
-// refsOf returns the view items a change message names.
-func refsOf(doc string, m changeMsg) []ItemRef {
-	if refs, ok := practiceRefs(doc, m); ok {
-		return refs
-	}
-	if m.K == KindStep && m.G != "" {
-		return []ItemRef{{KindGoal, m.G}}
-	}
-	switch {
-	case doc == BoundariesDoc:
-		return []ItemRef{{KindBoundary, m.I}}
-	case doc == GoalsDoc:
-		return []ItemRef{{KindGoal, m.I}}
-	case strings.HasPrefix(doc, "checkins/"):
-		return []ItemRef{{KindCheckIn, m.I}}
-	}
-	return nil
 }
 
 func sortRefs(refs []ItemRef) {
@@ -112,37 +67,7 @@ func putViews(tx trustsync.Tx, doc string, root *automerge.Map, refs []ItemRef) 
 		return tx.PutItem(trustsync.Item{Kind: kind, ID: id, Doc: doc, Data: b})
 	}
 	for _, r := range refs {
-		var err error
-		switch r.Kind {
-		case KindBoundary:
-			if b, ok := boundaryFromDoc(root, r.ID); ok {
-				err = put(KindBoundary, r.ID, boundaryRow(b))
-			}
-		case KindGoal:
-			if g, ok := goalFromDoc(root, r.ID); ok {
-				if err = put(KindGoal, r.ID, goalRow(g)); err == nil {
-					for _, st := range g.Steps {
-						if err = put(KindStep, st.ID, stepView{Goal: g.ID}); err != nil {
-							break
-						}
-					}
-				}
-			}
-		case KindCheckIn:
-			if c, ok := checkInFromDoc(root, r.ID); ok {
-				err = put(KindCheckIn, r.ID, checkInRow(c))
-			}
-		case KindMember:
-			if m, ok := memberFromDoc(root, r.ID); ok {
-				err = put(KindMember, r.ID, m)
-			}
-		case KindDevice:
-			if d, ok := deviceFromDoc(root, r.ID); ok {
-				err = put(KindDevice, r.ID, deviceRow{Device: d, Certs: recordOf(r.ID, getMap(root, "d:"+r.ID)).Certs})
-			}
-		default:
-			_, err = putPracticeView(put, root, r)
-		}
+		err := putView(put, root, r)
 		if err != nil {
 			return fmt.Errorf("update view of %s %s: %w", r.Kind, r.ID, err)
 		}
