@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/automerge/automerge-go"
+	"github.com/trustsync/trustsync"
 )
 
 // Document IDs. Check-ins are split into one document per calendar month
@@ -421,4 +422,17 @@ func KindsMarkdown() string {
 			k.Name, doc, parent, k.Count(1), k.Count(2), export, cell(k.Section), k.About)
 	}
 	return b.String()
+}
+
+// IsPlumbing reports whether a history entry is about pairing and syncing
+// rather than about what the couple wrote: a change to a member or device
+// (a [Kind] marked Plumbing), or anything else written in their document,
+// such as the creation of the space or the start of signing.
+func IsPlumbing(c trustsync.Change) bool {
+	for _, k := range kinds {
+		if k.Plumbing && (k.Name == c.Kind || k.holds(c.Doc)) {
+			return true
+		}
+	}
+	return false
 }
