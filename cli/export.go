@@ -305,7 +305,9 @@ func (md *mdWriter) date(t time.Time) string {
 }
 
 // stamp names the day and minute of t.
-func (md *mdWriter) stamp(t time.Time) string { return t.Local().Format("Monday 2 January 2006, 15:04") }
+func (md *mdWriter) stamp(t time.Time) string {
+	return t.Local().Format("Monday 2 January 2006, 15:04")
+}
 
 // markdown writes a document a couple could read together or bring to a
 // counsellor: one section per kind of crdt.Kinds that has one, in the
