@@ -190,33 +190,6 @@ func goalRow(g trustsync.Goal) goalView {
 	return v
 }
 
-type ackRow struct {
-	By    personRow `json:"by"`
-	At    time.Time `json:"at"`
-	Reply string    `json:"reply,omitempty"`
-}
-
-type checkInView struct {
-	Author       personRow      `json:"author"`
-	CreatedAt    time.Time      `json:"created_at"`
-	Mood         trustsync.Mood `json:"mood"`
-	Feelings     []string       `json:"feelings,omitempty"`
-	Note         string         `json:"note,omitempty"`
-	Needs        string         `json:"needs,omitempty"`
-	Concerns     string         `json:"concerns,omitempty"`
-	Appreciation string         `json:"appreciation,omitempty"`
-	Acks         []ackRow       `json:"acks,omitempty"`
-}
-
-func checkInRow(c trustsync.CheckIn) checkInView {
-	v := checkInView{Author: personRow{c.Author.ID}, CreatedAt: c.CreatedAt, Mood: c.Mood, Feelings: c.Feelings,
-		Note: c.Note, Needs: c.Needs, Concerns: c.Concerns, Appreciation: c.Appreciation}
-	for _, a := range c.Acks {
-		v.Acks = append(v.Acks, ackRow{By: personRow{a.By.ID}, At: a.At, Reply: a.Reply})
-	}
-	return v
-}
-
 // readBoundary decodes a boundary's view row.
 func readBoundary(it trustsync.Item) (trustsync.Boundary, error) {
 	var b trustsync.Boundary
@@ -241,21 +214,6 @@ func readGoal(it trustsync.Item) (trustsync.Goal, error) {
 		g.Steps = []trustsync.Step{}
 	}
 	return g, nil
-}
-
-// readCheckIn decodes a check-in's view row.
-func readCheckIn(it trustsync.Item, c *trustsync.CheckIn) error {
-	if err := json.Unmarshal(it.Data, c); err != nil {
-		return viewDamaged(it, err)
-	}
-	c.ID = it.ID
-	if c.Feelings == nil {
-		c.Feelings = []string{}
-	}
-	if c.Acks == nil {
-		c.Acks = []trustsync.Ack{}
-	}
-	return nil
 }
 
 func strOf(v *automerge.Value) string {
@@ -357,50 +315,6 @@ func goalFromDoc(root *automerge.Map, id string) (trustsync.Goal, bool) {
 		return strings.Compare(x.ID, y.ID)
 	})
 	return g, true
-}
-
-func checkInFromDoc(root *automerge.Map, id string) (trustsync.CheckIn, bool) {
-	m := getMap(root, id)
-	if m == nil {
-		return trustsync.CheckIn{}, false
-	}
-	mood, _ := getInt(m, "mood")
-	c := trustsync.CheckIn{
-		ID:           id,
-		Author:       trustsync.Person{ID: getStr(m, "author")},
-		CreatedAt:    getTime(m, "created_at"),
-		Mood:         trustsync.Mood(mood),
-		Feelings:     []string{},
-		Note:         getStr(m, "note"),
-		Needs:        getStr(m, "needs"),
-		Concerns:     getStr(m, "concerns"),
-		Appreciation: getStr(m, "appreciation"),
-		Acks:         []trustsync.Ack{},
-	}
-	if f := getStr(m, "feelings"); f != "" {
-		var list []string
-		if json.Unmarshal([]byte(f), &list) == nil {
-			c.Feelings = list
-		}
-	}
-	if acks := getMap(m, "acks"); acks != nil {
-		at := getMap(m, "ack_at")
-		vals, _ := acks.Values()
-		for member, v := range vals {
-			c.Acks = append(c.Acks, trustsync.Ack{
-				By:    trustsync.Person{ID: member},
-				At:    getTime(at, member),
-				Reply: strOf(v),
-			})
-		}
-	}
-	slices.SortFunc(c.Acks, func(x, y trustsync.Ack) int {
-		if c := x.At.Compare(y.At); c != 0 {
-			return c
-		}
-		return strings.Compare(x.By.ID, y.By.ID)
-	})
-	return c, true
 }
 
 func memberFromDoc(root *automerge.Map, id string) (trustsync.Member, bool) {
