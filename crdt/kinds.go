@@ -131,7 +131,7 @@ func (k Kind) holds(doc string) bool {
 var kinds = []Kind{
 	{
 		Name: KindMember, Doc: SpaceDoc, One: "member", Many: "members", Plumbing: true,
-		Export: "members", Section: "Members",
+		Export: "members",
 		About: "a partner: the name they chose, when they joined",
 		key:   prefixKey("m:"),
 		put: func(put putRow, root *automerge.Map, id string) error {
