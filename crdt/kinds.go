@@ -132,8 +132,8 @@ var kinds = []Kind{
 	{
 		Name: KindMember, Doc: SpaceDoc, One: "member", Many: "members", Plumbing: true,
 		Export: "members",
-		About: "a partner: the name they chose, when they joined",
-		key:   prefixKey("m:"),
+		About:  "a partner: the name they chose, when they joined",
+		key:    prefixKey("m:"),
 		put: func(put putRow, root *automerge.Map, id string) error {
 			if m, ok := memberFromDoc(root, id); ok {
 				return put(KindMember, id, m)
