@@ -169,7 +169,7 @@ func commitListRun(ctx context.Context, opts *CommitListOptions) error {
 	return t.Flush()
 }
 
-func outcome(e crdt.CommitmentEntry) string {
+func outcome(e trustsync.CommitmentEntry) string {
 	if e.Kept {
 		return "kept"
 	}
@@ -454,7 +454,7 @@ func acksView(acks []trustsync.Ack) ([]string, []ackJSON) {
 	return names, out
 }
 
-func commitmentView(c crdt.Commitment) commitmentJSON {
+func commitmentView(c trustsync.Commitment) commitmentJSON {
 	v := commitmentJSON{ID: c.ID, Text: c.Text, MadeBy: c.MadeBy.Name, MadeAt: jsonTime(c.MadeAt), Entries: []entryJSON{}}
 	for _, e := range c.Entries {
 		ev := entryJSON{ID: e.ID, Outcome: outcome(e), Note: e.Note, By: e.By.Name, At: jsonTime(e.At)}
@@ -467,13 +467,13 @@ func commitmentView(c crdt.Commitment) commitmentJSON {
 // practices is what an export holds of the practices of rebuilding trust:
 // commitments, apologies, setbacks, the rhythm, questions and moments.
 type practices struct {
-	commitments []crdt.Commitment
-	apologies   []crdt.Apology
-	setbacks    []crdt.Setback
+	commitments []trustsync.Commitment
+	apologies   []trustsync.Apology
+	setbacks    []trustsync.Setback
 	about       map[string]string
 	rhythm      *rhythmJSON
-	questions   []crdt.Question
-	moments     []crdt.Moment
+	questions   []trustsync.Question
+	moments     []trustsync.Moment
 }
 
 func loadPractices(ctx context.Context, sp *crdt.Space) (*practices, error) {
@@ -507,7 +507,7 @@ func loadPractices(ctx context.Context, sp *crdt.Space) (*practices, error) {
 
 // exported keeps of a question only the answers both partners can read:
 // an export never carries an answer still sealed, not even one's own.
-func exported(q crdt.Question) crdt.Question {
+func exported(q trustsync.Question) trustsync.Question {
 	for i := range q.Answers {
 		if !q.Answers[i].Revealed {
 			q.Answers[i].Text, q.Answers[i].Readable = "", false

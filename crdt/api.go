@@ -78,11 +78,11 @@ type GoalEdit struct {
 	Why   *string
 }
 
-// ItemRef names one item of the view.
-type ItemRef struct {
-	Kind string `json:"kind"`
-	ID   string `json:"id"`
-}
+// ItemRef names one item of the view: its kind (see [Kinds]) and ID, as
+// events and receipts carry it. It has the fields of [trustsync.ItemRef],
+// which a [trustsync.Setback] names what it is about with, and converts to
+// it.
+type ItemRef trustsync.ItemRef
 
 // Event tells a subscriber that documents changed, locally or from a peer.
 type Event struct {

@@ -16,28 +16,6 @@ import (
 	"github.com/trustsync/trustsync"
 )
 
-// Commitment is a small promise one partner made, with the times it was
-// kept or missed, oldest first.
-type Commitment struct {
-	ID      string            `json:"id"`
-	Text    string            `json:"text"`
-	MadeBy  trustsync.Person  `json:"made_by"`
-	MadeAt  time.Time         `json:"made_at"`
-	Entries []CommitmentEntry `json:"entries"`
-}
-
-// CommitmentEntry is one dated note that a commitment was kept, or missed,
-// written by either partner and acknowledged by the other.
-type CommitmentEntry struct {
-	ID         string           `json:"id"`
-	Commitment string           `json:"commitment"`
-	Kept       bool             `json:"kept"`
-	Note       string           `json:"note,omitempty"`
-	By         trustsync.Person `json:"by"`
-	At         time.Time        `json:"at"`
-	Acks       []trustsync.Ack  `json:"acks"`
-}
-
 // entryView is a commitment entry's view row: the commitment holding it.
 type entryView struct {
 	Commitment string `json:"commitment"`
@@ -178,23 +156,23 @@ func (s *Space) AckCommitmentEntry(ctx context.Context, entryID, reply string) e
 }
 
 // Commitments lists commitments, oldest first, each with its entries.
-func (s *Space) Commitments(ctx context.Context) ([]Commitment, error) {
+func (s *Space) Commitments(ctx context.Context) ([]trustsync.Commitment, error) {
 	out, err := listRows(s, ctx, KindCommitment, readCommitment)
 	if err != nil {
 		return nil, fmt.Errorf("list commitments: %w", err)
 	}
-	oldestFirst(out, func(v Commitment) (time.Time, string) { return v.MadeAt, v.ID })
+	oldestFirst(out, func(v trustsync.Commitment) (time.Time, string) { return v.MadeAt, v.ID })
 	return out, nil
 }
 
 // Commitment returns one commitment by ID or prefix.
-func (s *Space) Commitment(ctx context.Context, id string) (Commitment, error) {
+func (s *Space) Commitment(ctx context.Context, id string) (trustsync.Commitment, error) {
 	return oneRow(s, ctx, id, KindCommitment, readCommitment)
 }
 
 // CommitmentEntry returns the commitment holding an entry (given its ID or
 // prefix) and the entry.
-func (s *Space) CommitmentEntry(ctx context.Context, entryID string) (Commitment, CommitmentEntry, error) {
+func (s *Space) CommitmentEntry(ctx context.Context, entryID string) (trustsync.Commitment, trustsync.CommitmentEntry, error) {
 	var cid, eid string
 	err := s.view(ctx, func(tx trustsync.ReadTx) error {
 		r, err := resolve(tx, entryID, KindCommitmentEntry)
@@ -209,29 +187,29 @@ func (s *Space) CommitmentEntry(ctx context.Context, entryID string) (Commitment
 		return nil
 	})
 	if err != nil {
-		return Commitment{}, CommitmentEntry{}, err
+		return trustsync.Commitment{}, trustsync.CommitmentEntry{}, err
 	}
 	c, err := s.Commitment(ctx, cid)
 	if err != nil {
-		return Commitment{}, CommitmentEntry{}, err
+		return trustsync.Commitment{}, trustsync.CommitmentEntry{}, err
 	}
 	for _, e := range c.Entries {
 		if e.ID == eid {
 			return c, e, nil
 		}
 	}
-	return Commitment{}, CommitmentEntry{}, fmt.Errorf("no entry with ID %q: %w", entryID, trustsync.ErrNotFound)
+	return trustsync.Commitment{}, trustsync.CommitmentEntry{}, fmt.Errorf("no entry with ID %q: %w", entryID, trustsync.ErrNotFound)
 }
 
-func readCommitment(it trustsync.Item, p people) (Commitment, error) {
-	var c Commitment
+func readCommitment(it trustsync.Item, p people) (trustsync.Commitment, error) {
+	var c trustsync.Commitment
 	if err := readRow(it, &c); err != nil {
 		return c, err
 	}
 	c.ID = it.ID
 	p.fill(&c.MadeBy)
 	if c.Entries == nil {
-		c.Entries = []CommitmentEntry{}
+		c.Entries = []trustsync.CommitmentEntry{}
 	}
 	for i := range c.Entries {
 		e := &c.Entries[i]
@@ -244,17 +222,17 @@ func readCommitment(it trustsync.Item, p people) (Commitment, error) {
 	return c, nil
 }
 
-func commitmentFromDoc(root *automerge.Map, id string) (Commitment, bool) {
+func commitmentFromDoc(root *automerge.Map, id string) (trustsync.Commitment, bool) {
 	m := getMap(root, id)
 	if m == nil {
-		return Commitment{}, false
+		return trustsync.Commitment{}, false
 	}
-	c := Commitment{
+	c := trustsync.Commitment{
 		ID:      id,
 		Text:    getStr(m, "text"),
 		MadeBy:  trustsync.Person{ID: getStr(m, "made_by")},
 		MadeAt:  getTime(m, "made_at"),
-		Entries: []CommitmentEntry{},
+		Entries: []trustsync.CommitmentEntry{},
 	}
 	if entries := getMap(m, "entries"); entries != nil {
 		vals, _ := entries.Values()
@@ -263,7 +241,7 @@ func commitmentFromDoc(root *automerge.Map, id string) (Commitment, bool) {
 				continue
 			}
 			em := v.Map()
-			c.Entries = append(c.Entries, CommitmentEntry{
+			c.Entries = append(c.Entries, trustsync.CommitmentEntry{
 				ID:         eid,
 				Commitment: id,
 				Kept:       getStr(em, "outcome") == "kept",
@@ -274,7 +252,7 @@ func commitmentFromDoc(root *automerge.Map, id string) (Commitment, bool) {
 			})
 		}
 	}
-	slices.SortFunc(c.Entries, func(x, y CommitmentEntry) int {
+	slices.SortFunc(c.Entries, func(x, y trustsync.CommitmentEntry) int {
 		if c := x.At.Compare(y.At); c != 0 {
 			return c
 		}

@@ -35,7 +35,7 @@ var kindSamples = map[string]func(ctx context.Context, a *crdt.Space) (string, e
 		return a.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 4, Feelings: []string{"calm"}})
 	},
 	crdt.KindRhythm: func(ctx context.Context, a *crdt.Space) (string, error) {
-		if err := a.SetRhythm(ctx, crdt.Cadence{Every: "daily"}); err != nil {
+		if err := a.SetRhythm(ctx, trustsync.Cadence{Every: "daily"}); err != nil {
 			return "", err
 		}
 		r, err := a.Rhythm(ctx)
@@ -52,7 +52,7 @@ var kindSamples = map[string]func(ctx context.Context, a *crdt.Space) (string, e
 		return a.RecordCommitment(ctx, c, true, "")
 	},
 	crdt.KindApology: func(ctx context.Context, a *crdt.Space) (string, error) {
-		return a.WriteApology(ctx, crdt.NewApology{Happened: "I was late"})
+		return a.WriteApology(ctx, trustsync.NewApology{Happened: "I was late"})
 	},
 	crdt.KindSetback: func(ctx context.Context, a *crdt.Space) (string, error) {
 		b, err := a.AddBoundary(ctx, "No phones in bed")
