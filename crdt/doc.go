@@ -20,6 +20,11 @@
 // each change carries a message naming the action, the item and a summary, so
 // [Space.History] reads "Sam on sam-laptop changed the text to ...".
 //
+// Every kind of item is one row of the table [Kinds] (see [Kind]): the
+// document that holds it, its words in reports and history, its place in
+// exports. Which documents a peer may send ([ValidDoc]), the view rows and
+// the write rules checked on receipt are derived from it.
+//
 // Next to the documents the store keeps a materialized view: the current
 // value of every item as JSON. Listings ([Space.Boundaries],
 // [Space.CheckIns], ...) read only the view and never load an Automerge

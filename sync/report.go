@@ -21,7 +21,7 @@ type PeerReport struct {
 	Remote Remote
 	OK     bool  // synced: both sides hold the same heads
 	Err    error // why not
-	// Received and Sent count items by kind (see the crdt Kind constants).
+	// Received and Sent count items by kind (see [crdt.Kinds]).
 	Received, Sent    map[string]int
 	BytesIn, BytesOut int64
 	// Damaged lists the documents left out because they are damaged on
