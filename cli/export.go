@@ -38,13 +38,16 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 			their acknowledgements, and the history of changes.
 
 			  json       one JSON object with the keys members, boundaries, goals,
-			             checkins, commitments, apologies, setbacks, rhythm,
+			             checkins, rhythm, commitments, apologies, setbacks,
 			             questions, moments and history, shaped like the --json
 			             output of the list commands (the default); answers
 			             still sealed are left out
 			  markdown   a readable document you could bring to a counsellor:
 			             boundaries with who agreed and who has not yet, goals
-			             with their progress, check-ins in order with replies
+			             with their progress, check-ins in order with replies,
+			             the practices, and the history of what you both wrote,
+			             every text whole; the pairing and syncing of devices
+			             is left out
 			  automerge  the Automerge documents themselves, one file per
 			             document, for backup or another Automerge app; needs
 			             --out DIR, and writes DIR/<document>.automerge (a / in a

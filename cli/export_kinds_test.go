@@ -93,3 +93,19 @@ func TestExport_MarkdownHistory(t *testing.T) {
 		t.Error("the JSON export's history lost the changes to the devices")
 	}
 }
+
+// TestExport_HelpNamesEveryKey: the help of 'export' names every key of
+// the JSON export, in the order the export writes them.
+func TestExport_HelpNamesEveryKey(t *testing.T) {
+	help := strings.Join(strings.Fields(NewCmdExport(&Factory{}, nil).Long), " ")
+	var keys []string
+	for _, k := range crdt.Kinds() {
+		if k.Export != "" {
+			keys = append(keys, k.Export)
+		}
+	}
+	want := strings.Join(keys[:len(keys)-1], ", ") + ", " + keys[len(keys)-1] + " and history"
+	if !strings.Contains(help, "with the keys "+want+",") {
+		t.Errorf("export --help does not name the keys as %q:\n%s", want, help)
+	}
+}
