@@ -87,6 +87,9 @@ type Kind struct {
 	// docs/KINDS.md.
 	About string
 
+	// field is, for a kind held inside its parent's item, the parent's
+	// field that holds the items, keyed by ID ("steps").
+	field string
 	// key returns the item a root key of Doc holds; nil when every root
 	// key but the schema fields is an item.
 	key func(key string) (id string, ok bool)
@@ -186,7 +189,7 @@ var kinds = []Kind{
 		rules: &unitRules{what: "goal", subs: map[string]unitRules{"steps": {what: "step"}}},
 	},
 	{
-		Name: KindStep, Doc: GoalsDoc, Parent: KindGoal, One: "goal step", Many: "goal steps",
+		Name: KindStep, Doc: GoalsDoc, Parent: KindGoal, field: "steps", One: "goal step", Many: "goal steps",
 		About: "one concrete action towards a goal; exported with its goal",
 	},
 	{
@@ -228,7 +231,7 @@ var kinds = []Kind{
 			subs: map[string]unitRules{"entries": {what: "commitment entry", author: "by"}}},
 	},
 	{
-		Name: KindCommitmentEntry, Doc: CommitmentsDoc, Parent: KindCommitment,
+		Name: KindCommitmentEntry, Doc: CommitmentsDoc, Parent: KindCommitment, field: "entries",
 		One: "kept-or-missed entry", Many: "kept-or-missed entries",
 		About: "a dated note that a commitment was kept or missed, acknowledged by the other partner; exported with its commitment",
 	},
@@ -353,6 +356,21 @@ func refsOf(doc string, m changeMsg) []ItemRef {
 		}
 	}
 	return nil
+}
+
+// heldRef returns the held item that the path p of an operation in doc
+// edits: a step under "steps" of its goal, an entry under "entries" of its
+// commitment.
+func heldRef(doc string, p []string) (ItemRef, bool) {
+	if len(p) < 3 {
+		return ItemRef{}, false
+	}
+	for _, k := range kinds {
+		if k.field != "" && k.field == p[1] && k.holds(doc) {
+			return ItemRef{k.Name, p[2]}, true
+		}
+	}
+	return ItemRef{}, false
 }
 
 // putView writes the view rows of the item r from its document; an item
