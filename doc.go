@@ -4,8 +4,9 @@
 // it peer to peer with no server.
 //
 // This root package holds the words every other package speaks: the values a
-// couple reads ([Boundary], [Goal], [CheckIn], [Change], [Member],
-// [Device]), the errors callers test for with [errors.Is] ([ErrNotFound],
+// couple reads ([Boundary], [Goal], [CheckIn], the practices' [Commitment],
+// [Apology], [Setback], [Rhythm], [Question] and [Moment], [Change],
+// [Member], [Device]), the errors callers test for with [errors.Is] ([ErrNotFound],
 // [ErrAmbiguous], [ErrInvalid], [ErrDamaged], [ErrBusy], [ErrReadOnly] ...)
 // and the [Store] interface that keeps a space durably on one device.
 //

@@ -149,3 +149,160 @@ type Change struct {
 	Action   string    `json:"action"`
 	Summary  string    `json:"summary"`
 }
+
+// The practices of rebuilding trust: commitments, apologies, setbacks,
+// the check-in rhythm, questions answered together and good moments.
+
+// Commitment is a small promise one partner made, with the times it was
+// kept or missed, oldest first.
+type Commitment struct {
+	ID      string            `json:"id"`
+	Text    string            `json:"text"`
+	MadeBy  Person            `json:"made_by"`
+	MadeAt  time.Time         `json:"made_at"`
+	Entries []CommitmentEntry `json:"entries"`
+}
+
+// CommitmentEntry is one dated note that a commitment was kept, or missed,
+// written by either partner and acknowledged by the other.
+type CommitmentEntry struct {
+	ID         string    `json:"id"`
+	Commitment string    `json:"commitment"`
+	Kept       bool      `json:"kept"`
+	Note       string    `json:"note,omitempty"`
+	By         Person    `json:"by"`
+	At         time.Time `json:"at"`
+	Acks       []Ack     `json:"acks"`
+}
+
+// NewApology is what a partner writes in an apology. Happened is required;
+// the other parts may be left empty, though a sincere apology usually says
+// each of them.
+type NewApology struct {
+	Happened       string // what happened, plainly
+	Impact         string // its impact on the other, as the author understands it
+	Responsibility string // what the author takes responsibility for
+	Different      string // what the author will do differently
+}
+
+// Apology is a structured apology written by one partner. The other may
+// acknowledge it when, and if, they are ready; nothing ever asks them to.
+type Apology struct {
+	ID             string    `json:"id"`
+	Author         Person    `json:"author"`
+	WrittenAt      time.Time `json:"written_at"`
+	Happened       string    `json:"happened"`
+	Impact         string    `json:"impact"`
+	Responsibility string    `json:"responsibility"`
+	Different      string    `json:"different"`
+	Acks           []Ack     `json:"acks"`
+}
+
+// Setback is something that went wrong, linked to the boundary, goal or
+// commitment it touched, with what each partner felt and the plan as the
+// couple revisited it (every revision kept, oldest first).
+type Setback struct {
+	ID       string    `json:"id"`
+	Text     string    `json:"text"`
+	About    ItemRef   `json:"about"`
+	AddedBy  Person    `json:"added_by"`
+	AddedAt  time.Time `json:"added_at"`
+	Feelings []Feeling `json:"feelings"`
+	Plans    []Plan    `json:"plans"`
+}
+
+// Feeling is what one partner felt about a setback, in their own words.
+type Feeling struct {
+	By   Person    `json:"by"`
+	At   time.Time `json:"at"`
+	Text string    `json:"text"`
+}
+
+// Plan is one revision of what the couple will do after a setback.
+type Plan struct {
+	ID   string    `json:"id"`
+	By   Person    `json:"by"`
+	At   time.Time `json:"at"`
+	Text string    `json:"text"`
+}
+
+// Plan returns the current plan: the latest revision, or the zero Plan.
+func (sb Setback) Plan() Plan {
+	if len(sb.Plans) == 0 {
+		return Plan{}
+	}
+	return sb.Plans[len(sb.Plans)-1]
+}
+
+// Cadence is how often the couple means to check in: every day, or once a
+// week on a given day.
+type Cadence struct {
+	Every string       `json:"every"`         // "daily" or "weekly"
+	Day   time.Weekday `json:"day,omitempty"` // the day of a weekly rhythm
+}
+
+// String says the cadence in words: "daily", "weekly on Sunday".
+func (c Cadence) String() string {
+	if c.Every == "weekly" {
+		return "weekly on " + c.Day.String()
+	}
+	return c.Every
+}
+
+// Rhythm is the check-in cadence the couple set. Like a boundary, it counts
+// as agreed only when both partners agreed to this exact cadence; changing
+// it asks both again.
+type Rhythm struct {
+	ID         string      `json:"id"`
+	Cadence    Cadence     `json:"cadence"`
+	Stored     string      `json:"stored"` // the cadence as stored, for a newer one this build cannot read
+	SetBy      Person      `json:"set_by"`
+	SetAt      time.Time   `json:"set_at"`
+	Agreements []Agreement `json:"agreements"`
+	Agreed     bool        `json:"agreed"`
+}
+
+// Question is a question both partners answer. Each answer stays sealed
+// until both have answered.
+type Question struct {
+	ID      string    `json:"id"`
+	Text    string    `json:"text"`
+	AskedBy Person    `json:"asked_by"`
+	AskedAt time.Time `json:"asked_at"`
+	// Answers holds one answer per partner who answered, in the order
+	// they answered.
+	Answers []Answer `json:"answers"`
+	// Both is set once both partners' answers are in the document.
+	Both bool `json:"both_answered"`
+}
+
+// Answer is one partner's answer to a [Question], as this device can read
+// it.
+type Answer struct {
+	By Person    `json:"by"`
+	At time.Time `json:"at"`
+	// Revealed is set once the author's device has shared the key (only
+	// after both answered); RevealedAt says when.
+	Revealed   bool      `json:"revealed"`
+	RevealedAt time.Time `json:"revealed_at,omitzero"`
+	// Readable is set when Text holds the answer: it was revealed, or it is
+	// this member's own answer, written on this device, whose key is here.
+	Readable bool   `json:"readable"`
+	Text     string `json:"text,omitempty"`
+}
+
+// Moment is a good moment shared, or a thank-you, in a light log the two
+// partners keep together.
+type Moment struct {
+	ID     string    `json:"id"`
+	Text   string    `json:"text"`
+	Thanks bool      `json:"thanks"`
+	By     Person    `json:"by"`
+	At     time.Time `json:"at"`
+}
+
+// ItemRef names one item a space holds: its kind and its ID.
+type ItemRef struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+}

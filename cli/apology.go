@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync"
 )
 
 const apologyList = "trustsync apology list"
@@ -68,7 +68,7 @@ func NewCmdApology(f *Factory) *cobra.Command {
 // ApologyWriteOptions are the inputs of 'trustsync apology write'.
 type ApologyWriteOptions struct {
 	Factory *Factory
-	crdt.NewApology
+	trustsync.NewApology
 	Edit bool
 	// EditText lets the user write the apology in the template. Default:
 	// $EDITOR on a temporary file.
@@ -149,7 +149,7 @@ func apologyWriteRun(ctx context.Context, opts *ApologyWriteOptions, happenedGiv
 
 // parseApology reads the four parts back from the edited template: the
 // text under each heading, in order.
-func parseApology(text string) crdt.NewApology {
+func parseApology(text string) trustsync.NewApology {
 	var parts [4]strings.Builder
 	cur := -1
 	for _, line := range strings.Split(text, "\n") {
@@ -162,7 +162,7 @@ func parseApology(text string) crdt.NewApology {
 		}
 		parts[cur].WriteString(line + "\n")
 	}
-	return crdt.NewApology{
+	return trustsync.NewApology{
 		Happened:       strings.TrimSpace(parts[0].String()),
 		Impact:         strings.TrimSpace(parts[1].String()),
 		Responsibility: strings.TrimSpace(parts[2].String()),
@@ -375,7 +375,7 @@ type apologyJSON struct {
 	Acks           []ackJSON `json:"acks"`
 }
 
-func apologyView(a crdt.Apology) apologyJSON {
+func apologyView(a trustsync.Apology) apologyJSON {
 	v := apologyJSON{ID: a.ID, Author: a.Author.Name, WrittenAt: jsonTime(a.WrittenAt), Happened: a.Happened,
 		Impact: a.Impact, Responsibility: a.Responsibility, Different: a.Different}
 	v.AcknowledgedBy, v.Acks = acksView(a.Acks)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 )
 
@@ -263,7 +264,7 @@ type answerJSON struct {
 	Text     string `json:"text,omitempty"`
 }
 
-func questionView(q crdt.Question) questionJSON {
+func questionView(q trustsync.Question) questionJSON {
 	v := questionJSON{ID: q.ID, Text: q.Text, AskedBy: q.AskedBy.Name, AskedAt: jsonTime(q.AskedAt), Both: q.Both, Answers: []answerJSON{}}
 	for _, a := range q.Answers {
 		v.Answers = append(v.Answers, answerJSON{By: a.By.Name, At: jsonTime(a.At), Revealed: a.Revealed, Readable: a.Readable, Text: a.Text})

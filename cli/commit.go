@@ -169,7 +169,7 @@ func commitListRun(ctx context.Context, opts *CommitListOptions) error {
 	return t.Flush()
 }
 
-func outcome(e crdt.CommitmentEntry) string {
+func outcome(e trustsync.CommitmentEntry) string {
 	if e.Kept {
 		return "kept"
 	}
@@ -454,7 +454,7 @@ func acksView(acks []trustsync.Ack) ([]string, []ackJSON) {
 	return names, out
 }
 
-func commitmentView(c crdt.Commitment) commitmentJSON {
+func commitmentView(c trustsync.Commitment) commitmentJSON {
 	v := commitmentJSON{ID: c.ID, Text: c.Text, MadeBy: c.MadeBy.Name, MadeAt: jsonTime(c.MadeAt), Entries: []entryJSON{}}
 	for _, e := range c.Entries {
 		ev := entryJSON{ID: e.ID, Outcome: outcome(e), Note: e.Note, By: e.By.Name, At: jsonTime(e.At)}
@@ -467,23 +467,13 @@ func commitmentView(c crdt.Commitment) commitmentJSON {
 // practices is what an export holds of the practices of rebuilding trust:
 // commitments, apologies, setbacks, the rhythm, questions and moments.
 type practices struct {
-	commitments []crdt.Commitment
-	apologies   []crdt.Apology
-	setbacks    []crdt.Setback
+	commitments []trustsync.Commitment
+	apologies   []trustsync.Apology
+	setbacks    []trustsync.Setback
 	about       map[string]string
 	rhythm      *rhythmJSON
-	questions   []crdt.Question
-	moments     []crdt.Moment
-}
-
-// practicesJSON holds the keys they add to 'export --format json'.
-type practicesJSON struct {
-	Commitments []commitmentJSON `json:"commitments"`
-	Apologies   []apologyJSON    `json:"apologies"`
-	Setbacks    []setbackJSON    `json:"setbacks"`
-	Rhythm      *rhythmJSON      `json:"rhythm"`
-	Questions   []questionJSON   `json:"questions"`
-	Moments     []momentJSON     `json:"moments"`
+	questions   []trustsync.Question
+	moments     []trustsync.Moment
 }
 
 func loadPractices(ctx context.Context, sp *crdt.Space) (*practices, error) {
@@ -517,7 +507,7 @@ func loadPractices(ctx context.Context, sp *crdt.Space) (*practices, error) {
 
 // exported keeps of a question only the answers both partners can read:
 // an export never carries an answer still sealed, not even one's own.
-func exported(q crdt.Question) crdt.Question {
+func exported(q trustsync.Question) trustsync.Question {
 	for i := range q.Answers {
 		if !q.Answers[i].Revealed {
 			q.Answers[i].Text, q.Answers[i].Readable = "", false
@@ -526,140 +516,176 @@ func exported(q crdt.Question) crdt.Question {
 	return q
 }
 
-func (p *practices) json() practicesJSON {
-	v := practicesJSON{Commitments: []commitmentJSON{}, Apologies: []apologyJSON{}, Setbacks: []setbackJSON{},
-		Rhythm: p.rhythm, Questions: []questionJSON{}, Moments: []momentJSON{}}
-	for _, c := range p.commitments {
-		v.Commitments = append(v.Commitments, commitmentView(c))
+// The practices' parts of an export, one function per kind for the table
+// of kinds in export.go: the JSON value, and the markdown section body.
+
+func commitmentsJSON(e *everything) any {
+	out := []commitmentJSON{}
+	for _, c := range e.practices.commitments {
+		out = append(out, commitmentView(c))
 	}
-	for _, a := range p.apologies {
-		v.Apologies = append(v.Apologies, apologyView(a))
-	}
-	for _, sb := range p.setbacks {
-		v.Setbacks = append(v.Setbacks, setbackView(sb, p.about[sb.About.ID]))
-	}
-	for _, q := range p.questions {
-		v.Questions = append(v.Questions, questionView(exported(q)))
-	}
-	for _, m := range p.moments {
-		v.Moments = append(v.Moments, momentView(m))
-	}
-	return v
+	return out
 }
 
-// markdown writes the practices' sections of 'export --format markdown'
-// with pr, the export's printf; stamp formats a time.
-func (p *practices) markdown(pr func(format string, a ...any), stamp func(time.Time) string) {
-	pr("## Check-in rhythm\n\n")
-	if p.rhythm == nil {
-		pr("No rhythm set.\n\n")
-	} else {
-		pr("Check in %s. %s\n\n", mdEscape(p.rhythm.Cadence), mdEscape(rhythmStatus(p.rhythm)))
+func apologiesJSON(e *everything) any {
+	out := []apologyJSON{}
+	for _, a := range e.practices.apologies {
+		out = append(out, apologyView(a))
 	}
+	return out
+}
 
-	pr("## Commitments\n\n")
-	if len(p.commitments) == 0 {
-		pr("No commitments yet.\n\n")
+func setbacksJSON(e *everything) any {
+	out := []setbackJSON{}
+	for _, sb := range e.practices.setbacks {
+		out = append(out, setbackView(sb, e.practices.about[sb.About.ID]))
 	}
-	for _, c := range p.commitments {
-		pr("### %s\n\n", mdEscape(oneLine(c.Text)))
-		pr("Made by %s on %s.\n\n", mdEscape(c.MadeBy.Name), stamp(c.MadeAt))
-		for _, e := range c.Entries {
-			pr("- %s: %s, noted by %s", stamp(e.At), outcome(e), mdEscape(e.By.Name))
-			if e.Note != "" {
-				pr(": %s", mdEscape(oneLine(e.Note)))
+	return out
+}
+
+func rhythmExportJSON(e *everything) any { return e.practices.rhythm }
+
+func questionsJSON(e *everything) any {
+	out := []questionJSON{}
+	for _, q := range e.practices.questions {
+		out = append(out, questionView(exported(q)))
+	}
+	return out
+}
+
+func momentsJSON(e *everything) any {
+	out := []momentJSON{}
+	for _, m := range e.practices.moments {
+		out = append(out, momentView(m))
+	}
+	return out
+}
+
+func rhythmMarkdown(e *everything, md *mdWriter) {
+	r := e.practices.rhythm
+	if r == nil {
+		md.p("No rhythm set.\n\n")
+		return
+	}
+	md.p("Check in %s. %s\n\n", mdEscape(r.Cadence), mdEscape(rhythmStatus(r)))
+}
+
+func commitmentsMarkdown(e *everything, md *mdWriter) {
+	cs := e.practices.commitments
+	if len(cs) == 0 {
+		md.p("No commitments yet.\n\n")
+	}
+	for _, c := range cs {
+		md.p("### %s\n\n", mdEscape(oneLine(c.Text)))
+		md.p("Made by %s on %s.\n\n", mdEscape(c.MadeBy.Name), md.stamp(c.MadeAt))
+		for _, en := range c.Entries {
+			md.p("- %s: %s, noted by %s", md.stamp(en.At), outcome(en), mdEscape(en.By.Name))
+			if en.Note != "" {
+				md.p(": %s", mdEscape(oneLine(en.Note)))
 			}
-			pr(".")
-			for _, a := range e.Acks {
-				pr(" Acknowledged by %s", mdEscape(a.By.Name))
+			md.p(".")
+			for _, a := range en.Acks {
+				md.p(" Acknowledged by %s", mdEscape(a.By.Name))
 				if a.Reply != "" {
-					pr(": %s", mdEscape(oneLine(a.Reply)))
+					md.p(": %s", mdEscape(oneLine(a.Reply)))
 				}
-				pr(".")
+				md.p(".")
 			}
-			pr("\n")
+			md.p("\n")
 		}
 		if len(c.Entries) > 0 {
-			pr("\n")
+			md.p("\n")
 		}
 	}
+}
 
-	pr("## Apologies\n\n")
-	if len(p.apologies) == 0 {
-		pr("No apologies written.\n\n")
+func apologiesMarkdown(e *everything, md *mdWriter) {
+	as := e.practices.apologies
+	if len(as) == 0 {
+		md.p("No apologies written.\n\n")
 	}
-	for _, a := range p.apologies {
-		pr("### From %s, %s\n\n", mdEscape(a.Author.Name), stamp(a.WrittenAt))
+	for _, a := range as {
+		md.p("### From %s, %s\n\n", mdEscape(a.Author.Name), md.stamp(a.WrittenAt))
 		for i, part := range []string{a.Happened, a.Impact, a.Responsibility, a.Different} {
 			if part != "" {
-				pr("%s:\n\n%s\n\n", headingWords(apologyHeadings[i]), mdQuote(part))
+				md.p("%s:\n\n%s\n\n", headingWords(apologyHeadings[i]), mdQuote(part))
 			}
 		}
 		if len(a.Acks) == 0 {
-			pr("Not acknowledged.\n\n")
+			md.p("Not acknowledged.\n\n")
 		}
 		for _, ack := range a.Acks {
-			pr("Acknowledged by %s on %s", mdEscape(ack.By.Name), stamp(ack.At))
+			md.p("Acknowledged by %s on %s", mdEscape(ack.By.Name), md.stamp(ack.At))
 			if ack.Reply != "" {
-				pr(", who replied:\n\n%s\n\n", mdQuote(ack.Reply))
+				md.p(", who replied:\n\n%s\n\n", mdQuote(ack.Reply))
 			} else {
-				pr(".\n\n")
+				md.p(".\n\n")
 			}
 		}
 	}
+}
 
-	pr("## Setbacks\n\n")
-	if len(p.setbacks) == 0 {
-		pr("No setbacks noted.\n\n")
+func setbacksMarkdown(e *everything, md *mdWriter) {
+	sbs := e.practices.setbacks
+	if len(sbs) == 0 {
+		md.p("No setbacks noted.\n\n")
 	}
-	for _, sb := range p.setbacks {
-		pr("### %s\n\n", mdEscape(oneLine(sb.Text)))
-		pr("Noted by %s on %s, about the %s %s.\n\n", mdEscape(sb.AddedBy.Name), stamp(sb.AddedAt), sb.About.Kind, mdEscape(quoteText(p.about[sb.About.ID])))
+	for _, sb := range sbs {
+		md.p("### %s\n\n", mdEscape(oneLine(sb.Text)))
+		about := "(not on this device)"
+		if t := e.practices.about[sb.About.ID]; t != "" {
+			about = "\u201c" + oneLine(t) + "\u201d"
+		}
+		md.p("Noted by %s on %s, about the %s %s.\n\n", mdEscape(sb.AddedBy.Name), md.stamp(sb.AddedAt), kindWord(sb.About.Kind), mdEscape(about))
 		for _, fe := range sb.Feelings {
-			pr("- %s felt: %s\n", mdEscape(fe.By.Name), mdEscape(oneLine(fe.Text)))
+			md.p("- %s felt: %s\n", mdEscape(fe.By.Name), mdEscape(oneLine(fe.Text)))
 		}
 		for i, pl := range sb.Plans {
 			label := "Earlier plan"
 			if i == len(sb.Plans)-1 {
 				label = "Plan now"
 			}
-			pr("- %s (%s, %s): %s\n", label, mdEscape(pl.By.Name), stamp(pl.At), mdEscape(oneLine(pl.Text)))
+			md.p("- %s (%s, %s): %s\n", label, mdEscape(pl.By.Name), md.stamp(pl.At), mdEscape(oneLine(pl.Text)))
 		}
-		pr("\n")
+		md.p("\n")
 	}
+}
 
-	pr("## Answered together\n\n")
-	if len(p.questions) == 0 {
-		pr("No questions yet.\n\n")
+func questionsMarkdown(e *everything, md *mdWriter) {
+	qs := e.practices.questions
+	if len(qs) == 0 {
+		md.p("No questions yet.\n\n")
 	}
-	for _, q := range p.questions {
+	for _, q := range qs {
 		q = exported(q)
-		pr("### %s\n\n", mdEscape(oneLine(q.Text)))
-		pr("Asked by %s on %s.\n\n", mdEscape(q.AskedBy.Name), stamp(q.AskedAt))
+		md.p("### %s\n\n", mdEscape(oneLine(q.Text)))
+		md.p("Asked by %s on %s.\n\n", mdEscape(q.AskedBy.Name), md.stamp(q.AskedAt))
 		for _, a := range q.Answers {
 			if a.Readable {
-				pr("- %s: %s\n", mdEscape(a.By.Name), mdEscape(oneLine(a.Text)))
+				md.p("- %s: %s\n", mdEscape(a.By.Name), mdEscape(oneLine(a.Text)))
 			} else {
-				pr("- %s answered; the answer is sealed until both have answered.\n", mdEscape(a.By.Name))
+				md.p("- %s answered; the answer is sealed until both have answered.\n", mdEscape(a.By.Name))
 			}
 		}
 		if len(q.Answers) > 0 {
-			pr("\n")
+			md.p("\n")
 		}
 	}
+}
 
-	pr("## Good moments and thanks\n\n")
-	if len(p.moments) == 0 {
-		pr("None noted yet.\n\n")
+func momentsMarkdown(e *everything, md *mdWriter) {
+	ms := e.practices.moments
+	if len(ms) == 0 {
+		md.p("None noted yet.\n\n")
 	}
-	for _, m := range p.moments {
+	for _, m := range ms {
 		kind := "a good moment"
 		if m.Thanks {
 			kind = "thanks"
 		}
-		pr("- %s, %s (%s): %s\n", stamp(m.At), mdEscape(m.By.Name), kind, mdEscape(oneLine(m.Text)))
+		md.p("- %s, %s (%s): %s\n", md.stamp(m.At), mdEscape(m.By.Name), kind, mdEscape(oneLine(m.Text)))
 	}
-	if len(p.moments) > 0 {
-		pr("\n")
+	if len(ms) > 0 {
+		md.p("\n")
 	}
 }

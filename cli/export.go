@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,13 +38,16 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 			their acknowledgements, and the history of changes.
 
 			  json       one JSON object with the keys members, boundaries, goals,
-			             checkins, commitments, apologies, setbacks, rhythm,
+			             checkins, rhythm, commitments, apologies, setbacks,
 			             questions, moments and history, shaped like the --json
 			             output of the list commands (the default); answers
 			             still sealed are left out
 			  markdown   a readable document you could bring to a counsellor:
 			             boundaries with who agreed and who has not yet, goals
-			             with their progress, check-ins in order with replies
+			             with their progress, check-ins in order with replies,
+			             the practices, and the history of what you both wrote,
+			             every text whole; the pairing and syncing of devices
+			             is left out
 			  automerge  the Automerge documents themselves, one file per
 			             document, for backup or another Automerge app; needs
 			             --out DIR, and writes DIR/<document>.automerge (a / in a
@@ -83,18 +88,87 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 	return cmd
 }
 
-// exportJSON is the object 'export --format json' prints.
+// exportJSON is the object 'export --format json' prints, as a reader
+// decodes it. It is written from the table of kinds (see kindExports), in
+// the table's order; TestExport_EveryKind keeps the two in step.
 type exportJSON struct {
-	ExportedAt string         `json:"exported_at"`
-	ExportedBy string         `json:"exported_by"`
-	Device     string         `json:"device"`
-	SpaceID    string         `json:"space_id"`
-	Members    []memberJSON   `json:"members"`
-	Boundaries []boundaryJSON `json:"boundaries"`
-	Goals      []goalJSON     `json:"goals"`
-	CheckIns   []checkinJSON  `json:"checkins"`
-	practicesJSON
-	History []changeJSON `json:"history"`
+	ExportedAt  string           `json:"exported_at"`
+	ExportedBy  string           `json:"exported_by"`
+	Device      string           `json:"device"`
+	SpaceID     string           `json:"space_id"`
+	Members     []memberJSON     `json:"members"`
+	Boundaries  []boundaryJSON   `json:"boundaries"`
+	Goals       []goalJSON       `json:"goals"`
+	CheckIns    []checkinJSON    `json:"checkins"`
+	Rhythm      *rhythmJSON      `json:"rhythm"`
+	Commitments []commitmentJSON `json:"commitments"`
+	Apologies   []apologyJSON    `json:"apologies"`
+	Setbacks    []setbackJSON    `json:"setbacks"`
+	Questions   []questionJSON   `json:"questions"`
+	Moments     []momentJSON     `json:"moments"`
+	History     []changeJSON     `json:"history"`
+}
+
+// kindExport is how an export writes the items of one kind of crdt.Kinds:
+// the value under the kind's Export key of the JSON export, and the body of
+// its Section of the markdown export (nil for the plumbing kinds, which a
+// markdown export leaves out).
+type kindExport struct {
+	json     func(e *everything) any
+	markdown func(e *everything, md *mdWriter)
+}
+
+// kindExports holds, by kind name, how an export writes every kind with an
+// Export key. A kind exported inside its parent (steps, entries, devices)
+// has none.
+var kindExports = map[string]kindExport{
+	crdt.KindMember:     {json: func(e *everything) any { return e.roster.membersJSON() }},
+	crdt.KindBoundary:   {json: boundariesJSON, markdown: boundariesMarkdown},
+	crdt.KindGoal:       {json: goalsJSON, markdown: goalsMarkdown},
+	crdt.KindCheckIn:    {json: checkinsJSON, markdown: checkinsMarkdown},
+	crdt.KindRhythm:     {json: rhythmExportJSON, markdown: rhythmMarkdown},
+	crdt.KindCommitment: {json: commitmentsJSON, markdown: commitmentsMarkdown},
+	crdt.KindApology:    {json: apologiesJSON, markdown: apologiesMarkdown},
+	crdt.KindSetback:    {json: setbacksJSON, markdown: setbacksMarkdown},
+	crdt.KindQuestion:   {json: questionsJSON, markdown: questionsMarkdown},
+	crdt.KindMoment:     {json: momentsJSON, markdown: momentsMarkdown},
+}
+
+// orderedJSON is a JSON object whose keys keep their order.
+type orderedJSON []struct {
+	key   string
+	value any
+}
+
+func (o *orderedJSON) add(key string, value any) {
+	*o = append(*o, struct {
+		key   string
+		value any
+	}{key, value})
+}
+
+// MarshalJSON writes the keys in order.
+func (o orderedJSON) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, kv := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, err := json.Marshal(kv.key)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(kv.value)
+		if err != nil {
+			return nil, fmt.Errorf("export %s: %w", kv.key, err)
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // everything is what an export holds.
@@ -172,65 +246,124 @@ func exportRun(ctx context.Context, opts *ExportOptions) error {
 	return nil
 }
 
-func (e *everything) json(now time.Time) exportJSON {
+func (e *everything) json(now time.Time) orderedJSON {
 	r := e.roster
-	v := exportJSON{
-		ExportedAt: jsonTime(now),
-		ExportedBy: r.self.MemberName,
-		Device:     r.self.DeviceName,
-		SpaceID:    r.self.SpaceID,
-		Members:    r.membersJSON(),
-		Boundaries: []boundaryJSON{},
-		Goals:      []goalJSON{},
-		CheckIns:   []checkinJSON{},
-		History:    []changeJSON{},
+	var v orderedJSON
+	v.add("exported_at", jsonTime(now))
+	v.add("exported_by", r.self.MemberName)
+	v.add("device", r.self.DeviceName)
+	v.add("space_id", r.self.SpaceID)
+	for _, k := range crdt.Kinds() {
+		if x, ok := kindExports[k.Name]; ok && k.Export != "" {
+			v.add(k.Export, x.json(e))
+		}
 	}
-	for _, b := range e.boundaries {
-		v.Boundaries = append(v.Boundaries, r.boundaryJSON(b))
-	}
-	for _, g := range e.goals {
-		v.Goals = append(v.Goals, goalView(g))
-	}
-	for _, c := range e.checkins {
-		v.CheckIns = append(v.CheckIns, checkinView(c))
-	}
-	v.practicesJSON = e.practices.json()
+	history := []changeJSON{}
 	for _, h := range e.history {
-		v.History = append(v.History, r.changeJSON(h))
+		history = append(history, r.changeJSON(h))
 	}
+	v.add("history", history)
 	return v
 }
 
+func boundariesJSON(e *everything) any {
+	out := []boundaryJSON{}
+	for _, b := range e.boundaries {
+		out = append(out, e.roster.boundaryJSON(b))
+	}
+	return out
+}
+
+func goalsJSON(e *everything) any {
+	out := []goalJSON{}
+	for _, g := range e.goals {
+		out = append(out, goalView(g))
+	}
+	return out
+}
+
+func checkinsJSON(e *everything) any {
+	out := []checkinJSON{}
+	for _, c := range e.checkins {
+		out = append(out, checkinView(c))
+	}
+	return out
+}
+
+// mdWriter collects a markdown export. Dates are absolute: the document is
+// read later.
+type mdWriter struct {
+	b strings.Builder
+}
+
+// p writes a formatted piece.
+func (md *mdWriter) p(format string, a ...any) { fmt.Fprintf(&md.b, format, a...) }
+
+// date names the day of t.
+func (md *mdWriter) date(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown date"
+	}
+	return t.Local().Format("2 January 2006")
+}
+
+// stamp names the day and minute of t.
+func (md *mdWriter) stamp(t time.Time) string {
+	return t.Local().Format("Monday 2 January 2006, 15:04")
+}
+
 // markdown writes a document a couple could read together or bring to a
-// counsellor. Dates are absolute: the document is read later.
+// counsellor: one section per kind of crdt.Kinds that has one, in the
+// table's order, then the history of what the couple wrote. The plumbing of
+// pairing and syncing (members, devices, their addresses) is left out, and
+// no text is cut short.
 func (e *everything) markdown(w io.Writer, now time.Time) error {
 	r := e.roster
-	date := func(t time.Time) string {
-		if t.IsZero() {
-			return "an unknown date"
-		}
-		return t.Local().Format("2 January 2006")
-	}
-	stamp := func(t time.Time) string { return t.Local().Format("Monday 2 January 2006, 15:04") }
-	var b strings.Builder
-	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-
+	md := &mdWriter{}
 	names := r.memberNames()
 	title := "Our shared space"
 	if len(names) == 2 {
 		title = "Shared space of " + joinNames(names)
 	}
-	p("# %s\n\n", mdEscape(title))
-	p("Exported by %s from %s on %s. Both partners can read and export everything below.\n\n",
-		mdEscape(r.self.MemberName), mdEscape(r.self.DeviceName), stamp(now))
+	md.p("# %s\n\n", mdEscape(title))
+	md.p("Exported by %s from %s on %s. Both partners can read and export everything below.\n\n",
+		mdEscape(r.self.MemberName), mdEscape(r.self.DeviceName), md.stamp(now))
 	if _, paired := r.partner(); !paired {
-		p("Not paired yet: only what %s has written is here.\n\n", mdEscape(r.self.MemberName))
+		md.p("Not paired yet: only what %s has written is here.\n\n", mdEscape(r.self.MemberName))
+	}
+	for _, k := range crdt.Kinds() {
+		x, ok := kindExports[k.Name]
+		if !ok || k.Section == "" || x.markdown == nil {
+			continue
+		}
+		md.p("## %s\n\n", k.Section)
+		x.markdown(e, md)
 	}
 
-	// Boundaries, agreed first, then those waiting, then the archived ones.
-	p("## Boundaries\n\n")
+	md.p("## History\n\n")
+	texts := e.fullTexts()
+	n := 0
+	for _, h := range e.history {
+		if crdt.IsPlumbing(h) {
+			continue
+		}
+		md.p("- %s: %s on %s: %s\n", md.stamp(h.At), mdEscape(h.By.Name), mdEscape(r.deviceName(h.Device)),
+			mdEscape(oneLine(uncut(h.Summary, texts))))
+		n++
+	}
+	if n == 0 {
+		md.p("No changes yet.\n")
+	}
+	_, err := io.WriteString(w, md.b.String())
+	return err
+}
+
+// boundariesMarkdown writes the boundaries: agreed first, then those
+// waiting, then the archived ones.
+func boundariesMarkdown(e *everything, md *mdWriter) {
+	r := e.roster
 	if len(e.boundaries) == 0 {
-		p("No boundaries yet.\n\n")
+		md.p("No boundaries yet.\n\n")
 	}
 	var agreed, waiting, archived []trustsync.Boundary
 	for _, bd := range e.boundaries {
@@ -247,107 +380,100 @@ func (e *everything) markdown(w io.Writer, now time.Time) error {
 		if len(list) == 0 {
 			return
 		}
-		p("### %s\n\n", heading)
+		md.p("### %s\n\n", heading)
 		for _, bd := range list {
 			a := r.agreement(bd)
-			p("- %s\n", mdEscape(oneLine(bd.Text)))
-			p("  - Proposed by %s on %s.\n", mdEscape(bd.ProposedBy.Name), date(bd.ProposedAt))
+			md.p("- %s\n", mdEscape(oneLine(bd.Text)))
+			md.p("  - Proposed by %s on %s.\n", mdEscape(bd.ProposedBy.Name), md.date(bd.ProposedAt))
 			var who []string
 			for _, ag := range bd.Agreements {
 				if ag.Current {
-					who = append(who, fmt.Sprintf("%s (%s)", mdEscape(ag.By.Name), date(ag.At)))
+					who = append(who, fmt.Sprintf("%s (%s)", mdEscape(ag.By.Name), md.date(ag.At)))
 				}
 			}
 			if len(who) > 0 {
-				p("  - Agreed by %s.\n", joinNames(who))
+				md.p("  - Agreed by %s.\n", joinNames(who))
 			} else {
-				p("  - Nobody has agreed to these words yet.\n")
+				md.p("  - Nobody has agreed to these words yet.\n")
 			}
 			notYet := append([]string(nil), a.waitingFor...)
 			if !a.partnerYet {
 				notYet = append(notYet, "the partner who has not paired yet")
 			}
 			if len(notYet) > 0 {
-				p("  - Not yet agreed by %s.\n", mdEscape(joinNames(notYet)))
+				md.p("  - Not yet agreed by %s.\n", mdEscape(joinNames(notYet)))
 			}
 		}
-		p("\n")
+		md.p("\n")
 	}
 	writeBoundaries("Agreed by both", agreed)
 	writeBoundaries("Waiting for agreement", waiting)
 	writeBoundaries("Archived", archived)
+}
 
-	p("## Goals\n\n")
+// goalsMarkdown writes the goals with their steps and progress.
+func goalsMarkdown(e *everything, md *mdWriter) {
 	if len(e.goals) == 0 {
-		p("No goals yet.\n\n")
+		md.p("No goals yet.\n\n")
 	}
 	for _, g := range e.goals {
-		p("### %s\n\n", mdEscape(oneLine(g.Title)))
+		md.p("### %s\n\n", mdEscape(oneLine(g.Title)))
 		if g.Why != "" {
-			p("Why: %s\n\n", mdEscape(oneLine(g.Why)))
+			md.p("Why: %s\n\n", mdEscape(oneLine(g.Why)))
 		}
-		p("Added by %s on %s. Progress: %s.", mdEscape(g.CreatedBy.Name), date(g.CreatedAt), progress(g))
+		md.p("Added by %s on %s. Progress: %s.", mdEscape(g.CreatedBy.Name), md.date(g.CreatedAt), progress(g))
 		if g.Done && g.DoneBy != nil {
-			p(" Marked done by %s on %s.", mdEscape(g.DoneBy.Name), date(g.DoneAt))
+			md.p(" Marked done by %s on %s.", mdEscape(g.DoneBy.Name), md.date(g.DoneAt))
 		}
-		p("\n\n")
+		md.p("\n\n")
 		for _, s := range g.Steps {
 			box := " "
 			if s.Done {
 				box = "x"
 			}
-			p("- [%s] %s\n", box, mdEscape(oneLine(s.Text)))
+			md.p("- [%s] %s\n", box, mdEscape(oneLine(s.Text)))
 		}
 		if len(g.Steps) > 0 {
-			p("\n")
+			md.p("\n")
 		}
 	}
+}
 
-	p("## Check-ins\n\n")
+// checkinsMarkdown writes the check-ins in the order they were written,
+// with their acknowledgements and replies.
+func checkinsMarkdown(e *everything, md *mdWriter) {
 	if len(e.checkins) == 0 {
-		p("No check-ins yet.\n\n")
+		md.p("No check-ins yet.\n\n")
 	}
 	cs := append([]trustsync.CheckIn(nil), e.checkins...)
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].CreatedAt.Before(cs[j].CreatedAt) })
 	for _, c := range cs {
-		p("### %s, %s\n\n", mdEscape(c.Author.Name), stamp(c.CreatedAt))
-		p("Mood: %s", moodText(c.Mood))
+		md.p("### %s, %s\n\n", mdEscape(c.Author.Name), md.stamp(c.CreatedAt))
+		md.p("Mood: %s", moodText(c.Mood))
 		if len(c.Feelings) > 0 {
-			p(". Feelings: %s", mdEscape(strings.Join(c.Feelings, ", ")))
+			md.p(". Feelings: %s", mdEscape(strings.Join(c.Feelings, ", ")))
 		}
-		p(".\n\n")
+		md.p(".\n\n")
 		if c.Note != "" {
-			p("%s\n\n", mdQuote(c.Note))
+			md.p("%s\n\n", mdQuote(c.Note))
 		}
 		for _, kv := range [][2]string{{"Needs", c.Needs}, {"Concerns", c.Concerns}, {"Appreciation", c.Appreciation}} {
 			if kv[1] != "" {
-				p("%s: %s\n\n", kv[0], mdEscape(oneLine(kv[1])))
+				md.p("%s: %s\n\n", kv[0], mdEscape(oneLine(kv[1])))
 			}
 		}
 		if len(c.Acks) == 0 {
-			p("Not acknowledged yet.\n\n")
+			md.p("Not acknowledged yet.\n\n")
 		}
 		for _, a := range c.Acks {
-			p("Acknowledged by %s on %s", mdEscape(a.By.Name), stamp(a.At))
+			md.p("Acknowledged by %s on %s", mdEscape(a.By.Name), md.stamp(a.At))
 			if a.Reply != "" {
-				p(", who replied:\n\n%s\n\n", mdQuote(a.Reply))
+				md.p(", who replied:\n\n%s\n\n", mdQuote(a.Reply))
 			} else {
-				p(".\n\n")
+				md.p(".\n\n")
 			}
 		}
 	}
-
-	e.practices.markdown(p, stamp)
-
-	p("## History\n\n")
-	if len(e.history) == 0 {
-		p("No changes yet.\n")
-	}
-	for _, h := range e.history {
-		p("- %s: %s on %s: %s\n", stamp(h.At), mdEscape(h.By.Name), mdEscape(r.deviceName(h.Device)), mdEscape(oneLine(h.Summary)))
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // mdEscape keeps user text from being read as Markdown markup.
@@ -453,4 +579,99 @@ func writePrivateFile(path string, data []byte) error {
 		return failf("cannot write %s: %v", path, err)
 	}
 	return nil
+}
+
+// fullTexts returns every text the export holds whole, by the words a
+// history summary quotes of it: whitespace folded to single spaces. Sealed
+// answers, which an export never carries, are not among them.
+func (e *everything) fullTexts() []string {
+	var out []string
+	add := func(ss ...string) {
+		for _, s := range ss {
+			if s = strings.Join(strings.Fields(s), " "); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	replies := func(acks []trustsync.Ack) {
+		for _, a := range acks {
+			add(a.Reply)
+		}
+	}
+	for _, b := range e.boundaries {
+		add(b.Text)
+	}
+	for _, g := range e.goals {
+		add(g.Title, g.Why)
+		for _, s := range g.Steps {
+			add(s.Text)
+		}
+	}
+	for _, c := range e.checkins {
+		add(c.Note, c.Needs, c.Concerns, c.Appreciation)
+		replies(c.Acks)
+	}
+	p := e.practices
+	for _, c := range p.commitments {
+		add(c.Text)
+		for _, en := range c.Entries {
+			add(en.Note)
+			replies(en.Acks)
+		}
+	}
+	for _, a := range p.apologies {
+		add(a.Happened, a.Impact, a.Responsibility, a.Different)
+		replies(a.Acks)
+	}
+	for _, sb := range p.setbacks {
+		add(sb.Text)
+		for _, f := range sb.Feelings {
+			add(f.Text)
+		}
+		for _, pl := range sb.Plans {
+			add(pl.Text)
+		}
+	}
+	for _, q := range p.questions {
+		add(q.Text)
+		for _, a := range exported(q).Answers {
+			if a.Readable {
+				add(a.Text)
+			}
+		}
+	}
+	for _, m := range p.moments {
+		add(m.Text)
+	}
+	return out
+}
+
+// quoted matches a text a history summary quotes, as Go quotes it.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// uncut returns a history summary with every text it quotes cut short
+// ("I say when I need a bre…") given whole, from texts (see fullTexts).
+// A text no longer held as it was quoted (edited since) is named as such
+// instead of left cut.
+func uncut(summary string, texts []string) string {
+	return quoted.ReplaceAllStringFunc(summary, func(q string) string {
+		s, err := strconv.Unquote(q)
+		if err != nil {
+			return q
+		}
+		start, cut := strings.CutSuffix(s, "…")
+		if !cut {
+			return q
+		}
+		whole := ""
+		for _, t := range texts {
+			if t != s && strings.HasPrefix(t, start) && (whole == "" || len(t) < len(whole)) {
+				whole = t
+			}
+		}
+		if whole == "" {
+			return "(words since changed: see above)"
+		}
+		return strconv.Quote(whole)
+	})
 }

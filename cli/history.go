@@ -126,13 +126,12 @@ func historyDevice(r *roster, h trustsync.Change) string {
 	return name
 }
 
-// kindWord names an item kind as a person would in a history line.
+// kindWord names an item kind as a person would in a history line: its
+// word in the table of kinds (crdt.Kinds), or the kind itself for one this
+// build does not know.
 func kindWord(kind string) string {
-	switch kind {
-	case crdt.KindCommitmentEntry:
-		return "commitment entry"
-	case crdt.KindCheckIn:
-		return "check-in"
+	if k, ok := crdt.KindOf(kind); ok {
+		return k.One
 	}
 	return kind
 }

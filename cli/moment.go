@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync"
 )
 
 // NewCmdMoment returns 'trustsync moment' and its subcommands.
@@ -156,6 +156,6 @@ type momentJSON struct {
 	At     string `json:"at"`
 }
 
-func momentView(m crdt.Moment) momentJSON {
+func momentView(m trustsync.Moment) momentJSON {
 	return momentJSON{ID: m.ID, Text: m.Text, Thanks: m.Thanks, By: m.By.Name, At: jsonTime(m.At)}
 }

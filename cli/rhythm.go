@@ -41,7 +41,7 @@ func NewCmdRhythm(f *Factory) *cobra.Command {
 // RhythmSetOptions are the inputs of 'trustsync rhythm set'.
 type RhythmSetOptions struct {
 	Factory *Factory
-	Cadence crdt.Cadence
+	Cadence trustsync.Cadence
 }
 
 // NewCmdRhythmSet returns 'trustsync rhythm set'.
@@ -95,7 +95,7 @@ type RhythmAgreeOptions struct {
 	Factory *Factory
 	// Cadence, when Given, is the cadence agreed to: the agreement is
 	// refused if another one is in effect.
-	Cadence crdt.Cadence
+	Cadence trustsync.Cadence
 	Given   bool
 }
 
@@ -193,7 +193,7 @@ func rhythmAgreeRun(ctx context.Context, opts *RhythmAgreeOptions) error {
 
 // rhythmWords says a rhythm's cadence, or its stored form when this build
 // cannot read it.
-func rhythmWords(r crdt.Rhythm) string {
+func rhythmWords(r trustsync.Rhythm) string {
 	if r.Cadence.Every == "" {
 		return r.Stored
 	}

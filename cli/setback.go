@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 )
 
@@ -381,7 +382,7 @@ func quoteText(s string) string {
 }
 
 // writeSetbacks prints the setbacks linked to an item, for its 'show'.
-func writeSetbacks(w io.Writer, now time.Time, sbs []crdt.Setback) error {
+func writeSetbacks(w io.Writer, now time.Time, sbs []trustsync.Setback) error {
 	if len(sbs) == 0 {
 		return nil
 	}
@@ -428,7 +429,7 @@ type byTextJSON struct {
 	Text string `json:"text"`
 }
 
-func setbackView(sb crdt.Setback, aboutText string) setbackJSON {
+func setbackView(sb trustsync.Setback, aboutText string) setbackJSON {
 	v := setbackJSON{
 		ID:       sb.ID,
 		Text:     sb.Text,

@@ -57,7 +57,7 @@ func TestSpace_AgreeRhythmCadence(t *testing.T) {
 	alex, sam := newPair(t)
 	noErr(t, sam.SetRhythm(ctx, weekly(t, "sunday")))
 	syncAll(t, alex, sam)
-	shown := must[crdt.Rhythm](t)(alex.Rhythm(ctx)).Cadence
+	shown := must[trustsync.Rhythm](t)(alex.Rhythm(ctx)).Cadence
 	noErr(t, sam.SetRhythm(ctx, weekly(t, "monday")))
 	syncAll(t, alex, sam)
 
@@ -67,13 +67,13 @@ func TestSpace_AgreeRhythmCadence(t *testing.T) {
 	if !errors.As(err, &tc) || tc.Current != "weekly on Monday" || tc.Seen != "weekly on Sunday" {
 		t.Fatalf("AgreeRhythmCadence to Sunday with Monday in effect: %v (%+v)", err, tc)
 	}
-	if r := must[crdt.Rhythm](t)(alex.Rhythm(ctx)); len(r.Agreements) != 0 {
+	if r := must[trustsync.Rhythm](t)(alex.Rhythm(ctx)); len(r.Agreements) != 0 {
 		t.Fatalf("a refused agreement was recorded: %+v", r.Agreements)
 	}
 	noErr(t, alex.AgreeRhythmCadence(ctx, weekly(t, "monday")))
 	noErr(t, sam.AgreeRhythmCadence(ctx, weekly(t, "monday")))
 	syncAll(t, alex, sam)
-	if r := must[crdt.Rhythm](t)(alex.Rhythm(ctx)); !r.Agreed {
+	if r := must[trustsync.Rhythm](t)(alex.Rhythm(ctx)); !r.Agreed {
 		t.Fatalf("after both agreed to Monday: %+v", r)
 	}
 }

@@ -6,61 +6,10 @@ package crdt
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/trustsync/trustsync"
 )
-
-// Document IDs. Check-ins are split into one document per calendar month
-// (UTC) of their creation: CheckInDoc(t).
-const (
-	SpaceDoc      = "space"      // members, devices, settings
-	BoundariesDoc = "boundaries" // every boundary
-	GoalsDoc      = "goals"      // every goal and its steps
-
-	// The practices of rebuilding trust (commitment.go, apology.go, ...).
-	CommitmentsDoc = "commitments" // every commitment and its kept or missed entries
-	ApologiesDoc   = "apologies"   // every apology
-	SetbacksDoc    = "setbacks"    // every setback, its feelings and plans
-	RhythmDoc      = "rhythm"      // the check-in cadence and its agreements
-	QuestionsDoc   = "questions"   // questions answered together, answers sealed
-	MomentsDoc     = "moments"     // good moments and thanks
-)
-
-// Item kinds as stored in the materialized view.
-const (
-	KindMember   = "member"
-	KindDevice   = "device"
-	KindBoundary = "boundary"
-	KindGoal     = "goal"
-	KindStep     = "step"
-	KindCheckIn  = "checkin"
-
-	KindCommitment      = "commitment"
-	KindCommitmentEntry = "commitment_entry" // a kept or missed entry; its row names its commitment
-	KindApology         = "apology"
-	KindSetback         = "setback"
-	KindRhythm          = "rhythm"
-	KindQuestion        = "question"
-	KindMoment          = "moment"
-)
-
-// ValidDoc reports whether doc names a document a space can hold: one of
-// the fixed documents above or "checkins/YYYY-MM". The sync layer uses it
-// to refuse any other name from a peer.
-func ValidDoc(doc string) bool {
-	switch doc {
-	case SpaceDoc, BoundariesDoc, GoalsDoc,
-		CommitmentsDoc, ApologiesDoc, SetbacksDoc, RhythmDoc, QuestionsDoc, MomentsDoc:
-		return true
-	}
-	if m, ok := strings.CutPrefix(doc, "checkins/"); ok && len(m) == 7 {
-		_, err := time.Parse("2006-01", m)
-		return err == nil
-	}
-	return false
-}
 
 // SchemaMajor and SchemaMinor are the document schema version this build
 // writes. A document whose major version is higher opens read-only.
@@ -129,11 +78,11 @@ type GoalEdit struct {
 	Why   *string
 }
 
-// ItemRef names one item of the view.
-type ItemRef struct {
-	Kind string `json:"kind"`
-	ID   string `json:"id"`
-}
+// ItemRef names one item of the view: its kind (see [Kinds]) and ID, as
+// events and receipts carry it. It has the fields of [trustsync.ItemRef],
+// which a [trustsync.Setback] names what it is about with, and converts to
+// it.
+type ItemRef trustsync.ItemRef
 
 // Event tells a subscriber that documents changed, locally or from a peer.
 type Event struct {

@@ -9,31 +9,8 @@ import (
 	"github.com/trustsync/trustsync"
 )
 
-// NewApology is what a partner writes in an apology. Happened is required;
-// the other parts may be left empty, though a sincere apology usually says
-// each of them.
-type NewApology struct {
-	Happened       string // what happened, plainly
-	Impact         string // its impact on the other, as the author understands it
-	Responsibility string // what the author takes responsibility for
-	Different      string // what the author will do differently
-}
-
-// Apology is a structured apology written by one partner. The other may
-// acknowledge it when, and if, they are ready; nothing ever asks them to.
-type Apology struct {
-	ID             string           `json:"id"`
-	Author         trustsync.Person `json:"author"`
-	WrittenAt      time.Time        `json:"written_at"`
-	Happened       string           `json:"happened"`
-	Impact         string           `json:"impact"`
-	Responsibility string           `json:"responsibility"`
-	Different      string           `json:"different"`
-	Acks           []trustsync.Ack  `json:"acks"`
-}
-
 // WriteApology records an apology by this member.
-func (s *Space) WriteApology(ctx context.Context, a NewApology) (string, error) {
+func (s *Space) WriteApology(ctx context.Context, a trustsync.NewApology) (string, error) {
 	happened, err := cleanText("what happened", a.Happened, MaxNoteLen)
 	if err != nil {
 		return "", fmt.Errorf("write apology: %w", err)
@@ -109,22 +86,22 @@ func (s *Space) AckApology(ctx context.Context, id, reply string) error {
 }
 
 // Apologies lists apologies, newest first.
-func (s *Space) Apologies(ctx context.Context) ([]Apology, error) {
+func (s *Space) Apologies(ctx context.Context) ([]trustsync.Apology, error) {
 	out, err := listRows(s, ctx, KindApology, readApology)
 	if err != nil {
 		return nil, fmt.Errorf("list apologies: %w", err)
 	}
-	newestFirst(out, func(v Apology) (time.Time, string) { return v.WrittenAt, v.ID })
+	newestFirst(out, func(v trustsync.Apology) (time.Time, string) { return v.WrittenAt, v.ID })
 	return out, nil
 }
 
 // Apology returns one apology by ID or prefix.
-func (s *Space) Apology(ctx context.Context, id string) (Apology, error) {
+func (s *Space) Apology(ctx context.Context, id string) (trustsync.Apology, error) {
 	return oneRow(s, ctx, id, KindApology, readApology)
 }
 
-func readApology(it trustsync.Item, p people) (Apology, error) {
-	var a Apology
+func readApology(it trustsync.Item, p people) (trustsync.Apology, error) {
+	var a trustsync.Apology
 	if err := readRow(it, &a); err != nil {
 		return a, err
 	}
@@ -137,12 +114,12 @@ func readApology(it trustsync.Item, p people) (Apology, error) {
 	return a, nil
 }
 
-func apologyFromDoc(root *automerge.Map, id string) (Apology, bool) {
+func apologyFromDoc(root *automerge.Map, id string) (trustsync.Apology, bool) {
 	m := getMap(root, id)
 	if m == nil {
-		return Apology{}, false
+		return trustsync.Apology{}, false
 	}
-	return Apology{
+	return trustsync.Apology{
 		ID:             id,
 		Author:         trustsync.Person{ID: getStr(m, "author")},
 		WrittenAt:      getTime(m, "written_at"),

@@ -15,7 +15,7 @@ func TestMerge_ApologyAcknowledged(t *testing.T) {
 	for _, ex := range exchanges() {
 		t.Run(ex.name, func(t *testing.T) {
 			a, b := newPair(t)
-			id := must[string](t)(a.WriteApology(ctx, crdt.NewApology{
+			id := must[string](t)(a.WriteApology(ctx, trustsync.NewApology{
 				Happened:       "I hid the messages from my ex",
 				Impact:         "You felt foolish and alone",
 				Responsibility: "I chose to hide them",
@@ -23,13 +23,13 @@ func TestMerge_ApologyAcknowledged(t *testing.T) {
 			}))
 			wantErr(t, a.AckApology(ctx, id, ""), trustsync.ErrInvalid)
 			ex.run(t, a, b)
-			if ap := must[crdt.Apology](t)(b.Apology(ctx, id[:8])); len(ap.Acks) != 0 || ap.Impact != "You felt foolish and alone" {
+			if ap := must[trustsync.Apology](t)(b.Apology(ctx, id[:8])); len(ap.Acks) != 0 || ap.Impact != "You felt foolish and alone" {
 				t.Fatalf("on Alex's device before any acknowledgement: %+v", ap)
 			}
 			noErr(t, b.AckApology(ctx, id, "I read it. I need time."))
 			ex.run(t, a, b)
 			for _, s := range []*crdt.Space{a, b} {
-				aps := must[[]crdt.Apology](t)(s.Apologies(ctx))
+				aps := must[[]trustsync.Apology](t)(s.Apologies(ctx))
 				if len(aps) != 1 {
 					t.Fatalf("on %s: %+v", s.Self().DeviceName, aps)
 				}
@@ -42,7 +42,7 @@ func TestMerge_ApologyAcknowledged(t *testing.T) {
 					t.Fatalf("on %s, acks: %+v", s.Self().DeviceName, ap.Acks)
 				}
 			}
-			_, err := a.WriteApology(ctx, crdt.NewApology{Impact: "only this"})
+			_, err := a.WriteApology(ctx, trustsync.NewApology{Impact: "only this"})
 			wantErr(t, err, trustsync.ErrInvalid)
 		})
 	}

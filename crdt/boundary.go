@@ -2,8 +2,11 @@ package crdt
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -340,4 +343,72 @@ func (s *Space) ArchiveBoundary(ctx context.Context, id string) error {
 // RestoreBoundary undoes ArchiveBoundary.
 func (s *Space) RestoreBoundary(ctx context.Context, id string) error {
 	return s.setArchived(ctx, KindBoundary, id, false)
+}
+
+// The view row of a boundary (see view.go for what rows leave out).
+
+type boundaryView struct {
+	Text       string         `json:"text"`
+	ProposedBy personRow      `json:"proposed_by"`
+	ProposedAt time.Time      `json:"proposed_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	Agreements []agreementRow `json:"agreements,omitempty"`
+	Archived   bool           `json:"archived,omitempty"`
+}
+
+func boundaryRow(b trustsync.Boundary) boundaryView {
+	v := boundaryView{Text: b.Text, ProposedBy: personRow{b.ProposedBy.ID}, ProposedAt: b.ProposedAt,
+		UpdatedAt: b.UpdatedAt, Archived: b.Archived}
+	for _, a := range b.Agreements {
+		v.Agreements = append(v.Agreements, agreementRow{By: personRow{a.By.ID}, At: a.At, Current: a.Current})
+	}
+	return v
+}
+
+// readBoundary decodes a boundary's view row.
+func readBoundary(it trustsync.Item) (trustsync.Boundary, error) {
+	var b trustsync.Boundary
+	if err := json.Unmarshal(it.Data, &b); err != nil {
+		return b, viewDamaged(it, err)
+	}
+	b.ID = it.ID
+	if b.Agreements == nil {
+		b.Agreements = []trustsync.Agreement{}
+	}
+	return b, nil
+}
+
+func boundaryFromDoc(root *automerge.Map, id string) (trustsync.Boundary, bool) {
+	m := getMap(root, id)
+	if m == nil {
+		return trustsync.Boundary{}, false
+	}
+	text := getStr(m, "text")
+	b := trustsync.Boundary{
+		ID:         id,
+		Text:       text,
+		ProposedBy: trustsync.Person{ID: getStr(m, "proposed_by")},
+		ProposedAt: getTime(m, "proposed_at"),
+		UpdatedAt:  getTime(m, "updated_at"),
+		Archived:   getBool(m, "archived"),
+		Agreements: []trustsync.Agreement{},
+	}
+	if agree := getMap(m, "agree"); agree != nil {
+		at := getMap(m, "agree_at")
+		vals, _ := agree.Values()
+		for member, v := range vals {
+			b.Agreements = append(b.Agreements, trustsync.Agreement{
+				By:      trustsync.Person{ID: member},
+				At:      getTime(at, member),
+				Current: strOf(v) == text,
+			})
+		}
+	}
+	slices.SortFunc(b.Agreements, func(x, y trustsync.Agreement) int {
+		if c := x.At.Compare(y.At); c != 0 {
+			return c
+		}
+		return strings.Compare(x.By.ID, y.By.ID)
+	})
+	return b, true
 }

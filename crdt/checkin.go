@@ -1,9 +1,21 @@
 package crdt
 
+// Check-ins: one partner's regular note to the other, one document per
+// month ([CheckInDoc]), acknowledged by the other partner.
+//
+// Feelings are stored as an Automerge list of strings under "feeling_list".
+// Versions before it stored them only as a JSON array inside a string,
+// under "feelings"; new check-ins keep writing that string too, so that a
+// device still on such a version reads them, and readers take the list
+// when there is one and the string otherwise. docs/DESIGN.md, "Check-in
+// feelings", says why old check-ins are not rewritten.
+
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -35,9 +47,9 @@ func (s *Space) AddCheckIn(ctx context.Context, c trustsync.NewCheckIn) (string,
 			return "", fmt.Errorf("add check-in: %w", err)
 		}
 	}
-	fj, err := json.Marshal(feelings)
+	legacy, err := json.Marshal(feelings)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("add check-in: %w", err)
 	}
 	id := newID()
 	me := s.Self().MemberID
@@ -51,7 +63,7 @@ func (s *Space) AddCheckIn(ctx context.Context, c trustsync.NewCheckIn) (string,
 			"author", me,
 			"created_at", at.UnixMilli(),
 			"mood", int64(c.Mood),
-			"feelings", string(fj),
+			"feelings", string(legacy), // for devices on a version before feeling_list
 			"note", texts[0], // a string, not a Text: only the author writes it
 			"needs", texts[1],
 			"concerns", texts[2],
@@ -59,6 +71,9 @@ func (s *Space) AddCheckIn(ctx context.Context, c trustsync.NewCheckIn) (string,
 			"acks", automerge.NewMap(),
 			"ack_at", automerge.NewMap(),
 		); err != nil {
+			return edit{}, err
+		}
+		if err := setFeelings(m, feelings); err != nil {
 			return edit{}, err
 		}
 		return edit{action: "add", kind: KindCheckIn, item: id,
@@ -161,4 +176,127 @@ func (s *Space) AckCheckIn(ctx context.Context, id, reply string) error {
 		return fmt.Errorf("acknowledge check-in: %w", err)
 	}
 	return nil
+}
+
+// setFeelings writes a new check-in's feelings as a list of strings.
+func setFeelings(m *automerge.Map, feelings []string) error {
+	l := automerge.NewList()
+	if err := m.Set("feeling_list", l); err != nil {
+		return err
+	}
+	for _, f := range feelings {
+		if err := l.Append(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readFeelings reads a check-in's feelings: the list when there is one,
+// else the JSON array in a string that earlier versions wrote; never nil.
+// Values that are not strings, or a string that is not such an array, are
+// left out.
+func readFeelings(m *automerge.Map) []string {
+	out := []string{}
+	if v := getValue(m, "feeling_list"); v != nil && v.Kind() == automerge.KindList {
+		vals, err := v.List().Values()
+		if err == nil {
+			for _, f := range vals {
+				if f.Kind() == automerge.KindStr {
+					out = append(out, f.Str())
+				}
+			}
+			return out
+		}
+	}
+	if f := getStr(m, "feelings"); f != "" {
+		var list []string
+		if json.Unmarshal([]byte(f), &list) == nil {
+			out = append(out, list...)
+		}
+	}
+	return out
+}
+
+// The view row of a check-in (see view.go for what rows leave out).
+
+type ackRow struct {
+	By    personRow `json:"by"`
+	At    time.Time `json:"at"`
+	Reply string    `json:"reply,omitempty"`
+}
+
+type checkInView struct {
+	Author       personRow      `json:"author"`
+	CreatedAt    time.Time      `json:"created_at"`
+	Mood         trustsync.Mood `json:"mood"`
+	Feelings     []string       `json:"feelings,omitempty"`
+	Note         string         `json:"note,omitempty"`
+	Needs        string         `json:"needs,omitempty"`
+	Concerns     string         `json:"concerns,omitempty"`
+	Appreciation string         `json:"appreciation,omitempty"`
+	Acks         []ackRow       `json:"acks,omitempty"`
+}
+
+func checkInRow(c trustsync.CheckIn) checkInView {
+	v := checkInView{Author: personRow{c.Author.ID}, CreatedAt: c.CreatedAt, Mood: c.Mood, Feelings: c.Feelings,
+		Note: c.Note, Needs: c.Needs, Concerns: c.Concerns, Appreciation: c.Appreciation}
+	for _, a := range c.Acks {
+		v.Acks = append(v.Acks, ackRow{By: personRow{a.By.ID}, At: a.At, Reply: a.Reply})
+	}
+	return v
+}
+
+// readCheckIn decodes a check-in's view row.
+func readCheckIn(it trustsync.Item, c *trustsync.CheckIn) error {
+	if err := json.Unmarshal(it.Data, c); err != nil {
+		return viewDamaged(it, err)
+	}
+	c.ID = it.ID
+	if c.Feelings == nil {
+		c.Feelings = []string{}
+	}
+	if c.Acks == nil {
+		c.Acks = []trustsync.Ack{}
+	}
+	return nil
+}
+
+func checkInFromDoc(root *automerge.Map, id string) (trustsync.CheckIn, bool) {
+	m := getMap(root, id)
+	if m == nil {
+		return trustsync.CheckIn{}, false
+	}
+	mood, _ := getInt(m, "mood")
+	c := trustsync.CheckIn{
+		ID:           id,
+		Author:       trustsync.Person{ID: getStr(m, "author")},
+		CreatedAt:    getTime(m, "created_at"),
+		Mood:         trustsync.Mood(mood),
+		Feelings:     []string{},
+		Note:         getStr(m, "note"),
+		Needs:        getStr(m, "needs"),
+		Concerns:     getStr(m, "concerns"),
+		Appreciation: getStr(m, "appreciation"),
+		Acks:         []trustsync.Ack{},
+	}
+	c.Feelings = readFeelings(m)
+	if acks := getMap(m, "acks"); acks != nil {
+		at := getMap(m, "ack_at")
+		vals, _ := acks.Values()
+		for member, v := range vals {
+			c.Acks = append(c.Acks, trustsync.Ack{
+				By:    trustsync.Person{ID: member},
+				At:    getTime(at, member),
+				Reply: strOf(v),
+			})
+		}
+	}
+	slices.SortFunc(c.Acks, func(x, y trustsync.Ack) int {
+		if c := x.At.Compare(y.At); c != 0 {
+			return c
+		}
+		return strings.Compare(x.By.ID, y.By.ID)
+	})
+	return c, true
 }

@@ -4,14 +4,9 @@ package crdt
 // plans change"), with a plain timeline of the times it was kept or missed,
 // each acknowledged by the other partner. There is no score, no streak and
 // no percentage: only dated entries in words.
-//
-// This file also holds what the documents of the practices (commitments,
-// apologies, setbacks, rhythm, questions, moments) share: the kinds their
-// documents hold and the view hooks of view.go.
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,205 +16,9 @@ import (
 	"github.com/trustsync/trustsync"
 )
 
-// Commitment is a small promise one partner made, with the times it was
-// kept or missed, oldest first.
-type Commitment struct {
-	ID      string            `json:"id"`
-	Text    string            `json:"text"`
-	MadeBy  trustsync.Person  `json:"made_by"`
-	MadeAt  time.Time         `json:"made_at"`
-	Entries []CommitmentEntry `json:"entries"`
-}
-
-// CommitmentEntry is one dated note that a commitment was kept, or missed,
-// written by either partner and acknowledged by the other.
-type CommitmentEntry struct {
-	ID         string           `json:"id"`
-	Commitment string           `json:"commitment"`
-	Kept       bool             `json:"kept"`
-	Note       string           `json:"note,omitempty"`
-	By         trustsync.Person `json:"by"`
-	At         time.Time        `json:"at"`
-	Acks       []trustsync.Ack  `json:"acks"`
-}
-
-// practiceKind returns the item kind held directly under the root of one of
-// the practices' documents, "" for any other document.
-func practiceKind(doc string) string {
-	switch doc {
-	case CommitmentsDoc:
-		return KindCommitment
-	case ApologiesDoc:
-		return KindApology
-	case SetbacksDoc:
-		return KindSetback
-	case RhythmDoc:
-		return KindRhythm
-	case QuestionsDoc:
-		return KindQuestion
-	case MomentsDoc:
-		return KindMoment
-	}
-	return ""
-}
-
-// practiceRefs returns the view items a change message of a practice's
-// document names; ok is false for other documents.
-func practiceRefs(doc string, m changeMsg) ([]ItemRef, bool) {
-	kind := practiceKind(doc)
-	if kind == "" {
-		return nil, false
-	}
-	if m.K == KindCommitmentEntry && m.G != "" {
-		return []ItemRef{{KindCommitment, m.G}}, true
-	}
-	return []ItemRef{{kind, m.I}}, true
-}
-
 // entryView is a commitment entry's view row: the commitment holding it.
 type entryView struct {
 	Commitment string `json:"commitment"`
-}
-
-// putPracticeView stores the view row of an item of a practice's document.
-// ok is false when r is not such an item.
-func putPracticeView(put func(kind, id string, v any) error, root *automerge.Map, r ItemRef) (bool, error) {
-	var v any
-	found := false
-	switch r.Kind {
-	case KindCommitment:
-		c, ok := commitmentFromDoc(root, r.ID)
-		if !ok {
-			return true, nil
-		}
-		for _, e := range c.Entries {
-			if err := put(KindCommitmentEntry, e.ID, entryView{Commitment: c.ID}); err != nil {
-				return true, err
-			}
-		}
-		v, found = c, true
-	case KindApology:
-		v, found = apologyFromDoc(root, r.ID)
-	case KindSetback:
-		v, found = setbackFromDoc(root, r.ID)
-	case KindRhythm:
-		v, found = rhythmFromDoc(root, r.ID)
-	case KindQuestion:
-		v, found = questionFromDoc(root, r.ID)
-	case KindMoment:
-		v, found = momentFromDoc(root, r.ID)
-	default:
-		return false, nil
-	}
-	if !found {
-		return true, nil
-	}
-	return true, put(r.Kind, r.ID, v)
-}
-
-// readRow decodes an item's view row into v.
-func readRow(it trustsync.Item, v any) error {
-	if err := json.Unmarshal(it.Data, v); err != nil {
-		return viewDamaged(it, err)
-	}
-	return nil
-}
-
-// listRows decodes every view row of kind with read, which also resolves
-// names.
-func listRows[T any](s *Space, ctx context.Context, kind string, read func(trustsync.Item, people) (T, error)) ([]T, error) {
-	var out []T
-	err := s.view(ctx, func(tx trustsync.ReadTx) error {
-		p, err := loadPeople(tx)
-		if err != nil {
-			return err
-		}
-		items, err := tx.Items(kind)
-		if err != nil {
-			return err
-		}
-		out = make([]T, 0, len(items))
-		for _, it := range items {
-			v, err := read(it, p)
-			if err != nil {
-				return err
-			}
-			out = append(out, v)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// oneRow resolves id (or a prefix) among items of kind and decodes its row.
-func oneRow[T any](s *Space, ctx context.Context, id, kind string, read func(trustsync.Item, people) (T, error)) (T, error) {
-	var v T
-	err := s.view(ctx, func(tx trustsync.ReadTx) error {
-		r, err := resolve(tx, id, kind)
-		if err != nil {
-			return err
-		}
-		p, err := loadPeople(tx)
-		if err != nil {
-			return err
-		}
-		v, err = read(r.item, p)
-		return err
-	})
-	return v, err
-}
-
-// readAcks reads the per-member acknowledgements of an item: acks holds
-// each member's reply, ackAt when they acknowledged.
-func readAcks(m *automerge.Map, acksKey, atKey string) []trustsync.Ack {
-	out := []trustsync.Ack{}
-	acks := getMap(m, acksKey)
-	if acks == nil {
-		return out
-	}
-	at := getMap(m, atKey)
-	vals, _ := acks.Values()
-	for member, v := range vals {
-		out = append(out, trustsync.Ack{By: trustsync.Person{ID: member}, At: getTime(at, member), Reply: strOf(v)})
-	}
-	slices.SortFunc(out, func(x, y trustsync.Ack) int {
-		if c := x.At.Compare(y.At); c != 0 {
-			return c
-		}
-		return strings.Compare(x.By.ID, y.By.ID)
-	})
-	return out
-}
-
-// setAck records member me's acknowledgement with reply in the per-member
-// maps of m. It returns errNoChange when the same reply is already there.
-func setAck(m *automerge.Map, me, reply string, at time.Time) error {
-	acks, ackAt, err := memberMaps(m, "acks", "ack_at")
-	if err != nil {
-		return err
-	}
-	if v := getValue(acks, me); v != nil && strOf(v) == reply {
-		return errNoChange
-	}
-	if err := acks.Set(me, reply); err != nil {
-		return err
-	}
-	return setTime(ackAt, me, at)
-}
-
-func (p people) acks(acks []trustsync.Ack) {
-	for i := range acks {
-		p.fill(&acks[i].By)
-	}
-}
-
-// ackSummary is the history summary of an acknowledgement.
-func ackSummary(what, reply string) string {
-	s := "acknowledged " + what
-	if reply != "" {
-		s += " and replied " + quote(reply)
-	}
-	return s
 }
 
 // AddCommitment records a small promise made by this member.
@@ -357,23 +156,23 @@ func (s *Space) AckCommitmentEntry(ctx context.Context, entryID, reply string) e
 }
 
 // Commitments lists commitments, oldest first, each with its entries.
-func (s *Space) Commitments(ctx context.Context) ([]Commitment, error) {
+func (s *Space) Commitments(ctx context.Context) ([]trustsync.Commitment, error) {
 	out, err := listRows(s, ctx, KindCommitment, readCommitment)
 	if err != nil {
 		return nil, fmt.Errorf("list commitments: %w", err)
 	}
-	oldestFirst(out, func(v Commitment) (time.Time, string) { return v.MadeAt, v.ID })
+	oldestFirst(out, func(v trustsync.Commitment) (time.Time, string) { return v.MadeAt, v.ID })
 	return out, nil
 }
 
 // Commitment returns one commitment by ID or prefix.
-func (s *Space) Commitment(ctx context.Context, id string) (Commitment, error) {
+func (s *Space) Commitment(ctx context.Context, id string) (trustsync.Commitment, error) {
 	return oneRow(s, ctx, id, KindCommitment, readCommitment)
 }
 
 // CommitmentEntry returns the commitment holding an entry (given its ID or
 // prefix) and the entry.
-func (s *Space) CommitmentEntry(ctx context.Context, entryID string) (Commitment, CommitmentEntry, error) {
+func (s *Space) CommitmentEntry(ctx context.Context, entryID string) (trustsync.Commitment, trustsync.CommitmentEntry, error) {
 	var cid, eid string
 	err := s.view(ctx, func(tx trustsync.ReadTx) error {
 		r, err := resolve(tx, entryID, KindCommitmentEntry)
@@ -388,29 +187,29 @@ func (s *Space) CommitmentEntry(ctx context.Context, entryID string) (Commitment
 		return nil
 	})
 	if err != nil {
-		return Commitment{}, CommitmentEntry{}, err
+		return trustsync.Commitment{}, trustsync.CommitmentEntry{}, err
 	}
 	c, err := s.Commitment(ctx, cid)
 	if err != nil {
-		return Commitment{}, CommitmentEntry{}, err
+		return trustsync.Commitment{}, trustsync.CommitmentEntry{}, err
 	}
 	for _, e := range c.Entries {
 		if e.ID == eid {
 			return c, e, nil
 		}
 	}
-	return Commitment{}, CommitmentEntry{}, fmt.Errorf("no entry with ID %q: %w", entryID, trustsync.ErrNotFound)
+	return trustsync.Commitment{}, trustsync.CommitmentEntry{}, fmt.Errorf("no entry with ID %q: %w", entryID, trustsync.ErrNotFound)
 }
 
-func readCommitment(it trustsync.Item, p people) (Commitment, error) {
-	var c Commitment
+func readCommitment(it trustsync.Item, p people) (trustsync.Commitment, error) {
+	var c trustsync.Commitment
 	if err := readRow(it, &c); err != nil {
 		return c, err
 	}
 	c.ID = it.ID
 	p.fill(&c.MadeBy)
 	if c.Entries == nil {
-		c.Entries = []CommitmentEntry{}
+		c.Entries = []trustsync.CommitmentEntry{}
 	}
 	for i := range c.Entries {
 		e := &c.Entries[i]
@@ -423,17 +222,17 @@ func readCommitment(it trustsync.Item, p people) (Commitment, error) {
 	return c, nil
 }
 
-func commitmentFromDoc(root *automerge.Map, id string) (Commitment, bool) {
+func commitmentFromDoc(root *automerge.Map, id string) (trustsync.Commitment, bool) {
 	m := getMap(root, id)
 	if m == nil {
-		return Commitment{}, false
+		return trustsync.Commitment{}, false
 	}
-	c := Commitment{
+	c := trustsync.Commitment{
 		ID:      id,
 		Text:    getStr(m, "text"),
 		MadeBy:  trustsync.Person{ID: getStr(m, "made_by")},
 		MadeAt:  getTime(m, "made_at"),
-		Entries: []CommitmentEntry{},
+		Entries: []trustsync.CommitmentEntry{},
 	}
 	if entries := getMap(m, "entries"); entries != nil {
 		vals, _ := entries.Values()
@@ -442,7 +241,7 @@ func commitmentFromDoc(root *automerge.Map, id string) (Commitment, bool) {
 				continue
 			}
 			em := v.Map()
-			c.Entries = append(c.Entries, CommitmentEntry{
+			c.Entries = append(c.Entries, trustsync.CommitmentEntry{
 				ID:         eid,
 				Commitment: id,
 				Kept:       getStr(em, "outcome") == "kept",
@@ -453,7 +252,7 @@ func commitmentFromDoc(root *automerge.Map, id string) (Commitment, bool) {
 			})
 		}
 	}
-	slices.SortFunc(c.Entries, func(x, y CommitmentEntry) int {
+	slices.SortFunc(c.Entries, func(x, y trustsync.CommitmentEntry) int {
 		if c := x.At.Compare(y.At); c != 0 {
 			return c
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/trustsync/trustsync/crdt"
 )
 
-func mustCommitment(t *testing.T, s *crdt.Space, id string) crdt.Commitment {
+func mustCommitment(t *testing.T, s *crdt.Space, id string) trustsync.Commitment {
 	t.Helper()
 	c, err := s.Commitment(context.Background(), id)
 	if err != nil {

@@ -28,6 +28,11 @@
 // Listings read a materialized view and never load an Automerge document. A
 // Space is safe for concurrent use, also by several processes on one store.
 //
+// Every kind of item is one row of the table [Kinds] (see [Kind]): the
+// document that holds it, its words in reports and history, its place in
+// exports. Which documents a peer may send ([ValidDoc]), the view rows and
+// the write rules checked on receipt are derived from it (docs/KINDS.md).
+//
 //	st, err := store.Open(home, store.Options{})
 //	space, err := crdt.Create(ctx, st, crdt.CreateOptions{MemberName: "Alex"})
 //	id, err := space.AddBoundary(ctx, "I tell you when my plans change")

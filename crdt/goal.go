@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -269,4 +270,101 @@ func (s *Space) Goal(ctx context.Context, id string) (trustsync.Goal, error) {
 		return nil
 	})
 	return g, err
+}
+
+// The view rows of a goal and its steps (see view.go for what rows leave out).
+
+// stepView is a step's view row: the goal holding it. (The step itself is
+// in its goal's row; rows written by earlier versions also hold the step.)
+type stepView struct {
+	Goal string `json:"goal"`
+}
+
+type stepRow struct {
+	ID      string     `json:"id"`
+	Text    string     `json:"text"`
+	AddedBy personRow  `json:"added_by"`
+	AddedAt time.Time  `json:"added_at"`
+	Done    bool       `json:"done,omitempty"`
+	DoneBy  *personRow `json:"done_by,omitempty"`
+	DoneAt  time.Time  `json:"done_at,omitzero"`
+}
+
+type goalView struct {
+	Title     string     `json:"title"`
+	Why       string     `json:"why,omitempty"`
+	CreatedBy personRow  `json:"created_by"`
+	CreatedAt time.Time  `json:"created_at"`
+	Done      bool       `json:"done,omitempty"`
+	DoneBy    *personRow `json:"done_by,omitempty"`
+	DoneAt    time.Time  `json:"done_at,omitzero"`
+	Archived  bool       `json:"archived,omitempty"`
+	Steps     []stepRow  `json:"steps,omitempty"`
+}
+
+func goalRow(g trustsync.Goal) goalView {
+	v := goalView{Title: g.Title, Why: g.Why, CreatedBy: personRow{g.CreatedBy.ID}, CreatedAt: g.CreatedAt,
+		Done: g.Done, DoneBy: personRowOf(g.DoneBy), DoneAt: g.DoneAt, Archived: g.Archived}
+	for _, st := range g.Steps {
+		v.Steps = append(v.Steps, stepRow{ID: st.ID, Text: st.Text, AddedBy: personRow{st.AddedBy.ID}, AddedAt: st.AddedAt,
+			Done: st.Done, DoneBy: personRowOf(st.DoneBy), DoneAt: st.DoneAt})
+	}
+	return v
+}
+
+// readGoal decodes a goal's view row.
+func readGoal(it trustsync.Item) (trustsync.Goal, error) {
+	var g trustsync.Goal
+	if err := json.Unmarshal(it.Data, &g); err != nil {
+		return g, viewDamaged(it, err)
+	}
+	g.ID = it.ID
+	if g.Steps == nil {
+		g.Steps = []trustsync.Step{}
+	}
+	return g, nil
+}
+
+func goalFromDoc(root *automerge.Map, id string) (trustsync.Goal, bool) {
+	m := getMap(root, id)
+	if m == nil {
+		return trustsync.Goal{}, false
+	}
+	g := trustsync.Goal{
+		ID:        id,
+		Title:     getStr(m, "title"),
+		Why:       getStr(m, "why"),
+		CreatedBy: trustsync.Person{ID: getStr(m, "created_by")},
+		CreatedAt: getTime(m, "created_at"),
+		Done:      getBool(m, "done"),
+		DoneBy:    personPtr(getStr(m, "done_by")),
+		DoneAt:    getTime(m, "done_at"),
+		Archived:  getBool(m, "archived"),
+		Steps:     []trustsync.Step{},
+	}
+	if steps := getMap(m, "steps"); steps != nil {
+		vals, _ := steps.Values()
+		for sid, v := range vals {
+			if v.Kind() != automerge.KindMap {
+				continue
+			}
+			sm := v.Map()
+			g.Steps = append(g.Steps, trustsync.Step{
+				ID:      sid,
+				Text:    getStr(sm, "text"),
+				AddedBy: trustsync.Person{ID: getStr(sm, "added_by")},
+				AddedAt: getTime(sm, "added_at"),
+				Done:    getBool(sm, "done"),
+				DoneBy:  personPtr(getStr(sm, "done_by")),
+				DoneAt:  getTime(sm, "done_at"),
+			})
+		}
+	}
+	slices.SortFunc(g.Steps, func(x, y trustsync.Step) int {
+		if c := x.AddedAt.Compare(y.AddedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	return g, true
 }

@@ -51,14 +51,6 @@ func CheckInDoc(t time.Time) string {
 	return "checkins/" + t.UTC().Format("2006-01")
 }
 
-// kindName is the word used in messages for a kind.
-func kindName(kind string) string {
-	if kind == KindCheckIn {
-		return "check-in"
-	}
-	return kind
-}
-
 // resolved is an ID argument resolved against the view.
 type resolved struct {
 	kind string

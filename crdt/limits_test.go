@@ -43,11 +43,11 @@ func TestSpace_TextLimits(t *testing.T) {
 		}},
 		{"the reply", crdt.MaxNoteLen, func(x string) error { return s.AckCheckIn(ctx, c, x) }},
 		{"what happened", crdt.MaxNoteLen, func(x string) error {
-			_, err := s.WriteApology(ctx, crdt.NewApology{Happened: x})
+			_, err := s.WriteApology(ctx, trustsync.NewApology{Happened: x})
 			return err
 		}},
 		{"what you will do differently", crdt.MaxNoteLen, func(x string) error {
-			_, err := s.WriteApology(ctx, crdt.NewApology{Happened: "I was late", Different: x})
+			_, err := s.WriteApology(ctx, trustsync.NewApology{Happened: "I was late", Different: x})
 			return err
 		}},
 		{"the question", crdt.MaxTextLen, func(x string) error { _, err := s.AskQuestion(ctx, x); return err }},

@@ -54,13 +54,13 @@ func checkBothAgreed(t *testing.T, boundary, question string, spaces ...*crdt.Sp
 		if b := mustBoundary(t, s, boundary); !b.Agreed || len(b.Agreements) != 2 {
 			t.Errorf("%s: boundary agreed by both is not agreed: %+v", name, b)
 		}
-		if r := must[crdt.Rhythm](t)(s.Rhythm(ctx)); !r.Agreed {
+		if r := must[trustsync.Rhythm](t)(s.Rhythm(ctx)); !r.Agreed {
 			t.Errorf("%s: rhythm agreed by both is not agreed: %+v", name, r)
 		}
 		if d := must[crdt.Due](t)(s.Due(ctx, at)); d.Next.IsZero() {
 			t.Errorf("%s: due sees no agreed rhythm: %+v", name, d)
 		}
-		if q := must[crdt.Question](t)(s.Question(ctx, question)); !q.Both {
+		if q := must[trustsync.Question](t)(s.Question(ctx, question)); !q.Both {
 			t.Errorf("%s: question answered by both is not: %+v", name, q)
 		}
 	}

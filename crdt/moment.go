@@ -9,16 +9,6 @@ import (
 	"github.com/trustsync/trustsync"
 )
 
-// Moment is a good moment shared, or a thank-you, in a light log the two
-// partners keep together.
-type Moment struct {
-	ID     string           `json:"id"`
-	Text   string           `json:"text"`
-	Thanks bool             `json:"thanks"`
-	By     trustsync.Person `json:"by"`
-	At     time.Time        `json:"at"`
-}
-
 // AddMoment notes a good moment, or with thanks set, an appreciation.
 func (s *Space) AddMoment(ctx context.Context, text string, thanks bool) (string, error) {
 	text, err := cleanText("the moment", text, MaxTextLen)
@@ -54,9 +44,9 @@ func (s *Space) AddMoment(ctx context.Context, text string, thanks bool) (string
 }
 
 // Moments lists the moments and thanks, newest first.
-func (s *Space) Moments(ctx context.Context) ([]Moment, error) {
-	out, err := listRows(s, ctx, KindMoment, func(it trustsync.Item, p people) (Moment, error) {
-		var m Moment
+func (s *Space) Moments(ctx context.Context) ([]trustsync.Moment, error) {
+	out, err := listRows(s, ctx, KindMoment, func(it trustsync.Item, p people) (trustsync.Moment, error) {
+		var m trustsync.Moment
 		if err := readRow(it, &m); err != nil {
 			return m, err
 		}
@@ -67,16 +57,16 @@ func (s *Space) Moments(ctx context.Context) ([]Moment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list moments: %w", err)
 	}
-	newestFirst(out, func(v Moment) (time.Time, string) { return v.At, v.ID })
+	newestFirst(out, func(v trustsync.Moment) (time.Time, string) { return v.At, v.ID })
 	return out, nil
 }
 
-func momentFromDoc(root *automerge.Map, id string) (Moment, bool) {
+func momentFromDoc(root *automerge.Map, id string) (trustsync.Moment, bool) {
 	m := getMap(root, id)
 	if m == nil {
-		return Moment{}, false
+		return trustsync.Moment{}, false
 	}
-	return Moment{
+	return trustsync.Moment{
 		ID:     id,
 		Text:   getStr(m, "text"),
 		Thanks: getBool(m, "thanks"),

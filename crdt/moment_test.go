@@ -17,7 +17,7 @@ func TestMerge_MomentsFromBoth(t *testing.T) {
 	m2 := must[string](t)(b.AddMoment(ctx, "Thank you for picking me up", true))
 	syncAll(t, a, b)
 	for _, s := range []*crdt.Space{a, b} {
-		ms := must[[]crdt.Moment](t)(s.Moments(ctx))
+		ms := must[[]trustsync.Moment](t)(s.Moments(ctx))
 		if len(ms) != 2 || ms[0].ID != m2 || !ms[0].Thanks || ms[0].By.Name != "Alex" ||
 			ms[1].ID != m1 || ms[1].Thanks || ms[1].Text != "Pancakes on Saturday" {
 			t.Fatalf("on %s: %+v", s.Self().DeviceName, ms)

@@ -51,7 +51,7 @@ func TestSpace_AuthorTextsAreStrings(t *testing.T) {
 	cid := must[string](t)(sam.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 4, Note: "I felt heard today", Needs: "a walk"}))
 	com := must[string](t)(sam.AddCommitment(ctx, "I call when I am late"))
 	eid := must[string](t)(sam.RecordCommitment(ctx, com, true, "called at six"))
-	aid := must[string](t)(sam.WriteApology(ctx, crdt.NewApology{Happened: "I was late", Impact: "you waited",
+	aid := must[string](t)(sam.WriteApology(ctx, trustsync.NewApology{Happened: "I was late", Impact: "you waited",
 		Responsibility: "I lost track of time", Different: "I set an alarm"}))
 	sid := must[string](t)(sam.AddSetback(ctx, "I forgot to call", com, "a reminder at five"))
 	qid := must[string](t)(sam.AskQuestion(ctx, "What made today good?"))
@@ -94,21 +94,21 @@ func TestSpace_AuthorTextsAreStrings(t *testing.T) {
 	if c := must[trustsync.CheckIn](t)(alex.CheckIn(ctx, cid)); c.Note != "I felt heard today" || c.Needs != "a walk" {
 		t.Errorf("Alex's device shows the check-in as %+v", c)
 	}
-	if c := must[[]crdt.Commitment](t)(alex.Commitments(ctx)); len(c) != 1 || c[0].Text != "I call when I am late" ||
+	if c := must[[]trustsync.Commitment](t)(alex.Commitments(ctx)); len(c) != 1 || c[0].Text != "I call when I am late" ||
 		len(c[0].Entries) != 1 || c[0].Entries[0].Note != "called at six" {
 		t.Errorf("Alex's device shows the commitments as %+v", c)
 	}
-	if a := must[crdt.Apology](t)(alex.Apology(ctx, aid)); a.Happened != "I was late" || a.Impact != "you waited" ||
+	if a := must[trustsync.Apology](t)(alex.Apology(ctx, aid)); a.Happened != "I was late" || a.Impact != "you waited" ||
 		a.Responsibility != "I lost track of time" || a.Different != "I set an alarm" {
 		t.Errorf("Alex's device shows the apology as %+v", a)
 	}
-	if sb := must[crdt.Setback](t)(alex.Setback(ctx, sid)); sb.Text != "I forgot to call" || sb.Plan().Text != "a reminder at five" {
+	if sb := must[trustsync.Setback](t)(alex.Setback(ctx, sid)); sb.Text != "I forgot to call" || sb.Plan().Text != "a reminder at five" {
 		t.Errorf("Alex's device shows the setback as %+v", sb)
 	}
-	if q := must[[]crdt.Question](t)(alex.Questions(ctx)); len(q) != 1 || q[0].Text != "What made today good?" {
+	if q := must[[]trustsync.Question](t)(alex.Questions(ctx)); len(q) != 1 || q[0].Text != "What made today good?" {
 		t.Errorf("Alex's device shows the questions as %+v", q)
 	}
-	if m := must[[]crdt.Moment](t)(alex.Moments(ctx)); len(m) != 1 || m[0].Text != "the tea you made" {
+	if m := must[[]trustsync.Moment](t)(alex.Moments(ctx)); len(m) != 1 || m[0].Text != "the tea you made" {
 		t.Errorf("Alex's device shows the moments as %+v", m)
 	}
 }

@@ -395,7 +395,7 @@ func (w *pworld) edit(s *crdt.Space, step int) error {
 	case 14:
 		return s.AckCommitmentEntry(ctx, w.pick("entry", "e"), text)
 	case 15:
-		id, err := s.WriteApology(ctx, crdt.NewApology{Happened: text, Impact: "impact", Responsibility: "mine", Different: "listen"})
+		id, err := s.WriteApology(ctx, trustsync.NewApology{Happened: text, Impact: "impact", Responsibility: "mine", Different: "listen"})
 		return w.add("apology", id, err)
 	case 16:
 		return s.AckApology(ctx, w.pick("apology", "a"), text)
@@ -408,9 +408,9 @@ func (w *pworld) edit(s *crdt.Space, step int) error {
 	case 19:
 		return s.PlanSetback(ctx, w.pick("setback", "s"), text)
 	case 20:
-		c := crdt.Cadence{Every: "daily"}
+		c := trustsync.Cadence{Every: "daily"}
 		if rapid.Bool().Draw(rt, "weekly") {
-			c = crdt.Cadence{Every: "weekly", Day: time.Weekday(rapid.IntRange(0, 6).Draw(rt, "day"))}
+			c = trustsync.Cadence{Every: "weekly", Day: time.Weekday(rapid.IntRange(0, 6).Draw(rt, "day"))}
 		}
 		return s.SetRhythm(ctx, c)
 	case 21:
@@ -452,12 +452,12 @@ func (w *pworld) editDoc(s *crdt.Space, doc string, step int) error {
 		id, err = s.AddCommitment(ctx, text)
 		return w.add("commitment", id, err)
 	case doc == crdt.ApologiesDoc:
-		id, err = s.WriteApology(ctx, crdt.NewApology{Happened: text, Impact: "impact", Responsibility: "mine", Different: "listen"})
+		id, err = s.WriteApology(ctx, trustsync.NewApology{Happened: text, Impact: "impact", Responsibility: "mine", Different: "listen"})
 		return w.add("apology", id, err)
 	case doc == crdt.SetbacksDoc:
 		return s.FeelSetback(ctx, w.pick("setback", "s"), text)
 	case doc == crdt.RhythmDoc:
-		return s.SetRhythm(ctx, crdt.Cadence{Every: "weekly", Day: time.Weekday(step % 7)})
+		return s.SetRhythm(ctx, trustsync.Cadence{Every: "weekly", Day: time.Weekday(step % 7)})
 	case doc == crdt.QuestionsDoc:
 		id, err = s.AskQuestion(ctx, text+"?")
 		return w.add("question", id, err)

@@ -33,35 +33,6 @@ import (
 	"github.com/trustsync/trustsync"
 )
 
-// Question is a question both partners answer. Each answer stays sealed
-// until both have answered.
-type Question struct {
-	ID      string           `json:"id"`
-	Text    string           `json:"text"`
-	AskedBy trustsync.Person `json:"asked_by"`
-	AskedAt time.Time        `json:"asked_at"`
-	// Answers holds one answer per partner who answered, in the order
-	// they answered.
-	Answers []Answer `json:"answers"`
-	// Both is set once both partners' answers are in the document.
-	Both bool `json:"both_answered"`
-}
-
-// Answer is one partner's answer to a [Question], as this device can read
-// it.
-type Answer struct {
-	By trustsync.Person `json:"by"`
-	At time.Time        `json:"at"`
-	// Revealed is set once the author's device has shared the key (only
-	// after both answered); RevealedAt says when.
-	Revealed   bool      `json:"revealed"`
-	RevealedAt time.Time `json:"revealed_at,omitzero"`
-	// Readable is set when Text holds the answer: it was revealed, or it is
-	// this member's own answer, written on this device, whose key is here.
-	Readable bool   `json:"readable"`
-	Text     string `json:"text,omitempty"`
-}
-
 // questionView is a question's view row: the sealed answers and any
 // revealed keys, as the shared document holds them.
 type questionView struct {
@@ -474,11 +445,11 @@ func (s *Space) RevealAnswers(ctx context.Context) error {
 // Questions lists the questions, newest first, with every answer this
 // device can read. It first reveals what can be revealed (RevealAnswers);
 // when that fails, the listing is still returned and the failure logged.
-func (s *Space) Questions(ctx context.Context) ([]Question, error) {
+func (s *Space) Questions(ctx context.Context) ([]trustsync.Question, error) {
 	if err := s.RevealAnswers(ctx); err != nil {
 		s.log.Warn("cannot reveal answers", "err", err)
 	}
-	var out []Question
+	var out []trustsync.Question
 	me := s.Self().MemberID
 	err := s.view(ctx, func(tx trustsync.ReadTx) error {
 		p, err := loadPeople(tx)
@@ -501,16 +472,16 @@ func (s *Space) Questions(ctx context.Context) ([]Question, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list questions: %w", err)
 	}
-	newestFirst(out, func(v Question) (time.Time, string) { return v.AskedAt, v.ID })
+	newestFirst(out, func(v trustsync.Question) (time.Time, string) { return v.AskedAt, v.ID })
 	return out, nil
 }
 
 // Question returns one question by ID or prefix, like Questions.
-func (s *Space) Question(ctx context.Context, id string) (Question, error) {
+func (s *Space) Question(ctx context.Context, id string) (trustsync.Question, error) {
 	if err := s.RevealAnswers(ctx); err != nil {
 		s.log.Warn("cannot reveal answers", "err", err)
 	}
-	var q Question
+	var q trustsync.Question
 	me := s.Self().MemberID
 	err := s.view(ctx, func(tx trustsync.ReadTx) error {
 		r, err := resolve(tx, id, KindQuestion)
@@ -527,12 +498,12 @@ func (s *Space) Question(ctx context.Context, id string) (Question, error) {
 	return q, err
 }
 
-func readQuestion(tx trustsync.ReadTx, it trustsync.Item, p people, me string) (Question, error) {
+func readQuestion(tx trustsync.ReadTx, it trustsync.Item, p people, me string) (trustsync.Question, error) {
 	var v questionView
 	if err := readRow(it, &v); err != nil {
-		return Question{}, err
+		return trustsync.Question{}, err
 	}
-	q := Question{ID: it.ID, Text: v.Text, AskedBy: trustsync.Person{ID: v.AskedBy.ID}, AskedAt: v.AskedAt, Answers: []Answer{}}
+	q := trustsync.Question{ID: it.ID, Text: v.Text, AskedBy: trustsync.Person{ID: v.AskedBy.ID}, AskedAt: v.AskedAt, Answers: []trustsync.Answer{}}
 	p.fill(&q.AskedBy)
 	answered := map[string]bool{}
 	for _, a := range v.Answers {
@@ -543,7 +514,7 @@ func readQuestion(tx trustsync.ReadTx, it trustsync.Item, p people, me string) (
 			continue
 		}
 		answered[a.By.ID] = true
-		ans := Answer{By: trustsync.Person{ID: a.By.ID}, At: a.At}
+		ans := trustsync.Answer{By: trustsync.Person{ID: a.By.ID}, At: a.At}
 		p.fill(&ans.By)
 		if text, ok := openAnswer(it.ID, a.By.ID, a.Sealed, decodeKey(a.Key)); ok {
 			ans.Text, ans.Readable, ans.Revealed, ans.RevealedAt = text, true, true, a.KeyAt

@@ -69,7 +69,7 @@ func TestQuestion_JunkAnswerRevealsNothing(t *testing.T) {
 			syncAll(t, s, a)
 			noErr(t, modifiedAnswers(t, a, s, qq, entries))
 			noErr(t, s.RevealAnswers(ctx))
-			got := must[crdt.Question](t)(s.Question(ctx, qq))
+			got := must[trustsync.Question](t)(s.Question(ctx, qq))
 			if got.Both || len(got.Answers) != 1 || got.Answers[0].By.Name != "Sam" || got.Answers[0].Revealed {
 				t.Fatalf("after a junk answer (%s): %+v, want only Sam's answer, unrevealed, still waiting", name, got)
 			}
@@ -86,7 +86,7 @@ func TestQuestion_JunkAnswerRevealsNothing(t *testing.T) {
 	// Under made-up IDs: refused on receipt, as an answer written in
 	// another's name.
 	wantErr(t, modifiedAnswers(t, alex, sam, q, junk), trustsync.ErrForged)
-	got := must[crdt.Question](t)(sam.Question(ctx, q))
+	got := must[trustsync.Question](t)(sam.Question(ctx, q))
 	if got.Both || len(got.Answers) != 1 || got.Answers[0].Revealed {
 		t.Fatalf("after junk under made-up IDs: %+v", got)
 	}

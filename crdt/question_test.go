@@ -12,7 +12,7 @@ import (
 )
 
 // answerOf returns the answer by name to question id as s can read it.
-func answerOf(t *testing.T, s *crdt.Space, id, name string) (crdt.Answer, bool) {
+func answerOf(t *testing.T, s *crdt.Space, id, name string) (trustsync.Answer, bool) {
 	t.Helper()
 	q, err := s.Question(context.Background(), id)
 	if err != nil {
@@ -23,7 +23,7 @@ func answerOf(t *testing.T, s *crdt.Space, id, name string) (crdt.Answer, bool) 
 			return a, true
 		}
 	}
-	return crdt.Answer{}, false
+	return trustsync.Answer{}, false
 }
 
 // wantReadable fails unless s reads name's answer as text.
@@ -100,7 +100,7 @@ func TestMerge_AnswerRevealedWhileOtherOffline(t *testing.T) {
 			for _, s := range []*crdt.Space{a, b} {
 				wantReadable(t, s, q, "Sam", samSays)
 				wantReadable(t, s, q, "Alex", alexSays)
-				got := must[crdt.Question](t)(s.Question(ctx, q))
+				got := must[trustsync.Question](t)(s.Question(ctx, q))
 				if !got.Both || len(got.Answers) != 2 {
 					t.Fatalf("on %s: %+v", s.Self().DeviceName, got)
 				}
@@ -165,7 +165,7 @@ func TestSpace_AnswerOnce(t *testing.T) {
 	wantReadable(t, a, q, "Sam", "your message at noon")
 	before := must[[]string](t)(a.Heads(ctx, crdt.QuestionsDoc))
 	noErr(t, a.RevealAnswers(ctx))
-	must[[]crdt.Question](t)(a.Questions(ctx))
+	must[[]trustsync.Question](t)(a.Questions(ctx))
 	if after := must[[]string](t)(a.Heads(ctx, crdt.QuestionsDoc)); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatal("reading wrote to the questions document with nothing to reveal")
 	}

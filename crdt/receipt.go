@@ -52,13 +52,8 @@ func touchedBy(doc string, pc *amwire.Change, idx *objIndex) []touched {
 			continue
 		}
 		t := touched{top: top}
-		if len(p) >= 3 {
-			switch {
-			case doc == GoalsDoc && p[1] == "steps":
-				t.sub = ItemRef{KindStep, p[2]}
-			case doc == CommitmentsDoc && p[1] == "entries":
-				t.sub = ItemRef{KindCommitmentEntry, p[2]}
-			}
+		if sub, ok := heldRef(doc, p); ok {
+			t.sub = sub
 		}
 		if !seen[t] {
 			seen[t] = true

@@ -12,50 +12,36 @@ import (
 	"github.com/trustsync/trustsync"
 )
 
-// Cadence is how often the couple means to check in: every day, or once a
-// week on a given day.
-type Cadence struct {
-	Every string       `json:"every"`         // "daily" or "weekly"
-	Day   time.Weekday `json:"day,omitempty"` // the day of a weekly rhythm
-}
-
 // ParseCadence reads a cadence as a person writes it: every is "daily" or
 // "weekly"; day names the weekday of a weekly rhythm ("sunday", "sun") and
 // must be empty for a daily one.
-func ParseCadence(every, day string) (Cadence, error) {
+func ParseCadence(every, day string) (trustsync.Cadence, error) {
 	every = strings.ToLower(strings.TrimSpace(every))
 	day = strings.ToLower(strings.TrimSpace(day))
 	switch every {
 	case "daily":
 		if day != "" {
-			return Cadence{}, fmt.Errorf("a daily rhythm has no day: %w", trustsync.ErrInvalid)
+			return trustsync.Cadence{}, fmt.Errorf("a daily rhythm has no day: %w", trustsync.ErrInvalid)
 		}
-		return Cadence{Every: "daily"}, nil
+		return trustsync.Cadence{Every: "daily"}, nil
 	case "weekly":
 		if day == "" {
-			return Cadence{}, fmt.Errorf("a weekly rhythm needs a day, such as sunday: %w", trustsync.ErrInvalid)
+			return trustsync.Cadence{}, fmt.Errorf("a weekly rhythm needs a day, such as sunday: %w", trustsync.ErrInvalid)
 		}
 		for d := time.Sunday; d <= time.Saturday; d++ {
 			name := strings.ToLower(d.String())
 			if day == name || (len(day) >= 3 && strings.HasPrefix(name, day)) {
-				return Cadence{Every: "weekly", Day: d}, nil
+				return trustsync.Cadence{Every: "weekly", Day: d}, nil
 			}
 		}
-		return Cadence{}, fmt.Errorf("%q is not a day of the week: %w", day, trustsync.ErrInvalid)
+		return trustsync.Cadence{}, fmt.Errorf("%q is not a day of the week: %w", day, trustsync.ErrInvalid)
 	}
-	return Cadence{}, fmt.Errorf("%q is not a rhythm: use daily or weekly: %w", every, trustsync.ErrInvalid)
+	return trustsync.Cadence{}, fmt.Errorf("%q is not a rhythm: use daily or weekly: %w", every, trustsync.ErrInvalid)
 }
 
-// String says the cadence in words: "daily", "weekly on Sunday".
-func (c Cadence) String() string {
-	if c.Every == "weekly" {
-		return "weekly on " + c.Day.String()
-	}
-	return c.Every
-}
-
-// key is the cadence as stored, and as agreed to: "daily", "weekly:sunday".
-func (c Cadence) key() string {
+// cadenceKey is the cadence as stored, and as agreed to: "daily",
+// "weekly:sunday".
+func cadenceKey(c trustsync.Cadence) string {
 	if c.Every == "weekly" {
 		return "weekly:" + strings.ToLower(c.Day.String())
 	}
@@ -64,23 +50,10 @@ func (c Cadence) key() string {
 
 // cadenceOf reads a stored cadence; ok is false for one this build does
 // not know (written by a newer version).
-func cadenceOf(key string) (Cadence, bool) {
+func cadenceOf(key string) (trustsync.Cadence, bool) {
 	every, day, _ := strings.Cut(key, ":")
 	c, err := ParseCadence(every, day)
 	return c, err == nil
-}
-
-// Rhythm is the check-in cadence the couple set. Like a boundary, it counts
-// as agreed only when both partners agreed to this exact cadence; changing
-// it asks both again.
-type Rhythm struct {
-	ID         string                `json:"id"`
-	Cadence    Cadence               `json:"cadence"`
-	Stored     string                `json:"stored"` // the cadence as stored, for a newer one this build cannot read
-	SetBy      trustsync.Person      `json:"set_by"`
-	SetAt      time.Time             `json:"set_at"`
-	Agreements []trustsync.Agreement `json:"agreements"`
-	Agreed     bool                  `json:"agreed"`
 }
 
 // currentRhythm returns the key of the rhythm item in effect in the rhythm
@@ -105,7 +78,7 @@ func currentRhythm(root *automerge.Map) string {
 // SetRhythm proposes a check-in cadence, or changes the one in effect.
 // Setting it is not agreeing to it: each partner agrees with AgreeRhythm,
 // and a change asks both again.
-func (s *Space) SetRhythm(ctx context.Context, c Cadence) error {
+func (s *Space) SetRhythm(ctx context.Context, c trustsync.Cadence) error {
 	c, err := ParseCadence(c.Every, dayName(c))
 	if err != nil {
 		return fmt.Errorf("set rhythm: %w", err)
@@ -121,7 +94,7 @@ func (s *Space) SetRhythm(ctx context.Context, c Cadence) error {
 				return edit{}, err
 			}
 			if err := setFields(m,
-				"cadence", c.key(),
+				"cadence", cadenceKey(c),
 				"set_by", me,
 				"set_at", at.UnixMilli(),
 				"agree", automerge.NewMap(),
@@ -131,10 +104,10 @@ func (s *Space) SetRhythm(ctx context.Context, c Cadence) error {
 			}
 		} else {
 			m := getMap(root, id)
-			if getStr(m, "cadence") == c.key() {
+			if getStr(m, "cadence") == cadenceKey(c) {
 				return edit{}, errNoChange
 			}
-			if err := setFields(m, "cadence", c.key(), "set_by", me, "set_at", at.UnixMilli()); err != nil {
+			if err := setFields(m, "cadence", cadenceKey(c), "set_by", me, "set_at", at.UnixMilli()); err != nil {
 				return edit{}, err
 			}
 		}
@@ -148,7 +121,7 @@ func (s *Space) SetRhythm(ctx context.Context, c Cadence) error {
 	return nil
 }
 
-func dayName(c Cadence) string {
+func dayName(c trustsync.Cadence) string {
 	if c.Every == "weekly" {
 		return c.Day.String()
 	}
@@ -166,13 +139,13 @@ func (s *Space) AgreeRhythm(ctx context.Context) error {
 // the cadence in effect is seen, the one the member was shown. Otherwise
 // nothing is recorded and the error wraps a [*TextChangedError] (and
 // [ErrTextChanged]) whose Current is the cadence in effect, in words.
-func (s *Space) AgreeRhythmCadence(ctx context.Context, seen Cadence) error {
+func (s *Space) AgreeRhythmCadence(ctx context.Context, seen trustsync.Cadence) error {
 	return s.agreeRhythm(ctx, &seen)
 }
 
 // agreeRhythm records the agreement; seen, when not nil, is the cadence
 // the agreement is bound to.
-func (s *Space) agreeRhythm(ctx context.Context, seen *Cadence) error {
+func (s *Space) agreeRhythm(ctx context.Context, seen *trustsync.Cadence) error {
 	me := s.Self().MemberID
 	_, err := s.write(ctx, RhythmDoc, func(d *automerge.Doc, root *automerge.Map) (edit, error) {
 		id := currentRhythm(root)
@@ -181,7 +154,7 @@ func (s *Space) agreeRhythm(ctx context.Context, seen *Cadence) error {
 		}
 		m := getMap(root, id)
 		key := getStr(m, "cadence")
-		if seen != nil && seen.key() != key {
+		if seen != nil && cadenceKey(*seen) != key {
 			now := key
 			if c, ok := cadenceOf(key); ok {
 				now = c.String()
@@ -217,8 +190,8 @@ func (s *Space) agreeRhythm(ctx context.Context, seen *Cadence) error {
 
 // Rhythm returns the check-in rhythm in effect, or an error wrapping
 // trustsync.ErrNotFound when none was set.
-func (s *Space) Rhythm(ctx context.Context) (Rhythm, error) {
-	var out Rhythm
+func (s *Space) Rhythm(ctx context.Context) (trustsync.Rhythm, error) {
+	var out trustsync.Rhythm
 	err := s.view(ctx, func(tx trustsync.ReadTx) error {
 		p, err := loadPeople(tx)
 		if err != nil {
@@ -230,7 +203,7 @@ func (s *Space) Rhythm(ctx context.Context) (Rhythm, error) {
 		}
 		found := false
 		for _, it := range items {
-			var r Rhythm
+			var r trustsync.Rhythm
 			if err := readRow(it, &r); err != nil {
 				return err
 			}
@@ -252,14 +225,14 @@ func (s *Space) Rhythm(ctx context.Context) (Rhythm, error) {
 	return out, err
 }
 
-func rhythmFromDoc(root *automerge.Map, id string) (Rhythm, bool) {
+func rhythmFromDoc(root *automerge.Map, id string) (trustsync.Rhythm, bool) {
 	m := getMap(root, id)
 	if m == nil {
-		return Rhythm{}, false
+		return trustsync.Rhythm{}, false
 	}
 	key := getStr(m, "cadence")
 	c, _ := cadenceOf(key)
-	r := Rhythm{
+	r := trustsync.Rhythm{
 		ID:         id,
 		Cadence:    c,
 		Stored:     key,
@@ -289,7 +262,7 @@ func rhythmFromDoc(root *automerge.Map, id string) (Rhythm, bool) {
 // computed on this device alone from what it holds: no network, no server.
 type Due struct {
 	// Rhythm is the rhythm in effect; HasRhythm is false when none was set.
-	Rhythm    Rhythm
+	Rhythm    trustsync.Rhythm
 	HasRhythm bool
 	// Next is the start of the day (in the location of the time given to
 	// Space.Due) when this member's next check-in is due. Zero while the

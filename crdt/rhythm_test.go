@@ -9,7 +9,7 @@ import (
 	"github.com/trustsync/trustsync/crdt"
 )
 
-func weekly(t *testing.T, day string) crdt.Cadence {
+func weekly(t *testing.T, day string) trustsync.Cadence {
 	t.Helper()
 	c, err := crdt.ParseCadence("weekly", day)
 	noErr(t, err)
@@ -31,7 +31,7 @@ func TestMerge_RhythmChangedWhileAgreed(t *testing.T) {
 			noErr(t, a.SetRhythm(ctx, weekly(t, "monday"))) // ...while Sam changes it
 			ex.run(t, a, b)
 			for _, s := range []*crdt.Space{a, b} {
-				r := must[crdt.Rhythm](t)(s.Rhythm(ctx))
+				r := must[trustsync.Rhythm](t)(s.Rhythm(ctx))
 				if r.Agreed || r.Cadence.String() != "weekly on Monday" || len(r.Agreements) != 2 {
 					t.Fatalf("on %s: %+v", s.Self().DeviceName, r)
 				}
@@ -45,7 +45,7 @@ func TestMerge_RhythmChangedWhileAgreed(t *testing.T) {
 			noErr(t, b.AgreeRhythm(ctx))
 			ex.run(t, a, b)
 			for _, s := range []*crdt.Space{a, b} {
-				if r := must[crdt.Rhythm](t)(s.Rhythm(ctx)); !r.Agreed {
+				if r := must[trustsync.Rhythm](t)(s.Rhythm(ctx)); !r.Agreed {
 					t.Fatalf("on %s after both agreed: %+v", s.Self().DeviceName, r)
 				}
 			}
@@ -61,7 +61,7 @@ func TestMerge_RhythmSetOnBothBeforeSync(t *testing.T) {
 	noErr(t, a.SetRhythm(ctx, weekly(t, "sunday")))
 	noErr(t, b.SetRhythm(ctx, weekly(t, "wednesday")))
 	syncAll(t, a, b)
-	ra, rb := must[crdt.Rhythm](t)(a.Rhythm(ctx)), must[crdt.Rhythm](t)(b.Rhythm(ctx))
+	ra, rb := must[trustsync.Rhythm](t)(a.Rhythm(ctx)), must[trustsync.Rhythm](t)(b.Rhythm(ctx))
 	if ra.ID != rb.ID || ra.Cadence != rb.Cadence || ra.Cadence.Day != time.Wednesday {
 		t.Fatalf("rhythms differ or the later one lost: %+v / %+v", ra, rb)
 	}

@@ -52,33 +52,6 @@ type unitRules struct {
 	subs   map[string]unitRules // containers of sub-items, by field
 }
 
-// docRules returns the rules of the items of a document.
-func docRules(doc string) (unitRules, bool) {
-	switch {
-	case doc == BoundariesDoc:
-		return unitRules{what: "boundary"}, true
-	case doc == GoalsDoc:
-		return unitRules{what: "goal", subs: map[string]unitRules{"steps": {what: "step"}}}, true
-	case strings.HasPrefix(doc, "checkins/"):
-		return unitRules{what: "check-in", author: "author"}, true
-	case doc == CommitmentsDoc:
-		return unitRules{what: "commitment", author: "made_by",
-			subs: map[string]unitRules{"entries": {what: "commitment entry", author: "by"}}}, true
-	case doc == ApologiesDoc:
-		return unitRules{what: "apology", author: "author"}, true
-	case doc == SetbacksDoc:
-		return unitRules{what: "setback", author: "added_by",
-			subs: map[string]unitRules{"plans": {what: "setback plan", author: "by"}}}, true
-	case doc == RhythmDoc:
-		return unitRules{what: "rhythm"}, true
-	case doc == QuestionsDoc:
-		return unitRules{what: "question", author: "asked_by"}, true
-	case doc == MomentsDoc:
-		return unitRules{what: "moment", author: "by"}, true
-	}
-	return unitRules{}, false
-}
-
 // ruleCheck is the check of the changes of one receipt.
 type ruleCheck struct {
 	tx    trustsync.ReadTx

@@ -410,13 +410,13 @@ func TestRules_HonestFlowsPass(t *testing.T) {
 		x.g = must[string](t)(s.AddGoal(ctx, "goal", "why"))
 		x.c = must[string](t)(s.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 3, Note: "note", Feelings: []string{"calm"}}))
 		x.cm = must[string](t)(s.AddCommitment(ctx, "call when late"))
-		x.ap = must[string](t)(s.WriteApology(ctx, NewApology{Happened: "I was late", Impact: "you waited"}))
+		x.ap = must[string](t)(s.WriteApology(ctx, trustsync.NewApology{Happened: "I was late", Impact: "you waited"}))
 		x.sb = must[string](t)(s.AddSetback(ctx, "forgot", x.cm, "set a reminder"))
 		x.q = must[string](t)(s.AskQuestion(ctx, "what helps?"))
 		_ = must[string](t)(s.AddMoment(ctx, "a walk", true))
 		made[s] = x
 	}
-	noErr(t, alex.SetRhythm(ctx, Cadence{Every: "daily"}))
+	noErr(t, alex.SetRhythm(ctx, trustsync.Cadence{Every: "daily"}))
 	sync()
 	for _, p := range [][2]*Space{{alex, sam}, {sam, alex}} {
 		s, o := p[0], made[p[1]]
@@ -441,7 +441,7 @@ func TestRules_HonestFlowsPass(t *testing.T) {
 		sync()
 	}
 	noErr(t, sam.AgreeRhythm(ctx))
-	noErr(t, sam.SetRhythm(ctx, Cadence{Every: "weekly", Day: time.Sunday}))
+	noErr(t, sam.SetRhythm(ctx, trustsync.Cadence{Every: "weekly", Day: time.Sunday}))
 	noErr(t, alex.AgreeRhythm(ctx))
 	sync()
 	noErr(t, alex.RemoveDevices(ctx, []string{sam.Self().DeviceID}, "a pause"))

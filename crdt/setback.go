@@ -11,42 +11,6 @@ import (
 	"github.com/trustsync/trustsync"
 )
 
-// Setback is something that went wrong, linked to the boundary, goal or
-// commitment it touched, with what each partner felt and the plan as the
-// couple revisited it (every revision kept, oldest first).
-type Setback struct {
-	ID       string           `json:"id"`
-	Text     string           `json:"text"`
-	About    ItemRef          `json:"about"`
-	AddedBy  trustsync.Person `json:"added_by"`
-	AddedAt  time.Time        `json:"added_at"`
-	Feelings []Feeling        `json:"feelings"`
-	Plans    []Plan           `json:"plans"`
-}
-
-// Feeling is what one partner felt about a setback, in their own words.
-type Feeling struct {
-	By   trustsync.Person `json:"by"`
-	At   time.Time        `json:"at"`
-	Text string           `json:"text"`
-}
-
-// Plan is one revision of what the couple will do after a setback.
-type Plan struct {
-	ID   string           `json:"id"`
-	By   trustsync.Person `json:"by"`
-	At   time.Time        `json:"at"`
-	Text string           `json:"text"`
-}
-
-// Plan returns the current plan: the latest revision, or the zero Plan.
-func (sb Setback) Plan() Plan {
-	if len(sb.Plans) == 0 {
-		return Plan{}
-	}
-	return sb.Plans[len(sb.Plans)-1]
-}
-
 // AddSetback records a setback about a boundary, goal or commitment (about
 // is its ID or prefix), with an optional first plan.
 func (s *Space) AddSetback(ctx context.Context, text, about, plan string) (string, error) {
@@ -186,23 +150,23 @@ func (s *Space) PlanSetback(ctx context.Context, id, text string) error {
 }
 
 // Setbacks lists setbacks, newest first.
-func (s *Space) Setbacks(ctx context.Context) ([]Setback, error) {
+func (s *Space) Setbacks(ctx context.Context) ([]trustsync.Setback, error) {
 	out, err := listRows(s, ctx, KindSetback, readSetback)
 	if err != nil {
 		return nil, fmt.Errorf("list setbacks: %w", err)
 	}
-	newestFirst(out, func(v Setback) (time.Time, string) { return v.AddedAt, v.ID })
+	newestFirst(out, func(v trustsync.Setback) (time.Time, string) { return v.AddedAt, v.ID })
 	return out, nil
 }
 
 // SetbacksAbout lists the setbacks linked to one boundary, goal or
 // commitment (its full ID), newest first.
-func (s *Space) SetbacksAbout(ctx context.Context, itemID string) ([]Setback, error) {
+func (s *Space) SetbacksAbout(ctx context.Context, itemID string) ([]trustsync.Setback, error) {
 	all, err := s.Setbacks(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := []Setback{}
+	out := []trustsync.Setback{}
 	for _, sb := range all {
 		if sb.About.ID == itemID {
 			out = append(out, sb)
@@ -212,22 +176,22 @@ func (s *Space) SetbacksAbout(ctx context.Context, itemID string) ([]Setback, er
 }
 
 // Setback returns one setback by ID or prefix.
-func (s *Space) Setback(ctx context.Context, id string) (Setback, error) {
+func (s *Space) Setback(ctx context.Context, id string) (trustsync.Setback, error) {
 	return oneRow(s, ctx, id, KindSetback, readSetback)
 }
 
-func readSetback(it trustsync.Item, p people) (Setback, error) {
-	var sb Setback
+func readSetback(it trustsync.Item, p people) (trustsync.Setback, error) {
+	var sb trustsync.Setback
 	if err := readRow(it, &sb); err != nil {
 		return sb, err
 	}
 	sb.ID = it.ID
 	p.fill(&sb.AddedBy)
 	if sb.Feelings == nil {
-		sb.Feelings = []Feeling{}
+		sb.Feelings = []trustsync.Feeling{}
 	}
 	if sb.Plans == nil {
-		sb.Plans = []Plan{}
+		sb.Plans = []trustsync.Plan{}
 	}
 	for i := range sb.Feelings {
 		p.fill(&sb.Feelings[i].By)
@@ -238,28 +202,28 @@ func readSetback(it trustsync.Item, p people) (Setback, error) {
 	return sb, nil
 }
 
-func setbackFromDoc(root *automerge.Map, id string) (Setback, bool) {
+func setbackFromDoc(root *automerge.Map, id string) (trustsync.Setback, bool) {
 	m := getMap(root, id)
 	if m == nil {
-		return Setback{}, false
+		return trustsync.Setback{}, false
 	}
-	sb := Setback{
+	sb := trustsync.Setback{
 		ID:       id,
 		Text:     getStr(m, "text"),
-		About:    ItemRef{Kind: getStr(m, "about_kind"), ID: getStr(m, "about")},
+		About:    trustsync.ItemRef{Kind: getStr(m, "about_kind"), ID: getStr(m, "about")},
 		AddedBy:  trustsync.Person{ID: getStr(m, "added_by")},
 		AddedAt:  getTime(m, "added_at"),
-		Feelings: []Feeling{},
-		Plans:    []Plan{},
+		Feelings: []trustsync.Feeling{},
+		Plans:    []trustsync.Plan{},
 	}
 	if felt := getMap(m, "felt"); felt != nil {
 		at := getMap(m, "felt_at")
 		vals, _ := felt.Values()
 		for member, v := range vals {
-			sb.Feelings = append(sb.Feelings, Feeling{By: trustsync.Person{ID: member}, At: getTime(at, member), Text: strOf(v)})
+			sb.Feelings = append(sb.Feelings, trustsync.Feeling{By: trustsync.Person{ID: member}, At: getTime(at, member), Text: strOf(v)})
 		}
 	}
-	slices.SortFunc(sb.Feelings, func(x, y Feeling) int {
+	slices.SortFunc(sb.Feelings, func(x, y trustsync.Feeling) int {
 		if c := x.At.Compare(y.At); c != 0 {
 			return c
 		}
@@ -272,11 +236,11 @@ func setbackFromDoc(root *automerge.Map, id string) (Setback, bool) {
 				continue
 			}
 			pm := v.Map()
-			sb.Plans = append(sb.Plans, Plan{ID: pid, By: trustsync.Person{ID: getStr(pm, "by")},
+			sb.Plans = append(sb.Plans, trustsync.Plan{ID: pid, By: trustsync.Person{ID: getStr(pm, "by")},
 				At: getTime(pm, "at"), Text: getStr(pm, "text")})
 		}
 	}
-	slices.SortFunc(sb.Plans, func(x, y Plan) int {
+	slices.SortFunc(sb.Plans, func(x, y trustsync.Plan) int {
 		if c := x.At.Compare(y.At); c != 0 {
 			return c
 		}

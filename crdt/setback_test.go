@@ -27,11 +27,11 @@ func TestMerge_SetbackOnGoal(t *testing.T) {
 			noErr(t, b.PlanSetback(ctx, sb, "Keep Sunday, and talk first"))
 			ex.run(t, a, b)
 			for _, s := range []*crdt.Space{a, b} {
-				on := must[[]crdt.Setback](t)(s.SetbacksAbout(ctx, g))
-				if len(on) != 1 || on[0].ID != sb || on[0].About != (crdt.ItemRef{Kind: crdt.KindGoal, ID: g}) {
+				on := must[[]trustsync.Setback](t)(s.SetbacksAbout(ctx, g))
+				if len(on) != 1 || on[0].ID != sb || on[0].About != (trustsync.ItemRef{Kind: crdt.KindGoal, ID: g}) {
 					t.Fatalf("on %s, setbacks of the goal: %+v", s.Self().DeviceName, on)
 				}
-				if none := must[[]crdt.Setback](t)(s.SetbacksAbout(ctx, other)); len(none) != 0 {
+				if none := must[[]trustsync.Setback](t)(s.SetbacksAbout(ctx, other)); len(none) != 0 {
 					t.Fatalf("on %s, the boundary shows the goal's setback: %+v", s.Self().DeviceName, none)
 				}
 				got := on[0]
@@ -66,7 +66,7 @@ func TestSpace_SetbackRefusals(t *testing.T) {
 	_, err = a.AddSetback(ctx, "", c, "")
 	wantErr(t, err, trustsync.ErrInvalid)
 	sb := must[string](t)(a.AddSetback(ctx, "Late without a call", c, ""))
-	if got := must[crdt.Setback](t)(a.Setback(ctx, sb)); got.About.Kind != crdt.KindCommitment || got.Plan().Text != "" {
+	if got := must[trustsync.Setback](t)(a.Setback(ctx, sb)); got.About.Kind != crdt.KindCommitment || got.Plan().Text != "" {
 		t.Fatalf("%+v", got)
 	}
 	wantErr(t, a.FeelSetback(ctx, sb, ""), trustsync.ErrInvalid)

@@ -68,7 +68,7 @@ func TestTextFieldsRefuseControlCharacters(t *testing.T) {
 	ci := must[string](t)(a.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 3, Note: "ok"}))
 	com := must[string](t)(a.AddCommitment(ctx, "Call on Sundays"))
 	entry := must[string](t)(a.RecordCommitment(ctx, com, true, ""))
-	ap := must[string](t)(a.WriteApology(ctx, crdt.NewApology{Happened: "I lied"}))
+	ap := must[string](t)(a.WriteApology(ctx, trustsync.NewApology{Happened: "I lied"}))
 	sb := must[string](t)(a.AddSetback(ctx, "Came home late", bnd, ""))
 	q := must[string](t)(a.AskQuestion(ctx, "What helps?"))
 	syncAll(t, a, b)
@@ -111,19 +111,19 @@ func TestTextFieldsRefuseControlCharacters(t *testing.T) {
 		{"RecordCommitment", func(s string) error { _, err := a.RecordCommitment(ctx, com, false, s); return err }},
 		{"AckCommitmentEntry", func(s string) error { return b.AckCommitmentEntry(ctx, entry, s) }},
 		{"WriteApology happened", func(s string) error {
-			_, err := a.WriteApology(ctx, crdt.NewApology{Happened: s})
+			_, err := a.WriteApology(ctx, trustsync.NewApology{Happened: s})
 			return err
 		}},
 		{"WriteApology impact", func(s string) error {
-			_, err := a.WriteApology(ctx, crdt.NewApology{Happened: "x", Impact: s})
+			_, err := a.WriteApology(ctx, trustsync.NewApology{Happened: "x", Impact: s})
 			return err
 		}},
 		{"WriteApology responsibility", func(s string) error {
-			_, err := a.WriteApology(ctx, crdt.NewApology{Happened: "x", Responsibility: s})
+			_, err := a.WriteApology(ctx, trustsync.NewApology{Happened: "x", Responsibility: s})
 			return err
 		}},
 		{"WriteApology different", func(s string) error {
-			_, err := a.WriteApology(ctx, crdt.NewApology{Happened: "x", Different: s})
+			_, err := a.WriteApology(ctx, trustsync.NewApology{Happened: "x", Different: s})
 			return err
 		}},
 		{"AckApology", func(s string) error { return b.AckApology(ctx, ap, s) }},

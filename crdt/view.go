@@ -25,38 +25,6 @@ func isMetaKey(k string) bool {
 	return k == "schema" || k == "schema_minor" || k == "kind"
 }
 
-// stepView is a step's view row: the goal holding it. (The step itself is
-// in its goal's row; rows written by earlier versions also hold the step.)
-type stepView struct {
-	Goal string `json:"goal"`
-}
-
-// refOfKey returns the view item a root key of doc holds.
-func refOfKey(doc, key string) (ItemRef, bool) {
-	if isMetaKey(key) {
-		return ItemRef{}, false
-	}
-	switch {
-	case doc == SpaceDoc:
-		if id, ok := strings.CutPrefix(key, "m:"); ok {
-			return ItemRef{KindMember, id}, true
-		}
-		if id, ok := strings.CutPrefix(key, "d:"); ok {
-			return ItemRef{KindDevice, id}, true
-		}
-		return ItemRef{}, false
-	case doc == BoundariesDoc:
-		return ItemRef{KindBoundary, key}, true
-	case doc == GoalsDoc:
-		return ItemRef{KindGoal, key}, true
-	case strings.HasPrefix(doc, "checkins/"):
-		return ItemRef{KindCheckIn, key}, true
-	case practiceKind(doc) != "":
-		return ItemRef{practiceKind(doc), key}, true
-	}
-	return ItemRef{}, false
-}
-
 // allRefs lists every item of a document.
 func allRefs(doc string, root *automerge.Map) ([]ItemRef, error) {
 	keys, err := root.Keys()
@@ -71,25 +39,6 @@ func allRefs(doc string, root *automerge.Map) ([]ItemRef, error) {
 	}
 	sortRefs(refs)
 	return refs, nil
-}
-
-// refsOf returns the view items a change message names.
-func refsOf(doc string, m changeMsg) []ItemRef {
-	if refs, ok := practiceRefs(doc, m); ok {
-		return refs
-	}
-	if m.K == KindStep && m.G != "" {
-		return []ItemRef{{KindGoal, m.G}}
-	}
-	switch {
-	case doc == BoundariesDoc:
-		return []ItemRef{{KindBoundary, m.I}}
-	case doc == GoalsDoc:
-		return []ItemRef{{KindGoal, m.I}}
-	case strings.HasPrefix(doc, "checkins/"):
-		return []ItemRef{{KindCheckIn, m.I}}
-	}
-	return nil
 }
 
 func sortRefs(refs []ItemRef) {
@@ -112,37 +61,7 @@ func putViews(tx trustsync.Tx, doc string, root *automerge.Map, refs []ItemRef) 
 		return tx.PutItem(trustsync.Item{Kind: kind, ID: id, Doc: doc, Data: b})
 	}
 	for _, r := range refs {
-		var err error
-		switch r.Kind {
-		case KindBoundary:
-			if b, ok := boundaryFromDoc(root, r.ID); ok {
-				err = put(KindBoundary, r.ID, boundaryRow(b))
-			}
-		case KindGoal:
-			if g, ok := goalFromDoc(root, r.ID); ok {
-				if err = put(KindGoal, r.ID, goalRow(g)); err == nil {
-					for _, st := range g.Steps {
-						if err = put(KindStep, st.ID, stepView{Goal: g.ID}); err != nil {
-							break
-						}
-					}
-				}
-			}
-		case KindCheckIn:
-			if c, ok := checkInFromDoc(root, r.ID); ok {
-				err = put(KindCheckIn, r.ID, checkInRow(c))
-			}
-		case KindMember:
-			if m, ok := memberFromDoc(root, r.ID); ok {
-				err = put(KindMember, r.ID, m)
-			}
-		case KindDevice:
-			if d, ok := deviceFromDoc(root, r.ID); ok {
-				err = put(KindDevice, r.ID, deviceRow{Device: d, Certs: recordOf(r.ID, getMap(root, "d:"+r.ID)).Certs})
-			}
-		default:
-			_, err = putPracticeView(put, root, r)
-		}
+		err := putView(put, root, r)
 		if err != nil {
 			return fmt.Errorf("update view of %s %s: %w", r.Kind, r.ID, err)
 		}
@@ -191,7 +110,7 @@ func sweepMembers(tx trustsync.Tx, root *automerge.Map) error {
 	return nil
 }
 
-// The stored rows of boundaries, goals and check-ins. They use the JSON
+// The stored rows of boundaries, goals and check-ins (in their files). They use the JSON
 // names of the root package's types, so a row decodes into them, but leave
 // out what is known without them: the item's ID (the row's key), names
 // (resolved from the members when read), whether a boundary is agreed
@@ -215,124 +134,6 @@ type agreementRow struct {
 	Current bool      `json:"current,omitempty"`
 }
 
-type boundaryView struct {
-	Text       string         `json:"text"`
-	ProposedBy personRow      `json:"proposed_by"`
-	ProposedAt time.Time      `json:"proposed_at"`
-	UpdatedAt  time.Time      `json:"updated_at"`
-	Agreements []agreementRow `json:"agreements,omitempty"`
-	Archived   bool           `json:"archived,omitempty"`
-}
-
-func boundaryRow(b trustsync.Boundary) boundaryView {
-	v := boundaryView{Text: b.Text, ProposedBy: personRow{b.ProposedBy.ID}, ProposedAt: b.ProposedAt,
-		UpdatedAt: b.UpdatedAt, Archived: b.Archived}
-	for _, a := range b.Agreements {
-		v.Agreements = append(v.Agreements, agreementRow{By: personRow{a.By.ID}, At: a.At, Current: a.Current})
-	}
-	return v
-}
-
-type stepRow struct {
-	ID      string     `json:"id"`
-	Text    string     `json:"text"`
-	AddedBy personRow  `json:"added_by"`
-	AddedAt time.Time  `json:"added_at"`
-	Done    bool       `json:"done,omitempty"`
-	DoneBy  *personRow `json:"done_by,omitempty"`
-	DoneAt  time.Time  `json:"done_at,omitzero"`
-}
-
-type goalView struct {
-	Title     string     `json:"title"`
-	Why       string     `json:"why,omitempty"`
-	CreatedBy personRow  `json:"created_by"`
-	CreatedAt time.Time  `json:"created_at"`
-	Done      bool       `json:"done,omitempty"`
-	DoneBy    *personRow `json:"done_by,omitempty"`
-	DoneAt    time.Time  `json:"done_at,omitzero"`
-	Archived  bool       `json:"archived,omitempty"`
-	Steps     []stepRow  `json:"steps,omitempty"`
-}
-
-func goalRow(g trustsync.Goal) goalView {
-	v := goalView{Title: g.Title, Why: g.Why, CreatedBy: personRow{g.CreatedBy.ID}, CreatedAt: g.CreatedAt,
-		Done: g.Done, DoneBy: personRowOf(g.DoneBy), DoneAt: g.DoneAt, Archived: g.Archived}
-	for _, st := range g.Steps {
-		v.Steps = append(v.Steps, stepRow{ID: st.ID, Text: st.Text, AddedBy: personRow{st.AddedBy.ID}, AddedAt: st.AddedAt,
-			Done: st.Done, DoneBy: personRowOf(st.DoneBy), DoneAt: st.DoneAt})
-	}
-	return v
-}
-
-type ackRow struct {
-	By    personRow `json:"by"`
-	At    time.Time `json:"at"`
-	Reply string    `json:"reply,omitempty"`
-}
-
-type checkInView struct {
-	Author       personRow      `json:"author"`
-	CreatedAt    time.Time      `json:"created_at"`
-	Mood         trustsync.Mood `json:"mood"`
-	Feelings     []string       `json:"feelings,omitempty"`
-	Note         string         `json:"note,omitempty"`
-	Needs        string         `json:"needs,omitempty"`
-	Concerns     string         `json:"concerns,omitempty"`
-	Appreciation string         `json:"appreciation,omitempty"`
-	Acks         []ackRow       `json:"acks,omitempty"`
-}
-
-func checkInRow(c trustsync.CheckIn) checkInView {
-	v := checkInView{Author: personRow{c.Author.ID}, CreatedAt: c.CreatedAt, Mood: c.Mood, Feelings: c.Feelings,
-		Note: c.Note, Needs: c.Needs, Concerns: c.Concerns, Appreciation: c.Appreciation}
-	for _, a := range c.Acks {
-		v.Acks = append(v.Acks, ackRow{By: personRow{a.By.ID}, At: a.At, Reply: a.Reply})
-	}
-	return v
-}
-
-// readBoundary decodes a boundary's view row.
-func readBoundary(it trustsync.Item) (trustsync.Boundary, error) {
-	var b trustsync.Boundary
-	if err := json.Unmarshal(it.Data, &b); err != nil {
-		return b, viewDamaged(it, err)
-	}
-	b.ID = it.ID
-	if b.Agreements == nil {
-		b.Agreements = []trustsync.Agreement{}
-	}
-	return b, nil
-}
-
-// readGoal decodes a goal's view row.
-func readGoal(it trustsync.Item) (trustsync.Goal, error) {
-	var g trustsync.Goal
-	if err := json.Unmarshal(it.Data, &g); err != nil {
-		return g, viewDamaged(it, err)
-	}
-	g.ID = it.ID
-	if g.Steps == nil {
-		g.Steps = []trustsync.Step{}
-	}
-	return g, nil
-}
-
-// readCheckIn decodes a check-in's view row.
-func readCheckIn(it trustsync.Item, c *trustsync.CheckIn) error {
-	if err := json.Unmarshal(it.Data, c); err != nil {
-		return viewDamaged(it, err)
-	}
-	c.ID = it.ID
-	if c.Feelings == nil {
-		c.Feelings = []string{}
-	}
-	if c.Acks == nil {
-		c.Acks = []trustsync.Ack{}
-	}
-	return nil
-}
-
 func strOf(v *automerge.Value) string {
 	if v == nil {
 		return ""
@@ -353,129 +154,6 @@ func personPtr(id string) *trustsync.Person {
 		return nil
 	}
 	return &trustsync.Person{ID: id}
-}
-
-func boundaryFromDoc(root *automerge.Map, id string) (trustsync.Boundary, bool) {
-	m := getMap(root, id)
-	if m == nil {
-		return trustsync.Boundary{}, false
-	}
-	text := getStr(m, "text")
-	b := trustsync.Boundary{
-		ID:         id,
-		Text:       text,
-		ProposedBy: trustsync.Person{ID: getStr(m, "proposed_by")},
-		ProposedAt: getTime(m, "proposed_at"),
-		UpdatedAt:  getTime(m, "updated_at"),
-		Archived:   getBool(m, "archived"),
-		Agreements: []trustsync.Agreement{},
-	}
-	if agree := getMap(m, "agree"); agree != nil {
-		at := getMap(m, "agree_at")
-		vals, _ := agree.Values()
-		for member, v := range vals {
-			b.Agreements = append(b.Agreements, trustsync.Agreement{
-				By:      trustsync.Person{ID: member},
-				At:      getTime(at, member),
-				Current: strOf(v) == text,
-			})
-		}
-	}
-	slices.SortFunc(b.Agreements, func(x, y trustsync.Agreement) int {
-		if c := x.At.Compare(y.At); c != 0 {
-			return c
-		}
-		return strings.Compare(x.By.ID, y.By.ID)
-	})
-	return b, true
-}
-
-func goalFromDoc(root *automerge.Map, id string) (trustsync.Goal, bool) {
-	m := getMap(root, id)
-	if m == nil {
-		return trustsync.Goal{}, false
-	}
-	g := trustsync.Goal{
-		ID:        id,
-		Title:     getStr(m, "title"),
-		Why:       getStr(m, "why"),
-		CreatedBy: trustsync.Person{ID: getStr(m, "created_by")},
-		CreatedAt: getTime(m, "created_at"),
-		Done:      getBool(m, "done"),
-		DoneBy:    personPtr(getStr(m, "done_by")),
-		DoneAt:    getTime(m, "done_at"),
-		Archived:  getBool(m, "archived"),
-		Steps:     []trustsync.Step{},
-	}
-	if steps := getMap(m, "steps"); steps != nil {
-		vals, _ := steps.Values()
-		for sid, v := range vals {
-			if v.Kind() != automerge.KindMap {
-				continue
-			}
-			sm := v.Map()
-			g.Steps = append(g.Steps, trustsync.Step{
-				ID:      sid,
-				Text:    getStr(sm, "text"),
-				AddedBy: trustsync.Person{ID: getStr(sm, "added_by")},
-				AddedAt: getTime(sm, "added_at"),
-				Done:    getBool(sm, "done"),
-				DoneBy:  personPtr(getStr(sm, "done_by")),
-				DoneAt:  getTime(sm, "done_at"),
-			})
-		}
-	}
-	slices.SortFunc(g.Steps, func(x, y trustsync.Step) int {
-		if c := x.AddedAt.Compare(y.AddedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(x.ID, y.ID)
-	})
-	return g, true
-}
-
-func checkInFromDoc(root *automerge.Map, id string) (trustsync.CheckIn, bool) {
-	m := getMap(root, id)
-	if m == nil {
-		return trustsync.CheckIn{}, false
-	}
-	mood, _ := getInt(m, "mood")
-	c := trustsync.CheckIn{
-		ID:           id,
-		Author:       trustsync.Person{ID: getStr(m, "author")},
-		CreatedAt:    getTime(m, "created_at"),
-		Mood:         trustsync.Mood(mood),
-		Feelings:     []string{},
-		Note:         getStr(m, "note"),
-		Needs:        getStr(m, "needs"),
-		Concerns:     getStr(m, "concerns"),
-		Appreciation: getStr(m, "appreciation"),
-		Acks:         []trustsync.Ack{},
-	}
-	if f := getStr(m, "feelings"); f != "" {
-		var list []string
-		if json.Unmarshal([]byte(f), &list) == nil {
-			c.Feelings = list
-		}
-	}
-	if acks := getMap(m, "acks"); acks != nil {
-		at := getMap(m, "ack_at")
-		vals, _ := acks.Values()
-		for member, v := range vals {
-			c.Acks = append(c.Acks, trustsync.Ack{
-				By:    trustsync.Person{ID: member},
-				At:    getTime(at, member),
-				Reply: strOf(v),
-			})
-		}
-	}
-	slices.SortFunc(c.Acks, func(x, y trustsync.Ack) int {
-		if c := x.At.Compare(y.At); c != 0 {
-			return c
-		}
-		return strings.Compare(x.By.ID, y.By.ID)
-	})
-	return c, true
 }
 
 func memberFromDoc(root *automerge.Map, id string) (trustsync.Member, bool) {

@@ -21,7 +21,7 @@ type PeerReport struct {
 	Remote Remote
 	OK     bool  // synced: both sides hold the same heads
 	Err    error // why not
-	// Received and Sent count items by kind (see the crdt Kind constants).
+	// Received and Sent count items by kind (see [crdt.Kinds]).
 	Received, Sent    map[string]int
 	BytesIn, BytesOut int64
 	// Damaged lists the documents left out because they are damaged on
@@ -87,35 +87,36 @@ func (p PeerReport) String() string {
 	return fmt.Sprintf("received %s from %s; sent %s", recv, p.name(), sent)
 }
 
-var kindWords = map[string][2]string{
-	crdt.KindBoundary: {"boundary", "boundaries"},
-	crdt.KindGoal:     {"goal", "goals"},
-	crdt.KindStep:     {"goal step", "goal steps"},
-	crdt.KindCheckIn:  {"check-in", "check-ins"},
-}
-
-// Words renders a tally of items by kind, as in "2 boundaries and 1 check-in".
-// Changes to members and devices read "changes to the devices".
+// Words renders a tally of items by kind, as in "2 boundaries and 1 check-in",
+// in the order and with the words of [crdt.Kinds]. Changes to members and
+// devices read "changes to the devices"; a kind this build does not know
+// reads as its name ("1 item of kind x").
 func Words(tally map[string]int) string {
 	var parts []string
-	for _, k := range []string{crdt.KindBoundary, crdt.KindGoal, crdt.KindStep, crdt.KindCheckIn} {
-		if c := tally[k]; c > 0 {
-			w := kindWords[k][1]
-			if c == 1 {
-				w = kindWords[k][0]
-			}
-			parts = append(parts, fmt.Sprintf("%d %s", c, w))
+	plumbing := false
+	for _, k := range crdt.Kinds() {
+		c := tally[k.Name]
+		switch {
+		case c <= 0:
+		case k.Plumbing:
+			plumbing = true
+		default:
+			parts = append(parts, k.Count(c))
 		}
 	}
 	var other []string
 	for k, c := range tally {
-		if _, ok := kindWords[k]; !ok && c > 0 && k != crdt.KindMember && k != crdt.KindDevice {
-			other = append(other, fmt.Sprintf("%d %s", c, k))
+		if _, ok := crdt.KindOf(k); !ok && c > 0 {
+			w := "items"
+			if c == 1 {
+				w = "item"
+			}
+			other = append(other, fmt.Sprintf("%d %s of kind %q", c, w, k))
 		}
 	}
 	slices.Sort(other)
 	parts = append(parts, other...)
-	if tally[crdt.KindMember] > 0 || tally[crdt.KindDevice] > 0 {
+	if plumbing {
 		parts = append(parts, "changes to the devices")
 	}
 	switch len(parts) {
