@@ -1034,16 +1034,23 @@ func (n *Node) remoteOf(id peer.ID, r Remote) Remote {
 // the same heads of every document, as of this call or later. It keeps
 // waiting across reconnects until ctx ends, except after a session that
 // ended because this device cannot check what the peer sends: then it
-// returns that error, wrapping [trustsync.ErrCheckUnavailable].
+// returns that error, wrapping [trustsync.ErrCheckUnavailable]. When ctx
+// ends after the device went offline and before it came back, the error
+// wraps [ErrOffline] as well as ctx's error.
 func (n *Node) WaitSynced(ctx context.Context, id peer.ID) error {
+	var gone error // the last session ended because the device went offline
 	for {
 		n.mu.Lock()
 		ns, ch := n.sessions[id], n.changed
 		n.mu.Unlock()
 		if ns != nil {
+			gone = nil
 			err := ns.s.WaitSynced(ctx)
 			if err == nil || ctx.Err() != nil {
 				return err
+			}
+			if err := ns.s.Err(); errors.Is(err, ErrOffline) {
+				gone = err
 			}
 			if errors.Is(err, trustsync.ErrCheckUnavailable) {
 				// This device cannot take anything now: say so rather
@@ -1060,6 +1067,9 @@ func (n *Node) WaitSynced(ctx context.Context, id peer.ID) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			if gone != nil {
+				return fmt.Errorf("wait for sync with %s: %w before it finished: %w", id, gone, ctx.Err())
+			}
 			return fmt.Errorf("wait for sync with %s: %w", id, ctx.Err())
 		case <-n.ctx.Done():
 			return trustsync.ErrClosed

@@ -525,10 +525,7 @@ func (s *Session) readLoop(ctx context.Context, in chan<- frame) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				return fmt.Errorf("peer silent for %v: %w", idle, err)
 			}
-			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("peer closed the connection: %w", err)
-			}
-			return err
+			return offline(err)
 		}
 		if f.typ == frameSync {
 			stagetrace.Mark("read")
@@ -581,7 +578,7 @@ func (s *Session) writeLoop(ctx context.Context, q *outQueue) error {
 		n, err := s.cfg.Conn.Write(b)
 		s.bytesOut.Add(int64(n))
 		if err != nil {
-			return fmt.Errorf("%w: %w", errWriter, err)
+			return fmt.Errorf("%w: %w", errWriter, offline(err))
 		}
 		ping.Reset(s.cfg.KeepAlive)
 		return nil

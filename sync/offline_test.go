@@ -1,0 +1,121 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// TestNode_PartnerGoesOffline stops the partner's node (what interrupting
+// 'trustsync serve' does) while both sides write, over TCP and QUIC: the
+// session ends with ErrOffline, in words, never with the transport's
+// ("connection reset by peer", "stream reset", "Application error").
+func TestNode_PartnerGoesOffline(t *testing.T) {
+	for _, listen := range []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"} {
+		for i := range 4 {
+			t.Run(fmt.Sprintf("%s/%d", listen, i), func(t *testing.T) {
+				a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+				pairAll(t, a, b)
+				na, nb := a.start(t, listen), b.start(t, listen)
+				events, stop := na.Subscribe()
+				defer stop()
+				connect(t, nb, na)
+				waitSynced(t, na, nb)
+
+				// Writes in flight on both sides make a reset more likely
+				// than a clean close.
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					for j := 0; ctx.Err() == nil; j++ {
+						a.space.AddBoundary(ctx, fmt.Sprint("from Alex ", j))
+						b.space.AddBoundary(ctx, fmt.Sprint("from Sam ", j))
+					}
+				}()
+				defer func() { cancel(); <-done }()
+				time.Sleep(time.Duration(i*25) * time.Millisecond)
+				if err := nb.Close(); err != nil {
+					t.Fatalf("close Sam's node: %v", err)
+				}
+
+				deadline := time.After(20 * time.Second)
+				for {
+					select {
+					case ev := <-events:
+						if ev.Type != PeerOffline {
+							continue
+						}
+						if !errors.Is(ev.Err, ErrOffline) {
+							t.Fatalf("Sam going offline reported as %q, want %q", ev.Err, ErrOffline)
+						}
+						if ev.Err.Error() != "the device went offline" {
+							t.Fatalf("Sam going offline reads %q", ev.Err)
+						}
+						if ev.Remote.MemberName != "Sam" {
+							t.Fatalf("offline event names %q, want Sam", ev.Remote.MemberName)
+						}
+						return
+					case <-deadline:
+						t.Fatal("Alex's node never saw Sam go offline")
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestOffline tells the other device leaving from real errors, which keep
+// their own words.
+func TestOffline(t *testing.T) {
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	for _, tc := range []struct {
+		name    string
+		err     error
+		offline bool
+	}{
+		{"closed", io.EOF, true},
+		{"closed mid-frame", io.ErrUnexpectedEOF, true},
+		{"tcp reset", reset, true},
+		{"broken pipe", &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, true},
+		{"yamux reset", fmt.Errorf("stream reset: %w", network.ErrReset), true},
+		{"quic stream reset by the peer", &network.StreamError{Remote: true, TransportError: errors.New("canceled by remote")}, true},
+		{"quic connection closed by the peer", &network.ConnError{Remote: true, TransportError: errors.New("Application error 0x0 (remote)")}, true},
+		{"stream reset here", &network.StreamError{Remote: false, TransportError: errors.New("canceled")}, false},
+		{"connection closed here", &network.ConnError{Remote: false, TransportError: errors.New("closed")}, false},
+		{"malformed", fmt.Errorf("%w: empty frame", ErrMalformed), false},
+		{"refused", &RemoteError{Reason: "unknown device"}, false},
+		{"silent", fmt.Errorf("peer silent for 30s: %w", os.ErrDeadlineExceeded), false},
+		{"cancelled", context.Canceled, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := offline(tc.err)
+			if errors.Is(got, ErrOffline) != tc.offline {
+				t.Fatalf("offline(%q) = %q; wraps ErrOffline: %v, want %v", tc.err, got, !tc.offline, tc.offline)
+			}
+			if !tc.offline {
+				if got != tc.err {
+					t.Fatalf("offline(%q) = %q, want it unchanged", tc.err, got)
+				}
+				return
+			}
+			if got.Error() != "the device went offline" {
+				t.Fatalf("offline(%q) reads %q", tc.err, got)
+			}
+			if !errors.Is(got, tc.err) {
+				t.Fatalf("offline(%q) lost the transport's error", tc.err)
+			}
+		})
+	}
+	if offline(nil) != nil {
+		t.Fatal("offline(nil) is not nil")
+	}
+}
