@@ -32,8 +32,7 @@ type Space struct {
 	mem          *memGuard
 	checker      *sandbox.Checker // nil with Options.NoSandbox
 
-	clockMu sync.Mutex
-	last    time.Time // the last time handed out by now
+	clock clock // hands out s.now's times (clock.go)
 
 	mu       sync.Mutex // guards everything below; never held while waiting for a document
 	id       Identity
@@ -63,23 +62,11 @@ func newSpace(st trustsync.Store, opts Options) *Space {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	clock := opts.Now
-	if clock == nil {
-		clock = time.Now
+	s.clock.src = opts.Now
+	if s.clock.src == nil {
+		s.clock.src = time.Now
 	}
-	// Times are stored in milliseconds. Handing out strictly increasing
-	// ones keeps this device's items and changes in the order they were
-	// made even when several fall within one millisecond.
-	s.now = func() time.Time {
-		s.clockMu.Lock()
-		defer s.clockMu.Unlock()
-		t := ms(clock())
-		if !t.After(s.last) {
-			t = s.last.Add(time.Millisecond)
-		}
-		s.last = t
-		return t
-	}
+	s.now = s.clock.now
 	if s.compactAfter <= 0 {
 		s.compactAfter = 64
 	}
