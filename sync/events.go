@@ -15,8 +15,10 @@ type EventType int
 const (
 	// PeerOnline: a hello exchange with a paired device succeeded.
 	PeerOnline EventType = iota + 1
-	// PeerOffline: the session with a device ended; Err says why (a
-	// [*RefusedError] when one side refused the other).
+	// PeerOffline: the session with a device ended; Err says why: an
+	// error wrapping [ErrOffline] when the device went offline (its
+	// trustsync stopped, its connection closed or was reset), which is no
+	// failure; a [*RefusedError] when one side refused the other.
 	PeerOffline
 	// ChangesReceived: changes from a device were applied; Received says
 	// which items they touched.
