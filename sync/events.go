@@ -113,36 +113,72 @@ type Event struct {
 // Subscribe returns a channel of session events and a function that ends the
 // subscription. A subscriber that falls behind by more than 64 events misses
 // the excess; the channel closes at Close.
-func (n *Node) Subscribe() (<-chan Event, func()) {
+func (n *Node) Subscribe() (<-chan Event, func()) { return n.events.subscribe() }
+
+func (n *Node) emit(ev Event) { n.events.emit(ev) }
+
+// eventHub hands a node's events to its subscribers. Its mutex is never
+// held while taking another.
+type eventHub struct {
+	mu      stdsync.Mutex
+	stopped bool // the node is closing: no new subscribers
+	subs    map[chan Event]struct{}
+}
+
+// subscribe is [Node.Subscribe]. Once the hub is stopped it returns a
+// closed channel.
+func (h *eventHub) subscribe() (<-chan Event, func()) {
 	c := make(chan Event, 64)
-	n.mu.Lock()
-	if n.closing {
-		n.mu.Unlock()
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
 		close(c)
 		return c, func() {}
 	}
-	n.subs[c] = struct{}{}
-	n.mu.Unlock()
+	if h.subs == nil {
+		h.subs = map[chan Event]struct{}{}
+	}
+	h.subs[c] = struct{}{}
+	h.mu.Unlock()
 	var once stdsync.Once
 	return c, func() {
 		once.Do(func() {
-			n.mu.Lock()
-			defer n.mu.Unlock()
-			if _, ok := n.subs[c]; ok {
-				delete(n.subs, c)
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if _, ok := h.subs[c]; ok {
+				delete(h.subs, c)
 				close(c)
 			}
 		})
 	}
 }
 
-func (n *Node) emit(ev Event) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for c := range n.subs {
+// emit hands ev to every subscriber with room for it.
+func (h *eventHub) emit(ev Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.subs {
 		select {
 		case c <- ev:
 		default:
 		}
 	}
+}
+
+// stop refuses new subscribers; those subscribed keep receiving until
+// close.
+func (h *eventHub) stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopped = true
+}
+
+// close closes every subscriber's channel.
+func (h *eventHub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.subs {
+		close(c)
+	}
+	clear(h.subs)
 }

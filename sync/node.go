@@ -110,13 +110,13 @@ type Node struct {
 	// checked (ChecksUnavailable), until a session passes its hello.
 	checksDown bool
 	changed    chan struct{}
-	subs       map[chan Event]struct{}
 	wake       chan struct{}
 	addrsWake  chan struct{}
 	book       addrBook // addresses learned in sessions, to be kept in the store
 	closeOnce  stdsync.Once
 	closeErr   error
-	pair       pairState // invitations, joins, farewells, revoked peers: pair*.go
+	pair       pairState // invitations, joins, farewells, revoked peers: gater.go, pair*.go
+	events     eventHub  // subscribers, under their own lock: events.go
 }
 
 // New checks cfg and fills in its defaults. Nothing runs until Start.
@@ -156,7 +156,6 @@ func New(cfg Config) (*Node, error) {
 		dial:      map[peer.ID]*dialState{},
 		lastErr:   map[peer.ID]error{},
 		changed:   make(chan struct{}),
-		subs:      map[chan Event]struct{}{},
 		wake:      make(chan struct{}, 1),
 		addrsWake: make(chan struct{}, 1),
 	}
@@ -290,6 +289,7 @@ func (n *Node) Close() error {
 		n.closing = true
 		started := n.started
 		n.mu.Unlock()
+		n.events.stop()
 		if !started {
 			return
 		}
@@ -311,12 +311,7 @@ func (n *Node) Close() error {
 		if n.ownHost {
 			n.closeErr = n.host.Close()
 		}
-		n.mu.Lock()
-		for c := range n.subs {
-			close(c)
-		}
-		clear(n.subs)
-		n.mu.Unlock()
+		n.events.close()
 	})
 	return n.closeErr
 }
