@@ -31,6 +31,7 @@ type Space struct {
 	compactAfter int
 	mem          *memGuard
 	checker      *sandbox.Checker // nil with Options.NoSandbox
+	peers        peerSet          // the exchange state with each remote device, under its own lock (peer.go)
 
 	clock clock // hands out s.now's times (clock.go)
 
@@ -41,7 +42,6 @@ type Space struct {
 	seen     map[string]int64 // per document, the highest chunk Seq this space has seen
 	lastSeen int64            // the store's LastSeq at the last Refresh (or Open)
 	subs     map[*subscriber]struct{}
-	peers    map[string]*Peer
 	key      ed25519.PrivateKey // this device's signing key, once loaded (sign.go)
 }
 
@@ -54,7 +54,6 @@ func newSpace(st trustsync.Store, opts Options) *Space {
 		docs:         map[string]*docState{},
 		seen:         map[string]int64{},
 		subs:         map[*subscriber]struct{}{},
-		peers:        map[string]*Peer{},
 	}
 	if !opts.NoSandbox {
 		s.checker = sandbox.New(sandbox.Options{})
@@ -201,7 +200,7 @@ func (s *Space) Close() error {
 		delete(s.subs, sub)
 	}
 	s.docs = map[string]*docState{}
-	s.peers = map[string]*Peer{}
+	s.peers.close()
 	if s.checker != nil {
 		return s.checker.Close()
 	}
