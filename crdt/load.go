@@ -33,7 +33,7 @@ type docState struct {
 	objs      *objIndex      // where each object of doc lives, for the write rules (objindex.go)
 	// early holds the signatures of changes a peer sent before their
 	// dependencies: Automerge keeps such changes aside, in memory, until
-	// the dependencies arrive, and they are checked then (trust.go).
+	// the dependencies arrive, and they are checked then (verify.go).
 	early map[automerge.ChangeHash][]byte
 	// saved is the document saved to compare it with a sync message, kept
 	// for the whole send that follows (whole.go).
