@@ -7,11 +7,13 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/trustsync/trustsync/crdt"
 )
 
 // TestNode_PartnerGoesOffline stops the partner's node (what interrupting
@@ -70,6 +72,58 @@ func TestNode_PartnerGoesOffline(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestNode_WaitSyncedSaysPartnerWentOffline has the partner's device leave
+// in the middle of a sync (it said it holds a change this device lacks,
+// then closed the stream): WaitSynced, which keeps waiting for it to come
+// back, ends at its deadline with an error that says the device went
+// offline before the sync finished, not only that time ran out.
+func TestNode_WaitSyncedSaysPartnerWentOffline(t *testing.T) {
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	na := a.start(t)
+	events, stop := na.Subscribe()
+	defer stop()
+
+	h := fltRawHost(t, b, na)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := h.NewStream(ctx, na.ID(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Reset()
+	unknown := strings.Repeat("ab", 32) // a change Alex's device does not have
+	if _, err := st.Write(fltHello(t, b, map[string][]string{crdt.SpaceDoc: {unknown}})); err != nil {
+		t.Fatal(err)
+	}
+	for online := false; !online; {
+		select {
+		case ev := <-events:
+			online = ev.Type == PeerOnline
+		case <-ctx.Done():
+			t.Fatal("Sam's device never came online")
+		}
+	}
+
+	waited := make(chan error, 1)
+	go func() {
+		wctx, wcancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer wcancel()
+		waited <- na.WaitSynced(wctx, h.ID())
+	}()
+	time.Sleep(500 * time.Millisecond) // WaitSynced waits on the session
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = <-waited
+	if !errors.Is(err, ErrOffline) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitSynced = %v, want it to say the device went offline, then the deadline", err)
+	}
+	if strings.Contains(err.Error(), "EOF") || strings.Contains(err.Error(), "reset") {
+		t.Fatalf("WaitSynced = %q: transport words", err)
 	}
 }
 
