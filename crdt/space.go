@@ -25,6 +25,11 @@ const identityKey = "identity"
 // kept in a [trustsync.Store]. It is safe for concurrent use by several
 // goroutines, and several processes may open spaces on one store.
 type Space struct {
+	// The methods live by seam: the lifecycle in this file, loading in
+	// load.go, local edits in write.go, syncing in exchange.go and
+	// peer.go, who may write what in trust.go and verify.go, one file per
+	// kind of item; docs/CODEMAP.md lists every file.
+
 	st           trustsync.Store
 	log          *slog.Logger
 	now          func() time.Time

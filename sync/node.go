@@ -86,6 +86,11 @@ type Config struct {
 // devices, one sync [Session] per paired device, redialing with backoff.
 // Make it with [New], then [Node.Start].
 type Node struct {
+	// The methods live by seam: the lifecycle in this file, events in
+	// events.go, dialing in dial.go and addrs.go, who may talk in
+	// trust.go and gater.go, background loops in loops.go, sessions in
+	// sessions.go, pairing in pair*.go; docs/CODEMAP.md lists every file.
+
 	cfg     Config
 	space   *crdt.Space
 	log     *slog.Logger
