@@ -2,18 +2,19 @@ package sync
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"syscall"
 
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
-// ErrOffline is what a session ends with when the other device ended it
-// without a word: its trustsync stopped (serve interrupted, a one-shot sync
-// done), or its connection closed or was reset. It is how a session
-// normally ends, not a failure of either side; a [PeerOffline] event
-// carries it in Event.Err. Nothing received before is lost: every
-// document is stored as it arrives.
+// ErrOffline is what a session ends with when the other device ended it,
+// after the hello exchange, without a word: its trustsync stopped (serve
+// interrupted, a one-shot sync done), or its connection closed or was
+// reset. It is how a session normally ends, not a failure of either side;
+// a [PeerOffline] event carries it in Event.Err. Nothing received before
+// is lost: every document is stored as it arrives.
 var ErrOffline = errors.New("the device went offline")
 
 // offlineError is [ErrOffline] keeping the transport's own error, for
@@ -27,6 +28,16 @@ func (e *offlineError) Error() string { return ErrOffline.Error() }
 
 // Unwrap returns ErrOffline and the transport's error.
 func (e *offlineError) Unwrap() []error { return []error{ErrOffline, e.cause} }
+
+// beforeHello is what a session that ended this way before the device's
+// hello reports instead: not ErrOffline, since a device that refuses this
+// one closes or resets the connection too.
+func (e *offlineError) beforeHello() error {
+	if errors.Is(e.cause, io.EOF) {
+		return fmt.Errorf("peer closed the connection: %w", e.cause)
+	}
+	return e.cause
+}
 
 // offline returns err as an error wrapping [ErrOffline] when it says the
 // other device closed or reset the connection, and err itself otherwise

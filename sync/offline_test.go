@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -172,4 +173,55 @@ func TestOffline(t *testing.T) {
 	if offline(nil) != nil {
 		t.Fatal("offline(nil) is not nil")
 	}
+}
+
+// TestSession_OfflineOnlyAfterHello ends sessions over net.Pipe from the
+// other end. After the hello exchange, the device going away is
+// ErrOffline. Before it, a closed connection is as likely a refusal (a
+// device that does not know this one closes the stream), so the session
+// says what happened and not that the device went offline.
+func TestSession_OfflineOnlyAfterHello(t *testing.T) {
+	t.Run("after hello", func(t *testing.T) {
+		a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+		pairAll(t, a, b)
+		ca, cb := net.Pipe()
+		sa := newSession(spaceReplica{a.space}, SessionConfig{Conn: ca, Initiator: true})
+		sb := newSession(spaceReplica{b.space}, SessionConfig{Conn: cb})
+		errA, errB := make(chan error, 1), make(chan error, 1)
+		ctxB, stopB := context.WithCancel(context.Background())
+		defer stopB()
+		go func() { errA <- sa.Run(context.Background()) }()
+		go func() { errB <- sb.Run(ctxB) }()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := sa.WaitSynced(ctx); err != nil {
+			t.Fatalf("WaitSynced: %v", err)
+		}
+		stopB() // Sam's side stops: its session closes the connection
+		<-errB
+		err := waitErr(t, errA)
+		if !errors.Is(err, ErrOffline) || err.Error() != "the device went offline" {
+			t.Fatalf("Alex's session ended with %q, want %q", err, ErrOffline)
+		}
+	})
+	t.Run("before hello", func(t *testing.T) {
+		a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+		pairAll(t, a, b)
+		ca, cb := net.Pipe()
+		sa := newSession(spaceReplica{a.space}, SessionConfig{Conn: ca, Initiator: true})
+		errA := make(chan error, 1)
+		go func() { errA <- sa.Run(context.Background()) }()
+		// The other end reads the hello and closes without answering.
+		if _, err := readFrame(bufio.NewReader(cb), DefaultMaxFrame); err != nil {
+			t.Fatal(err)
+		}
+		cb.Close()
+		err := waitErr(t, errA)
+		if errors.Is(err, ErrOffline) {
+			t.Fatalf("a close before the hello reads %q: a refusal looks the same", err)
+		}
+		if !errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "closed the connection") {
+			t.Fatalf("a close before the hello reads %q, want it to say the peer closed the connection", err)
+		}
+	})
 }

@@ -428,6 +428,13 @@ func (s *Session) Run(ctx context.Context) (err error) {
 			err = both.Unwrap()[1]
 		}
 	}
+	var gone *offlineError
+	if errors.As(err, &gone) && !p.helloSeen.Load() {
+		// Before the device's hello, a closed or reset connection is as
+		// likely a refusal (the device does not know this one) as the
+		// device going offline: keep what happened.
+		err = gone.beforeHello()
+	}
 	return err
 }
 
