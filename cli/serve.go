@@ -171,10 +171,11 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 					// Told by the Refused event that follows.
 				case errors.Is(ev.Err, trustsync.ErrCheckUnavailable):
 					// Checks that cannot run have a line of their own.
-				case ev.Err != nil && !errors.Is(ev.Err, context.Canceled) && !errors.Is(ev.Err, io.EOF):
+				case ev.Err != nil && !errors.Is(ev.Err, context.Canceled) && !errors.Is(ev.Err, tsync.ErrOffline):
 					fmt.Fprintf(w, "disconnected from %s: %s\n", name, oneLine(ev.Err.Error()))
 				default:
-					// A partner going offline cleanly ends the stream (EOF).
+					// A partner going offline (its serve stopped, its
+					// connection closed or reset) is no error.
 					fmt.Fprintf(w, "disconnected from %s\n", name)
 				}
 			case tsync.ChecksUnavailable:

@@ -198,6 +198,10 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 		}
 		// A device that answered but did not finish is named with why.
 		for _, p := range rep.Peers {
+			if p.Remote.DeviceID != "" && errors.Is(p.Err, tsync.ErrOffline) {
+				return failf("%s went offline before the sync finished: try again once it is back online",
+					remoteName(p.Peer.String(), p.Remote))
+			}
 			if p.Remote.DeviceID != "" && p.Err != nil {
 				return failf("could not finish syncing with %s within %s (%s): try again, or with a longer --timeout",
 					remoteName(p.Peer.String(), p.Remote), opts.Timeout, oneLine(p.Err.Error()))
@@ -269,7 +273,10 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 			// Say what happened: a refused dial or a dial backoff fails at
 			// once, long before the timeout.
 			why := "it did not answer"
-			if p.Err != nil {
+			switch {
+			case errors.Is(p.Err, tsync.ErrOffline):
+				why = "it went offline before the sync finished"
+			case p.Err != nil:
 				why = oneLine(p.Err.Error())
 			}
 			fmt.Fprintf(f.IOStreams.ErrOut, "could not sync with %s: %s\n", name, why)

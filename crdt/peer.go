@@ -64,17 +64,39 @@ func (pd *peerDoc) stalled(d *automerge.Doc) bool {
 // Peer returns the sync state of this space with one remote device, loading
 // what was persisted for it. Calls with the same device ID return the same
 // Peer.
-func (s *Space) Peer(deviceID string) *Peer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.peers[deviceID]
+func (s *Space) Peer(deviceID string) *Peer { return s.peers.get(s, deviceID) }
+
+// peerSet is the exchange state of a space: the [Peer] of each remote
+// device it syncs with. Its mutex is never held while taking another.
+type peerSet struct {
+	mu     sync.Mutex
+	closed bool // the space is closed: Peers made now are not kept
+	peers  map[string]*Peer
+}
+
+// get returns the Peer of s with deviceID, making it on first use.
+func (ps *peerSet) get(s *Space, deviceID string) *Peer {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.peers[deviceID]
 	if p == nil {
 		p = &Peer{s: s, device: deviceID, states: map[string]*peerDoc{}}
-		if !s.closed {
-			s.peers[deviceID] = p
+		if !ps.closed {
+			if ps.peers == nil {
+				ps.peers = map[string]*Peer{}
+			}
+			ps.peers[deviceID] = p
 		}
 	}
 	return p
+}
+
+// close forgets every Peer; those made afterwards are not kept.
+func (ps *peerSet) close() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.closed = true
+	ps.peers = nil
 }
 
 func syncKey(device, doc string) string { return "sync/" + device + "/" + doc }

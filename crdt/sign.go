@@ -2,11 +2,15 @@ package crdt
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/automerge/automerge-go"
 	"github.com/mr-tron/base58"
@@ -209,4 +213,146 @@ func unwrapSigned(b []byte) ([]byte, map[automerge.ChangeHash][]byte, error) {
 		rest = rest[entry:]
 	}
 	return payload, sigs, nil
+}
+
+// beginSigning upgrades a home that holds changes from before signing: it
+// takes every device its space document names as an anchor (what this
+// device accepted before is accepted as it was), then seals its history
+// and vouches for those devices in the space document, so that devices
+// paired later can check the old, unsigned changes. Sealing loads every
+// document once; when it cannot be done now (a damaged document, checks
+// unavailable), it is tried again at the next Open, and the home works
+// meanwhile.
+func (s *Space) beginSigning(ctx context.Context) error {
+	var begun bool
+	if err := s.st.View(ctx, func(tx trustsync.ReadTx) error {
+		var err error
+		begun, err = signingBegun(tx)
+		return err
+	}); err != nil || begun {
+		return err
+	}
+	var anchors []anchor
+	err := s.st.Update(ctx, func(tx trustsync.Tx) error {
+		if _, err := s.loadKey(tx); err != nil {
+			return err
+		}
+		rows, err := deviceRows(tx)
+		if err != nil {
+			return err
+		}
+		recs := recordsOf(rows)
+		have, err := readAnchors(tx)
+		if err != nil {
+			return err
+		}
+		anchors = have
+		for _, r := range recs {
+			key, err := peerIDKey(r.PeerID)
+			if err != nil || r.Member == "" || r.ID == s.Self().DeviceID {
+				continue
+			}
+			if !slices.ContainsFunc(anchors, func(a anchor) bool { return a.Device == r.ID }) {
+				anchors = append(anchors, anchor{Device: r.ID, Member: r.Member, Key: key})
+			}
+		}
+		b, err := json.Marshal(anchors)
+		if err != nil {
+			return err
+		}
+		return tx.Put(anchorsMeta, b)
+	})
+	if err != nil {
+		return fmt.Errorf("record the paired devices: %w", err)
+	}
+	if err := s.seal(ctx, anchors); err != nil {
+		s.log.Warn("could not seal the history from before signing; trying again at the next start", "err", err)
+	}
+	return nil
+}
+
+// seal writes this device's legacy seal and its certificates for the
+// anchors into the space document, then notes that signing has begun.
+func (s *Space) seal(ctx context.Context, anchors []anchor) error {
+	docs, err := s.Docs(ctx)
+	if err != nil {
+		return err
+	}
+	me := s.Self()
+	body := sealBody{V: 1, Space: me.SpaceID, Device: me.DeviceID, At: time.Now().UnixMilli(), Heads: map[string][]string{}}
+	for _, doc := range docs {
+		hs, err := s.Heads(ctx, doc)
+		if err != nil {
+			return err
+		}
+		if len(hs) > 0 {
+			body.Heads[doc] = hs
+		}
+	}
+	_, err = s.write(ctx, SpaceDoc, func(doc *automerge.Doc, root *automerge.Map) (edit, error) {
+		k, err := s.loadedKey() // loaded by beginSigning
+		if err != nil {
+			return edit{}, err
+		}
+		st, err := signStatement(k, "s1", sealDomain, body)
+		if err != nil {
+			return edit{}, err
+		}
+		if err := root.Set(sealPrefix+me.DeviceID, st); err != nil {
+			return edit{}, err
+		}
+		touched := []ItemRef{}
+		for _, a := range anchors {
+			m := getMap(root, "d:"+a.Device)
+			if m == nil || getStr(m, certPrefix+me.DeviceID) != "" {
+				continue
+			}
+			if _, err := s.certify(nil, me, a.Device, a.Key, a.Member)(doc, root); err != nil {
+				return edit{}, err
+			}
+			touched = append(touched, ItemRef{KindDevice, a.Device})
+		}
+		return edit{action: "seal", kind: "space", summary: "began signing every change; sealed the history written before",
+			touched: touched}, nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.st.Update(ctx, func(tx trustsync.Tx) error { return tx.Put(sealedMeta, []byte("sealed")) })
+}
+
+// Signatures returns the signatures that cover the changes of doc, by
+// change hash (hex): what another device checks the changes against. A
+// device's signature on a change covers that change and every change of
+// the same device among its ancestors (the change hash covers the hashes
+// of the changes it depends on); per device, the signatures of its latest
+// changes in doc are returned, and they cover all of its changes. Changes
+// made before signing began are covered by none (a seal vouches for
+// them).
+func (s *Space) Signatures(ctx context.Context, doc string) (map[string][]byte, error) {
+	_, sigs, err := s.save(ctx, doc, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(sigs))
+	for h, sig := range sigs {
+		out[h.String()] = sig
+	}
+	return out, nil
+}
+
+// PeerID returns the libp2p peer ID of this device's key: the identity a
+// partner's device checks when this device connects, and the key its
+// changes are signed with.
+func (s *Space) PeerID(ctx context.Context) (string, error) {
+	var k ed25519.PrivateKey
+	err := s.st.Update(ctx, func(tx trustsync.Tx) error {
+		var err error
+		k, err = s.loadKey(tx)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("device key: %w", err)
+	}
+	return PeerIDOf(k.Public().(ed25519.PublicKey)), nil
 }

@@ -11,12 +11,10 @@ import (
 	"maps"
 	"slices"
 	stdsync "sync"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 )
@@ -236,74 +234,4 @@ func dialList(k crdt.KnownAddrs, legacy []string) []ma.Multiaddr {
 		}
 	}
 	return out
-}
-
-// addrsLoop writes what sessions and pairings taught about the paired
-// devices' addresses into the store, records this device's peer ID again
-// after a sync when asked (recheckPeer), and notes a freshly paired device's
-// addresses from the pairing connection (its invite, or what libp2p's
-// identify exchange told).
-func (n *Node) addrsLoop(ctx context.Context) {
-	events, stop := n.Subscribe()
-	defer stop()
-	// write stores what is pending. It runs to the end even when the node
-	// closes meanwhile: what a pairing or a last session taught must not
-	// be lost to a close right after ('trustsync pair', a one-shot sync).
-	write := func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		n.book.mu.Lock()
-		pending, recheck := n.book.pending, n.book.peer
-		n.book.pending, n.book.peer = nil, false
-		n.book.mu.Unlock()
-		if recheck {
-			if err := n.space.SetDevicePeer(ctx, n.host.ID().String()); err != nil && !errors.Is(err, trustsync.ErrClosed) {
-				n.log.Warn("cannot record this device's peer ID", "err", err)
-			}
-		}
-		for _, dev := range slices.Sorted(maps.Keys(pending)) {
-			if _, err := n.space.NoteAddrs(ctx, dev, pending[dev]); err != nil && !errors.Is(err, trustsync.ErrClosed) {
-				n.log.Warn("cannot keep a device's addresses", "device", dev, "err", err)
-			}
-		}
-	}
-	paired := func(ev Event) {
-		if ev.Type != Paired || ev.Remote.DeviceID == "" {
-			return
-		}
-		var said []string
-		for _, a := range n.host.Peerstore().Addrs(ev.Peer) {
-			said = append(said, a.String())
-		}
-		var observed ma.Multiaddr
-		if cs := n.host.Network().ConnsToPeer(ev.Peer); len(cs) > 0 {
-			observed = cs[0].RemoteMultiaddr()
-		}
-		n.learn(ev.Remote.DeviceID, ev.Peer, said, observed)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			for more := true; more; {
-				select {
-				case ev, ok := <-events:
-					more = ok
-					if ok {
-						paired(ev)
-					}
-				default:
-					more = false
-				}
-			}
-			write(ctx)
-			return
-		case ev, ok := <-events:
-			if !ok {
-				return
-			}
-			paired(ev)
-		case <-n.addrsWake:
-			write(ctx)
-		}
-	}
 }

@@ -1,6 +1,9 @@
 package sync
 
 import (
+	"context"
+	stdsync "sync"
+
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -36,3 +39,98 @@ func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.Con
 	return g.allowed(p, dir)
 }
 func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+
+// pairState is the part of a [Node] that pairing and unpairing use. Its
+// mutex is never held while taking the node's.
+type pairState struct {
+	mu       stdsync.Mutex
+	invites  map[*Invitation]struct{}
+	joining  map[peer.ID]int  // inviting devices this node is joining
+	changed  chan struct{}    // closed and replaced when joining changes
+	farewell map[peer.ID]int  // removed devices this node is telling
+	revoked  map[peer.ID]bool // unpaired while this node ran
+}
+
+func (ps *pairState) init() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.invites == nil {
+		ps.invites = map[*Invitation]struct{}{}
+		ps.joining = map[peer.ID]int{}
+		ps.farewell = map[peer.ID]int{}
+		ps.revoked = map[peer.ID]bool{}
+	}
+}
+
+// admit tells the connection gater whether to let a peer that is not a
+// trusted device connect: anyone inbound while an invitation is open (the
+// joining device's peer ID is not known before), the inviting device while
+// this node joins it, and a removed device outbound while this node tells
+// it that it was removed. Streams other than pairing's are still refused
+// to them: see [Node.handleStream].
+func (ps *pairState) admit(p peer.ID, dir network.Direction) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	switch {
+	case ps.joining[p] > 0:
+		return true
+	case ps.farewell[p] > 0 && dir == network.DirOutbound:
+		return true
+	case len(ps.invites) > 0 && dir == network.DirInbound:
+		return true
+	}
+	return false
+}
+
+// isJoining reports whether this node is joining p's space. The inviting
+// device trusts this one, and may open its sync stream, as soon as it has
+// stored its side of the pairing, a moment before this device has stored
+// its own: [Node.handleStream] holds such a stream until the join is over
+// (see waitJoined) instead of refusing it.
+func (ps *pairState) isJoining(p peer.ID) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.joining[p] > 0
+}
+
+// waitJoined waits until this node is no longer joining p's space (the
+// join stored the pairing, or failed) or ctx ends, and reports whether the
+// join is over.
+func (ps *pairState) waitJoined(ctx context.Context, p peer.ID) bool {
+	for {
+		ps.mu.Lock()
+		joining, ch := ps.joining[p] > 0, ps.changed
+		if ch == nil {
+			ps.changed = make(chan struct{})
+			ch = ps.changed
+		}
+		ps.mu.Unlock()
+		if !joining {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (ps *pairState) isRevoked(p peer.ID) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.revoked[p]
+}
+
+func (ps *pairState) count(m map[peer.ID]int, p peer.ID, d int) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	m[p] += d
+	if m[p] <= 0 {
+		delete(m, p)
+	}
+	if ps.changed != nil {
+		close(ps.changed)
+		ps.changed = nil
+	}
+}

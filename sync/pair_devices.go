@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/trustsync/trustsync"
@@ -90,49 +89,4 @@ func (n *Node) Devices(ctx context.Context) ([]DeviceStatus, error) {
 		out[i].Online = out[i].PeerID != "" && online[out[i].PeerID]
 	}
 	return out, nil
-}
-
-// noteLoop writes when devices were seen and synced into the store.
-func (n *Node) noteLoop(ctx context.Context) {
-	st := n.cfg.Store
-	if st == nil {
-		return
-	}
-	events, stop := n.Subscribe()
-	defer stop()
-	written := map[string]time.Time{}
-	write := func(key string, at time.Time, force bool) {
-		if !force && at.Sub(written[key]) < noteEvery {
-			return
-		}
-		written[key] = at
-		err := st.Update(ctx, func(tx trustsync.Tx) error {
-			return tx.Put(key, []byte(at.UTC().Format(time.RFC3339Nano)))
-		})
-		if err != nil && ctx.Err() == nil && !errors.Is(err, trustsync.ErrClosed) {
-			n.log.Debug("cannot note a device's last sync", "err", err)
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-events:
-			if !ok {
-				return
-			}
-			dev := ev.Remote.DeviceID
-			if dev == "" {
-				continue
-			}
-			now := time.Now()
-			switch ev.Type {
-			case PeerOnline, PeerOffline:
-				write(seenKey(dev), now, true)
-			case Synced:
-				write(seenKey(dev), now, false)
-				write(syncedKey(dev), now, false)
-			}
-		}
-	}
 }
