@@ -20,6 +20,7 @@ import (
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/internal/testpair"
 	"github.com/trustsync/trustsync/store"
 )
 
@@ -74,46 +75,16 @@ func newDeviceNoTB(t fataler, member string) *device {
 	return &device{space: sp, st: st, key: key, id: id}
 }
 
-// pairAll makes every device trust every other: they join the first one's
-// space and record each other's device and peer ID (what pairing will do).
+// pairAll pairs every two devices by hand, as a pairing leaves them
+// (internal/testpair): they join the first one's space and each holds
+// every other's device record and peer ID. The first sync is the test's.
 func pairAll(t fataler, devs ...*device) {
 	t.Helper()
-	ctx := context.Background()
-	for _, d := range devs[1:] {
-		if err := d.space.Adopt(ctx, devs[0].space.Self().SpaceID); err != nil {
-			t.Fatal(err)
-		}
+	spaces := make([]*crdt.Space, len(devs))
+	for i, d := range devs {
+		spaces[i] = d.space
 	}
-	// What the pairing ceremony checks: each device's key. Then each
-	// device's own records come with its space document, and the others
-	// vouch for it, as pairing does.
-	for _, phase := range []string{"trust", "import", "vouch"} {
-		for _, d := range devs {
-			for _, o := range devs {
-				if d == o {
-					continue
-				}
-				self := o.space.Self()
-				dev := trustsync.Device{ID: self.DeviceID, Name: self.DeviceName,
-					Owner: trustsync.Person{ID: self.MemberID, Name: self.MemberName}, PeerID: o.id.String()}
-				var err error
-				switch phase {
-				case "trust":
-					err = d.space.TrustDevice(ctx, dev)
-				case "import":
-					var data []byte
-					if data, err = o.space.SaveSigned(ctx, crdt.SpaceDoc); err == nil {
-						_, err = d.space.Import(ctx, crdt.SpaceDoc, data, self.DeviceID)
-					}
-				case "vouch":
-					err = d.space.AddDevice(ctx, dev)
-				}
-				if err != nil {
-					t.Fatalf("%s %s on %s: %v", phase, self.DeviceName, d.space.Self().DeviceName, err)
-				}
-			}
-		}
-	}
+	testpair.Spaces(t, spaces...)
 }
 
 func (d *device) start(t testing.TB, listen ...string) *Node {

@@ -17,6 +17,7 @@ import (
 	"github.com/trustsync/trustsync/cli"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/internal/benchkit"
+	"github.com/trustsync/trustsync/internal/testpair"
 	"github.com/trustsync/trustsync/store"
 	tsync "github.com/trustsync/trustsync/sync"
 )
@@ -170,22 +171,14 @@ func withSpace(ts *testscript.TestScript, home string, fn func(ctx context.Conte
 	fn(ctx, sp)
 }
 
-// netID is how a partner finds a device: its libp2p peer ID and the
-// addresses it keeps.
-type netID struct {
-	peer  string
-	addrs []string
-}
-
-// networkID returns the libp2p peer ID of a home's device, making its key
-// the first time as the sync commands do, and the listen addresses stored
-// at init.
-func networkID(ts *testscript.TestScript, home string) netID {
+// listenAddrs returns the listen addresses a home keeps (stored at init),
+// making its device key the first time as the sync commands do.
+func listenAddrs(ts *testscript.TestScript, home string) []string {
 	st, err := store.Open(ts.MkAbs(home), store.Options{})
 	ts.Check(err)
 	defer st.Close()
 	ctx := context.Background()
-	id, err := tsync.DevicePeerID(ctx, st)
+	_, err = tsync.DevicePeerID(ctx, st)
 	ts.Check(err)
 	var cfg cli.Config
 	ts.Check(st.View(ctx, func(tx trustsync.ReadTx) error {
@@ -195,34 +188,22 @@ func networkID(ts *testscript.TestScript, home string) netID {
 		}
 		return json.Unmarshal(b, &cfg)
 	}))
-	return netID{peer: id, addrs: cfg.Listen}
+	return cfg.Listen
 }
 
 func cmdPair(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: pair HOME1 HOME2")
 	}
-	device := func(id crdt.Identity, n netID) trustsync.Device {
-		return trustsync.Device{ID: id.DeviceID, Name: id.DeviceName,
-			Owner: trustsync.Person{ID: id.MemberID, Name: id.MemberName}, PeerID: n.peer, Addrs: n.addrs}
-	}
-	var a, b crdt.Identity
-	aPeer, bPeer := networkID(ts, args[0]), networkID(ts, args[1])
-	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) { a = sp.Self() })
-	withSpace(ts, args[1], func(ctx context.Context, sp *crdt.Space) {
-		b = sp.Self()
-		ts.Check(sp.Adopt(ctx, a.SpaceID))
-		// What the pairing ceremony checks: the other device's key.
-		ts.Check(sp.TrustDevice(ctx, device(a, aPeer)))
+	// By hand, as a pairing leaves them (internal/testpair), each device
+	// record holding the listen addresses the other home keeps; then
+	// every document is copied both ways.
+	aAddrs, bAddrs := listenAddrs(ts, args[0]), listenAddrs(ts, args[1])
+	withSpace(ts, args[0], func(_ context.Context, a *crdt.Space) {
+		withSpace(ts, args[1], func(_ context.Context, b *crdt.Space) {
+			testpair.Nodes(ts, testpair.Node{Space: a, Addrs: aAddrs}, testpair.Node{Space: b, Addrs: bAddrs})
+		})
 	})
-	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) {
-		ts.Check(sp.TrustDevice(ctx, device(b, bPeer)))
-	})
-	// Each device's records are its own and arrive with its space
-	// document; then each vouches for the other, as pairing does.
-	cmdSync(ts, false, args)
-	withSpace(ts, args[1], func(ctx context.Context, sp *crdt.Space) { ts.Check(sp.AddDevice(ctx, device(a, aPeer))) })
-	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) { ts.Check(sp.AddDevice(ctx, device(b, bPeer))) })
 	cmdSync(ts, false, args)
 }
 

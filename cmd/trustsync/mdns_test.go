@@ -304,28 +304,14 @@ func ports(t *testing.T, addrs []string) []int {
 	return ps
 }
 
-// lanPair pairs home b (in namespace l.b) with home a (in l.a) with the
+// pair pairs home b (in namespace l.b) with home a (in l.a) with the
 // real `trustsync pair` commands, each inside its namespace: a invites, b
 // joins over the veth link, both print the same code.
 func (l *lan) pair(t *testing.T, a, b string) {
 	t.Helper()
-	inviter := l.background(t, l.a, a, "pair", "--timeout", "60s")
-	invite := inviter.await("invite: ")
-	if invite == "" {
-		_ = inviter.wait()
-		t.Fatalf("pair printed no invite: %s", inviter.stderr.String())
-	}
-	joinOut, joinErr, exit := l.run(t, l.b, b, nil, "pair", invite)
-	if exit != 0 {
-		t.Fatalf("pair INVITE (in %s): exit %d: %s", l.b, exit, joinErr)
-	}
-	code := inviter.await("code: ")
-	if err := inviter.wait(); err != nil {
-		t.Fatalf("pair (inviter, in %s): %v: %s", l.a, err, inviter.stderr.String())
-	}
-	if code == "" || !strings.Contains(joinOut, "code: "+code) {
-		t.Fatalf("codes differ: inviter %q, joiner printed %q", code, joinOut)
-	}
+	pairByCommands(t, l.cmd(l.a, a, nil, "pair", "--timeout", "60s"), func(invite string) (string, string, int) {
+		return l.run(t, l.b, b, nil, "pair", invite)
+	})
 }
 
 // TestSync_MDNSFindsPartnerOnLAN runs two devices on a LAN of their own
