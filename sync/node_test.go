@@ -106,7 +106,7 @@ func (d *device) start(t testing.TB, listen ...string) *Node {
 
 func connect(t testing.TB, a, b *Node) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := a.Connect(ctx, b.AddrInfo()); err != nil {
 		t.Fatalf("connect: %v", err)
@@ -195,7 +195,7 @@ func TestNode_LiveSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A learns of it without any call on A's side: live push.
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(time.Minute)
 	for got := false; !got; {
 		select {
 		case ev := <-events:
@@ -477,7 +477,7 @@ func TestNode_SyncOnceReportsInWords(t *testing.T) {
 	_, err = a.space.AddGoal(ctx, "walks", "")
 	must(t, err)
 	na := a.start(t)
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	rep, err := na.SyncOnce(sctx)
 	must(t, err)
@@ -500,7 +500,7 @@ func testLogger() *slog.Logger {
 // waitAddrs waits until d's space holds addresses for other's device.
 func waitAddrs(t testing.TB, d, other *device) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		k, err := d.space.KnownAddrs(context.Background(), other.space.Self().DeviceID)
 		must(t, err)

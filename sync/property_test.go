@@ -359,7 +359,7 @@ func TestNode_ConvergenceProperty(t *testing.T) {
 				if d.node == nil || o.node == nil {
 					continue
 				}
-				cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				cctx, cancel := context.WithTimeout(ctx, time.Minute)
 				err = d.node.Connect(cctx, o.node.AddrInfo())
 				cancel()
 				if errors.Is(err, ErrUnknownDevice) || dialFailed(err) {
@@ -398,7 +398,7 @@ func TestNode_ConvergenceProperty(t *testing.T) {
 			case 13: // connect to another device now
 				o := devs[rapid.IntRange(0, n-1).Draw(rt, "other")]
 				if o != d && d.node != nil && o.node != nil {
-					cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+					cctx, cancel := context.WithTimeout(ctx, time.Minute)
 					err = d.node.Connect(cctx, o.node.AddrInfo())
 					cancel()
 					if errors.Is(err, ErrUnknownDevice) || dialFailed(err) {

@@ -394,7 +394,7 @@ func TestSync_MDNSFindsPartnerOnLAN(t *testing.T) {
 	}
 
 	// The same with mDNS on (kept at init): Sam's device finds Alex's.
-	out, stderr, code = l.run(t, l.b, sam, []string{samListen}, "sync", "--timeout", "20s", "--json")
+	out, stderr, code = l.run(t, l.b, sam, []string{samListen}, "sync", "--timeout", "60s", "--json")
 	if code != 0 {
 		t.Fatalf("sync with mDNS on: exit %d: %s\nserve: %s", code, stderr, serveErr.String())
 	}
