@@ -517,6 +517,8 @@ func TestRules_FurtherDevicePasses(t *testing.T) {
 		return trustsync.Device{ID: s.Self().DeviceID, Name: s.Self().DeviceName,
 			PeerID: must[string](t)(s.PeerID(ctx)), Owner: alex}
 	}
+	// By hand apart from pairByHand on purpose: the laptop joins as a
+	// further device of Alex's (JoinAs), not as a member of its own.
 	noErr(t, laptop.JoinAs(ctx, phone.Self().SpaceID, alex))
 	// What a pairing does: each met the other first-hand.
 	noErr(t, phone.TrustDevice(ctx, device(laptop)))
