@@ -61,6 +61,7 @@
 //   - internal/benchkit: the whole-program sync workloads (tests only).
 //   - internal/cmem: reads the C allocator, for benchmarks.
 //   - internal/stagetrace: times a live edit's stages across processes.
+//   - internal/testpair: pairs the devices of tests by hand (tests only).
 //   - bench/sidebyside: the same workloads against automerge-repo.
 //
 // # Guarantees

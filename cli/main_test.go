@@ -11,6 +11,7 @@ import (
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/home"
+	"github.com/trustsync/trustsync/internal/testpair"
 	"github.com/trustsync/trustsync/store"
 )
 
@@ -141,43 +142,23 @@ func (d *device) withHome(fn func(ctx context.Context, h *home.Home)) {
 	fn(context.Background(), h)
 }
 
-// pair joins b to a's space and records each one's device on the other, as
-// pairing does, then syncs them. Nothing goes over a network: documents are
-// copied with Save and Import, which is what sync amounts to.
+// pair joins b to a's space by hand, as a pairing leaves them
+// (internal/testpair), then syncs them. Nothing goes over a network:
+// documents are copied with Save and Import, which is what sync amounts
+// to.
 func pair(t *testing.T, a, b *device) {
 	t.Helper()
-	var da, db trustsync.Device
-	var spaceID string
-	a.withSpace(func(ctx context.Context, sp *crdt.Space) {
-		da, spaceID = deviceOf(ctx, t, sp), sp.Self().SpaceID
-	})
-	b.withSpace(func(ctx context.Context, sp *crdt.Space) {
-		db = deviceOf(ctx, t, sp)
-		must(t, sp.Adopt(ctx, spaceID))
-	})
-	// What the pairing ceremony checks: the other device's key. Each
-	// device's records are its own: they arrive with its space document,
-	// then the other device vouches for it (AddDevice), as pairing does.
-	a.withSpace(func(ctx context.Context, sp *crdt.Space) { must(t, sp.TrustDevice(ctx, db)) })
-	b.withSpace(func(ctx context.Context, sp *crdt.Space) { must(t, sp.TrustDevice(ctx, da)) })
-	syncDevices(t, a, b)
-	a.withSpace(func(ctx context.Context, sp *crdt.Space) { must(t, sp.AddDevice(ctx, db)) })
-	b.withSpace(func(ctx context.Context, sp *crdt.Space) { must(t, sp.AddDevice(ctx, da)) })
+	withSpaces(a, b, func(sa, sb *crdt.Space) { testpair.Spaces(t, sa, sb) })
 	syncDevices(t, a, b)
 }
 
-// deviceOf returns the device of sp's home, with its peer ID.
-func deviceOf(ctx context.Context, t *testing.T, sp *crdt.Space) trustsync.Device {
-	t.Helper()
-	id := sp.Self()
-	pid, err := sp.PeerID(ctx)
-	must(t, err)
-	return trustsync.Device{
-		ID:     id.DeviceID,
-		Name:   id.DeviceName,
-		Owner:  trustsync.Person{ID: id.MemberID, Name: id.MemberName},
-		PeerID: pid,
-	}
+// withSpaces opens two devices' spaces at once, directly through the
+// library.
+func withSpaces(a, b *device, fn func(sa, sb *crdt.Space)) {
+	a.t.Helper()
+	a.withSpace(func(_ context.Context, sa *crdt.Space) {
+		b.withSpace(func(_ context.Context, sb *crdt.Space) { fn(sa, sb) })
+	})
 }
 
 // syncDevices copies every document each way between two homes.

@@ -14,6 +14,7 @@ import (
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/home"
+	"github.com/trustsync/trustsync/internal/testpair"
 	tsync "github.com/trustsync/trustsync/sync"
 )
 
@@ -204,36 +205,28 @@ func TestServe_InProcess(t *testing.T) {
 	contains(t, "Sam's boundaries", sam.ok("boundary", "list"), "No phones at dinner")
 }
 
-// pairNet pairs two devices as pair does, recording each one's peer ID and
-// kept addresses so that the sync commands find each other on 127.0.0.1.
-// Each device goes online once first, as it does when it pairs, so that it
-// has the ports it keeps.
+// pairNet pairs a and b by hand, as a pairing leaves them
+// (internal/testpair), each device record holding the listen addresses
+// the other's home keeps, so that their nodes dial each other; then it
+// syncs them. Each device goes online once first, as it does when it
+// pairs, so that it has the ports it keeps.
 func pairNet(t *testing.T, a, b *device) {
 	t.Helper()
-	type netID struct {
-		peer  string
-		addrs []string
-	}
-	ids := map[*device]netID{}
+	listen := map[*device][]string{}
 	for _, d := range []*device{a, b} {
 		d.withHome(func(ctx context.Context, h *home.Home) {
 			n, err := h.StartNode(ctx, home.NodeOptions{NoMDNS: true})
 			must(t, err)
 			must(t, n.Close())
-			p, err := tsync.DevicePeerID(ctx, h.Store())
-			must(t, err)
 			cfg, err := h.Config(ctx)
 			must(t, err)
-			ids[d] = netID{p, cfg.Listen}
+			listen[d] = cfg.Listen
 		})
 	}
-	pair(t, a, b)
-	for _, p := range [][2]*device{{a, b}, {b, a}} {
-		var other trustsync.Device
-		p[1].withSpace(func(ctx context.Context, sp *crdt.Space) { other = deviceOf(ctx, t, sp) })
-		other.PeerID, other.Addrs = ids[p[1]].peer, ids[p[1]].addrs
-		p[0].withSpace(func(ctx context.Context, sp *crdt.Space) { must(t, sp.AddDevice(ctx, other)) })
-	}
+	withSpaces(a, b, func(sa, sb *crdt.Space) {
+		testpair.Nodes(t, testpair.Node{Space: sa, Addrs: listen[a]}, testpair.Node{Space: sb, Addrs: listen[b]})
+	})
+	syncDevices(t, a, b)
 }
 
 func waitFor(t *testing.T, want string, read func() string) {

@@ -326,6 +326,8 @@ func threeDevices(t *testing.T) (phone, laptop, sam *Space) {
 		return trustsync.Device{ID: s.Self().DeviceID, Name: s.Self().DeviceName,
 			PeerID: must[string](t)(s.PeerID(ctx)), Owner: alex}
 	}
+	// By hand apart from pairByHand on purpose: the laptop joins as a
+	// further device of Alex's (JoinAs), not as a member of its own.
 	noErr(t, laptop.JoinAs(ctx, phone.Self().SpaceID, alex))
 	// What a pairing does: each met the other first-hand.
 	noErr(t, phone.TrustDevice(ctx, device(laptop)))

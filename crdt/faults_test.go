@@ -58,21 +58,11 @@ func fltOpen(t *testing.T, dir string) (*Space, *store.Disk) {
 	return s, st
 }
 
-// fltPair joins b to a's space the way pairing does (see pair in
-// helpers_test.go) and syncs them.
+// fltPair joins b to a's space the way pairing does (pairByHand) and
+// syncs them.
 func fltPair(t *testing.T, a, b *Space) {
 	t.Helper()
-	ctx := context.Background()
-	noErr(t, b.Adopt(ctx, a.Self().SpaceID))
-	for _, x := range [][2]*Space{{a, b}, {b, a}} {
-		o := x[1].Self()
-		dev := trustsync.Device{ID: o.DeviceID, Name: o.DeviceName, PeerID: must[string](t)(x[1].PeerID(ctx)),
-			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}}
-		noErr(t, x[0].TrustDevice(ctx, dev))
-		data := must[[]byte](t)(x[1].SaveSigned(ctx, SpaceDoc))
-		must[Received](t)(x[0].Import(ctx, SpaceDoc, data, x[1].Self().DeviceID))
-		noErr(t, x[0].AddDevice(ctx, dev))
-	}
+	pairByHand(t, a, b)
 	fltSync(t, a, b, nil)
 }
 

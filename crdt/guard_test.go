@@ -121,7 +121,7 @@ func TestMerge_RefusesSelfMergeWithoutDeadlock(t *testing.T) {
 		if !errors.Is(err, errSelfMerge) {
 			t.Fatalf("merge(d, d) = %v, want errSelfMerge", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("merge(d, d) deadlocked")
 	}
 }
@@ -150,7 +150,7 @@ func TestMerge_CrossedMergesConverge(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-			case <-time.After(10 * time.Second):
+			case <-time.After(time.Minute):
 				t.Fatalf("round %d: crossed merges deadlocked", round)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/internal/testpair"
 	"github.com/trustsync/trustsync/store"
 )
 
@@ -51,35 +52,11 @@ func newSpaceAt(t *testing.T, c *clock, member, device string) (*crdt.Space, tru
 	return s, st
 }
 
-// pair makes b join a's space the way pairing does: b adopts a's space ID,
-// each imports the other's space document and records the other's device,
-// and everything is synced.
+// pair makes b join a's space the way pairing does (see
+// internal/testpair), then syncs every document.
 func pair(t *testing.T, a, b *crdt.Space) {
 	t.Helper()
-	ctx := context.Background()
-	if err := b.Adopt(ctx, a.Self().SpaceID); err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range [][2]*crdt.Space{{a, b}, {b, a}} {
-		other := x[1].Self()
-		dev := trustsync.Device{
-			ID: other.DeviceID, Name: other.DeviceName, PeerID: must[string](t)(x[1].PeerID(ctx)),
-			Owner: trustsync.Person{ID: other.MemberID, Name: other.MemberName},
-		}
-		if err := x[0].TrustDevice(ctx, dev); err != nil {
-			t.Fatal(err)
-		}
-		data, err := x[1].SaveSigned(ctx, crdt.SpaceDoc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := x[0].Import(ctx, crdt.SpaceDoc, data, x[1].Self().DeviceID); err != nil {
-			t.Fatal(err)
-		}
-		if err := x[0].AddDevice(ctx, dev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testpair.Spaces(t, a, b)
 	syncAll(t, a, b)
 }
 

@@ -12,7 +12,9 @@ import (
 
 // joinLikePairing joins b to a's space the way sync's pairing does: b
 // takes its identity (JoinAs, or Adopt for a new member), a imports b's
-// space document, a notes the pairing, b imports a's.
+// space document, a notes the pairing, b imports a's. It pairs apart from
+// internal/testpair on purpose: these tests need a further device of the
+// same person and the pairing's notes in the history.
 func joinLikePairing(t *testing.T, a, b *crdt.Space, as *trustsync.Person) {
 	t.Helper()
 	ctx := context.Background()

@@ -307,7 +307,9 @@ func (w *pworld) join(i, j int) {
 	}
 	// As pairing does: the inviting device takes the joining one in and
 	// vouches for it, then the joining device takes the inviting device's
-	// document, vouching included.
+	// document, vouching included. Apart from internal/testpair on
+	// purpose: a device may join as a further device of its person, and
+	// the pairing is noted in the history as the ceremony notes it.
 	for _, x := range [][2]*crdt.Space{{a, b}, {b, a}} {
 		o := x[1].Self()
 		pid, err := x[1].PeerID(ctx)

@@ -38,18 +38,36 @@ func rulesPairOn(t *testing.T, alexStore trustsync.Store, opts Options) (alex, s
 		return s
 	}
 	alex, sam = mk("Alex", "alex-laptop"), mk("Sam", "sam-phone")
-	noErr(t, sam.Adopt(ctx, alex.Self().SpaceID))
-	for _, x := range [][2]*Space{{alex, sam}, {sam, alex}} {
-		other := x[1].Self()
-		dev := trustsync.Device{ID: other.DeviceID, Name: other.DeviceName, PeerID: must[string](t)(x[1].PeerID(ctx)),
-			Owner: trustsync.Person{ID: other.MemberID, Name: other.MemberName}}
-		noErr(t, x[0].TrustDevice(ctx, dev))
-		exchange(t, x[1], x[0], SpaceDoc)
-		noErr(t, x[0].AddDevice(ctx, dev))
-	}
+	pairByHand(t, alex, sam)
 	exchange(t, alex, sam, SpaceDoc)
 	exchange(t, sam, alex, SpaceDoc)
 	return alex, sam
+}
+
+// pairByHand makes b join a's space as internal/testpair's Spaces does --
+// each trusts the other's key, then a and after it b takes the other's
+// space document and vouches for its device -- for the tests of package
+// crdt itself, which cannot import testpair (it imports crdt). It is
+// their one copy of it; keep the two alike.
+func pairByHand(t testing.TB, a, b *Space) {
+	t.Helper()
+	ctx := context.Background()
+	noErr(t, b.Adopt(ctx, a.Self().SpaceID))
+	devs := map[*Space]trustsync.Device{}
+	for _, s := range []*Space{a, b} {
+		id := s.Self()
+		devs[s] = trustsync.Device{ID: id.DeviceID, Name: id.DeviceName, PeerID: must[string](t)(s.PeerID(ctx)),
+			Owner: trustsync.Person{ID: id.MemberID, Name: id.MemberName}}
+	}
+	noErr(t, a.TrustDevice(ctx, devs[b]))
+	noErr(t, b.TrustDevice(ctx, devs[a]))
+	for _, x := range [][2]*Space{{a, b}, {b, a}} {
+		data := must[[]byte](t)(x[1].SaveSigned(ctx, SpaceDoc))
+		if _, err := x[0].Import(ctx, SpaceDoc, data, x[1].Self().DeviceID); err != nil {
+			t.Fatalf("import the space document of %s: %v", x[1].Self().DeviceName, err)
+		}
+		noErr(t, x[0].AddDevice(ctx, devs[x[1]]))
+	}
 }
 
 // exchange sends doc from one space to the other as a signed document.
@@ -499,6 +517,8 @@ func TestRules_FurtherDevicePasses(t *testing.T) {
 		return trustsync.Device{ID: s.Self().DeviceID, Name: s.Self().DeviceName,
 			PeerID: must[string](t)(s.PeerID(ctx)), Owner: alex}
 	}
+	// By hand apart from pairByHand on purpose: the laptop joins as a
+	// further device of Alex's (JoinAs), not as a member of its own.
 	noErr(t, laptop.JoinAs(ctx, phone.Self().SpaceID, alex))
 	// What a pairing does: each met the other first-hand.
 	noErr(t, phone.TrustDevice(ctx, device(laptop)))

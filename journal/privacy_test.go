@@ -25,6 +25,7 @@ import (
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/internal/keys"
+	"github.com/trustsync/trustsync/internal/testpair"
 	"github.com/trustsync/trustsync/journal"
 	"github.com/trustsync/trustsync/store"
 	tsync "github.com/trustsync/trustsync/sync"
@@ -202,35 +203,11 @@ func (p *partner) online(t *testing.T) {
 	t.Cleanup(func() { n.Close() })
 }
 
-// pairPartners records each device in the other's space, as
-// examples/offline-merge does.
+// pairPartners pairs the two devices by hand, as a pairing leaves them
+// (internal/testpair); their nodes then sync.
 func pairPartners(t *testing.T, a, b *partner) {
 	t.Helper()
-	ctx := context.Background()
-	if err := b.space.Adopt(ctx, a.space.Self().SpaceID); err != nil {
-		t.Fatal(err)
-	}
-	for _, pp := range [][2]*partner{{a, b}, {b, a}} {
-		o := pp[1].space.Self()
-		d := trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
-			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: pp[1].id.String()}
-		// What a pairing ceremony checks: this is the other device's key.
-		if err := pp[0].space.TrustDevice(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-		// Its own records come with its space document, as pairing sends
-		// it; then this device vouches for it.
-		data, err := pp[1].space.SaveSigned(ctx, crdt.SpaceDoc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pp[0].space.Import(ctx, crdt.SpaceDoc, data, o.DeviceID); err != nil {
-			t.Fatal(err)
-		}
-		if err := pp[0].space.AddDevice(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testpair.Spaces(t, a.space, b.space)
 }
 
 func canary(what string) string { return "CANARY-" + what + "-" + rand.Text() }

@@ -73,7 +73,7 @@ func fltRawHost(t *testing.T, d *device, target *Node) host.Host {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := h.Connect(ctx, target.AddrInfo()); err != nil {
 		t.Fatal(err)
@@ -385,7 +385,7 @@ func TestFaults_StallingPeer(t *testing.T) {
 		}
 	}
 	open := func() (network.Stream, error) {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		return h.NewStream(cctx, na.ID(), ProtocolID)
 	}
@@ -542,7 +542,7 @@ func TestFaults_PartitionMidSync(t *testing.T) {
 		ca, cb := net.Pipe()
 		sa := NewSession(a.space, SessionConfig{Conn: fltCutConn{ca, &budget, &tok}, Initiator: true, KeepAlive: 200 * time.Millisecond})
 		sb := NewSession(b.space, SessionConfig{Conn: fltCutConn{cb, &budget, &tok}, KeepAlive: 200 * time.Millisecond})
-		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
 		errs := make(chan error, 2)
 		go func() { errs <- sa.Run(rctx) }()
 		go func() { errs <- sb.Run(rctx) }()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/internal/testpair"
 	"github.com/trustsync/trustsync/store"
 )
 
@@ -74,46 +75,16 @@ func newDeviceNoTB(t fataler, member string) *device {
 	return &device{space: sp, st: st, key: key, id: id}
 }
 
-// pairAll makes every device trust every other: they join the first one's
-// space and record each other's device and peer ID (what pairing will do).
+// pairAll pairs every two devices by hand, as a pairing leaves them
+// (internal/testpair): they join the first one's space and each holds
+// every other's device record and peer ID. The first sync is the test's.
 func pairAll(t fataler, devs ...*device) {
 	t.Helper()
-	ctx := context.Background()
-	for _, d := range devs[1:] {
-		if err := d.space.Adopt(ctx, devs[0].space.Self().SpaceID); err != nil {
-			t.Fatal(err)
-		}
+	spaces := make([]*crdt.Space, len(devs))
+	for i, d := range devs {
+		spaces[i] = d.space
 	}
-	// What the pairing ceremony checks: each device's key. Then each
-	// device's own records come with its space document, and the others
-	// vouch for it, as pairing does.
-	for _, phase := range []string{"trust", "import", "vouch"} {
-		for _, d := range devs {
-			for _, o := range devs {
-				if d == o {
-					continue
-				}
-				self := o.space.Self()
-				dev := trustsync.Device{ID: self.DeviceID, Name: self.DeviceName,
-					Owner: trustsync.Person{ID: self.MemberID, Name: self.MemberName}, PeerID: o.id.String()}
-				var err error
-				switch phase {
-				case "trust":
-					err = d.space.TrustDevice(ctx, dev)
-				case "import":
-					var data []byte
-					if data, err = o.space.SaveSigned(ctx, crdt.SpaceDoc); err == nil {
-						_, err = d.space.Import(ctx, crdt.SpaceDoc, data, self.DeviceID)
-					}
-				case "vouch":
-					err = d.space.AddDevice(ctx, dev)
-				}
-				if err != nil {
-					t.Fatalf("%s %s on %s: %v", phase, self.DeviceName, d.space.Self().DeviceName, err)
-				}
-			}
-		}
-	}
+	testpair.Spaces(t, spaces...)
 }
 
 func (d *device) start(t testing.TB, listen ...string) *Node {
@@ -135,7 +106,7 @@ func (d *device) start(t testing.TB, listen ...string) *Node {
 
 func connect(t testing.TB, a, b *Node) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := a.Connect(ctx, b.AddrInfo()); err != nil {
 		t.Fatalf("connect: %v", err)
@@ -224,7 +195,7 @@ func TestNode_LiveSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A learns of it without any call on A's side: live push.
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(time.Minute)
 	for got := false; !got; {
 		select {
 		case ev := <-events:
@@ -506,7 +477,7 @@ func TestNode_SyncOnceReportsInWords(t *testing.T) {
 	_, err = a.space.AddGoal(ctx, "walks", "")
 	must(t, err)
 	na := a.start(t)
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	rep, err := na.SyncOnce(sctx)
 	must(t, err)
@@ -529,7 +500,7 @@ func testLogger() *slog.Logger {
 // waitAddrs waits until d's space holds addresses for other's device.
 func waitAddrs(t testing.TB, d, other *device) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		k, err := d.space.KnownAddrs(context.Background(), other.space.Self().DeviceID)
 		must(t, err)

@@ -36,14 +36,24 @@ func invite(t testing.TB, n *Node, opts InviteOptions) *Invitation {
 	return inv
 }
 
-// pairVia pairs joiner through a fresh invite of inviter and checks that
-// both sides show the same code.
-func pairVia(t testing.TB, inviter, joiner *Node, opts JoinOptions) (PairResult, PairResult) {
+// pairVia pairs joiner through a fresh invite of inviter, with the
+// ceremony itself, and checks that both sides show the same code. It is
+// the one helper for it: a shared package holding it would import sync,
+// which the sync package's own tests cannot import. (Pairing by hand,
+// without the ceremony, is internal/testpair's: see pairAll.)
+func pairVia(t fataler, inviter, joiner *Node, opts JoinOptions) (PairResult, PairResult) {
 	t.Helper()
-	ctx := testCtx(t)
-	inv := invite(t, inviter, InviteOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	inv, err := inviter.Invite(ctx, InviteOptions{})
+	if err != nil {
+		t.Fatalf("Invite: %v", err)
+	}
+	defer inv.Close()
 	parsed, err := ParseInvite(inv.Invite().String())
-	must(t, err)
+	if err != nil {
+		t.Fatalf("ParseInvite: %v", err)
+	}
 	jr, err := joiner.Join(ctx, parsed, opts)
 	if err != nil {
 		t.Fatalf("Join: %v", err)
@@ -55,7 +65,6 @@ func pairVia(t testing.TB, inviter, joiner *Node, opts JoinOptions) (PairResult,
 	if len(ir.Code) != 6 || ir.Code != jr.Code {
 		t.Fatalf("codes differ or are malformed: inviter %q, joiner %q", ir.Code, jr.Code)
 	}
-	inv.Close()
 	return ir, jr
 }
 

@@ -38,7 +38,7 @@ func runSessions(t *testing.T, a, b replica, cfgA, cfgB SessionConfig) (*Session
 
 func waitBoth(t *testing.T, sa, sb *Session) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := sa.WaitSynced(ctx); err != nil {
 		t.Fatalf("A: WaitSynced: %v", err)
@@ -170,7 +170,7 @@ func startRaw(t *testing.T, s replica, initiator bool) (*rawPeer, *Session, chan
 		<-rp.done
 		select {
 		case <-errc:
-		case <-time.After(10 * time.Second):
+		case <-time.After(time.Minute):
 			t.Error("session did not stop")
 		}
 	})
@@ -200,7 +200,7 @@ func waitErr(t *testing.T, errc chan error) error {
 	case err := <-errc:
 		errc <- err // for the cleanup
 		return err
-	case <-time.After(15 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("session did not end")
 		return nil
 	}

@@ -109,7 +109,7 @@ func TestSession_BusyReceiverIsNoStall(t *testing.T) {
 	cfg := SessionConfig{KeepAlive: 2 * time.Second}
 	sa, sb := runTCPSessions(t, spaceReplica{a.space}, slowReplica{spaceReplica{b.space}, 250 * time.Millisecond}, cfg, cfg)
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, s := range []*Session{sa, sb} {
 		if err := s.WaitSynced(ctx); err != nil {

@@ -22,9 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/internal/faults"
+	"github.com/trustsync/trustsync/internal/testpair"
 	"github.com/trustsync/trustsync/store"
 	tsync "github.com/trustsync/trustsync/sync"
 )
@@ -302,42 +302,11 @@ func (d *fltDevice) start(t *testing.T) {
 	d.node = n
 }
 
-// fltPairDevices pairs two library devices as pairing does: b joins a's
-// space, each trusts the other's device key (what the pairing ceremony
-// checks), imports the other's signed space document and records its
-// device with its peer ID.
+// fltPairDevices pairs two library devices by hand, as a pairing leaves
+// them (internal/testpair).
 func fltPairDevices(t *testing.T, a, b *fltDevice) {
 	t.Helper()
-	ctx := context.Background()
-	if err := b.space.Adopt(ctx, a.space.Self().SpaceID); err != nil {
-		t.Fatal(err)
-	}
-	pair := [][2]*fltDevice{{a, b}, {b, a}}
-	devs := make([]trustsync.Device, len(pair))
-	for i, x := range pair {
-		pid, err := tsync.DevicePeerID(ctx, x[1].st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := x[1].space.Self()
-		devs[i] = trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
-			Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: pid}
-		if err := x[0].space.TrustDevice(ctx, devs[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i, x := range pair {
-		data, err := x[1].space.SaveSigned(ctx, crdt.SpaceDoc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := x[0].space.Import(ctx, crdt.SpaceDoc, data, x[1].space.Self().DeviceID); err != nil {
-			t.Fatal(err)
-		}
-		if err := x[0].space.AddDevice(ctx, devs[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testpair.Spaces(t, a.space, b.space)
 }
 
 // TestFaults_CLIConcurrentWritersWithNode has many trustsync processes add

@@ -13,10 +13,10 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
-	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	tshome "github.com/trustsync/trustsync/home"
 	"github.com/trustsync/trustsync/internal/benchkit"
+	"github.com/trustsync/trustsync/internal/testpair"
 	"github.com/trustsync/trustsync/store"
 	tsync "github.com/trustsync/trustsync/sync"
 )
@@ -170,18 +170,11 @@ func withSpace(ts *testscript.TestScript, home string, fn func(ctx context.Conte
 	fn(ctx, sp)
 }
 
-// netID is how a partner finds a device: its libp2p peer ID and the
-// addresses it keeps.
-type netID struct {
-	peer  string
-	addrs []string
-}
-
-// networkID returns the libp2p peer ID of a home's device and the listen
-// addresses it keeps. The device goes online once on its stored addresses
-// first, as it does when it pairs, so that a port 0 given at init is
-// replaced by the port it got and kept.
-func networkID(ts *testscript.TestScript, home string) netID {
+// listenAddrs returns the listen addresses a home keeps. The device goes
+// online once on its stored addresses first, as it does when it pairs, so
+// that a port 0 given at init is replaced by the port it got and kept, and
+// its device key exists.
+func listenAddrs(ts *testscript.TestScript, home string) []string {
 	h, err := tshome.Open(ts.MkAbs(home), tshome.Options{Keeper: tshome.NoKeeper()})
 	ts.Check(err)
 	defer h.Close()
@@ -189,38 +182,26 @@ func networkID(ts *testscript.TestScript, home string) netID {
 	n, err := h.StartNode(ctx, tshome.NodeOptions{NoMDNS: true})
 	ts.Check(err)
 	ts.Check(n.Close())
-	id, err := tsync.DevicePeerID(ctx, h.Store())
+	_, err = tsync.DevicePeerID(ctx, h.Store())
 	ts.Check(err)
 	cfg, err := h.Config(ctx)
 	ts.Check(err)
-	return netID{peer: id, addrs: cfg.Listen}
+	return cfg.Listen
 }
 
 func cmdPair(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: pair HOME1 HOME2")
 	}
-	device := func(id crdt.Identity, n netID) trustsync.Device {
-		return trustsync.Device{ID: id.DeviceID, Name: id.DeviceName,
-			Owner: trustsync.Person{ID: id.MemberID, Name: id.MemberName}, PeerID: n.peer, Addrs: n.addrs}
-	}
-	var a, b crdt.Identity
-	aPeer, bPeer := networkID(ts, args[0]), networkID(ts, args[1])
-	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) { a = sp.Self() })
-	withSpace(ts, args[1], func(ctx context.Context, sp *crdt.Space) {
-		b = sp.Self()
-		ts.Check(sp.Adopt(ctx, a.SpaceID))
-		// What the pairing ceremony checks: the other device's key.
-		ts.Check(sp.TrustDevice(ctx, device(a, aPeer)))
+	// By hand, as a pairing leaves them (internal/testpair), each device
+	// record holding the listen addresses the other home keeps; then
+	// every document is copied both ways.
+	aAddrs, bAddrs := listenAddrs(ts, args[0]), listenAddrs(ts, args[1])
+	withSpace(ts, args[0], func(_ context.Context, a *crdt.Space) {
+		withSpace(ts, args[1], func(_ context.Context, b *crdt.Space) {
+			testpair.Nodes(ts, testpair.Node{Space: a, Addrs: aAddrs}, testpair.Node{Space: b, Addrs: bAddrs})
+		})
 	})
-	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) {
-		ts.Check(sp.TrustDevice(ctx, device(b, bPeer)))
-	})
-	// Each device's records are its own and arrive with its space
-	// document; then each vouches for the other, as pairing does.
-	cmdSync(ts, false, args)
-	withSpace(ts, args[1], func(ctx context.Context, sp *crdt.Space) { ts.Check(sp.AddDevice(ctx, device(a, aPeer))) })
-	withSpace(ts, args[0], func(ctx context.Context, sp *crdt.Space) { ts.Check(sp.AddDevice(ctx, device(b, bPeer))) })
 	cmdSync(ts, false, args)
 }
 

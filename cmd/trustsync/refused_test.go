@@ -169,7 +169,9 @@ func pairWithHostile(t *testing.T, alex, sam string, hostile *hostilePeer) (crdt
 		addrs = append(addrs, ad.String())
 	}
 	// Alex's device paired with Sam's device running the modified client:
-	// the key it met and trusts is the modified client's.
+	// the key it met and trusts is the modified client's, not the one
+	// fltPairDevices recorded -- the one way this test pairs on purpose
+	// unlike the others.
 	d := trustsync.Device{ID: o.DeviceID, Name: o.DeviceName,
 		Owner: trustsync.Person{ID: o.MemberID, Name: o.MemberName}, PeerID: hostile.h.ID().String(), Addrs: addrs}
 	if err := a.space.TrustDevice(ctx, d); err != nil {

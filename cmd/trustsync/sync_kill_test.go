@@ -17,12 +17,23 @@ import (
 // commands: a invites, b joins, both must print the same code.
 func pairHomes(t *testing.T, a, b string) {
 	t.Helper()
-	inviter := fltCmd(t, a, nil, "pair", "--timeout", "60s")
+	pairByCommands(t, fltCmd(t, a, nil, "pair", "--timeout", "60s"), func(invite string) (string, string, int) {
+		return fltRun(t, b, nil, "pair", invite)
+	})
+}
+
+// pairByCommands pairs two homes through the real `trustsync pair`
+// commands, however the test runs them: inviter is the inviting
+// command, not started yet; join runs `trustsync pair INVITE` on the
+// joining home to its end and returns its stdout, stderr and exit code.
+// Both must print the same code.
+func pairByCommands(t *testing.T, inviter *exec.Cmd, join func(invite string) (string, string, int)) {
+	t.Helper()
 	out, err := inviter.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var errb strings.Builder
+	var errb lockedBuffer
 	inviter.Stderr = &errb
 	if err := inviter.Start(); err != nil {
 		t.Fatal(err)
@@ -39,7 +50,7 @@ func pairHomes(t *testing.T, a, b string) {
 	if invite == "" {
 		t.Fatalf("pair printed no invite: %s", errb.String())
 	}
-	joinOut, joinErr, code := fltRun(t, b, nil, "pair", invite)
+	joinOut, joinErr, code := join(invite)
 	if code != 0 {
 		t.Fatalf("pair INVITE: exit %d: %s", code, joinErr)
 	}

@@ -606,14 +606,25 @@ func (c *Checker) lost() {
 
 // roundTrip sends one request and reads its reply, within Options.Timeout
 // and ctx.
-func (c *Checker) roundTrip(ctx context.Context, ch *child, req []byte) (reply, error) {
+func (c *Checker) roundTrip(ctx context.Context, ch *child, req []byte) (_ reply, err error) {
 	if err := ctx.Err(); err != nil {
 		return reply{}, err
 	}
 	deadline := time.Now().Add(c.opts.Timeout)
+	ctxDeadline := false
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+		deadline, ctxDeadline = d, true
 	}
+	defer func() {
+		// With ctx's deadline on the pipes, their timeout can fire before
+		// ctx's own timer marks ctx done: it is ctx's deadline all the
+		// same, and the callers must see ctx's error rather than blame
+		// the input for taking too long. The deadline has passed, so ctx
+		// is done at once.
+		if ctxDeadline && errors.Is(err, os.ErrDeadlineExceeded) {
+			<-ctx.Done()
+		}
+	}()
 	ch.req.SetWriteDeadline(deadline)
 	ch.rep.SetReadDeadline(deadline)
 	fired := make(chan struct{})

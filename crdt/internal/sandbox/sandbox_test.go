@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -216,11 +217,19 @@ func TestKilledChildRestarts(t *testing.T) {
 // touches 1 GiB on every sync message.
 const hookEnv = "SANDBOX_TEST_HOOK"
 
+// hangNoteEnv, when set with "hang", names a file the child creates once
+// it holds a sync message and starts to hang on it: the test then knows
+// the check is under way without guessing how long the child takes.
+const hangNoteEnv = "SANDBOX_TEST_HANG_NOTE"
+
 var _ = func() int {
 	switch os.Getenv(hookEnv) {
 	case "hang":
 		childHook = func(op byte) {
 			if op == opMessage {
+				if note := os.Getenv(hangNoteEnv); note != "" {
+					_ = os.WriteFile(note, nil, 0o600)
+				}
 				time.Sleep(time.Hour)
 			}
 		}
@@ -261,10 +270,21 @@ func hooked(t *testing.T, mode string) func() (*exec.Cmd, error) {
 	}
 }
 
+// TestTimeoutKillsChild: a message that hangs the child is rejected as a
+// crash once Options.Timeout has passed, and the child is killed. The
+// child is started and mirrors the document under a hang detector's
+// timeout first; only the hanging message runs under the short one, so
+// a slow start on a loaded machine is not taken for the input's fault.
 func TestTimeoutKillsChild(t *testing.T) {
-	c := New(Options{Timeout: 300 * time.Millisecond, Command: hooked(t, "hang")})
+	c := New(Options{Timeout: time.Minute, Command: hooked(t, "hang")})
 	defer c.Close()
 	d := newDoc(t, 3)
+	if err := c.CheckLoad(context.Background(), "doc", d, d.Save()); err != nil {
+		t.Fatalf("mirroring the document: %v", err)
+	}
+	c.mu.Lock()
+	c.opts.Timeout = 300 * time.Millisecond
+	c.mu.Unlock()
 	err := c.CheckMessage(context.Background(), "doc", d, nil, []byte{0x42})
 	if !errors.Is(err, ErrRejected) || !errors.Is(err, ErrCrashed) || !strings.Contains(err.Error(), "too long") {
 		t.Fatalf("timeout: %v", err)
@@ -292,15 +312,75 @@ func TestAbortIsRejected(t *testing.T) {
 	}
 }
 
+// TestContextCanceledMidCheck ends the caller's context while the child
+// hangs on a sync message: the check fails with the context's error, and
+// neither rejects the message nor counts a crash -- the message was not
+// judged, the caller gave up. The cancel comes once the child says it
+// holds the message, however long it took to start.
 func TestContextCanceledMidCheck(t *testing.T) {
+	note := filepath.Join(t.TempDir(), "hanging")
+	hang := hooked(t, "hang")
+	c := New(Options{Command: func() (*exec.Cmd, error) {
+		cmd, err := hang()
+		if err == nil {
+			cmd.Env = append(cmd.Env, hangNoteEnv+"="+note)
+		}
+		return cmd, err
+	}})
+	defer c.Close()
+	d := newDoc(t, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.CheckMessage(ctx, "doc", d, nil, []byte{0x42}) }()
+	// A hang detector, not a speed limit: the child has a minute to start
+	// and reach the message.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(note); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the check ended before the child held the message: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child did not reach the sync message within a minute")
+		}
+	}
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the check did not end within a minute of the cancel")
+	}
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrRejected) || errors.Is(err, ErrCrashed) {
+		t.Fatalf("canceled mid-check: %v, want the context's error and no rejection", err)
+	}
+	if st := c.Stats(); st.Rejected != 0 || st.Crashes != 0 {
+		t.Fatalf("canceled mid-check counted as a rejection or crash: %+v", st)
+	}
+}
+
+// TestContextDeadlineDuringCheck gives the check a short deadline while
+// the child hangs on the message. Wherever the deadline falls -- while the
+// child starts, mirrors the document or hangs on the message -- the check
+// fails with the context's deadline, never as a rejected message: the
+// pipes carry the same deadline, and their timeout firing before the
+// context's timer is still the caller's deadline, not the input's fault.
+func TestContextDeadlineDuringCheck(t *testing.T) {
 	c := New(Options{Command: hooked(t, "hang")})
 	defer c.Close()
 	d := newDoc(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	err := c.CheckMessage(ctx, "doc", d, nil, []byte{0x42})
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrRejected) {
-		t.Fatalf("deadline: %v", err)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrRejected) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("deadline: %v, want the context's deadline and no rejection", err)
+	}
+	if st := c.Stats(); st.Rejected != 0 || st.Crashes != 0 || st.BaseCrashes != 0 {
+		t.Fatalf("a deadline counted as a rejection or crash: %+v", st)
 	}
 }
 
