@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -44,6 +46,11 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 			local network. TRUSTSYNC_LISTEN (comma-separated) and TRUSTSYNC_MDNS=off
 			do the same from the environment.
 
+			--device names this device for the two of you (default: the host
+			name; for a home in a directory not named "trustsync", the host name
+			and the directory name, as in laptop-alex, so that two homes on one
+			machine are told apart).
+
 			init prints the new device's ID on standard output. It sends nothing
 			over the network, and fails if the home already holds a space.
 		`),
@@ -70,7 +77,7 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&opts.Name, "name", "", "your `NAME`, as your partner will see it")
-	cmd.Flags().StringVar(&opts.Device, "device", "", "a `NAME` for this device (default: the host name)")
+	cmd.Flags().StringVar(&opts.Device, "device", "", "a `NAME` for this device (default: the host name, and the home's directory name unless it is \"trustsync\")")
 	cmd.Flags().StringArrayVar(&opts.Listen, "listen", nil, "a `MULTIADDR` to listen on when syncing; repeat for several")
 	cmd.Flags().BoolVar(&opts.NoMDNS, "no-mdns", false, "do not look for your partner's devices on the local network")
 	cmd.Flags().BoolVar(&opts.Encrypt, "encrypt", false, "encrypt everything in the home under a passphrase (asked, or TRUSTSYNC_PASSPHRASE); see 'trustsync unlock'")
@@ -104,6 +111,14 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 			return err
 		}
 	}
+	device := strings.TrimSpace(opts.Device)
+	if device == "" {
+		home, err := f.Home()
+		if err != nil {
+			return err
+		}
+		device = defaultDeviceName(home)
+	}
 	st, err := f.createStore(ctx)
 	if err != nil {
 		return err
@@ -111,7 +126,7 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 	sp, err := crdt.Create(ctx, st, crdt.CreateOptions{
 		Options:    f.spaceOptions(),
 		MemberName: strings.TrimSpace(opts.Name),
-		DeviceName: strings.TrimSpace(opts.Device),
+		DeviceName: device,
 	})
 	if errors.Is(err, trustsync.ErrAlreadyInitialized) {
 		home, _ := f.Home()
@@ -138,4 +153,28 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 	}
 	fmt.Fprintln(f.IOStreams.Out, self.DeviceID)
 	return nil
+}
+
+// defaultDeviceName names a device after its host, and after its home's
+// directory too unless that is the usual "trustsync": two homes on one
+// machine ("laptop-alex", "laptop-sam") are then told apart in 'devices'
+// and 'unpair'.
+func defaultDeviceName(home string) string {
+	host, _ := os.Hostname()
+	host = strings.TrimSpace(host)
+	if host == "" {
+		host = "device"
+	}
+	dir := strings.Trim(filepath.Base(home), ". \t")
+	if dir == "" || dir == "trustsync" || dir == string(filepath.Separator) {
+		return host
+	}
+	if r := []rune(dir); len(r) > 32 {
+		dir = string(r[:32])
+	}
+	name := host + "-" + dir
+	if crdt.CheckText("the device name", name, true) != nil {
+		return host
+	}
+	return name
 }

@@ -200,7 +200,7 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 		for _, p := range rep.Peers {
 			if p.Remote.DeviceID != "" && p.Err != nil {
 				return failf("could not finish syncing with %s within %s (%s): try again, or with a longer --timeout",
-					remoteName(p.Peer.String(), p.Remote), opts.Timeout, oneLine(p.Err.Error()))
+					remoteName(p.Peer.String(), p.Remote), opts.Timeout, failureWords(p.Err))
 			}
 		}
 		return failf("no paired device answered within %s: is your partner's device on and running 'trustsync serve'?", opts.Timeout)
@@ -238,7 +238,7 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 				Restored: nonNilStrings(p.Restored),
 			}
 			if p.Err != nil {
-				e := oneLine(p.Err.Error())
+				e := failureWords(p.Err)
 				d.Error = &e
 			}
 			if re := refusalOf(p.Err); re != nil {
@@ -270,7 +270,7 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 			// once, long before the timeout.
 			why := "it did not answer"
 			if p.Err != nil {
-				why = oneLine(p.Err.Error())
+				why = failureWords(p.Err)
 			}
 			fmt.Fprintf(f.IOStreams.ErrOut, "could not sync with %s: %s\n", name, why)
 			continue
@@ -285,6 +285,17 @@ func nonNilMap(m map[string]int) map[string]int {
 		return map[string]int{}
 	}
 	return m
+}
+
+// failureWords says why syncing with a device failed, on one line: a
+// device that could not be reached in a few words, without libp2p's list
+// of every address it tried.
+func failureWords(err error) string {
+	var ue *tsync.UnreachableError
+	if errors.As(err, &ue) {
+		return "cannot reach it: " + ue.Error()
+	}
+	return oneLine(err.Error())
 }
 
 // refusalOf returns the refusal that ended a sync, or nil.
