@@ -32,9 +32,8 @@ func NewCmdUnpair(f *Factory, runF func(*UnpairOptions) error) *cobra.Command {
 			Stop syncing with a device, from this side alone and at once. Without
 			DEVICE, unpair every device of your partner, and any device in your
 			own name that was not added through one of your own devices (one
-			your partner's program made); with it (a device name
-			from 'trustsync devices', or the start of its ID), only that one --
-			a lost phone of yours, say.
+			your partner's program made); with it (a device name or ID from
+			'trustsync devices'), only that one -- a lost phone of yours, say.
 
 			From that moment this device sends nothing more to the unpaired ones
 			and refuses their connections. The unpairing is recorded in the shared
@@ -174,7 +173,7 @@ func findDeviceArg(members []trustsync.Member, arg string) (string, error) {
 		case len(current) == 1:
 			return current[0].ID, nil
 		case len(current) > 1:
-			return "", failf("%q could mean %d devices: give the start of its ID instead (see 'trustsync devices --json')", arg, len(current))
+			return "", failf("%q could mean %d devices: give its ID instead, from the ID column of 'trustsync devices'", arg, len(current))
 		case len(set) > 0:
 			return "", failf("%q is already unpaired", set[0].Name)
 		}
