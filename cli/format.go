@@ -181,6 +181,25 @@ func (r *roster) partner() (trustsync.Member, bool) {
 	return trustsync.Member{}, false
 }
 
+// left reports whether m is the other partner and left: every device of
+// theirs is unpaired, from either side. When it is, it also returns when
+// the last of them was.
+func (r *roster) left(m trustsync.Member) (time.Time, bool) {
+	if m.ID == r.self.MemberID || len(m.Devices) == 0 {
+		return time.Time{}, false
+	}
+	var at time.Time
+	for _, d := range m.Devices {
+		if !d.Removed {
+			return time.Time{}, false
+		}
+		if d.RemovedAt.After(at) {
+			at = d.RemovedAt
+		}
+	}
+	return at, true
+}
+
 // deviceName names the device of a [trustsync.Change]. The library may give
 // either the device ID (the Automerge actor) or, already resolved, its name;
 // both end up as the name.

@@ -96,6 +96,11 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		n.Close()
 		return err
 	}
+	sp, err := f.Space(ctx)
+	if err != nil {
+		n.Close()
+		return err
+	}
 	rec := newSyncRecorder(st, f.Now)
 	done := make(chan struct{})
 	go func() {
@@ -109,10 +114,19 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	}
 	fmt.Fprintf(f.IOStreams.Out, "listening on %s\n", strings.Join(addrs, " "))
 	if len(n.Peers()) == 0 {
-		fmt.Fprintln(errOut, "not paired with any device yet: pair with 'trustsync pair' to sync with your partner")
+		fmt.Fprintln(errOut, notPairedLine(ctx, f))
 	}
 
+	// Devices unpaired while they were offline are told now, and again
+	// until they are.
+	farewellsDone := make(chan struct{})
+	go func() {
+		defer close(farewellsDone)
+		farewellLoop(ctx, sp, st, n, errOut)
+	}()
+
 	<-ctx.Done()
+	<-farewellsDone
 	fmt.Fprintln(errOut, "going offline")
 	closeErr := n.Close() // ends the sessions, then closes events
 	<-done
@@ -177,6 +191,11 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 					// A partner going offline cleanly ends the stream (EOF).
 					fmt.Fprintf(w, "disconnected from %s\n", name)
 				}
+			case tsync.Unpaired:
+				// serve never unpairs ('trustsync unpair' does, in a
+				// process of its own): this is a device telling this one
+				// that it unpaired it.
+				fmt.Fprintln(w, unpairedByLine(ev.Remote))
 			case tsync.ChecksUnavailable:
 				fmt.Fprintf(w, "cannot take changes from %s: %s; still online, retrying by itself\n", name, uncheckedServeWords(ev.Err))
 			case tsync.ChecksRestored:
@@ -238,6 +257,33 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 			}
 		}
 	}
+}
+
+// unpairedByLine tells that the device r unpaired this one, and what that
+// means here.
+func unpairedByLine(r tsync.Remote) string {
+	who := r.MemberName
+	if who == "" {
+		who = "your partner"
+	}
+	return oneLine(fmt.Sprintf("%s unpaired this device from %q: it no longer syncs with %s's devices, and keeps everything shared so far", who, r.DeviceName, who))
+}
+
+// notPairedLine says why serve has no device to sync with: none was ever
+// paired, or every one was unpaired.
+func notPairedLine(ctx context.Context, f *Factory) string {
+	sp, err := f.Space(ctx)
+	if err == nil {
+		var r *roster
+		if r, err = loadRoster(ctx, sp); err == nil {
+			if p, ok := r.partner(); ok {
+				if at, left := r.left(p); left {
+					return fmt.Sprintf("not paired with any device since the unpairing %s: to sync with a partner again, pair with 'trustsync pair'", relTime(f.Now(), at))
+				}
+			}
+		}
+	}
+	return "not paired with any device yet: pair with 'trustsync pair' to sync with your partner"
 }
 
 // uncheckedServeWords says why serve cannot take changes, from an error

@@ -117,9 +117,12 @@ func unpairRun(ctx context.Context, opts *UnpairOptions) error {
 	}
 
 	// Then tell them, when they can be reached.
+	// Those not told now are told by this device's next 'serve'.
+	var untold []string
 	n, err := f.StartNode(ctx, NodeOptions{})
 	if err != nil {
-		fmt.Fprintf(e, "Could not go online to tell them (%s). A running 'trustsync serve' stops syncing with them at once; they are refused whenever they try.\n", oneLine(err.Error()))
+		fmt.Fprintf(e, "Could not go online to tell them (%s). A running 'trustsync serve' stops syncing with them at once and tells them; they are refused whenever they try.\n", oneLine(err.Error()))
+		untold = ids
 	} else {
 		tctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 		told := n.TellRemoved(tctx, targets)
@@ -129,8 +132,18 @@ func unpairRun(ctx context.Context, opts *UnpairOptions) error {
 			if containsDevice(told, d.ID) {
 				fmt.Fprintf(e, "Told %q; it stops syncing with you too.\n", d.Name)
 			} else {
-				fmt.Fprintf(e, "Could not reach %q; it is refused whenever it tries to sync.\n", d.Name)
+				untold = append(untold, d.ID)
+				fmt.Fprintf(e, "Could not reach %q; it is refused whenever it tries to sync, and 'trustsync serve' tells it once it can reach it.\n", d.Name)
 			}
+		}
+	}
+	if len(untold) > 0 {
+		st, err := f.Store(ctx)
+		if err == nil {
+			err = updateFarewells(context.WithoutCancel(ctx), st, untold, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("remember to tell the unpaired devices: %w", err)
 		}
 	}
 	fmt.Fprintln(e, "You both keep your copies of what you shared, and 'trustsync export' still works. The copies on the other devices cannot be wiped from here.")
