@@ -272,18 +272,28 @@ func unpairedByLine(r tsync.Remote) string {
 // notPairedLine says why serve has no device to sync with: none was ever
 // paired, or every one was unpaired.
 func notPairedLine(ctx context.Context, f *Factory) string {
-	sp, err := f.Space(ctx)
-	if err == nil {
-		var r *roster
-		if r, err = loadRoster(ctx, sp); err == nil {
-			if p, ok := r.partner(); ok {
-				if at, left := r.left(p); left {
-					return fmt.Sprintf("not paired with any device since the unpairing %s: to sync with a partner again, pair with 'trustsync pair'", relTime(f.Now(), at))
-				}
-			}
-		}
+	if at, ok := unpairedSince(ctx, f); ok {
+		return fmt.Sprintf("not paired with any device since the unpairing %s: to sync with a partner again, pair with 'trustsync pair'", relTime(f.Now(), at))
 	}
 	return "not paired with any device yet: pair with 'trustsync pair' to sync with your partner"
+}
+
+// unpairedSince reports whether the partner left -- every device of theirs
+// unpaired, from either side -- and when the last of them was.
+func unpairedSince(ctx context.Context, f *Factory) (time.Time, bool) {
+	sp, err := f.Space(ctx)
+	if err != nil {
+		return time.Time{}, false
+	}
+	r, err := loadRoster(ctx, sp)
+	if err != nil {
+		return time.Time{}, false
+	}
+	p, ok := r.partner()
+	if !ok {
+		return time.Time{}, false
+	}
+	return r.left(p)
 }
 
 // uncheckedServeWords says why serve cannot take changes, from an error

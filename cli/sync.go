@@ -136,6 +136,9 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 		defer line.stop()
 	}
 	if len(n.Peers()) == 0 {
+		if at, ok := unpairedSince(ctx, f); ok {
+			return failf("this device is not paired with any other since the unpairing %s: to sync with a partner again, pair with 'trustsync pair'", relTime(f.Now(), at))
+		}
 		return failf("this device is not paired with any other yet: pair with your partner with 'trustsync pair' first")
 	}
 
