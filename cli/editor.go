@@ -3,6 +3,8 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -74,7 +76,12 @@ func (f *Factory) editTextFor(ctx context.Context, kind, flag, initial, template
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", failf("the editor (%s) failed: %v: set EDITOR to the editor you use, or give %s", editor, err, flag)
+		why := err.Error()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			why = fmt.Sprintf("it ended with status %d", exit.ExitCode())
+		}
+		return "", failf("the editor (%s) failed (%s): nothing was saved; set EDITOR to the editor you use, or give %s", editor, why, flag)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -270,7 +270,11 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 		}
 		if !p.OK {
 			// Say what happened: a refused dial or a dial backoff fails at
-			// once, long before the timeout.
+			// once, long before the timeout. A device that never answered
+			// is named from the space, which knows its peer ID.
+			if p.Remote.DeviceID == "" {
+				name = remoteName(p.Peer.String(), pairedRemote(ctx, f, p.Peer.String()))
+			}
 			why := "it did not answer"
 			if p.Err != nil {
 				why = failureWords(p.Err)
@@ -288,6 +292,27 @@ func nonNilMap(m map[string]int) map[string]int {
 		return map[string]int{}
 	}
 	return m
+}
+
+// pairedRemote names the device of the space with the given peer ID, as
+// far as this device knows it; empty when it knows none.
+func pairedRemote(ctx context.Context, f *Factory, peerID string) tsync.Remote {
+	sp, err := f.Space(ctx)
+	if err != nil {
+		return tsync.Remote{}
+	}
+	members, err := sp.Members(ctx)
+	if err != nil {
+		return tsync.Remote{}
+	}
+	for _, m := range members {
+		for _, d := range m.Devices {
+			if d.PeerID == peerID {
+				return tsync.Remote{DeviceID: d.ID, DeviceName: d.Name, MemberID: m.ID, MemberName: m.Name, PeerID: peerID}
+			}
+		}
+	}
+	return tsync.Remote{}
 }
 
 // failureWords says why syncing with a device failed, on one line: a
