@@ -25,6 +25,10 @@ const farewellKey = "sync/farewell"
 // farewellEvery is how often serve tries again to tell them.
 var farewellEvery = 30 * time.Second
 
+// farewellFor is how long after the unpairing serve keeps trying: a device
+// gone for good (a lost phone) is not dialed forever.
+const farewellFor = 30 * 24 * time.Hour
+
 // loadFarewells returns the IDs of the unpaired devices not told yet.
 func loadFarewells(ctx context.Context, st trustsync.Store) ([]string, error) {
 	var ids []string
@@ -76,7 +80,8 @@ func updateFarewells(ctx context.Context, st trustsync.Store, add, drop []string
 
 // tellFarewells tells the unpaired devices not told yet that this device
 // unpaired them, writing a line to w for each one told. A device paired
-// again meanwhile, or no longer in the space, is dropped from the list.
+// again meanwhile, no longer in the space, or unpaired more than
+// farewellFor ago is dropped from the list.
 func tellFarewells(ctx context.Context, sp *crdt.Space, st trustsync.Store, n *tsync.Node, w io.Writer) error {
 	ids, err := loadFarewells(ctx, st)
 	if err != nil || len(ids) == 0 {
@@ -90,7 +95,7 @@ func tellFarewells(ctx context.Context, sp *crdt.Space, st trustsync.Store, n *t
 	var drop []string
 	for _, id := range ids {
 		d, ok := removedDevice(members, id)
-		if !ok {
+		if !ok || time.Since(d.RemovedAt) > farewellFor {
 			drop = append(drop, id)
 			continue
 		}
