@@ -46,6 +46,11 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 			It records when each device last synced and the last refusal, which
 			'trustsync status' shows.
 
+			When a device unpairs this one, serve says which device and whose.
+			A device that 'trustsync unpair' could not reach is told by serve as
+			soon as it can be reached (serve tries every 30 seconds), with a line
+			when it was.
+
 			--listen replaces the addresses kept at init for this run only
 			(TRUSTSYNC_LISTEN does the same). Interrupting serve takes the device
 			offline cleanly; everything received is already saved.
