@@ -133,7 +133,7 @@ func unpairRun(ctx context.Context, opts *UnpairOptions) error {
 				fmt.Fprintf(e, "Told %q; it stops syncing with you too.\n", d.Name)
 			} else {
 				untold = append(untold, d.ID)
-				fmt.Fprintf(e, "Could not reach %q; it is refused whenever it tries to sync, and 'trustsync serve' tells it once it can reach it.\n", d.Name)
+				fmt.Fprintf(e, "Could not reach %q; it is refused whenever it tries to sync, and this device's 'trustsync serve' tells it once it can.\n", d.Name)
 			}
 		}
 	}
