@@ -281,7 +281,7 @@ func boundaryShowRun(ctx context.Context, opts *BoundaryShowOptions) error {
 		agreed = joinNames(parts)
 	}
 	fmt.Fprintf(t, "Agreed by:\t%s\n", agreed)
-	waiting := append([]string(nil), a.waitingFor...)
+	waiting := append([]string(nil), a.youWaiting...)
 	if !a.partnerYet {
 		waiting = append(waiting, "your partner (not paired yet)")
 	}

@@ -45,7 +45,7 @@ func TestBoundary_Lifecycle(t *testing.T) {
 	out := d.ok("boundary", "list")
 	contains(t, "boundary list", out,
 		"ID        STATUS",
-		id[:8]+"  waiting for Sam and your partner  I tell you the same day when my ex contacts me",
+		id[:8]+"  waiting for you and your partner  I tell you the same day when my ex contacts me",
 		other[:8])
 
 	d.now = d.now.Add(2*time.Hour + 30*time.Second)
@@ -185,7 +185,7 @@ func TestBoundary_AgreedByBoth(t *testing.T) {
 	sam.ok("boundary", "agree", id)
 	pair(t, sam, alex)
 
-	contains(t, "Alex's list", alex.ok("boundary", "list"), "agreed by Sam; waiting for Alex")
+	contains(t, "Alex's list", alex.ok("boundary", "list"), "agreed by Sam; waiting for you")
 	alex.ok("boundary", "agree", id)
 	syncDevices(t, sam, alex)
 

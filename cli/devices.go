@@ -27,7 +27,8 @@ func NewCmdDevices(f *Factory, runF func(*DevicesOptions) error) *cobra.Command 
 			the unpaired ones too -- with whose it is, when this device last had a
 			connection with it (last seen) and when the two last held the same
 			changes (last sync). Those times are this device's own record of its
-			syncs.
+			syncs. ID (id in --json) is what 'trustsync unpair' takes besides
+			the device's name: give it for two devices of one name.
 
 			--json also gives last_known_addrs: the network addresses this device
 			last knew each other device at, to reach it again, and when it learned
@@ -113,7 +114,7 @@ func devicesRun(ctx context.Context, opts *DevicesOptions) error {
 	}
 	now := f.Now()
 	t := newTable(f.IOStreams.Out)
-	fmt.Fprintln(t, "DEVICE\tWHOSE\tSTATUS\tLAST SEEN\tLAST SYNC")
+	fmt.Fprintln(t, "DEVICE\tWHOSE\tSTATUS\tLAST SEEN\tLAST SYNC\tID")
 	for _, d := range devs {
 		status, seen, synced := "paired", "never", "never"
 		switch {
@@ -130,7 +131,7 @@ func devicesRun(ctx context.Context, opts *DevicesOptions) error {
 				synced = relTime(now, d.LastSynced)
 			}
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Owner.Name, status, seen, synced)
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Owner.Name, status, seen, synced, short(d.ID))
 	}
 	return t.Flush()
 }

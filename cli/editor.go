@@ -3,6 +3,8 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -36,6 +38,16 @@ func (f *Factory) editText(ctx context.Context, initial, template string) (strin
 // names the file, and the flag that gives the text without an editor, which
 // the error of a failed editor suggests.
 func (f *Factory) editTextFor(ctx context.Context, kind, flag, initial, template string) (string, error) {
+	editor := strings.TrimSpace(f.Getenv("EDITOR"))
+	// The default editor draws on a terminal. Without one it would garble
+	// the output and fail; an EDITOR that was set may open a window of its
+	// own, so it is trusted to know.
+	if editor == "" && !f.IOStreams.StdinTTY {
+		return "", failf("--edit opens the editor (vi), which needs a terminal, and there is none here: run it on a terminal, set EDITOR to an editor that opens its own window, or give %s", flag)
+	}
+	if editor == "" {
+		editor = "vi"
+	}
 	tmp, err := os.CreateTemp("", "trustsync-"+kind+"-*.txt")
 	if err != nil {
 		return "", failf("cannot make a file for the editor: %v", err)
@@ -51,10 +63,6 @@ func (f *Factory) editTextFor(ctx context.Context, kind, flag, initial, template
 		return "", failf("cannot write %s: %v", path, err)
 	}
 
-	editor := strings.TrimSpace(f.Getenv("EDITOR"))
-	if editor == "" {
-		editor = "vi"
-	}
 	// Through the shell, so that EDITOR may carry arguments ("code --wait").
 	cmd := exec.CommandContext(ctx, "sh", "-c", editor+` "$1"`, "trustsync-editor", path)
 	// The editor draws on the terminal itself: give it the raw stream.
@@ -68,7 +76,12 @@ func (f *Factory) editTextFor(ctx context.Context, kind, flag, initial, template
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", failf("the editor (%s) failed: %v: set EDITOR to the editor you use, or give %s", editor, err, flag)
+		why := err.Error()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			why = fmt.Sprintf("it ended with status %d", exit.ExitCode())
+		}
+		return "", failf("the editor (%s) failed (%s): nothing was saved; set EDITOR to the editor you use, or give %s", editor, why, flag)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

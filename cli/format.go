@@ -181,6 +181,25 @@ func (r *roster) partner() (trustsync.Member, bool) {
 	return trustsync.Member{}, false
 }
 
+// left reports whether m is the other partner and left: every device of
+// theirs is unpaired, from either side. When it is, it also returns when
+// the last of them was.
+func (r *roster) left(m trustsync.Member) (time.Time, bool) {
+	if m.ID == r.self.MemberID || len(m.Devices) == 0 {
+		return time.Time{}, false
+	}
+	var at time.Time
+	for _, d := range m.Devices {
+		if !d.Removed {
+			return time.Time{}, false
+		}
+		if d.RemovedAt.After(at) {
+			at = d.RemovedAt
+		}
+	}
+	return at, true
+}
+
 // deviceName names the device of a [trustsync.Change]. The library may give
 // either the device ID (the Automerge actor) or, already resolved, its name;
 // both end up as the name.
@@ -259,39 +278,52 @@ type agreement struct {
 	agreedBy   []string
 	waitingFor []string
 	partnerYet bool // false before pairing: the partner still has to agree
+	// youAgreed and youWaiting are agreedBy and waitingFor as this
+	// device's person reads them: "you" in place of their own name.
+	youAgreed  []string
+	youWaiting []string
 }
 
 func (r *roster) agreement(b trustsync.Boundary) agreement {
 	var a agreement
 	agreed := map[string]bool{}
+	you := func(p trustsync.Person) string {
+		if p.ID == r.self.MemberID {
+			return "you"
+		}
+		return p.Name
+	}
 	for _, ag := range b.Agreements {
 		if ag.Current {
 			agreed[ag.By.ID] = true
 			a.agreedBy = append(a.agreedBy, ag.By.Name)
+			a.youAgreed = append(a.youAgreed, you(ag.By))
 		}
 	}
 	for _, m := range r.selfFirst() {
 		if !agreed[m.ID] {
 			a.waitingFor = append(a.waitingFor, m.Name)
+			a.youWaiting = append(a.youWaiting, you(m.Person))
 		}
 	}
 	_, a.partnerYet = r.partner()
 	return a
 }
 
-// status says in a few words where the agreement stands.
+// status says in a few words where the agreement stands, to this device's
+// person: "agreed by Sam; waiting for you".
 func (a agreement) status() string {
-	waiting := a.waitingFor
+	waiting := a.youWaiting
 	if !a.partnerYet {
 		waiting = append(append([]string(nil), waiting...), "your partner")
 	}
 	switch {
 	case len(waiting) == 0:
 		return "agreed by both"
-	case len(a.agreedBy) == 0:
+	case len(a.youAgreed) == 0:
 		return "waiting for " + joinNames(waiting)
 	}
-	return "agreed by " + joinNames(a.agreedBy) + "; waiting for " + joinNames(waiting)
+	return "agreed by " + joinNames(a.youAgreed) + "; waiting for " + joinNames(waiting)
 }
 
 // Text received from a partner is shown exactly as written, except for what

@@ -97,12 +97,13 @@ func TestAgreementStatus(t *testing.T) {
 		ags  []trustsync.Agreement
 		want string
 	}{
-		{"paired, nobody", paired, nil, "waiting for Sam and Alex"},
-		{"paired, one", paired, now, "agreed by Sam; waiting for Alex"},
-		{"paired, an outdated agreement", paired, old, "waiting for Sam and Alex"},
+		{"paired, nobody", paired, nil, "waiting for you and Alex"},
+		{"paired, me", paired, now, "agreed by you; waiting for Alex"},
+		{"paired, the partner", paired, []trustsync.Agreement{{By: alex, Current: true}}, "agreed by Alex; waiting for you"},
+		{"paired, an outdated agreement", paired, old, "waiting for you and Alex"},
 		{"paired, both", paired, both, "agreed by both"},
-		{"alone, nobody", alone, nil, "waiting for Sam and your partner"},
-		{"alone, me", alone, now, "agreed by Sam; waiting for your partner"},
+		{"alone, nobody", alone, nil, "waiting for you and your partner"},
+		{"alone, me", alone, now, "agreed by you; waiting for your partner"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

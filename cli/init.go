@@ -48,6 +48,11 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 			local network. TRUSTSYNC_LISTEN (comma-separated) and TRUSTSYNC_MDNS=off
 			do the same from the environment.
 
+			--device names this device for the two of you (default: the host
+			name; for a home in a directory not named "trustsync", the host name
+			and the directory name, as in laptop-alex, so that two homes on one
+			machine are told apart).
+
 			init prints the new device's ID on standard output. It sends nothing
 			over the network, and fails if the home already holds a space.
 		`),
@@ -74,7 +79,7 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&opts.Name, "name", "", "your `NAME`, as your partner will see it")
-	cmd.Flags().StringVar(&opts.Device, "device", "", "a `NAME` for this device (default: the host name)")
+	cmd.Flags().StringVar(&opts.Device, "device", "", "a `NAME` for this device (default: the host name, and the home's directory name unless it is \"trustsync\")")
 	cmd.Flags().StringArrayVar(&opts.Listen, "listen", nil, "a `MULTIADDR` to listen on when syncing; repeat for several")
 	cmd.Flags().BoolVar(&opts.NoMDNS, "no-mdns", false, "do not look for your partner's devices on the local network")
 	cmd.Flags().BoolVar(&opts.Encrypt, "encrypt", false, "encrypt everything in the home under a passphrase (asked, or TRUSTSYNC_PASSPHRASE); see 'trustsync unlock'")

@@ -7,10 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
-
-// Version is the version the command reports; main may set it at build time.
-var Version = "dev"
 
 // NewCmdRoot returns the trustsync command with every subcommand added.
 func NewCmdRoot(f *Factory) *cobra.Command {
@@ -44,7 +42,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 			$ trustsync checkin add --mood 3 --feeling hopeful --feeling tired
 			$ trustsync status
 		`),
-		Version:       Version,
+		Version:       version(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          noArgsOrUnknownCommand,
@@ -58,9 +56,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	cmd.SetIn(f.IOStreams.In)
 	cmd.SetOut(f.IOStreams.Out)
 	cmd.SetErr(f.IOStreams.ErrOut)
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &UsageError{Err: err}
-	})
+	cmd.SetFlagErrorFunc(flagError)
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.SetVersionTemplate("trustsync {{.Version}}\n")
 	cmd.PersistentFlags().StringVar(&f.HomeFlag, "home", "", "the `DIR` that holds this device's data")
@@ -175,6 +171,51 @@ func helpPath(root *cobra.Command, args []string) string {
 	}
 	return strings.TrimPrefix(c.CommandPath(), root.Name()+" ") + " "
 }
+
+// flagError explains a flag that could not be parsed. A mistyped
+// subcommand comes first: in "trustsync boundry add --json" the flag is
+// only unknown because "boundry" is, so that is what is named, with a
+// suggestion. A value of the wrong type is told in words, without the
+// parser's own ("strconv.ParseInt: ...").
+func flagError(c *cobra.Command, err error) error {
+	if c.HasSubCommands() {
+		if args := c.Flags().Args(); len(args) > 0 {
+			return noArgsOrUnknownCommand(c, args)
+		}
+	}
+	var bad *pflag.InvalidValueError
+	if errors.As(err, &bad) {
+		return &UsageError{Err: &flagValueError{flag: bad.GetFlag(), value: bad.GetValue(), err: err}}
+	}
+	return &UsageError{Err: err}
+}
+
+// flagValueError is a flag given a value of the wrong type. It keeps the
+// parser's error for errors.Is and errors.As.
+type flagValueError struct {
+	flag  *pflag.Flag
+	value string
+	err   error
+}
+
+func (e *flagValueError) Error() string {
+	want := ""
+	switch e.flag.Value.Type() {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		want = "a whole number, as in --" + e.flag.Name + " 3"
+	case "float32", "float64":
+		want = "a number, as in --" + e.flag.Name + " 1.5"
+	case "duration":
+		want = "a duration, as in --" + e.flag.Name + " 30s or 2m"
+	case "bool":
+		want = "--" + e.flag.Name + " alone, or --" + e.flag.Name + "=true or --" + e.flag.Name + "=false"
+	default:
+		return fmt.Sprintf("--%s %q is not valid", e.flag.Name, e.value)
+	}
+	return fmt.Sprintf("--%s %q is not valid: give %s", e.flag.Name, e.value, want)
+}
+
+func (e *flagValueError) Unwrap() error { return e.err }
 
 // noArgsOrUnknownCommand refuses arguments to a command that only groups
 // subcommands.

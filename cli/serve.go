@@ -46,6 +46,11 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 			It records when each device last synced and the last refusal, which
 			'trustsync status' shows.
 
+			When a device unpairs this one, serve says which device and whose.
+			A device that 'trustsync unpair' could not reach is told by serve as
+			soon as it can be reached (serve tries every 30 seconds), with a line
+			when it was.
+
 			--listen replaces the addresses kept at init for this run only
 			(TRUSTSYNC_LISTEN does the same). Interrupting serve takes the device
 			offline cleanly; everything received is already saved.
@@ -96,6 +101,11 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		n.Close()
 		return err
 	}
+	sp, err := f.Space(ctx)
+	if err != nil {
+		n.Close()
+		return err
+	}
 	rec := newSyncRecorder(st, f.recordLastSync, f.Now)
 	done := make(chan struct{})
 	go func() {
@@ -109,10 +119,19 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	}
 	fmt.Fprintf(f.IOStreams.Out, "listening on %s\n", strings.Join(addrs, " "))
 	if len(n.Peers()) == 0 {
-		fmt.Fprintln(errOut, "not paired with any device yet: pair with 'trustsync pair' to sync with your partner")
+		fmt.Fprintln(errOut, notPairedLine(ctx, f))
 	}
 
+	// Devices unpaired while they were offline are told now, and again
+	// until they are.
+	farewellsDone := make(chan struct{})
+	go func() {
+		defer close(farewellsDone)
+		farewellLoop(ctx, sp, st, n, errOut)
+	}()
+
 	<-ctx.Done()
+	<-farewellsDone
 	fmt.Fprintln(errOut, "going offline")
 	closeErr := n.Close() // ends the sessions, then closes events
 	<-done
@@ -178,6 +197,11 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 					// connection closed or reset) is no error.
 					fmt.Fprintf(w, "disconnected from %s\n", name)
 				}
+			case tsync.Unpaired:
+				// serve never unpairs ('trustsync unpair' does, in a
+				// process of its own): this is a device telling this one
+				// that it unpaired it.
+				fmt.Fprintln(w, unpairedByLine(ev.Remote))
 			case tsync.ChecksUnavailable:
 				fmt.Fprintf(w, "cannot take changes from %s: %s; still online, retrying by itself\n", name, uncheckedServeWords(ev.Err))
 			case tsync.ChecksRestored:
@@ -239,6 +263,43 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 			}
 		}
 	}
+}
+
+// unpairedByLine tells that the device r unpaired this one, and what that
+// means here.
+func unpairedByLine(r tsync.Remote) string {
+	who := r.MemberName
+	if who == "" {
+		who = "your partner"
+	}
+	return oneLine(fmt.Sprintf("%s unpaired this device from %q: it no longer syncs with %s's devices, and keeps everything shared so far", who, r.DeviceName, who))
+}
+
+// notPairedLine says why serve has no device to sync with: none was ever
+// paired, or every one was unpaired.
+func notPairedLine(ctx context.Context, f *Factory) string {
+	if at, ok := unpairedSince(ctx, f); ok {
+		return fmt.Sprintf("not paired with any device since the unpairing %s: to sync with a partner again, pair with 'trustsync pair'", relTime(f.Now(), at))
+	}
+	return "not paired with any device yet: pair with 'trustsync pair' to sync with your partner"
+}
+
+// unpairedSince reports whether the partner left -- every device of theirs
+// unpaired, from either side -- and when the last of them was.
+func unpairedSince(ctx context.Context, f *Factory) (time.Time, bool) {
+	sp, err := f.Space(ctx)
+	if err != nil {
+		return time.Time{}, false
+	}
+	r, err := loadRoster(ctx, sp)
+	if err != nil {
+		return time.Time{}, false
+	}
+	p, ok := r.partner()
+	if !ok {
+		return time.Time{}, false
+	}
+	return r.left(p)
 }
 
 // uncheckedServeWords says why serve cannot take changes, from an error

@@ -23,11 +23,12 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 		Use:   "status [--json]",
 		Short: "Show this device, your partner and your devices",
 		Long: heredoc(`
-			Show who you are on this device, your partner once you have paired,
-			the devices of each of you with when they last synced, and the
-			addresses this device listens on when it syncs. --json also gives,
-			for each other device, the addresses this device last knew it at
-			(last_known_addrs): this device's own knowledge, never shared.
+			Show who you are on this device, your partner once you have paired
+			(none after an unpairing, from either side), the devices of each of
+			you with when they last synced, and the addresses this device listens
+			on when it syncs. --json also gives, for each other device, the
+			addresses this device last knew it at (last_known_addrs): this
+			device's own knowledge, never shared.
 
 			When this device refused a device's data (or a device refused this
 			one) since the last sync with it, a line starting "Refused:" says
@@ -121,6 +122,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	home, _ := f.Home()
 	self := sp.Self()
 	partner, paired := r.partner()
+	// A partner who left -- every device of theirs unpaired, by either
+	// side -- is no partner now; the devices table still shows theirs.
+	leftAt, left := r.left(partner)
+	paired = paired && !left
 	due, err := loadDue(ctx, f, sp)
 	if err != nil {
 		return err
@@ -173,9 +178,12 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	w := f.IOStreams.Out
 	c := palette{f.IOStreams.Color}
 	fmt.Fprintf(w, "%s %s, on %s (device %s)\n", c.bold("You:"), self.MemberName, self.DeviceName, short(self.DeviceID))
-	if paired {
+	switch {
+	case paired:
 		fmt.Fprintf(w, "%s %s\n", c.bold("Partner:"), partner.Name)
-	} else {
+	case left:
+		fmt.Fprintf(w, "%s none since the unpairing %s: everything shared so far stays here; to share again, pair with 'trustsync pair'\n", c.bold("Partner:"), relTime(f.Now(), leftAt))
+	default:
 		fmt.Fprintf(w, "%s not paired yet: run 'trustsync pair' on this device, then join from theirs\n", c.bold("Partner:"))
 	}
 	fmt.Fprintf(w, "%s %s\n", c.bold("Check-in:"), due.dueLine(f.Now()))

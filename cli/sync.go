@@ -136,6 +136,9 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 		defer line.stop()
 	}
 	if len(n.Peers()) == 0 {
+		if at, ok := unpairedSince(ctx, f); ok {
+			return failf("this device is not paired with any other since the unpairing %s: to sync with a partner again, pair with 'trustsync pair'", relTime(f.Now(), at))
+		}
 		return failf("this device is not paired with any other yet: pair with your partner with 'trustsync pair' first")
 	}
 
@@ -204,7 +207,7 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 			}
 			if p.Remote.DeviceID != "" && p.Err != nil {
 				return failf("could not finish syncing with %s within %s (%s): try again, or with a longer --timeout",
-					remoteName(p.Peer.String(), p.Remote), opts.Timeout, oneLine(p.Err.Error()))
+					remoteName(p.Peer.String(), p.Remote), opts.Timeout, failureWords(p.Err))
 			}
 		}
 		return failf("no paired device answered within %s: is your partner's device on and running 'trustsync serve'?", opts.Timeout)
@@ -242,7 +245,7 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 				Restored: nonNilStrings(p.Restored),
 			}
 			if p.Err != nil {
-				e := oneLine(p.Err.Error())
+				e := failureWords(p.Err)
 				d.Error = &e
 			}
 			if re := refusalOf(p.Err); re != nil {
@@ -271,13 +274,17 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 		}
 		if !p.OK {
 			// Say what happened: a refused dial or a dial backoff fails at
-			// once, long before the timeout.
+			// once, long before the timeout. A device that never answered
+			// is named from the space, which knows its peer ID.
+			if p.Remote.DeviceID == "" {
+				name = remoteName(p.Peer.String(), pairedRemote(ctx, f, p.Peer.String()))
+			}
 			why := "it did not answer"
 			switch {
 			case errors.Is(p.Err, tsync.ErrOffline):
 				why = "it went offline before the sync finished"
 			case p.Err != nil:
-				why = oneLine(p.Err.Error())
+				why = failureWords(p.Err)
 			}
 			fmt.Fprintf(f.IOStreams.ErrOut, "could not sync with %s: %s\n", name, why)
 			continue
@@ -292,6 +299,38 @@ func nonNilMap(m map[string]int) map[string]int {
 		return map[string]int{}
 	}
 	return m
+}
+
+// pairedRemote names the device of the space with the given peer ID, as
+// far as this device knows it; empty when it knows none.
+func pairedRemote(ctx context.Context, f *Factory, peerID string) tsync.Remote {
+	sp, err := f.Space(ctx)
+	if err != nil {
+		return tsync.Remote{}
+	}
+	members, err := sp.Members(ctx)
+	if err != nil {
+		return tsync.Remote{}
+	}
+	for _, m := range members {
+		for _, d := range m.Devices {
+			if d.PeerID == peerID {
+				return tsync.Remote{DeviceID: d.ID, DeviceName: d.Name, MemberID: m.ID, MemberName: m.Name, PeerID: peerID}
+			}
+		}
+	}
+	return tsync.Remote{}
+}
+
+// failureWords says why syncing with a device failed, on one line: a
+// device that could not be reached in a few words, without libp2p's list
+// of every address it tried.
+func failureWords(err error) string {
+	var ue *tsync.UnreachableError
+	if errors.As(err, &ue) {
+		return "cannot reach it: " + ue.Error()
+	}
+	return oneLine(err.Error())
 }
 
 // refusalOf returns the refusal that ended a sync, or nil.

@@ -32,9 +32,8 @@ func NewCmdUnpair(f *Factory, runF func(*UnpairOptions) error) *cobra.Command {
 			Stop syncing with a device, from this side alone and at once. Without
 			DEVICE, unpair every device of your partner, and any device in your
 			own name that was not added through one of your own devices (one
-			your partner's program made); with it (a device name
-			from 'trustsync devices', or the start of its ID), only that one --
-			a lost phone of yours, say.
+			your partner's program made); with it (a device name or ID from
+			'trustsync devices'), only that one -- a lost phone of yours, say.
 
 			From that moment this device sends nothing more to the unpaired ones
 			and refuses their connections. The unpairing is recorded in the shared
@@ -118,9 +117,12 @@ func unpairRun(ctx context.Context, opts *UnpairOptions) error {
 	}
 
 	// Then tell them, when they can be reached.
+	// Those not told now are told by this device's next 'serve'.
+	var untold []string
 	n, err := f.StartNode(ctx, NodeOptions{})
 	if err != nil {
-		fmt.Fprintf(e, "Could not go online to tell them (%s). A running 'trustsync serve' stops syncing with them at once; they are refused whenever they try.\n", oneLine(err.Error()))
+		fmt.Fprintf(e, "Could not go online to tell them (%s). A running 'trustsync serve' stops syncing with them at once and tells them; they are refused whenever they try.\n", oneLine(err.Error()))
+		untold = ids
 	} else {
 		tctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 		told := n.TellRemoved(tctx, targets)
@@ -130,8 +132,18 @@ func unpairRun(ctx context.Context, opts *UnpairOptions) error {
 			if containsDevice(told, d.ID) {
 				fmt.Fprintf(e, "Told %q; it stops syncing with you too.\n", d.Name)
 			} else {
-				fmt.Fprintf(e, "Could not reach %q; it is refused whenever it tries to sync.\n", d.Name)
+				untold = append(untold, d.ID)
+				fmt.Fprintf(e, "Could not reach %q; it is refused whenever it tries to sync, and this device's 'trustsync serve' tells it once it can.\n", d.Name)
 			}
+		}
+	}
+	if len(untold) > 0 {
+		st, err := f.Store(ctx)
+		if err == nil {
+			err = updateFarewells(context.WithoutCancel(ctx), st, untold, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("remember to tell the unpaired devices: %w", err)
 		}
 	}
 	fmt.Fprintln(e, "You both keep your copies of what you shared, and 'trustsync export' still works. The copies on the other devices cannot be wiped from here.")
@@ -174,7 +186,7 @@ func findDeviceArg(members []trustsync.Member, arg string) (string, error) {
 		case len(current) == 1:
 			return current[0].ID, nil
 		case len(current) > 1:
-			return "", failf("%q could mean %d devices: give the start of its ID instead (see 'trustsync devices --json')", arg, len(current))
+			return "", failf("%q could mean %d devices: give its ID instead, from the ID column of 'trustsync devices'", arg, len(current))
 		case len(set) > 0:
 			return "", failf("%q is already unpaired", set[0].Name)
 		}

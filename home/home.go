@@ -131,7 +131,9 @@ type CreateOptions struct {
 	// Name is the partner's name, as the other partner will see it.
 	// Required.
 	Name string
-	// Device names this device. Default: the host name.
+	// Device names this device. Default: the host name, followed by the
+	// home directory's name unless that is "trustsync" ("laptop-alex"), so
+	// that two homes on one machine are told apart.
 	Device string
 	// Encrypt encrypts everything in the home under Options.Passphrase,
 	// which needs at least [MinPassphrase] characters. The key is not kept:
@@ -222,7 +224,7 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 	sp, err := crdt.Create(ctx, h.st, crdt.CreateOptions{
 		Options:    h.spaceOptions(),
 		MemberName: strings.TrimSpace(opts.Name),
-		DeviceName: strings.TrimSpace(opts.Device),
+		DeviceName: deviceName(opts.Device, dir),
 	})
 	if err != nil {
 		h.st.Close()
@@ -356,4 +358,36 @@ func DefaultDir(getenv func(string) string) (string, error) {
 		}
 	}
 	return filepath.Abs(filepath.Join(h, ".local", "share", "trustsync"))
+}
+
+// deviceName is the name given, trimmed, else [defaultDeviceName].
+func deviceName(given, dir string) string {
+	if given = strings.TrimSpace(given); given != "" {
+		return given
+	}
+	return defaultDeviceName(dir)
+}
+
+// defaultDeviceName names a device after its host, and after its home's
+// directory too unless that is the usual "trustsync": two homes on one
+// machine ("laptop-alex", "laptop-sam") are then told apart in 'devices'
+// and 'unpair'.
+func defaultDeviceName(home string) string {
+	host, _ := os.Hostname()
+	host = strings.TrimSpace(host)
+	if host == "" {
+		host = "device"
+	}
+	dir := strings.Trim(filepath.Base(home), ". \t")
+	if dir == "" || dir == "trustsync" || dir == string(filepath.Separator) {
+		return host
+	}
+	if r := []rune(dir); len(r) > 32 {
+		dir = string(r[:32])
+	}
+	name := host + "-" + dir
+	if crdt.CheckText("the device name", name, true) != nil {
+		return host
+	}
+	return name
 }

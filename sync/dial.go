@@ -164,7 +164,7 @@ func (n *Node) connect(ctx context.Context, id peer.ID) error {
 	}
 	if !n.isOnline(id) {
 		if err := n.host.Connect(ctx, peer.AddrInfo{ID: id}); err != nil {
-			return fmt.Errorf("dial %s: %w", id, err)
+			return fmt.Errorf("dial %s: %w", id, &UnreachableError{Err: err})
 		}
 		if n.host.ID() < id && n.session(id) == nil {
 			st, err := n.host.NewStream(network.WithNoDial(ctx, "connected"), id, ProtocolID)

@@ -76,7 +76,7 @@ func (n *Node) Join(ctx context.Context, inv Invite, opts JoinOptions) (PairResu
 	cctx, ccancel := context.WithTimeout(ctx, pairTimeout)
 	defer ccancel()
 	if err := n.host.Connect(cctx, peer.AddrInfo{ID: inv.Peer, Addrs: inv.Addrs}); err != nil {
-		return PairResult{}, fmt.Errorf("%w: cannot reach it at %s: %v", ErrNotInviting, addrList(inv.Addrs), err)
+		return PairResult{}, fmt.Errorf("%w: cannot reach it at %s: %w", ErrNotInviting, addrList(inv.Addrs), &UnreachableError{Err: err})
 	}
 	st, err := n.host.NewStream(network.WithNoDial(cctx, "pairing"), inv.Peer, PairProtocolID)
 	if err != nil {
