@@ -286,6 +286,20 @@ func (n *Node) spawn(fn func(ctx context.Context)) bool {
 	return true
 }
 
+// enterStream counts a stream handler as one of the node's goroutines, so
+// that Close waits for it; once Close began it resets the stream instead
+// and returns false. A true return is matched by n.wg.Done.
+func (n *Node) enterStream(st network.Stream) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		st.Reset()
+		return false
+	}
+	n.wg.Add(1)
+	return true
+}
+
 // Close stops every session and goroutine, then closes the host the node
 // built. It is safe to call more than once.
 func (n *Node) Close() error {

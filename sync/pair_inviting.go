@@ -18,14 +18,9 @@ import (
 
 // handlePair serves one pairing exchange on the inviting device.
 func (n *Node) handlePair(st network.Stream) {
-	n.mu.Lock()
-	if n.closing {
-		n.mu.Unlock()
-		st.Reset()
+	if !n.enterStream(st) {
 		return
 	}
-	n.wg.Add(1)
-	n.mu.Unlock()
 	defer n.wg.Done()
 	_ = st.SetDeadline(time.Now().Add(pairTimeout))
 	remote := st.Conn().RemotePeer()

@@ -324,14 +324,9 @@ func (n *Node) handleBye(st network.Stream) {
 		st.Reset()
 		return
 	}
-	n.mu.Lock()
-	if n.closing {
-		n.mu.Unlock()
-		st.Reset()
+	if !n.enterStream(st) {
 		return
 	}
-	n.wg.Add(1)
-	n.mu.Unlock()
 	defer n.wg.Done()
 	_ = st.SetDeadline(time.Now().Add(farewellTimeout))
 	f, err := readFrame(bufio.NewReader(st), 64<<10)

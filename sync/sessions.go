@@ -46,14 +46,9 @@ func (n *Node) handleStream(st network.Stream) {
 		st.Reset()
 		return
 	}
-	n.mu.Lock()
-	if n.closing {
-		n.mu.Unlock()
-		st.Reset()
+	if !n.enterStream(st) {
 		return
 	}
-	n.wg.Add(1)
-	n.mu.Unlock()
 	defer n.wg.Done()
 	n.runSession(n.ctx, st, false)
 }
