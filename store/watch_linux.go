@@ -22,10 +22,12 @@ import (
 // and publishes the commit in the header of its shared-memory index (+
 // "-shm"), which no file event reports. So after a write of the log the
 // watch reads that header, a pread of a few bytes, every shmPoll until it
-// changes (for at most shmPollFor after the last write), and signals once
-// then: the reader reads the store when there is something to read, once
-// per commit. When the index cannot be read it signals on every write, as
-// it does for writes of the database file itself.
+// changes, and signals once then: the reader reads the store when there is
+// something to read, once per commit. A commit not visible shmPollFor
+// after the last write of the log (its sync is slow) gets a signal then,
+// in case the header was missed, and another when it becomes visible (for
+// up to shmPollMax). When the index cannot be read it signals on every
+// write, as it does for writes of the database file itself.
 //
 // Watch returns nil when inotify cannot be used (and on systems other than
 // Linux): the caller then polls.
@@ -64,7 +66,16 @@ func watchFile(ctx context.Context, path string) <-chan struct{} {
 		poll := time.NewTimer(time.Hour)
 		poll.Stop()
 		defer poll.Stop()
-		var until time.Time // polling the index header until then; zero when not
+		// After a write of the log the header is read every shmPoll until
+		// shmPollFor after the last write, then every shmSlowPoll until
+		// shmPollMax: a commit whose sync takes long (a loaded machine, a
+		// slow disk) is still signalled once it is visible.
+		var until, slowUntil time.Time // zero when not polling
+		slow := false                  // the fast window ended with no commit seen
+		stop := func() {
+			until, slowUntil, slow = time.Time{}, time.Time{}, false
+			poll.Stop()
+		}
 		for {
 			select {
 			case wal, ok := <-events:
@@ -77,26 +88,36 @@ func watchFile(ctx context.Context, path string) <-chan struct{} {
 				}
 				if shm.changed() {
 					signal()
-					until = time.Time{}
-					poll.Stop()
+					stop()
 					continue
 				}
-				if until.IsZero() {
+				now := time.Now()
+				if until.IsZero() || now.After(until) {
 					poll.Reset(shmPoll)
 				}
-				until = time.Now().Add(shmPollFor)
+				until, slowUntil, slow = now.Add(shmPollFor), now.Add(shmPollMax), false
 			case <-poll.C:
+				now := time.Now()
 				switch {
 				case shm.changed():
 					signal()
-					until = time.Time{}
-				case time.Now().Before(until):
+					stop()
+				case now.Before(until):
 					poll.Reset(shmPoll)
+				case now.Before(slowUntil):
+					if !slow {
+						// No commit seen in the fast window: the reader
+						// reads once now, in case the header was missed,
+						// and again when it changes.
+						slow = true
+						signal()
+					}
+					poll.Reset(shmSlowPoll)
 				default:
-					// No commit seen: the node reads once more, in
-					// case the header was missed.
-					until = time.Time{}
-					signal()
+					if !slow {
+						signal()
+					}
+					until, slowUntil, slow = time.Time{}, time.Time{}, false
 				}
 			}
 		}
@@ -105,10 +126,12 @@ func watchFile(ctx context.Context, path string) <-chan struct{} {
 }
 
 // How often the watch reads the index header after a write of the log,
-// and for how long at most after the last one.
+// and for how long after the last one: often at first, then seldom.
 const (
-	shmPoll    = 100 * time.Microsecond
-	shmPollFor = 20 * time.Millisecond
+	shmPoll     = 100 * time.Microsecond
+	shmPollFor  = 20 * time.Millisecond
+	shmSlowPoll = 5 * time.Millisecond
+	shmPollMax  = 10 * time.Second
 )
 
 // readEvents reads inotify events from f and sends, for each read that
