@@ -178,9 +178,13 @@ func New(cfg Config) (*Node, error) {
 // ctx bounds only the start itself.
 func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
-	if n.started || n.closing {
+	if n.closing {
 		n.mu.Unlock()
-		return errors.New("sync: node already started or closed")
+		return fmt.Errorf("sync: start: %w", trustsync.ErrClosed)
+	}
+	if n.started {
+		n.mu.Unlock()
+		return errors.New("sync: start: the node is already started")
 	}
 	n.started = true
 	n.mu.Unlock()

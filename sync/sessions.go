@@ -189,6 +189,9 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 // ends after the device went offline and before it came back, the error
 // wraps [ErrOffline] as well as ctx's error.
 func (n *Node) WaitSynced(ctx context.Context, id peer.ID) error {
+	if err := n.running("wait for sync with " + id.String()); err != nil {
+		return err
+	}
 	var gone error // the last session ended because the device went offline
 	for {
 		n.mu.Lock()
@@ -247,6 +250,9 @@ func (n *Node) Online() []peer.ID {
 // received. It fails with [ErrNoPeers] when no device answered before ctx
 // ended; devices that answered are reported even then.
 func (n *Node) SyncOnce(ctx context.Context) (Report, error) {
+	if err := n.running("sync"); err != nil {
+		return Report{}, err
+	}
 	ids := n.Peers()
 	if len(ids) == 0 {
 		return Report{}, fmt.Errorf("%w: this device is not paired with any other", ErrNoPeers)

@@ -1,0 +1,69 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/store"
+)
+
+// TestNode_NotRunning checks that the methods needing a node online say
+// whether it was never started or is closed, in errors an application can
+// test with errors.Is, and do not panic.
+func TestNode_NotRunning(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := store.NewMemory()
+	t.Cleanup(func() { st.Close() })
+	sp, err := crdt.Create(ctx, st, crdt.CreateOptions{MemberName: "Alex"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	n, err := New(Config{Space: sp, Store: st, NoMDNS: true, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	var other peer.ID = "12D3KooWAdf6NedG8FnJNBEcDxzLg9WpM37EQe6ZMw25XHux8GtR"
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"SyncOnce", func() error { _, err := n.SyncOnce(ctx); return err }},
+		{"WaitSynced", func() error { return n.WaitSynced(ctx, other) }},
+		{"Connect", func() error { return n.Connect(ctx, peer.AddrInfo{ID: other}) }},
+		{"Invite", func() error { _, err := n.Invite(ctx, InviteOptions{}); return err }},
+		{"Join", func() error { _, err := n.Join(ctx, Invite{Peer: other}, JoinOptions{}); return err }},
+		{"Unpair", func() error { _, err := n.Unpair(ctx); return err }},
+	}
+	check := func(t *testing.T, want error) {
+		for _, c := range calls {
+			t.Run(c.name, func(t *testing.T) {
+				if err := c.call(); !errors.Is(err, want) {
+					t.Fatalf("%s = %v, want an error wrapping %v", c.name, err, want)
+				}
+			})
+		}
+	}
+	t.Run("before Start", func(t *testing.T) { check(t, ErrNotStarted) })
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(ctx); err == nil {
+		t.Fatal("a second Start succeeded")
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("after Close", func(t *testing.T) { check(t, trustsync.ErrClosed) })
+	if err := n.Start(ctx); !errors.Is(err, trustsync.ErrClosed) {
+		t.Fatalf("Start after Close = %v, want an error wrapping trustsync.ErrClosed", err)
+	}
+}
