@@ -30,3 +30,7 @@ func (n *Node) running(op string) error {
 	}
 	return nil
 }
+
+// Running reports whether the node is online: Start succeeded and Close
+// was not called.
+func (n *Node) Running() bool { return n.running("") == nil }
