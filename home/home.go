@@ -146,16 +146,24 @@ type CreateOptions struct {
 	// NoMDNS turns off discovery of the partner's devices on the local
 	// network. Default: on.
 	NoMDNS bool
-	// KDF is the cost of deriving a key from the passphrase. Default: the
-	// recommended cost; lower it only in tests.
+	// KDF is the cost of deriving a key from the passphrase. Default (the
+	// zero value): the recommended cost, 3 passes over 64 MiB with 2
+	// threads; lower it only in tests.
 	KDF KDFParams
 }
 
-// KDFParams are the Argon2id parameters of a new encryption header.
+// KDFParams are the Argon2id parameters of a new encryption header. The
+// zero value means the recommended cost; any other value must set all
+// three fields, or Create fails with an error wrapping
+// [trustsync.ErrInvalid]. The parameters are stored in the header, so a
+// home opens with the cost it was made with.
 type KDFParams struct {
-	Time      uint32
+	// Time is the number of passes over the memory; at least 1.
+	Time uint32
+	// MemoryKiB is the memory used, in KiB; at least 8.
 	MemoryKiB uint32
-	Threads   uint8
+	// Threads is the degree of parallelism; at least 1.
+	Threads uint8
 }
 
 // MinPassphrase is the fewest characters a new passphrase may have. A home
@@ -201,6 +209,9 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 		if err := CheckNewPassphrase(opts.Passphrase); err != nil {
 			return nil, fmt.Errorf("create home: %w", err)
 		}
+		if err := opts.KDF.check(); err != nil {
+			return nil, fmt.Errorf("create home: %w", err)
+		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create home: %w", err)
 		}
@@ -236,6 +247,15 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 		return nil, fmt.Errorf("create home: save the device configuration: %w", err)
 	}
 	return h, nil
+}
+
+// check refuses parameters that the key derivation cannot use, or that a
+// header could not be read back with.
+func (p KDFParams) check() error {
+	if p == (KDFParams{}) || (p.Time >= 1 && p.MemoryKiB >= 8 && p.Threads >= 1) {
+		return nil
+	}
+	return fmt.Errorf("key derivation cost %+v: want Time and Threads at least 1 and MemoryKiB at least 8, or the zero value for the recommended cost: %w", p, trustsync.ErrInvalid)
 }
 
 func (p KDFParams) params() keys.Params {
