@@ -67,3 +67,40 @@ func TestNode_NotRunning(t *testing.T) {
 		t.Fatalf("Start after Close = %v, want an error wrapping trustsync.ErrClosed", err)
 	}
 }
+
+// TestNode_SyncOnce_PartnerBack checks that SyncOnce reaches a device that
+// did not answer the previous SyncOnce and is online now, rather than
+// refusing to dial it for a while as libp2p does after a failed dial.
+func TestNode_SyncOnce_PartnerBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	na, nb := a.start(t), b.start(t)
+	connect(t, nb, na)
+	waitSynced(t, nb, na)
+	waitAddrs(t, b, a)
+	listenA := addrStrings(na)
+	must(t, na.Close())
+
+	id, err := b.space.AddBoundary(ctx, "Phones away at dinner")
+	must(t, err)
+	short, stop := context.WithTimeout(ctx, time.Second)
+	_, err = nb.SyncOnce(short)
+	stop()
+	if !errors.Is(err, ErrNoPeers) {
+		t.Fatalf("SyncOnce with the partner offline = %v, want ErrNoPeers", err)
+	}
+
+	a.start(t, listenA...)
+	r, err := nb.SyncOnce(ctx)
+	if err != nil {
+		t.Fatalf("SyncOnce once the partner is back: %v", err)
+	}
+	if r.Synced() != 1 {
+		t.Fatalf("SyncOnce synced %d devices, want 1: %s", r.Synced(), r)
+	}
+	if _, err := a.space.Boundary(ctx, id); err != nil {
+		t.Fatalf("the boundary did not reach the partner: %v", err)
+	}
+}

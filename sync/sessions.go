@@ -290,6 +290,13 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 	if pre != nil {
 		before = pre.s.Stats()
 	}
+	if pre == nil {
+		// Asked to sync now: dial now, even a device that did not answer
+		// a moment ago, which libp2p would otherwise not dial for a while.
+		n.mu.Lock()
+		n.resetDialLocked(id)
+		n.mu.Unlock()
+	}
 	dctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 	err := n.connect(dctx, id)
 	cancel()
