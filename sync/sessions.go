@@ -247,8 +247,15 @@ func (n *Node) Online() []peer.ID {
 
 // SyncOnce connects to every paired device it can reach, syncs with each
 // until both sides hold the same heads and reports what was sent and
-// received. It fails with [ErrNoPeers] when no device answered before ctx
-// ended; devices that answered are reported even then.
+// received. Each device it has no session with is dialed now, even one
+// that did not answer a moment ago.
+//
+// It fails with an error wrapping [ErrNoPeers], and each device's reason,
+// when no device synced: none answered (a refused connection fails at
+// once, silence at the end of ctx or of Config.DialTimeout) or each
+// failed. When at least one device synced the error is nil and the
+// others' reasons are in their [PeerReport].Err; the report names every
+// device either way.
 func (n *Node) SyncOnce(ctx context.Context) (Report, error) {
 	if err := n.running("sync"); err != nil {
 		return Report{}, err
