@@ -14,7 +14,8 @@ import (
 	"github.com/trustsync/trustsync/crdt"
 )
 
-// ErrNoPeers is returned by [Node.SyncOnce] when no paired device answered.
+// ErrNoPeers is returned by [Node.SyncOnce] when no paired device synced:
+// none answered, or the device is not paired at all.
 var ErrNoPeers = errors.New("no paired device answered")
 
 type nodeSession struct {
