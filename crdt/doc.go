@@ -33,7 +33,7 @@
 // exports. Which documents a peer may send ([ValidDoc]), the view rows and
 // the write rules checked on receipt are derived from it (docs/KINDS.md).
 //
-//	st, err := store.Open(home, store.Options{})
+//	st, err := store.Open(dir, store.Options{})
 //	space, err := crdt.Create(ctx, st, crdt.CreateOptions{MemberName: "Alex"})
 //	id, err := space.AddBoundary(ctx, "I tell you when my plans change")
 //	err = space.AgreeBoundary(ctx, id)
