@@ -33,7 +33,10 @@ type Options struct {
 	// there is none: Open fails with [ErrLocked]. Default: nil (none).
 	AskPassphrase func() ([]byte, error)
 	// Keeper keeps the data key of an unlocked home between runs. Default:
-	// [SystemKeeper] of the process's environment.
+	// [SystemKeeper] of the process's environment, which Open of an
+	// encrypted home asks first, even when Passphrase is set; pass
+	// [NoKeeper] to keep the system keyring out of it. A home without
+	// encryption never uses it.
 	Keeper Keeper
 	// Now is the clock of the space and the journal. Default: time.Now.
 	Now func() time.Time
