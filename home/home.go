@@ -129,7 +129,8 @@ func Open(dir string, opts Options) (*Home, error) {
 // CreateOptions are what [Create] needs to make a new home.
 type CreateOptions struct {
 	// Options are used as by [Open]; Passphrase is the new home's
-	// passphrase when Encrypt is set.
+	// passphrase, and is given only with Encrypt: a passphrase without
+	// Encrypt is refused rather than make a home that is not encrypted.
 	Options
 	// Name is the partner's name, as the other partner will see it.
 	// Required.
@@ -190,6 +191,9 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 	opts.fill()
 	if strings.TrimSpace(opts.Name) == "" {
 		return nil, fmt.Errorf("create home: a name is required: %w", trustsync.ErrInvalid)
+	}
+	if !opts.Encrypt && len(opts.Passphrase) > 0 {
+		return nil, fmt.Errorf("create home: a passphrase was given but not Encrypt: set Encrypt to encrypt the home under it, or give none: %w", trustsync.ErrInvalid)
 	}
 	listen := opts.Listen
 	if len(listen) == 0 {

@@ -51,6 +51,23 @@ func TestCreate_KDF(t *testing.T) {
 	}
 }
 
+// TestCreate_PassphraseWithoutEncrypt checks that a passphrase given
+// without Encrypt is refused, before anything is made, rather than leave
+// the developer believing the new home is encrypted.
+func TestCreate_PassphraseWithoutEncrypt(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	_, err := home.Create(dir, home.CreateOptions{
+		Options: home.Options{Passphrase: []byte(pass), Keeper: home.NoKeeper()},
+		Name:    "Alex", NoMDNS: true,
+	})
+	if !errors.Is(err, trustsync.ErrInvalid) {
+		t.Fatalf("Create = %v, want an error wrapping trustsync.ErrInvalid", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused Create left %s behind (stat: %v)", dir, err)
+	}
+}
+
 // TestHome_SetJournalPassphrase_KDF checks the same for the journal's own
 // passphrase: refused, and the journal keeps opening without one.
 func TestHome_SetJournalPassphrase_KDF(t *testing.T) {
