@@ -104,3 +104,30 @@ func TestNode_SyncOnce_PartnerBack(t *testing.T) {
 		t.Fatalf("the boundary did not reach the partner: %v", err)
 	}
 }
+
+// TestNode_Subscribe_OfflineOnClose checks that the PeerOffline event a node
+// reports for its own Close says so with trustsync.ErrClosed, which an app
+// tells apart from the partner going offline (ErrOffline) and from a
+// refusal.
+func TestNode_Subscribe_OfflineOnClose(t *testing.T) {
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	na, nb := a.start(t), b.start(t)
+	events, stop := na.Subscribe()
+	defer stop()
+	connect(t, na, nb)
+	waitSynced(t, na, nb)
+	must(t, na.Close())
+	var offline []error
+	for ev := range events { // closed by Close
+		if ev.Type == PeerOffline {
+			offline = append(offline, ev.Err)
+		}
+	}
+	if len(offline) != 1 {
+		t.Fatalf("got %d PeerOffline events, want 1: %v", len(offline), offline)
+	}
+	if err := offline[0]; !errors.Is(err, trustsync.ErrClosed) || errors.Is(err, ErrOffline) {
+		t.Fatalf("PeerOffline.Err = %v, want an error wrapping trustsync.ErrClosed and not ErrOffline", err)
+	}
+}

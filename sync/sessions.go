@@ -171,6 +171,8 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 		ev := Event{Type: PeerOffline, Peer: id, Remote: ns.s.Remote(), Err: err}
 		if re != nil {
 			ev.Err = re
+		} else if errors.Is(err, context.Canceled) && n.ctx.Err() != nil {
+			ev.Err = fmt.Errorf("this device went offline: %w: %w", trustsync.ErrClosed, err)
 		}
 		n.emit(ev)
 	}
