@@ -40,6 +40,23 @@
 //	bs, err := space.Boundaries(ctx, crdt.ListOptions{})
 //	events, stop := space.Subscribe()
 //
+// # What an app calls
+//
+// An app edits and reads through the typed methods (Add..., Agree...,
+// Edit..., Archive..., the listings and single-item reads, [Space.History],
+// [Space.Due], [Space.Members], [Space.Partner]) and watches
+// [Space.Subscribe]; [Space.Save] exports a document as Automerge bytes. Errors wrap the root package's sentinels:
+// [trustsync.ErrInvalid] for input a rule refuses, [trustsync.ErrNotFound]
+// and [trustsync.ErrAmbiguous] for an ID, [trustsync.ErrClosed] after
+// [Space.Close]. The methods that move documents and devices between
+// devices ([Space.Peer], [Space.Import], [Space.SaveSigned],
+// [Space.Heads], [Space.Signatures], [Space.Refresh], [Space.Adopt],
+// [Space.Admit], [Space.JoinAs], [Space.JoinSpace], [Space.TrustDevice],
+// [Space.AddDevice], [Space.RemoveDevices], [Space.SetDevicePeer],
+// [Space.NoteAddrs], [Space.NotePaired], [Space.KnownAddrs]) are the sync
+// package's: pairing, unpairing and syncing through a sync Node call them
+// in the order their checks need.
+//
 // # Answered together
 //
 // [Space.AskQuestion] adds a question both partners answer, and
