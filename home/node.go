@@ -28,8 +28,10 @@ type NodeOptions struct {
 	// home's Options.Logger.
 	Logger *slog.Logger
 	// Configure, when set, adjusts the sync configuration just before the
-	// node is made (to add Config.Peers for pairing, say). Space, Store,
-	// Key, ListenAddrs, NoMDNS, Logger, RefreshInterval and Watch are set.
+	// node is made (to trust extra peers through Config.Peers, say, or to
+	// change the redial bounds). Pairing needs none of it: Node.Invite and
+	// Node.Join work on the node as it is. Space, Store, Key, ListenAddrs,
+	// NoMDNS, Logger, RefreshInterval and Watch are set.
 	Configure func(*tsync.Config)
 	// BeforeStart, when set, is called with the node made but not started:
 	// subscribe to its events there to miss none.
