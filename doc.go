@@ -19,7 +19,7 @@
 // space to sync with the partner's devices. See the package example below
 // and the runnable programs under examples/ in the repository:
 //
-//	st, err := store.Open(home, store.Options{})
+//	st, err := store.Open(dir, store.Options{})
 //	space, err := crdt.Create(ctx, st, crdt.CreateOptions{MemberName: "Alex"})
 //	id, err := space.AddBoundary(ctx, "I tell you when my plans change")
 //	events, stop := space.Subscribe()

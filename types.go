@@ -115,10 +115,19 @@ type CheckIn struct {
 	Acks         []Ack     `json:"acks"`
 }
 
-// NewCheckIn is what a partner writes when adding a [CheckIn].
+// NewCheckIn is what a partner writes when adding a [CheckIn]. Only Mood
+// is required; what breaks a rule below makes the edit fail with an error
+// wrapping [ErrInvalid], and nothing is written.
 type NewCheckIn struct {
-	Mood         Mood
-	Feelings     []string
+	// Mood is how the partner feels overall, 1 to 5 (see [Mood]).
+	Mood Mood
+	// Feelings are words the partner chooses ("hopeful", "tired"), each on
+	// one line of at most 100 characters (crdt.MaxNameLen); they are
+	// trimmed, and empty ones are left out.
+	Feelings []string
+	// Note, Needs, Concerns and Appreciation are free text, each of which
+	// may be empty or span several lines, up to 10,000 characters
+	// (crdt.MaxNoteLen).
 	Note         string
 	Needs        string
 	Concerns     string

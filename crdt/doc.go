@@ -33,12 +33,29 @@
 // exports. Which documents a peer may send ([ValidDoc]), the view rows and
 // the write rules checked on receipt are derived from it (docs/KINDS.md).
 //
-//	st, err := store.Open(home, store.Options{})
+//	st, err := store.Open(dir, store.Options{})
 //	space, err := crdt.Create(ctx, st, crdt.CreateOptions{MemberName: "Alex"})
 //	id, err := space.AddBoundary(ctx, "I tell you when my plans change")
 //	err = space.AgreeBoundary(ctx, id)
 //	bs, err := space.Boundaries(ctx, crdt.ListOptions{})
 //	events, stop := space.Subscribe()
+//
+// # What an app calls
+//
+// An app edits and reads through the typed methods (Add..., Agree...,
+// Edit..., Archive..., the listings and single-item reads, [Space.History],
+// [Space.Due], [Space.Members], [Space.Partner]) and watches
+// [Space.Subscribe]; [Space.Save] exports a document as Automerge bytes. Errors wrap the root package's sentinels:
+// [trustsync.ErrInvalid] for input a rule refuses, [trustsync.ErrNotFound]
+// and [trustsync.ErrAmbiguous] for an ID, [trustsync.ErrClosed] after
+// [Space.Close]. The methods that move documents and devices between
+// devices ([Space.Peer], [Space.Import], [Space.SaveSigned],
+// [Space.Heads], [Space.Signatures], [Space.Refresh], [Space.Adopt],
+// [Space.Admit], [Space.JoinAs], [Space.JoinSpace], [Space.TrustDevice],
+// [Space.AddDevice], [Space.RemoveDevices], [Space.SetDevicePeer],
+// [Space.NoteAddrs], [Space.NotePaired], [Space.KnownAddrs]) are the sync
+// package's: pairing, unpairing and syncing through a sync Node call them
+// in the order their checks need.
 //
 // # Answered together
 //

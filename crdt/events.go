@@ -19,9 +19,15 @@ type subscriber struct {
 }
 
 // Subscribe returns a channel of events and a function that ends the
-// subscription and closes the channel. A writer never waits for a
-// subscriber: one that falls behind receives a single Event with Lost set
-// and should then re-read everything. Close ends every subscription.
+// subscription and closes the channel. An edit through this Space is
+// queued on the channel before the edit returns (Remote false); changes
+// received from a peer are queued as they are applied (Remote true, From
+// naming the device). Edits that another process makes on the same store
+// are reported, with Remote set and no From or Items, once [Space.Refresh]
+// finds them, which a running sync Node calls for the space. A writer
+// never waits for a subscriber: one that falls more than 64 events behind
+// receives a single Event with Lost set and should then re-read everything. Close ends every subscription and
+// closes the channels, so a goroutine ranging over one ends with it.
 func (s *Space) Subscribe() (<-chan Event, func()) {
 	sub := &subscriber{ch: make(chan Event, subscriberBuffer)}
 	s.mu.Lock()

@@ -35,7 +35,15 @@
 // addresses. A port 0 is bound by the system when the node listens, and the
 // ports it got are saved, so the device listens on them from then on and its
 // partner's devices find it again. [LockNetwork] keeps a second process of
-// the same home from going online at the same time.
+// the same home from going online at the same time; within one process a
+// Home has one node online at a time ([ErrOnline]).
+//
+// Pair once with [sync.Node.Invite] on one device and [sync.Node.Join] on
+// the other; from then on each home keeps the other device's addresses, and
+// its node dials it whenever both are online ([Home.StartNode] has an
+// example). [Home.Close] closes the nodes the home started, then the space
+// and the store: the channels of their Subscribe methods close, and no
+// goroutine of theirs is left.
 //
 // # Files
 //

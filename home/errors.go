@@ -39,6 +39,12 @@ var ErrJournalLocked = errors.New("journal has a passphrase of its own")
 // home stays unlocked.
 var ErrStillKept = errors.New("the key is still kept")
 
+// ErrOnline is returned by [Home.StartNode] while a node it started earlier
+// for the same home still runs: a device is online through one node at a
+// time, since every node of a home has the device's one peer ID. Close the
+// running node first, or keep using it.
+var ErrOnline = errors.New("this home already has a node online")
+
 // HeaderError reports an encryption header that exists but cannot be read
 // or is not one this version reads. Its message is the reader's own.
 type HeaderError struct {

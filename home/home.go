@@ -33,7 +33,10 @@ type Options struct {
 	// there is none: Open fails with [ErrLocked]. Default: nil (none).
 	AskPassphrase func() ([]byte, error)
 	// Keeper keeps the data key of an unlocked home between runs. Default:
-	// [SystemKeeper] of the process's environment.
+	// [SystemKeeper] of the process's environment, which Open of an
+	// encrypted home asks first, even when Passphrase is set; pass
+	// [NoKeeper] to keep the system keyring out of it. A home without
+	// encryption never uses it.
 	Keeper Keeper
 	// Now is the clock of the space and the journal. Default: time.Now.
 	Now func() time.Time
@@ -126,7 +129,8 @@ func Open(dir string, opts Options) (*Home, error) {
 // CreateOptions are what [Create] needs to make a new home.
 type CreateOptions struct {
 	// Options are used as by [Open]; Passphrase is the new home's
-	// passphrase when Encrypt is set.
+	// passphrase, and is given only with Encrypt: a passphrase without
+	// Encrypt is refused rather than make a home that is not encrypted.
 	Options
 	// Name is the partner's name, as the other partner will see it.
 	// Required.
@@ -146,16 +150,24 @@ type CreateOptions struct {
 	// NoMDNS turns off discovery of the partner's devices on the local
 	// network. Default: on.
 	NoMDNS bool
-	// KDF is the cost of deriving a key from the passphrase. Default: the
-	// recommended cost; lower it only in tests.
+	// KDF is the cost of deriving a key from the passphrase. Default (the
+	// zero value): the recommended cost, 3 passes over 64 MiB with 2
+	// threads; lower it only in tests.
 	KDF KDFParams
 }
 
-// KDFParams are the Argon2id parameters of a new encryption header.
+// KDFParams are the Argon2id parameters of a new encryption header. The
+// zero value means the recommended cost; any other value must set all
+// three fields, or Create fails with an error wrapping
+// [trustsync.ErrInvalid]. The parameters are stored in the header, so a
+// home opens with the cost it was made with.
 type KDFParams struct {
-	Time      uint32
+	// Time is the number of passes over the memory; at least 1.
+	Time uint32
+	// MemoryKiB is the memory used, in KiB; at least 8.
 	MemoryKiB uint32
-	Threads   uint8
+	// Threads is the degree of parallelism; at least 1.
+	Threads uint8
 }
 
 // MinPassphrase is the fewest characters a new passphrase may have. A home
@@ -180,6 +192,9 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 	if strings.TrimSpace(opts.Name) == "" {
 		return nil, fmt.Errorf("create home: a name is required: %w", trustsync.ErrInvalid)
 	}
+	if !opts.Encrypt && len(opts.Passphrase) > 0 {
+		return nil, fmt.Errorf("create home: a passphrase was given but not Encrypt: set Encrypt to encrypt the home under it, or give none: %w", trustsync.ErrInvalid)
+	}
 	listen := opts.Listen
 	if len(listen) == 0 {
 		listen = append([]string(nil), DefaultListen...)
@@ -199,6 +214,9 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 			return nil, fmt.Errorf("create home %s: encryption is set up only on a new home: %w", dir, trustsync.ErrAlreadyInitialized)
 		}
 		if err := CheckNewPassphrase(opts.Passphrase); err != nil {
+			return nil, fmt.Errorf("create home: %w", err)
+		}
+		if err := opts.KDF.check(); err != nil {
 			return nil, fmt.Errorf("create home: %w", err)
 		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -236,6 +254,15 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 		return nil, fmt.Errorf("create home: save the device configuration: %w", err)
 	}
 	return h, nil
+}
+
+// check refuses parameters that the key derivation cannot use, or that a
+// header could not be read back with.
+func (p KDFParams) check() error {
+	if p == (KDFParams{}) || (p.Time >= 1 && p.MemoryKiB >= 8 && p.Threads >= 1) {
+		return nil
+	}
+	return fmt.Errorf("key derivation cost %+v: want Time and Threads at least 1 and MemoryKiB at least 8, or the zero value for the recommended cost: %w", p, trustsync.ErrInvalid)
 }
 
 func (p KDFParams) params() keys.Params {

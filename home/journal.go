@@ -77,6 +77,9 @@ func (h *Home) SetJournalPassphrase(ctx context.Context, passphrase []byte, kdf 
 	if err := CheckNewPassphrase(passphrase); err != nil {
 		return fmt.Errorf("set journal passphrase: %w", err)
 	}
+	if err := kdf.check(); err != nil {
+		return fmt.Errorf("set journal passphrase: %w", err)
+	}
 	old, err := h.OpenJournal(ctx, JournalOptions{})
 	if err != nil {
 		return err

@@ -28,8 +28,10 @@ type NodeOptions struct {
 	// home's Options.Logger.
 	Logger *slog.Logger
 	// Configure, when set, adjusts the sync configuration just before the
-	// node is made (to add Config.Peers for pairing, say). Space, Store,
-	// Key, ListenAddrs, NoMDNS, Logger, RefreshInterval and Watch are set.
+	// node is made (to trust extra peers through Config.Peers, say, or to
+	// change the redial bounds). Pairing needs none of it: Node.Invite and
+	// Node.Join work on the node as it is. Space, Store, Key, ListenAddrs,
+	// NoMDNS, Logger, RefreshInterval and Watch are set.
 	Configure func(*tsync.Config)
 	// BeforeStart, when set, is called with the node made but not started:
 	// subscribe to its events there to miss none.
@@ -50,7 +52,8 @@ const RefreshInterval = 50 * time.Millisecond
 // are saved (opts.Listen is never saved): the device listens on them from
 // then on, so its partner's devices find it again.
 //
-// A listen port taken by another program fails with a [*PortInUseError].
+// A listen port taken by another program fails with a [*PortInUseError];
+// a node of this Home that still runs, with [ErrOnline].
 // The node's life is its own (ctx bounds only the start); close it before
 // the home, or let [Home.Close] close it. Take [LockNetwork] first so that
 // no other process of this home goes online at the same time.
@@ -67,6 +70,9 @@ func (h *Home) StartNode(ctx context.Context, opts NodeOptions) (*tsync.Node, er
 		if err := CheckListenAddr(a); err != nil {
 			return nil, fmt.Errorf("go online: %w", err)
 		}
+	}
+	if h.nodeRunning() {
+		return nil, fmt.Errorf("go online: %w", ErrOnline)
 	}
 	if err := checkPortsFree(listen); err != nil {
 		return nil, err
@@ -120,6 +126,18 @@ func (h *Home) StartNode(ctx context.Context, opts NodeOptions) (*tsync.Node, er
 		}
 	}
 	return n, nil
+}
+
+// nodeRunning reports whether a node this Home started still runs.
+func (h *Home) nodeRunning() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, n := range h.nodes {
+		if n.Running() {
+			return true
+		}
+	}
+	return false
 }
 
 // keepPorts saves the configuration with each port 0 of listen replaced by

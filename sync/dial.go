@@ -144,6 +144,9 @@ func (n *Node) signalLocked() {
 // and returns once a session with it passed the hello exchange. The peer
 // must be a device of the space or one of [Config.Peers].
 func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if err := n.running("connect " + ai.ID.String()); err != nil {
+		return err
+	}
 	if !n.isTrusted(ai.ID) {
 		return fmt.Errorf("connect %s: %w: not a paired device", ai.ID, ErrUnknownDevice)
 	}

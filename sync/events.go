@@ -18,7 +18,9 @@ const (
 	// PeerOffline: the session with a device ended; Err says why: an
 	// error wrapping [ErrOffline] when the device went offline (its
 	// trustsync stopped, its connection closed or was reset), which is no
-	// failure; a [*RefusedError] when one side refused the other.
+	// failure; one wrapping [trustsync.ErrClosed] (and context.Canceled)
+	// when this node is closing; a [*RefusedError] when one side refused
+	// the other.
 	PeerOffline
 	// ChangesReceived: changes from a device were applied; Received says
 	// which items they touched.

@@ -2,11 +2,12 @@ package sync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
+	"os"
+	"path/filepath"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
@@ -14,91 +15,102 @@ import (
 	"github.com/trustsync/trustsync/sync"
 )
 
-// Two partners' devices on this machine sync a boundary over libp2p on
-// 127.0.0.1.
+// Two partners' devices on this machine pair with an invite and sync over
+// libp2p on 127.0.0.1, with mDNS off. Each device has its own store on disk
+// and its own node; closing them in the reverse order of opening (node,
+// space, store) leaves no goroutine behind.
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-
-	type device struct {
-		space *crdt.Space
-		st    trustsync.Store
-		id    peer.ID
+	dir, err := os.MkdirTemp("", "trustsync-example-")
+	if err != nil {
+		log.Fatal(err)
 	}
-	newDevice := func(name string) device {
-		st := store.NewMemory()
+	defer os.RemoveAll(dir)
+
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	device := func(name string) (*crdt.Space, *sync.Node) {
+		st, err := store.Open(filepath.Join(dir, name), store.Options{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		closers = append(closers, st.Close)
 		sp, err := crdt.Create(ctx, st, crdt.CreateOptions{MemberName: name, DeviceName: name + "-laptop"})
 		if err != nil {
 			log.Fatal(err)
 		}
-		key, err := sync.LoadOrCreateKey(ctx, st)
-		if err != nil {
-			log.Fatal(err)
-		}
-		id, _ := peer.IDFromPrivateKey(key)
-		return device{sp, st, id}
-	}
-	alex, sam := newDevice("Alex"), newDevice("Sam")
-	defer alex.st.Close()
-	defer sam.st.Close()
-	defer alex.space.Close()
-	defer sam.space.Close()
-
-	// Pairing, by hand: Sam joins Alex's space, each trusts the other's
-	// device key (what a pairing ceremony checks) and records its device and
-	// peer ID. (The `trustsync pair` command does this for real.)
-	if err := sam.space.Adopt(ctx, alex.space.Self().SpaceID); err != nil {
-		log.Fatal(err)
-	}
-	for _, p := range [][2]device{{alex, sam}, {sam, alex}} {
-		other := p[1].space.Self()
-		d := trustsync.Device{ID: other.DeviceID, Name: other.DeviceName,
-			Owner: trustsync.Person{ID: other.MemberID, Name: other.MemberName}, PeerID: p[1].id.String()}
-		if err := p[0].space.TrustDevice(ctx, d); err != nil {
-			log.Fatal(err)
-		}
-		data, err := p[1].space.SaveSigned(ctx, crdt.SpaceDoc) // its own records
-		if err != nil {
-			log.Fatal(err)
-		}
-		if _, err := p[0].space.Import(ctx, crdt.SpaceDoc, data, other.DeviceID); err != nil {
-			log.Fatal(err)
-		}
-		if err := p[0].space.AddDevice(ctx, d); err != nil {
-			log.Fatal(err)
-		}
-	}
-
-	start := func(d device) *sync.Node {
-		n, err := sync.New(sync.Config{Space: d.space, Store: d.st,
+		closers = append(closers, sp.Close)
+		n, err := sync.New(sync.Config{Space: sp, Store: st,
 			ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
 		if err != nil {
 			log.Fatal(err)
 		}
-		if err := n.Start(ctx); err != nil {
+		if err := n.Start(ctx); err != nil { // ctx bounds the start only
 			log.Fatal(err)
 		}
-		return n
+		closers = append(closers, n.Close)
+		return sp, n
 	}
-	na, ns := start(alex), start(sam)
-	defer na.Close()
-	defer ns.Close()
-	if err := ns.Connect(ctx, na.AddrInfo()); err != nil {
-		log.Fatal(err)
-	}
+	alex, alexNode := device("Alex")
+	sam, samNode := device("Sam")
 
-	if _, err := alex.space.AddBoundary(ctx, "No phones at dinner"); err != nil {
-		log.Fatal(err)
-	}
-	if err := na.WaitSynced(ctx, ns.ID()); err != nil {
-		log.Fatal(err)
-	}
-	bs, err := sam.space.Boundaries(ctx, crdt.ListOptions{})
+	// Nobody is paired yet: there is no one to sync with.
+	_, err = samNode.SyncOnce(ctx)
+	fmt.Println("before pairing:", errors.Is(err, sync.ErrNoPeers))
+
+	// Alex's device makes an invite; its text travels to Sam's device (on
+	// screen, as a QR code), which joins with it. Join returns once Sam's
+	// device recorded the pairing, Wait once Alex's did.
+	inv, err := alexNode.Invite(ctx, sync.InviteOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, b := range bs {
-		fmt.Printf("Sam's device shows %q, proposed by %s\n", b.Text, b.ProposedBy.Name)
+	defer inv.Close()
+	parsed, err := sync.ParseInvite(inv.Invite().String())
+	if err != nil {
+		log.Fatal(err)
 	}
-	// Output: Sam's device shows "No phones at dinner", proposed by Alex
+	joined, err := samNode.Join(ctx, parsed, sync.JoinOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	invited, err := inv.Wait(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("paired with", invited.Remote.MemberName, "- same code on both:", joined.Code == invited.Code)
+
+	// Each edits; one SyncOnce brings both devices in step.
+	if _, err := alex.AddBoundary(ctx, "No phones at dinner"); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := sam.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 4, Feelings: []string{"hopeful"}}); err != nil {
+		log.Fatal(err)
+	}
+	report, err := samNode.SyncOnce(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("synced with", report.Synced(), "device")
+	bs, err := sam.Boundaries(ctx, crdt.ListOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cs, err := alex.CheckIns(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("Sam's device shows %q, proposed by %s\n", bs[0].Text, bs[0].ProposedBy.Name)
+	fmt.Printf("Alex's device shows %s feeling %v\n", cs[0].Author.Name, cs[0].Feelings)
+	// Output:
+	// before pairing: true
+	// paired with Sam - same code on both: true
+	// synced with 1 device
+	// Sam's device shows "No phones at dinner", proposed by Alex
+	// Alex's device shows Sam feeling [hopeful]
 }

@@ -175,12 +175,18 @@ func New(cfg Config) (*Node, error) {
 // Start builds the host (unless Config.Host was given), starts listening,
 // records this device's peer ID in the space and begins dialing paired
 // devices at the addresses this device keeps for them.
-// ctx bounds only the start itself.
+// ctx bounds only the start itself. A node starts once: Start after Close
+// fails with an error wrapping [trustsync.ErrClosed]; make a new Node with
+// [New] to go online again.
 func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
-	if n.started || n.closing {
+	if n.closing {
 		n.mu.Unlock()
-		return errors.New("sync: node already started or closed")
+		return fmt.Errorf("sync: start: %w", trustsync.ErrClosed)
+	}
+	if n.started {
+		n.mu.Unlock()
+		return errors.New("sync: start: the node is already started")
 	}
 	n.started = true
 	n.mu.Unlock()

@@ -178,8 +178,8 @@ type Invitation struct {
 // While an invitation is open, the node's gater lets any peer connect, but
 // a peer that is not a paired device gets no protocol but pairing.
 func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invitation, error) {
-	if n.host == nil || n.ctx.Err() != nil {
-		return nil, errors.New("sync: invite: the node is not running")
+	if err := n.running("sync: invite"); err != nil {
+		return nil, err
 	}
 	if opts.TTL <= 0 {
 		opts.TTL = DefaultInviteTTL

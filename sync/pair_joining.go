@@ -31,8 +31,8 @@ import (
 // document. Both record the pairing in the shared history and start
 // syncing.
 func (n *Node) Join(ctx context.Context, inv Invite, opts JoinOptions) (PairResult, error) {
-	if n.host == nil || n.ctx.Err() != nil {
-		return PairResult{}, errors.New("sync: join: the node is not running")
+	if err := n.running("sync: join"); err != nil {
+		return PairResult{}, err
 	}
 	if opts.now == nil {
 		opts.now = time.Now

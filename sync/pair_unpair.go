@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -62,8 +61,8 @@ type UnpairResult struct {
 // keeps syncing. This device cannot be removed. Both sides keep their copies of everything
 // shared so far: nothing can wipe another device.
 func (n *Node) Unpair(ctx context.Context, deviceIDs ...string) (UnpairResult, error) {
-	if n.host == nil || n.ctx.Err() != nil {
-		return UnpairResult{}, errors.New("sync: unpair: the node is not running")
+	if err := n.running("sync: unpair"); err != nil {
+		return UnpairResult{}, err
 	}
 	devs, err := ResolveUnpair(ctx, n.space, deviceIDs)
 	if err != nil {

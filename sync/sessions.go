@@ -14,7 +14,8 @@ import (
 	"github.com/trustsync/trustsync/crdt"
 )
 
-// ErrNoPeers is returned by [Node.SyncOnce] when no paired device answered.
+// ErrNoPeers is returned by [Node.SyncOnce] when no paired device synced:
+// none answered, or the device is not paired at all.
 var ErrNoPeers = errors.New("no paired device answered")
 
 type nodeSession struct {
@@ -170,6 +171,8 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 		ev := Event{Type: PeerOffline, Peer: id, Remote: ns.s.Remote(), Err: err}
 		if re != nil {
 			ev.Err = re
+		} else if errors.Is(err, context.Canceled) && n.ctx.Err() != nil {
+			ev.Err = fmt.Errorf("this device went offline: %w: %w", trustsync.ErrClosed, err)
 		}
 		n.emit(ev)
 	}
@@ -189,6 +192,9 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 // ends after the device went offline and before it came back, the error
 // wraps [ErrOffline] as well as ctx's error.
 func (n *Node) WaitSynced(ctx context.Context, id peer.ID) error {
+	if err := n.running("wait for sync with " + id.String()); err != nil {
+		return err
+	}
 	var gone error // the last session ended because the device went offline
 	for {
 		n.mu.Lock()
@@ -244,9 +250,19 @@ func (n *Node) Online() []peer.ID {
 
 // SyncOnce connects to every paired device it can reach, syncs with each
 // until both sides hold the same heads and reports what was sent and
-// received. It fails with [ErrNoPeers] when no device answered before ctx
-// ended; devices that answered are reported even then.
+// received. Each device it has no session with is dialed now, even one
+// that did not answer a moment ago.
+//
+// It fails with an error wrapping [ErrNoPeers], and each device's reason,
+// when no device synced: none answered (a refused connection fails at
+// once, silence at the end of ctx or of Config.DialTimeout) or each
+// failed. When at least one device synced the error is nil and the
+// others' reasons are in their [PeerReport].Err; the report names every
+// device either way.
 func (n *Node) SyncOnce(ctx context.Context) (Report, error) {
+	if err := n.running("sync"); err != nil {
+		return Report{}, err
+	}
 	ids := n.Peers()
 	if len(ids) == 0 {
 		return Report{}, fmt.Errorf("%w: this device is not paired with any other", ErrNoPeers)
@@ -283,6 +299,13 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 	var before Stats
 	if pre != nil {
 		before = pre.s.Stats()
+	}
+	if pre == nil {
+		// Asked to sync now: dial now, even a device that did not answer
+		// a moment ago, which libp2p would otherwise not dial for a while.
+		n.mu.Lock()
+		n.resetDialLocked(id)
+		n.mu.Unlock()
 	}
 	dctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 	err := n.connect(dctx, id)
