@@ -84,10 +84,8 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := samNode.Connect(ctx, alexNode.AddrInfo()); err != nil {
-		log.Fatal(err)
-	}
-	// Alex's device waits until Sam's holds everything it has.
+	// Paired nodes find each other by themselves; Alex's device waits
+	// until Sam's holds everything it has.
 	if err := alexNode.WaitSynced(ctx, samNode.ID()); err != nil {
 		log.Fatal(err)
 	}

@@ -119,12 +119,11 @@ func run(w io.Writer, dir string, pass []byte) error {
 		}
 		fmt.Fprintf(w, "Paired with %s's %s; both devices showed the same code.\n", res.Remote.MemberName, res.Remote.DeviceName)
 	}
-	if err := samNode.Connect(ctx, alexNode.AddrInfo()); err != nil {
-		return err
-	}
 
 	// Alex writes; once Alex's device knows Sam's holds all it has, Sam's
-	// phone shows it.
+	// phone shows it. The two nodes find each other by themselves (each
+	// dials the devices it trusts, at the addresses it keeps); WaitSynced
+	// waits for that, across a failed first dial.
 	text := "Dinner on the balcony, phones inside"
 	id, err := alex.Space().AddMoment(ctx, text, false)
 	if err != nil {
@@ -141,7 +140,7 @@ func run(w io.Writer, dir string, pass []byte) error {
 	for _, m := range ms {
 		if m.ID == id {
 			shown = true
-			fmt.Fprintf(w, "Sam's phone shows the moment %q by %s, among %d.\n", m.Text, m.By.Name, len(ms))
+			fmt.Fprintf(w, "Sam's phone shows the moment %q by %s (%s in all).\n", m.Text, m.By.Name, moments(len(ms)))
 		}
 	}
 	if !shown {
@@ -159,4 +158,11 @@ func run(w io.Writer, dir string, pass []byte) error {
 	_, err = home.Open(mine, home.Options{Keeper: home.NoKeeper()})
 	fmt.Fprintf(w, "Opening Alex's home without the passphrase is refused as locked: %v.\n", errors.Is(err, home.ErrLocked))
 	return nil
+}
+
+func moments(n int) string {
+	if n == 1 {
+		return "1 moment"
+	}
+	return fmt.Sprintf("%d moments", n)
 }

@@ -34,7 +34,7 @@ func TestApp(t *testing.T) {
 	want := strings.Join([]string{
 		"Alex's home is open (encrypted: true).",
 		"Paired with Sam's sam-phone; both devices showed the same code.",
-		`Sam's phone shows the moment "Dinner on the balcony, phones inside" by Alex, among 1.`,
+		`Sam's phone shows the moment "Dinner on the balcony, phones inside" by Alex (1 moment in all).`,
 		"The moment's text is readable in Alex's files on disk: false.",
 		"Opening Alex's home without the passphrase is refused as locked: true.",
 	}, "\n") + "\n"
@@ -42,7 +42,7 @@ func TestApp(t *testing.T) {
 		t.Fatalf("first run:\n%s\nwant:\n%s", first, want)
 	}
 	second := runApp()
-	if strings.Contains(second, "Paired with") || !strings.Contains(second, "among 2.\n") ||
+	if strings.Contains(second, "Paired with") || !strings.Contains(second, "(2 moments in all).\n") ||
 		!strings.Contains(second, "readable in Alex's files on disk: false.") {
 		t.Fatalf("second run, on the same homes:\n%s", second)
 	}
