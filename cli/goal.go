@@ -293,7 +293,7 @@ func progress(g trustsync.Goal) string {
 	case len(g.Steps) == 0:
 		p = "no steps yet"
 	default:
-		p = fmt.Sprintf("%d of %d steps done", done, len(g.Steps))
+		p = fmt.Sprintf("%d of %s done", done, countWord(len(g.Steps), "step", "steps"))
 	}
 	if g.Archived {
 		p += " (archived)"

@@ -37,9 +37,9 @@ func CheckText(what, s string, oneLine bool) error {
 					what, map[rune]string{'\n': "line break", '\r': "line break", '\t': "tab"}[r], pos, trustsync.ErrInvalid)
 			}
 		case unicode.IsControl(r):
-			return fmt.Errorf("%s contains a control character (%U) at position %d: type it without: %w", what, r, pos, trustsync.ErrInvalid)
+			return fmt.Errorf("%s contains a control character (%U) at position %d: remove it and try again: %w", what, r, pos, trustsync.ErrInvalid)
 		case IsBidiControl(r):
-			return fmt.Errorf("%s contains a bidirectional override character (%U) at position %d, which can make it read differently from what is stored: type it without: %w", what, r, pos, trustsync.ErrInvalid)
+			return fmt.Errorf("%s contains a bidirectional override character (%U) at position %d, which can make it read differently from what is stored: remove it and try again: %w", what, r, pos, trustsync.ErrInvalid)
 		}
 		i += size
 	}
