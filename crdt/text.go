@@ -110,3 +110,24 @@ func optionalLine(what, s string, max int) (string, error) {
 	}
 	return s, nil
 }
+
+// CheckNames makes the checks [Create] makes on a member name and a device
+// name before anything is written: the name is required, and each is one
+// line of at most [MaxNameLen] characters, as [CheckText] accepts it. An
+// empty device name passes ([Create] then uses the host name). A caller
+// that prepares files before calling [Create] checks here first, so that a
+// refused name leaves nothing behind. Errors wrap [trustsync.ErrInvalid].
+func CheckNames(member, device string) error {
+	name := strings.TrimSpace(member)
+	if name == "" {
+		return fmt.Errorf("a member name is required: %w", trustsync.ErrInvalid)
+	}
+	if err := CheckText("the name", name, true); err != nil {
+		return err
+	}
+	if err := checkLen("the name", name, MaxNameLen); err != nil {
+		return err
+	}
+	_, err := optionalLine("the device name", device, MaxNameLen)
+	return err
+}

@@ -22,7 +22,7 @@ var ErrNotEncrypted = errors.New("home is not encrypted")
 // [Keeper] has nowhere to keep a key: no keyring and no runtime directory.
 var ErrNowhereToKeep = errors.New("nowhere to keep the key")
 
-// ErrNotDir is returned by [Open] when the home path is a file.
+// ErrNotDir is returned by [Open] and [Create] when the home path is a file.
 var ErrNotDir = errors.New("not a directory")
 
 // ErrShortPassphrase is returned by [Create] and
@@ -68,6 +68,11 @@ func (e *NetworkBusyError) Error() string {
 	}
 	return fmt.Sprintf("another process (pid %s) is online for this home", pid)
 }
+
+// ErrNodeOnline is returned by [Home.StartNode] when a listen port is
+// taken by a node that this same Home started and that is still open:
+// close that node first, or give [NodeOptions.Listen] other addresses.
+var ErrNodeOnline = errors.New("this home already has a node online")
 
 // PortInUseError is returned by [Home.StartNode] when a listen port is
 // taken by another program.

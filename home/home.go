@@ -174,11 +174,16 @@ func CheckNewPassphrase(p []byte) error {
 // Create makes a new home in dir (created with mode 0700 when missing) and
 // opens it. It fails with an error wrapping
 // [trustsync.ErrAlreadyInitialized] when dir already holds a space, and
-// changes nothing then.
+// changes nothing then. A name, device name or listen address it refuses
+// (an error wrapping [trustsync.ErrInvalid]) is refused before anything is
+// written, so a corrected Create on the same dir starts afresh.
 func Create(dir string, opts CreateOptions) (*Home, error) {
 	opts.fill()
 	if strings.TrimSpace(opts.Name) == "" {
 		return nil, fmt.Errorf("create home: a name is required: %w", trustsync.ErrInvalid)
+	}
+	if err := crdt.CheckNames(opts.Name, opts.Device); err != nil {
+		return nil, fmt.Errorf("create home: %w", err)
 	}
 	listen := opts.Listen
 	if len(listen) == 0 {
@@ -192,6 +197,9 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 	dir, err := absDir(dir)
 	if err != nil {
 		return nil, err
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("create home %s: %w", dir, ErrNotDir)
 	}
 	h := &Home{dir: dir, opts: opts.Options}
 	if opts.Encrypt {

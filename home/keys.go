@@ -78,7 +78,11 @@ func passphrase(opts Options) ([]byte, error) {
 	if len(opts.Passphrase) > 0 || opts.AskPassphrase == nil {
 		return opts.Passphrase, nil
 	}
-	return opts.AskPassphrase()
+	p, err := opts.AskPassphrase()
+	if err != nil {
+		return nil, fmt.Errorf("ask the passphrase: %w", err)
+	}
+	return p, nil
 }
 
 func openHeader(hd *keys.Header, p []byte) ([]byte, error) {

@@ -50,7 +50,9 @@ const RefreshInterval = 50 * time.Millisecond
 // are saved (opts.Listen is never saved): the device listens on them from
 // then on, so its partner's devices find it again.
 //
-// A listen port taken by another program fails with a [*PortInUseError].
+// A listen port taken by another program fails with a [*PortInUseError];
+// one taken by a node this home started and did not close, with an error
+// wrapping [ErrNodeOnline].
 // The node's life is its own (ctx bounds only the start); close it before
 // the home, or let [Home.Close] close it. Take [LockNetwork] first so that
 // no other process of this home goes online at the same time.
@@ -69,6 +71,10 @@ func (h *Home) StartNode(ctx context.Context, opts NodeOptions) (*tsync.Node, er
 		}
 	}
 	if err := checkPortsFree(listen); err != nil {
+		var inUse *PortInUseError
+		if errors.As(err, &inUse) && h.ownPort(inUse.Port) {
+			return nil, fmt.Errorf("go online: port %d is taken by a node this home started before: close it first: %w", inUse.Port, ErrNodeOnline)
+		}
 		return nil, err
 	}
 	key, err := tsync.LoadOrCreateKey(ctx, h.st)
@@ -120,6 +126,25 @@ func (h *Home) StartNode(ctx context.Context, opts NodeOptions) (*tsync.Node, er
 		}
 	}
 	return n, nil
+}
+
+// ownPort reports whether a node this home started, and that is still
+// open, listens on port.
+func (h *Home) ownPort(port int) bool {
+	h.mu.Lock()
+	nodes := append([]*tsync.Node(nil), h.nodes...)
+	h.mu.Unlock()
+	for _, n := range nodes {
+		for _, a := range n.ListenAddrs() {
+			if CheckListenAddr(a) != nil {
+				continue
+			}
+			if _, _, p := hostPort(a); p == port {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // keepPorts saves the configuration with each port 0 of listen replaced by

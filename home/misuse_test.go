@@ -1,0 +1,161 @@
+package home_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/home"
+)
+
+// A name Create refuses is refused before anything is written: a corrected
+// Create on the same directory then works, encrypted or not, and the
+// directory holds nothing of the refused attempt.
+func TestCreate_RefusedNameWritesNothing(t *testing.T) {
+	tests := []struct {
+		name    string
+		member  string
+		device  string
+		encrypt bool
+		want    string
+	}{
+		{"control character in the name", "Al\aex", "", false, "the name contains a control character (U+0007)"},
+		{"control character in the name, encrypted", "Al\aex", "", true, "the name contains a control character (U+0007)"},
+		{"escape in the device name, encrypted", "Alex", "lap\x1b[2Jtop", true, "the device name contains a control character (U+001B)"},
+		{"name of two lines", "Alex\nSam", "", true, "the name must be one line"},
+		{"name too long", strings.Repeat("a", 101), "", true, "the name is 101 characters long"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "home")
+			opts := home.CreateOptions{
+				Options: home.Options{Keeper: home.NoKeeper(), Passphrase: []byte(pass)},
+				Name:    tt.member, Device: tt.device, Encrypt: tt.encrypt, KDF: fastKDF,
+				Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true,
+			}
+			h, err := home.Create(dir, opts)
+			if err == nil {
+				h.Close()
+				t.Fatalf("Create with name %q, device %q: no error", tt.member, tt.device)
+			}
+			if !errors.Is(err, trustsync.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Create: %v, want ErrInvalid saying %q", err, tt.want)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("a refused Create left %s behind (%v)", dir, err)
+			}
+			opts.Name, opts.Device = "Alex", "alex-laptop"
+			h, err = home.Create(dir, opts)
+			if err != nil {
+				t.Fatalf("Create again with good names: %v", err)
+			}
+			defer h.Close()
+			if got := h.Space().Self().MemberName; got != "Alex" {
+				t.Errorf("the home belongs to %q, want Alex", got)
+			}
+		})
+	}
+}
+
+func TestCreate_OnAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, encrypt := range []bool{false, true} {
+		t.Run(fmt.Sprint("encrypt=", encrypt), func(t *testing.T) {
+			h, err := home.Create(file, home.CreateOptions{
+				Options: home.Options{Keeper: home.NoKeeper(), Passphrase: []byte(pass)},
+				Name:    "Alex", Encrypt: encrypt, KDF: fastKDF,
+			})
+			if err == nil {
+				h.Close()
+			}
+			if !errors.Is(err, home.ErrNotDir) {
+				t.Fatalf("Create on a file: %v, want ErrNotDir", err)
+			}
+			if b, err := os.ReadFile(file); err != nil || string(b) != "keep me" {
+				t.Errorf("the file now holds %q (%v), want it untouched", b, err)
+			}
+		})
+	}
+}
+
+// A second node on the port of a node the same Home started and did not
+// close says so, instead of blaming another program; once the first node
+// is closed, the port is free for a new one.
+func TestHome_StartNode_Twice(t *testing.T) {
+	ctx := context.Background()
+	dir := create(t, false, home.NoKeeper())
+	h, err := home.Open(dir, home.Options{Keeper: home.NoKeeper()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	n, err := h.StartNode(ctx, home.NodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.StartNode(ctx, home.NodeOptions{})
+	var inUse *home.PortInUseError
+	if !errors.Is(err, home.ErrNodeOnline) || errors.As(err, &inUse) {
+		t.Fatalf("second StartNode: %v, want ErrNodeOnline and no PortInUseError", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2, err := h.StartNode(ctx, home.NodeOptions{})
+	if err != nil {
+		t.Fatalf("StartNode after closing the first node: %v", err)
+	}
+	if err := n2.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Home used after Close fails with ErrClosed and never panics; Close
+// twice is fine.
+func TestHome_AfterClose(t *testing.T) {
+	ctx := context.Background()
+	dir := create(t, false, home.NoKeeper())
+	h, err := home.Open(dir, home.Options{Keeper: home.NoKeeper()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	_, cfgErr := h.Config(ctx)
+	_, nodeErr := h.StartNode(ctx, home.NodeOptions{})
+	_, journalErr := h.OpenJournal(ctx, home.JournalOptions{})
+	for name, err := range map[string]error{
+		"Config":      cfgErr,
+		"StartNode":   nodeErr,
+		"OpenJournal": journalErr,
+		"RecordSync":  h.RecordSync(ctx, "device", time.Now()),
+	} {
+		if !errors.Is(err, trustsync.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+}
+
+// An AskPassphrase that fails is named in the error, which keeps its cause.
+func TestOpen_AskPassphraseFails(t *testing.T) {
+	dir := create(t, true, home.NoKeeper())
+	cause := errors.New("no terminal")
+	_, err := home.Open(dir, home.Options{Keeper: home.NoKeeper(), AskPassphrase: func() ([]byte, error) { return nil, cause }})
+	if !errors.Is(err, cause) || !strings.Contains(err.Error(), "ask the passphrase") {
+		t.Fatalf("Open: %v, want the cause, named as asking the passphrase", err)
+	}
+}
