@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/home"
 	"github.com/trustsync/trustsync/store"
 )
@@ -66,6 +67,9 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 			opts.ListenGiven = cmd.Flags().Changed("listen")
 			if strings.TrimSpace(opts.Name) == "" {
 				return usageErrorf("--name is required: it is how your partner will see you")
+			}
+			if err := crdt.CheckNames(opts.Name, opts.Device); err != nil {
+				return &UsageError{Err: errors.New(stripSentinel(err, trustsync.ErrInvalid))}
 			}
 			for _, a := range opts.Listen {
 				if err := CheckMultiaddr(a); err != nil {

@@ -103,6 +103,11 @@ func Open(dir string, opts Options) (*Home, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("open home %s: %w", dir, ErrNotDir)
 	}
+	// No database: nothing to open, and nothing is written into a
+	// directory that is not a home.
+	if _, err := os.Stat(filepath.Join(dir, store.FileName)); errors.Is(err, fs.ErrNotExist) {
+		return nil, lostSpace(dir, fmt.Errorf("open %s: %w", dir, trustsync.ErrNotInitialized))
+	}
 	key, err := dataKey(dir, opts)
 	if err != nil {
 		return nil, err

@@ -159,3 +159,32 @@ func TestOpen_AskPassphraseFails(t *testing.T) {
 		t.Fatalf("Open: %v, want the cause, named as asking the passphrase", err)
 	}
 }
+
+// Open on a directory that is not a home (a mistyped --home, say) says it
+// holds no space and writes nothing into it.
+func TestOpen_NotAHomeStaysUntouched(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		h, err := home.Open(dir, home.Options{Keeper: home.NoKeeper()})
+		if err == nil {
+			h.Close()
+		}
+		if !errors.Is(err, trustsync.ErrNotInitialized) {
+			t.Fatalf("Open: %v, want ErrNotInitialized", err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || names[0] != "notes.txt" {
+		t.Errorf("after Open the directory holds %v, want only notes.txt", names)
+	}
+}
