@@ -133,12 +133,15 @@ func ReadHeader(dir string) (*Header, error) {
 	}
 	var h Header
 	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("read encryption header %s: %v", path, err)
+		return nil, fmt.Errorf("read encryption header %s: it is damaged (not the JSON of a header)", path)
 	}
-	if h.Version != headerVersion || h.KDF != "argon2id" || len(h.Salt) < 16 || h.ID == "" || len(h.KeyCheck) != 16 ||
+	if h.Version != 0 && (h.Version != headerVersion || h.KDF != "argon2id") {
+		return nil, fmt.Errorf("read encryption header %s: version %d with kdf %q is not one this trustsync reads", path, h.Version, h.KDF)
+	}
+	if len(h.Salt) < 16 || h.ID == "" || len(h.KeyCheck) != 16 ||
 		len(h.Sealed) != chacha20poly1305.NonceSizeX+KeySize+chacha20poly1305.Overhead ||
 		h.Params.Time == 0 || h.Params.MemoryKiB < 8 || h.Params.Threads == 0 {
-		return nil, fmt.Errorf("read encryption header %s: version %d with kdf %q is not one this trustsync reads", path, h.Version, h.KDF)
+		return nil, fmt.Errorf("read encryption header %s: it is damaged (a field is missing or out of range)", path)
 	}
 	return &h, nil
 }

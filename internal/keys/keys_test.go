@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/zalando/go-keyring"
@@ -66,6 +67,32 @@ func TestHeader_Tampered(t *testing.T) {
 	h.Params.Time++
 	if _, err := h.Open([]byte("pw")); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("Open after changing the time parameter: %v", err)
+	}
+}
+
+// TestReadHeader_Garbage: a header that is not one says it is damaged, or
+// names the version it has, in words and not in the JSON decoder's.
+func TestReadHeader_Garbage(t *testing.T) {
+	tests := []struct {
+		name, content, want string
+	}{
+		{"not JSON", "{garbage", "it is damaged (not the JSON of a header)"},
+		{"empty file", "", "it is damaged (not the JSON of a header)"},
+		{"empty object", "{}", "it is damaged (a field is missing or out of range)"},
+		{"a later version", `{"version":9,"kdf":"argon2id"}`, `version 9 with kdf "argon2id" is not one this trustsync reads`},
+		{"fields missing", `{"version":1,"kdf":"argon2id","id":"x"}`, "it is damaged (a field is missing or out of range)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, HeaderFile), []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadHeader(dir)
+			if err == nil || !strings.HasSuffix(err.Error(), tt.want) {
+				t.Fatalf("ReadHeader: %v, want it to end with %q", err, tt.want)
+			}
+		})
 	}
 }
 
