@@ -43,9 +43,14 @@ func (h *Home) Config(ctx context.Context) (Config, error) {
 			return err
 		}
 		if err := json.Unmarshal(b, &cfg); err != nil {
+			why := "it is not JSON"
+			var typeErr *json.UnmarshalTypeError
+			if errors.As(err, &typeErr) {
+				why = fmt.Sprintf("its field %q holds a %s", typeErr.Field, typeErr.Value)
+			}
 			return &trustsync.DamagedError{
 				What: "the device configuration",
-				Why:  err.Error(),
+				Why:  why,
 				Hint: "run 'trustsync init' in a new home and sync it with your partner",
 			}
 		}

@@ -188,3 +188,34 @@ func TestOpen_NotAHomeStaysUntouched(t *testing.T) {
 		t.Errorf("after Open the directory holds %v, want only notes.txt", names)
 	}
 }
+
+// A stored configuration that does not read says it is damaged in words,
+// not in the JSON decoder's ("Go struct field", "invalid character").
+func TestHome_Config_Damaged(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct{ name, stored, why string }{
+		{"not JSON", "garbage", "it is not JSON"},
+		{"mdns of the wrong type", `{"listen":["/ip4/127.0.0.1/tcp/0"],"mdns":"yes"}`, `its field "mdns" holds a string`},
+		{"listen of the wrong type", `{"listen":"/ip4/127.0.0.1/tcp/0"}`, `its field "listen" holds a string`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := create(t, false, home.NoKeeper())
+			h, err := home.Open(dir, home.Options{Keeper: home.NoKeeper()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			if err := h.Store().Update(ctx, func(tx trustsync.Tx) error {
+				return tx.Put(home.ConfigKey, []byte(tt.stored))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			_, err = h.Config(ctx)
+			var damaged *trustsync.DamagedError
+			if !errors.As(err, &damaged) || damaged.Why != tt.why {
+				t.Fatalf("Config: %v, want a DamagedError because %q", err, tt.why)
+			}
+		})
+	}
+}
