@@ -218,6 +218,10 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 			return nil, fmt.Errorf("create home: %w", err)
 		}
 		_, key, err := keys.Create(dir, opts.Passphrase, opts.KDF.params())
+		if errors.Is(err, fs.ErrExist) {
+			// Another Create of this home, at the same moment, was first.
+			return nil, fmt.Errorf("create home %s: encryption is set up only on a new home: %w", dir, trustsync.ErrAlreadyInitialized)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("create home: %w", err)
 		}

@@ -219,3 +219,43 @@ func TestHome_Config_Damaged(t *testing.T) {
 		})
 	}
 }
+
+// Several encrypted Creates of one home at the same moment (two 'init
+// --encrypt' run at once): one wins, the others say the home is already
+// set up, and the home opens with the winner's passphrase.
+func TestCreate_EncryptedConcurrent(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	const n = 3
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			h, err := home.Create(dir, home.CreateOptions{
+				Options: home.Options{Keeper: home.NoKeeper(), Passphrase: []byte(pass)},
+				Name:    fmt.Sprint("Alex ", i), Encrypt: true, KDF: fastKDF,
+				Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true,
+			})
+			if err == nil {
+				err = h.Close()
+			}
+			errs <- err
+		}()
+	}
+	won := 0
+	for range n {
+		err := <-errs
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, trustsync.ErrAlreadyInitialized):
+			t.Errorf("a losing Create: %v, want ErrAlreadyInitialized", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d Creates succeeded, want 1", won)
+	}
+	h, err := home.Open(dir, home.Options{Keeper: home.NoKeeper(), Passphrase: []byte(pass)})
+	if err != nil {
+		t.Fatalf("Open after the Creates: %v", err)
+	}
+	h.Close()
+}

@@ -3,6 +3,8 @@ package keys
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +95,45 @@ func TestReadHeader_Garbage(t *testing.T) {
 				t.Fatalf("ReadHeader: %v, want it to end with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestCreate_Concurrent: of several Creates of one header at the same
+// moment, one wins and the header on disk is the winner's; the others fail
+// with fs.ErrExist instead of replacing it.
+func TestCreate_Concurrent(t *testing.T) {
+	dir := t.TempDir()
+	const n = 4
+	type result struct {
+		key []byte
+		err error
+	}
+	results := make(chan result, n)
+	for i := range n {
+		go func() {
+			_, key, err := Create(dir, []byte(fmt.Sprint("passphrase ", i)), fast)
+			results <- result{key, err}
+		}()
+	}
+	var won [][]byte
+	for range n {
+		r := <-results
+		switch {
+		case r.err == nil:
+			won = append(won, r.key)
+		case !errors.Is(r.err, fs.ErrExist):
+			t.Errorf("a losing Create: %v, want fs.ErrExist", r.err)
+		}
+	}
+	if len(won) != 1 {
+		t.Fatalf("%d Creates succeeded, want 1", len(won))
+	}
+	h, err := ReadHeader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Check(won[0]) {
+		t.Fatal("the header on disk does not seal the key of the Create that succeeded")
 	}
 }
 
