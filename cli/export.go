@@ -608,6 +608,8 @@ func fileProblem(err error, dir string) string {
 		return "it is a directory"
 	case errors.Is(err, fs.ErrPermission):
 		return "permission denied"
+	case errors.Is(err, syscall.EROFS):
+		return "the file system is read-only"
 	case errors.Is(err, syscall.ENOSPC):
 		return "no space left on the disk"
 	case errors.As(err, &pathErr):

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -132,6 +134,12 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 	if errors.Is(err, trustsync.ErrAlreadyInitialized) {
 		return &userError{
 			msg: fmt.Sprintf("%s already holds a space, so nothing was changed: use it as it is, or give another --home for another device", dir),
+			err: err,
+		}
+	}
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return &userError{
+			msg: fmt.Sprintf("cannot make a home in %s (%s): give --home a DIR this user may write to", dir, fileProblem(err, filepath.Dir(dir))),
 			err: err,
 		}
 	}
