@@ -137,6 +137,14 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 			err: err,
 		}
 	}
+	if errors.Is(err, fs.ErrExist) && !errors.Is(err, trustsync.ErrAlreadyInitialized) {
+		if target, lerr := os.Readlink(dir); lerr == nil {
+			return &userError{
+				msg: fmt.Sprintf("cannot make a home in %s: it is a link to %s, which does not exist: make that directory, or give --home another DIR", dir, target),
+				err: err,
+			}
+		}
+	}
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
 		return &userError{
 			msg: fmt.Sprintf("cannot make a home in %s (%s): give --home a DIR this user may write to", dir, fileProblem(err, filepath.Dir(dir))),
