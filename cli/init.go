@@ -45,11 +45,12 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 			check-ins. Pair with your partner afterwards to share it.
 
 			--listen sets the addresses this device listens on when it syncs
-			(default: TCP and QUIC on all interfaces). A port of 0 is picked by the
-			system the first time the device goes online, and kept from then on,
-			so your partner's devices can find this one again. --no-mdns turns off discovery on the
-			local network. TRUSTSYNC_LISTEN (comma-separated) and TRUSTSYNC_MDNS=off
-			do the same from the environment.
+			(default: TCP and QUIC on all interfaces). A port of 0 is picked by
+			the system the first time the device goes online, and kept from
+			then on, so your partner's devices can find this one again.
+			--no-mdns turns off discovery on the local network.
+			TRUSTSYNC_LISTEN (comma-separated) and TRUSTSYNC_MDNS=off do the
+			same from the environment.
 
 			--device names this device for the two of you (default: the host
 			name; for a home in a directory not named "trustsync", the host name
