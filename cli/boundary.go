@@ -552,6 +552,16 @@ func boundaryArchiveRun(ctx context.Context, opts *BoundaryArchiveOptions) error
 	if opts.Restore {
 		op, msg = sp.RestoreBoundary, "Restored."
 	}
+	// Archiving twice, or restoring what is not archived, changes nothing
+	// and says so rather than claiming it did.
+	if b, err := sp.Boundary(ctx, opts.ID); err == nil && b.Archived != opts.Restore {
+		if opts.Restore {
+			fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "It is not archived: nothing to restore.")
+		} else {
+			fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "Already archived. 'trustsync boundary restore "+opts.ID+"' brings it back.")
+		}
+		return nil
+	}
 	if err := op(ctx, opts.ID); err != nil {
 		return lookupError(err, "boundary", opts.ID, boundaryListAll)
 	}
