@@ -521,6 +521,16 @@ func goalArchiveRun(ctx context.Context, opts *GoalArchiveOptions) error {
 	if opts.Restore {
 		op, msg = sp.RestoreGoal, "Restored."
 	}
+	// Archiving twice, or restoring what is not archived, changes nothing
+	// and says so rather than claiming it did.
+	if g, err := sp.Goal(ctx, opts.ID); err == nil && g.Archived != opts.Restore {
+		if opts.Restore {
+			fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "It is not archived: nothing to restore.")
+		} else {
+			fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "Already archived. 'trustsync goal restore "+opts.ID+"' brings it back.")
+		}
+		return nil
+	}
 	if err := op(ctx, opts.ID); err != nil {
 		return lookupError(err, "goal", opts.ID, goalListAll)
 	}
