@@ -360,7 +360,11 @@ func (h *Home) Close() error {
 // from the environment through getenv: TRUSTSYNC_HOME, else
 // $XDG_DATA_HOME/trustsync (when XDG_DATA_HOME is an absolute path), else
 // ~/.local/share/trustsync. It does not check that the directory exists.
+// A nil getenv reads the process's environment.
 func DefaultDir(getenv func(string) string) (string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	if dir := getenv("TRUSTSYNC_HOME"); dir != "" {
 		return filepath.Abs(dir)
 	}

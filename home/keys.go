@@ -158,6 +158,9 @@ func encryptedHeader(dir string) (*keys.Header, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("open home %s: %w", dir, ErrNotDir)
+	}
 	hd, err := header(dir)
 	if err != nil {
 		return nil, err

@@ -259,3 +259,54 @@ func TestCreate_EncryptedConcurrent(t *testing.T) {
 	}
 	h.Close()
 }
+
+// An empty list of listen addresses never means every interface: for one
+// node it is refused, and a stored configuration without any gets the
+// default addresses, whose ports are then kept.
+func TestHome_StartNode_EmptyListen(t *testing.T) {
+	ctx := context.Background()
+	dir := create(t, false, home.NoKeeper())
+	h, err := home.Open(dir, home.Options{Keeper: home.NoKeeper()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	n, err := h.StartNode(ctx, home.NodeOptions{Listen: []string{}, NoMDNS: true})
+	if err == nil {
+		n.Close()
+	}
+	if !errors.Is(err, trustsync.ErrInvalid) {
+		t.Fatalf("StartNode with an empty Listen: %v, want ErrInvalid", err)
+	}
+	if err := h.SetConfig(ctx, home.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := h.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Listen, " ") != strings.Join(home.DefaultListen, " ") {
+		t.Fatalf("Config after storing no addresses: %v, want the default %v", cfg.Listen, home.DefaultListen)
+	}
+}
+
+func TestLockUnlock_OnAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := home.Lock(file, home.Options{Keeper: home.NoKeeper()}); !errors.Is(err, home.ErrNotDir) {
+		t.Errorf("Lock on a file: %v, want ErrNotDir", err)
+	}
+	if _, err := home.Unlock(file, home.Options{Keeper: home.NoKeeper(), Passphrase: []byte(pass)}); !errors.Is(err, home.ErrNotDir) {
+		t.Errorf("Unlock on a file: %v, want ErrNotDir", err)
+	}
+}
+
+func TestDefaultDir_NilGetenv(t *testing.T) {
+	t.Setenv("TRUSTSYNC_HOME", filepath.Join(t.TempDir(), "from-env"))
+	got, err := home.DefaultDir(nil)
+	if err != nil || got != os.Getenv("TRUSTSYNC_HOME") {
+		t.Fatalf("DefaultDir(nil) = %q, %v; want the process's TRUSTSYNC_HOME %q", got, err, os.Getenv("TRUSTSYNC_HOME"))
+	}
+}
