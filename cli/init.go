@@ -123,6 +123,10 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 		Encrypt: opts.Encrypt,
 		KDF:     f.kdfParams(),
 	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		// Before asking for a passphrase that could not be used.
+		return f.homeError(fmt.Errorf("create home %s: %w", dir, home.ErrNotDir), dir)
+	}
 	if opts.Encrypt {
 		if _, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
 			return &userError{msg: fmt.Sprintf("%s already holds a space, so nothing was changed: encryption is set up only by init, on a new home", dir), err: trustsync.ErrAlreadyInitialized}
