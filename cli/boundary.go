@@ -172,6 +172,11 @@ func boundaryListRun(ctx context.Context, opts *BoundaryListOptions) (err error)
 		}()
 	}
 	if len(bs) == 0 && damaged == nil {
+		if all, aerr := sp.Boundaries(ctx, crdt.ListOptions{All: true}); aerr == nil && len(all) > 0 && !opts.All {
+			fmt.Fprintf(f.IOStreams.ErrOut, "No boundaries in use: %s archived ('trustsync boundary list --all' shows %s).\n",
+				countWord(len(all), "boundary is", "boundaries are"), itOrThem(len(all)))
+			return nil
+		}
 		fmt.Fprintln(f.IOStreams.ErrOut, "No boundaries yet. Propose one with 'trustsync boundary add TEXT'.")
 		return nil
 	}

@@ -257,6 +257,11 @@ func goalListRun(ctx context.Context, opts *GoalListOptions) error {
 		return writeJSON(f.IOStreams.Out, out)
 	}
 	if len(gs) == 0 {
+		if all, aerr := sp.Goals(ctx, crdt.ListOptions{All: true}); aerr == nil && len(all) > 0 && !opts.All {
+			fmt.Fprintf(f.IOStreams.ErrOut, "No goals in use: %s archived ('trustsync goal list --all' shows %s).\n",
+				countWord(len(all), "goal is", "goals are"), itOrThem(len(all)))
+			return nil
+		}
 		fmt.Fprintln(f.IOStreams.ErrOut, "No goals yet. Add one with 'trustsync goal add TITLE'.")
 		return nil
 	}
