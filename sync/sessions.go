@@ -21,6 +21,9 @@ type nodeSession struct {
 	s      *Session
 	cancel context.CancelFunc
 	online bool
+	// reported is the session's stats when a SyncOnce last reported on
+	// it; nil while none has (guarded by Node.mu).
+	reported *Stats
 }
 
 func (n *Node) session(id peer.ID) *nodeSession {
@@ -244,7 +247,8 @@ func (n *Node) Online() []peer.ID {
 
 // SyncOnce connects to every paired device it can reach, syncs with each
 // until both sides hold the same heads and reports what was sent and
-// received. It fails with [ErrNoPeers] when no device answered before ctx
+// received: everything a session moved, or, on a session an earlier
+// SyncOnce reported on, what it moved since. It fails with [ErrNoPeers] when no device answered before ctx
 // ended; devices that answered are reported even then.
 func (n *Node) SyncOnce(ctx context.Context) (Report, error) {
 	ids := n.Peers()
@@ -277,12 +281,18 @@ func (n *Node) SyncOnce(ctx context.Context) (Report, error) {
 
 func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 	pr := PeerReport{Peer: id}
-	// Count from now: a session that already ran (under `serve`) counts
-	// only what moves from here on; a new one counts everything.
+	// Count what no earlier SyncOnce reported: a session that one
+	// already reported on counts only what moved since; any other counts
+	// everything, also when it started before this call (the partner's
+	// serve dialed this node first, as `trustsync sync` started it).
 	pre := n.session(id)
 	var before Stats
 	if pre != nil {
-		before = pre.s.Stats()
+		n.mu.Lock()
+		if pre.reported != nil {
+			before = *pre.reported
+		}
+		n.mu.Unlock()
 	}
 	dctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 	err := n.connect(dctx, id)
@@ -313,6 +323,9 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 		before = Stats{}
 	}
 	after := ns.s.Stats()
+	n.mu.Lock()
+	ns.reported = &after
+	n.mu.Unlock()
 	pr.Remote = ns.s.Remote()
 	pr.Received = diffTally(after.Received, before.Received)
 	pr.Sent = diffTally(after.Sent, before.Sent)
