@@ -222,6 +222,26 @@ func TestKeeper_KeyringFirst(t *testing.T) {
 
 // TestKeeper_Nowhere: a headless machine without a runtime directory has
 // nowhere to keep a key; Put says so and keeps nothing.
+// TestSystemKeeper_KeyringOff: every word that turns TRUSTSYNC_MDNS off
+// turns the keyring off too, in any case.
+func TestSystemKeeper_KeyringOff(t *testing.T) {
+	for _, v := range []string{"off", "OFF", " Off ", "0", "false", "no", "on", ""} {
+		k := SystemKeeper(func(name string) string {
+			switch name {
+			case "TRUSTSYNC_KEYRING":
+				return v
+			case "DBUS_SESSION_BUS_ADDRESS":
+				return "unix:path=/nonexistent"
+			}
+			return ""
+		})
+		wantOff := v != "on" && v != ""
+		if (k.Keyring == nil) != wantOff {
+			t.Errorf("TRUSTSYNC_KEYRING=%q: keyring used = %v, want %v", v, k.Keyring != nil, !wantOff)
+		}
+	}
+}
+
 func TestKeeper_Nowhere(t *testing.T) {
 	k := SystemKeeper(func(string) string { return "" })
 	k.RuntimeDir = "" // /run/user/UID may exist on this machine
