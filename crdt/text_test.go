@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -203,4 +204,35 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// CheckNames refuses what Create refuses, and nothing else.
+func TestCheckNames(t *testing.T) {
+	tests := []struct {
+		member, device, want string // want: "" when accepted
+	}{
+		{"Alex", "", ""},
+		{" Alex ", "alex-laptop", ""},
+		{"", "laptop", "a member name is required"},
+		{"Al\x1bex", "", "the name contains a control character"},
+		{"Alex", "lap\ntop", "the device name must be one line"},
+		{strings.Repeat("é", crdt.MaxNameLen+1), "", "the name is 101 characters long"},
+		{"Alex", strings.Repeat("d", crdt.MaxNameLen+1), "the device name is 101 characters long"},
+	}
+	for _, tt := range tests {
+		err := crdt.CheckNames(tt.member, tt.device)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("CheckNames(%q, %q) = %v, want nil", tt.member, tt.device, err)
+			}
+			continue
+		}
+		if !errors.Is(err, trustsync.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("CheckNames(%q, %q) = %v, want ErrInvalid saying %q", tt.member, tt.device, err, tt.want)
+		}
+		_, cerr := crdt.Create(context.Background(), store.NewMemory(), crdt.CreateOptions{MemberName: tt.member, DeviceName: tt.device})
+		if cerr == nil {
+			t.Errorf("Create accepts %q, %q, which CheckNames refuses", tt.member, tt.device)
+		}
+	}
 }
