@@ -172,6 +172,11 @@ func boundaryListRun(ctx context.Context, opts *BoundaryListOptions) (err error)
 		}()
 	}
 	if len(bs) == 0 && damaged == nil {
+		if all, aerr := sp.Boundaries(ctx, crdt.ListOptions{All: true}); aerr == nil && len(all) > 0 && !opts.All {
+			fmt.Fprintf(f.IOStreams.ErrOut, "No boundaries in use: %s archived ('trustsync boundary list --all' shows %s).\n",
+				countWord(len(all), "boundary is", "boundaries are"), itOrThem(len(all)))
+			return nil
+		}
 		fmt.Fprintln(f.IOStreams.ErrOut, "No boundaries yet. Propose one with 'trustsync boundary add TEXT'.")
 		return nil
 	}
@@ -551,6 +556,16 @@ func boundaryArchiveRun(ctx context.Context, opts *BoundaryArchiveOptions) error
 	op, msg := sp.ArchiveBoundary, "Archived. It is kept, and 'trustsync boundary restore "+opts.ID+"' brings it back."
 	if opts.Restore {
 		op, msg = sp.RestoreBoundary, "Restored."
+	}
+	// Archiving twice, or restoring what is not archived, changes nothing
+	// and says so rather than claiming it did.
+	if b, err := sp.Boundary(ctx, opts.ID); err == nil && b.Archived != opts.Restore {
+		if opts.Restore {
+			fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "It is not archived: nothing to restore.")
+		} else {
+			fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "Already archived. 'trustsync boundary restore "+opts.ID+"' brings it back.")
+		}
+		return nil
 	}
 	if err := op(ctx, opts.ID); err != nil {
 		return lookupError(err, "boundary", opts.ID, boundaryListAll)

@@ -34,9 +34,13 @@ func applyEnv(cfg Config, getenv func(string) string) (Config, error) {
 		}
 		cfg.Listen = addrs
 	}
-	switch strings.ToLower(strings.TrimSpace(getenv("TRUSTSYNC_MDNS"))) {
+	switch v := strings.ToLower(strings.TrimSpace(getenv("TRUSTSYNC_MDNS"))); v {
 	case "off", "0", "false", "no":
 		cfg.MDNS = false
+	case "", "on", "1", "true", "yes":
+	default:
+		// A mistyped "off" must not leave discovery on unnoticed.
+		return cfg, fmt.Errorf("TRUSTSYNC_MDNS=%q is neither off nor on: set it to off (or 0, false, no) to turn off discovery on the local network, or unset it", v)
 	}
 	return cfg, nil
 }

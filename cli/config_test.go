@@ -66,6 +66,8 @@ func TestApplyEnv(t *testing.T) {
 		{"mdns off", map[string]string{"TRUSTSYNC_MDNS": "off"}, Config{Listen: base.Listen, MDNS: false}, ""},
 		{"mdns OFF", map[string]string{"TRUSTSYNC_MDNS": "OFF"}, Config{Listen: base.Listen, MDNS: false}, ""},
 		{"mdns on", map[string]string{"TRUSTSYNC_MDNS": "on"}, base, ""},
+		{"mdns mistyped", map[string]string{"TRUSTSYNC_MDNS": "of"}, base, `TRUSTSYNC_MDNS="of" is neither off nor on`},
+		{"mdns disabled", map[string]string{"TRUSTSYNC_MDNS": "disabled"}, base, "set it to off"},
 		{"bad listen", map[string]string{"TRUSTSYNC_LISTEN": "/ip4/127.0.0.1/tcp/x"}, base, "TRUSTSYNC_LISTEN"},
 		{"only commas", map[string]string{"TRUSTSYNC_LISTEN": " , "}, base, "no address"},
 	}

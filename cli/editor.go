@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/trustsync/trustsync/crdt"
 )
 
 // noteTemplate opens the editor for a check-in note. Its comment lines are
@@ -114,7 +116,7 @@ func readAllText(r io.Reader) (string, error) {
 		return "", failf("cannot read the note from standard input: %v", err)
 	}
 	if len(b) > limit {
-		return "", failf("the note on standard input is longer than %d bytes: please shorten it", limit)
+		return "", failf("the note on standard input is longer than 1 MB, and a note holds at most %d characters: shorten it", crdt.MaxNoteLen)
 	}
 	return strings.TrimSpace(string(b)), nil
 }

@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -500,7 +503,12 @@ func mdQuote(s string) string {
 func exportAutomerge(ctx context.Context, opts *ExportOptions, sp *crdt.Space) error {
 	f := opts.Factory
 	if err := os.MkdirAll(opts.Out, 0o700); err != nil {
-		return failf("cannot make %s: %v", opts.Out, err)
+		if errors.Is(err, syscall.ENOTDIR) {
+			if fi, serr := os.Stat(opts.Out); serr == nil && !fi.IsDir() {
+				return failf("cannot export to %s: it is a file, and --format automerge writes a directory of files: give --out a new or empty directory", opts.Out)
+			}
+		}
+		return failf("cannot make the directory %s: %s", opts.Out, fileProblem(err, filepath.Dir(opts.Out)))
 	}
 	docs, err := sp.Docs(ctx)
 	if err != nil {
@@ -559,26 +567,57 @@ func exportAutomerge(ctx context.Context, opts *ExportOptions, sp *crdt.Space) e
 // replacing the file only once it is complete.
 func writePrivateFile(path string, data []byte) error {
 	dir := filepath.Dir(path)
+	fail := func(err error) error {
+		return &userError{msg: fmt.Sprintf("cannot write %s: %s", path, fileProblem(err, dir)), err: err}
+	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
-		return failf("cannot write %s: %v", path, err)
+		return fail(err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return failf("cannot write %s: %v", path, err)
+		return fail(err)
 	}
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return failf("cannot write %s: %v", path, err)
+		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
-		return failf("cannot write %s: %v", path, err)
+		return fail(err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return failf("cannot write %s: %v", path, err)
+		return fail(err)
 	}
 	return nil
+}
+
+// fileProblem says in words why a file in dir could not be written,
+// without the name of the temporary file it was written to first.
+func fileProblem(err error, dir string) string {
+	var (
+		pathErr *fs.PathError
+		linkErr *os.LinkError
+	)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("the directory %s does not exist", dir)
+	case errors.Is(err, syscall.ENOTDIR):
+		return fmt.Sprintf("%s is not a directory", dir)
+	case errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.EEXIST):
+		return "it is a directory"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	case errors.Is(err, syscall.EROFS):
+		return "the file system is read-only"
+	case errors.Is(err, syscall.ENOSPC):
+		return "no space left on the disk"
+	case errors.As(err, &pathErr):
+		return pathErr.Err.Error()
+	case errors.As(err, &linkErr):
+		return linkErr.Err.Error()
+	}
+	return err.Error()
 }
 
 // fullTexts returns every text the export holds whole, by the words a

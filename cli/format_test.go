@@ -132,3 +132,17 @@ func TestPalette(t *testing.T) {
 		t.Errorf("colour codes differ in length: %v", lens)
 	}
 }
+
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		10 * time.Minute:               "10m",
+		time.Hour:                      "1h",
+		90 * time.Minute:               "1h30m",
+		30 * time.Second:               "30s",
+		10*time.Minute + 5*time.Second: "10m5s",
+	} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -257,6 +257,11 @@ func goalListRun(ctx context.Context, opts *GoalListOptions) error {
 		return writeJSON(f.IOStreams.Out, out)
 	}
 	if len(gs) == 0 {
+		if all, aerr := sp.Goals(ctx, crdt.ListOptions{All: true}); aerr == nil && len(all) > 0 && !opts.All {
+			fmt.Fprintf(f.IOStreams.ErrOut, "No goals in use: %s archived ('trustsync goal list --all' shows %s).\n",
+				countWord(len(all), "goal is", "goals are"), itOrThem(len(all)))
+			return nil
+		}
 		fmt.Fprintln(f.IOStreams.ErrOut, "No goals yet. Add one with 'trustsync goal add TITLE'.")
 		return nil
 	}
@@ -293,7 +298,7 @@ func progress(g trustsync.Goal) string {
 	case len(g.Steps) == 0:
 		p = "no steps yet"
 	default:
-		p = fmt.Sprintf("%d of %d steps done", done, len(g.Steps))
+		p = fmt.Sprintf("%d of %s done", done, countWord(len(g.Steps), "step", "steps"))
 	}
 	if g.Archived {
 		p += " (archived)"
@@ -520,6 +525,16 @@ func goalArchiveRun(ctx context.Context, opts *GoalArchiveOptions) error {
 	op, msg := sp.ArchiveGoal, "Archived. It is kept, and 'trustsync goal restore "+opts.ID+"' brings it back."
 	if opts.Restore {
 		op, msg = sp.RestoreGoal, "Restored."
+	}
+	// Archiving twice, or restoring what is not archived, changes nothing
+	// and says so rather than claiming it did.
+	if g, err := sp.Goal(ctx, opts.ID); err == nil && g.Archived != opts.Restore {
+		if opts.Restore {
+			fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "It is not archived: nothing to restore.")
+		} else {
+			fmt.Fprintln(opts.Factory.IOStreams.ErrOut, "Already archived. 'trustsync goal restore "+opts.ID+"' brings it back.")
+		}
+		return nil
 	}
 	if err := op(ctx, opts.ID); err != nil {
 		return lookupError(err, "goal", opts.ID, goalListAll)

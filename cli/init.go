@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/home"
 	"github.com/trustsync/trustsync/store"
 )
@@ -42,11 +45,12 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 			check-ins. Pair with your partner afterwards to share it.
 
 			--listen sets the addresses this device listens on when it syncs
-			(default: TCP and QUIC on all interfaces). A port of 0 is picked by the
-			system the first time the device goes online, and kept from then on,
-			so your partner's devices can find this one again. --no-mdns turns off discovery on the
-			local network. TRUSTSYNC_LISTEN (comma-separated) and TRUSTSYNC_MDNS=off
-			do the same from the environment.
+			(default: TCP and QUIC on all interfaces). A port of 0 is picked by
+			the system the first time the device goes online, and kept from
+			then on, so your partner's devices can find this one again.
+			--no-mdns turns off discovery on the local network.
+			TRUSTSYNC_LISTEN (comma-separated) and TRUSTSYNC_MDNS=off do the
+			same from the environment.
 
 			--device names this device for the two of you (default: the host
 			name; for a home in a directory not named "trustsync", the host name
@@ -66,6 +70,9 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 			opts.ListenGiven = cmd.Flags().Changed("listen")
 			if strings.TrimSpace(opts.Name) == "" {
 				return usageErrorf("--name is required: it is how your partner will see you")
+			}
+			if err := crdt.CheckNames(opts.Name, opts.Device); err != nil {
+				return &UsageError{Err: errors.New(stripSentinel(err, trustsync.ErrInvalid))}
 			}
 			for _, a := range opts.Listen {
 				if err := CheckMultiaddr(a); err != nil {
@@ -116,6 +123,10 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 		Encrypt: opts.Encrypt,
 		KDF:     f.kdfParams(),
 	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		// Before asking for a passphrase that could not be used.
+		return f.homeError(fmt.Errorf("create home %s: %w", dir, home.ErrNotDir), dir)
+	}
 	if opts.Encrypt {
 		if _, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
 			return &userError{msg: fmt.Sprintf("%s already holds a space, so nothing was changed: encryption is set up only by init, on a new home", dir), err: trustsync.ErrAlreadyInitialized}
@@ -128,6 +139,20 @@ func initRun(ctx context.Context, opts *InitOptions) error {
 	if errors.Is(err, trustsync.ErrAlreadyInitialized) {
 		return &userError{
 			msg: fmt.Sprintf("%s already holds a space, so nothing was changed: use it as it is, or give another --home for another device", dir),
+			err: err,
+		}
+	}
+	if errors.Is(err, fs.ErrExist) && !errors.Is(err, trustsync.ErrAlreadyInitialized) {
+		if target, lerr := os.Readlink(dir); lerr == nil {
+			return &userError{
+				msg: fmt.Sprintf("cannot make a home in %s: it is a link to %s, which does not exist: make that directory, or give --home another DIR", dir, target),
+				err: err,
+			}
+		}
+	}
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return &userError{
+			msg: fmt.Sprintf("cannot make a home in %s (%s): give --home a DIR this user may write to", dir, fileProblem(err, filepath.Dir(dir))),
 			err: err,
 		}
 	}

@@ -197,7 +197,7 @@ func NewCmdLock(f *Factory) *cobra.Command {
 			switch {
 			case errors.Is(err, home.ErrStillKept):
 				return &userError{msg: "the key is still kept on this machine after forgetting it (the keyring did not delete it), so this home is still unlocked: try 'trustsync lock' again, or delete the trustsync entry from your keyring", err: err}
-			case errors.Is(err, home.ErrNotEncrypted), errors.Is(err, trustsync.ErrNotInitialized):
+			case errors.Is(err, home.ErrNotEncrypted), errors.Is(err, trustsync.ErrNotInitialized), errors.Is(err, home.ErrNotDir):
 				return f.lockError(err, dir)
 			case err != nil:
 				var header *home.HeaderError

@@ -133,7 +133,9 @@ func NewCmdPair(f *Factory, runF func(*PairOptions) error) *cobra.Command {
 	cmd.Flags().StringArrayVar(&opts.Announce, "announce", nil, "write `MULTIADDR` into the invite as an address to dial (repeatable)")
 	cmd.Flags().StringVar(&opts.As, "as", "", "join as the member `NAME` of the space (a further device of that person); must agree with the invite")
 	cmd.Flags().BoolVar(&opts.OwnDevice, "own-device", false, "invite another device of your own, which will write in your name")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", DefaultPairTimeout, "how long the invite stays valid, or how long to try joining (`DUR`)")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", DefaultPairTimeout, "how long the invite stays valid, or how long to try joining (`DUR`, as in 10m or 1h)")
+	// "10m", as the help says, rather than Go's "10m0s".
+	cmd.Flags().Lookup("timeout").DefValue = shortDuration(DefaultPairTimeout)
 	return cmd
 }
 
@@ -389,4 +391,17 @@ func pairError(err error) error {
 		return &userError{msg: msg, err: err}
 	}
 	return err
+}
+
+// shortDuration writes d as a person types it: 10m, 1h30m, 45s, rather
+// than Go's 10m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

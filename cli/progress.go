@@ -93,12 +93,12 @@ func progressWords(name string, t tsync.Transfer) string {
 	sending := t.Send > 0 && t.Sent < t.Send
 	switch {
 	case receiving && sending:
-		return fmt.Sprintf("syncing with %s: %d of %d documents received, %d of %d sent, %s", name,
-			t.Received, t.Receive, t.Sent, t.Send, sizeWords(t.BytesIn+t.BytesOut))
+		return fmt.Sprintf("syncing with %s: %s received, %d of %d sent, %s", name,
+			ofDocuments(t.Received, t.Receive), t.Sent, t.Send, sizeWords(t.BytesIn+t.BytesOut))
 	case t.Receive > 0 && !sending:
-		return fmt.Sprintf("receiving from %s: %d of %d documents, %s", name, t.Received, t.Receive, sizeWords(t.BytesIn))
+		return fmt.Sprintf("receiving from %s: %s, %s", name, ofDocuments(t.Received, t.Receive), sizeWords(t.BytesIn))
 	}
-	return fmt.Sprintf("sending to %s: %d of %d documents, %s", name, t.Sent, t.Send, sizeWords(t.BytesOut))
+	return fmt.Sprintf("sending to %s: %s, %s", name, ofDocuments(t.Sent, t.Send), sizeWords(t.BytesOut))
 }
 
 // sizeWords writes a byte count for people: "512 B", "48 KB", "1.2 MB".
@@ -135,12 +135,12 @@ func (l *transferLog) lines(name string, t tsync.Transfer) []string {
 	var out []string
 	if long && !l.logged && !t.Done {
 		l.logged = true
-		out = append(out, fmt.Sprintf("transfer with %s started: %d documents to receive, %d to send", name, t.Receive, t.Send))
+		out = append(out, fmt.Sprintf("transfer with %s started: %s to receive, %d to send", name, countWord(t.Receive, "document", "documents"), t.Send))
 	}
 	if t.Done && (l.logged || long) {
 		l.logged = false
-		out = append(out, fmt.Sprintf("transfer with %s done: %d documents received, %d sent, %s in, %s out, in %s",
-			name, t.Received, t.Sent, sizeWords(t.BytesIn), sizeWords(t.BytesOut), seconds(t.Elapsed)))
+		out = append(out, fmt.Sprintf("transfer with %s done: %s received, %d sent, %s in, %s out, in %s",
+			name, countWord(t.Received, "document", "documents"), t.Sent, sizeWords(t.BytesIn), sizeWords(t.BytesOut), seconds(t.Elapsed)))
 	}
 	return out
 }
@@ -153,9 +153,14 @@ func (l *transferLog) stopped(name string) string {
 	}
 	l.logged = false
 	t := l.last
-	return fmt.Sprintf("transfer with %s stopped: %d of %d documents received, %d of %d sent, %s in, %s out, after %s",
-		name, t.Received, t.Receive, t.Sent, t.Send, sizeWords(t.BytesIn), sizeWords(t.BytesOut), seconds(t.Elapsed))
+	return fmt.Sprintf("transfer with %s stopped: %s received, %d of %d sent, %s in, %s out, after %s",
+		name, ofDocuments(t.Received, t.Receive), t.Sent, t.Send, sizeWords(t.BytesIn), sizeWords(t.BytesOut), seconds(t.Elapsed))
 }
 
 // seconds writes a duration as seconds with one decimal: "0.4s".
 func seconds(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
+
+// ofDocuments writes "3 of 4 documents", "0 of 1 document".
+func ofDocuments(done, total int) string {
+	return fmt.Sprintf("%d of %s", done, countWord(total, "document", "documents"))
+}

@@ -22,6 +22,8 @@ func TestProgressWords(t *testing.T) {
 		{tsync.Transfer{Receive: 60, Received: 12, Send: 1, Sent: 1, BytesIn: 1_500_000}, "receiving from Sam (sam-laptop): 12 of 60 documents, 1.5 MB"},
 		{tsync.Transfer{Send: 3, Sent: 1, BytesOut: 900}, "sending to Sam (sam-laptop): 1 of 3 documents, 900 B"},
 		{tsync.Transfer{Receive: 4, Received: 1, Send: 3, Sent: 2, BytesIn: 3000, BytesOut: 2000}, "syncing with Sam (sam-laptop): 1 of 4 documents received, 2 of 3 sent, 5 KB"},
+		{tsync.Transfer{Receive: 1, BytesIn: 1_200_000}, "receiving from Sam (sam-laptop): 0 of 1 document, 1.2 MB"},
+		{tsync.Transfer{Send: 1, BytesOut: 2_000_000}, "sending to Sam (sam-laptop): 0 of 1 document, 2.0 MB"},
 	} {
 		if got := progressWords("Sam (sam-laptop)", tc.t); got != tc.want {
 			t.Errorf("progressWords(%+v) = %q, want %q", tc.t, got, tc.want)
@@ -59,8 +61,8 @@ func TestServe_LogsLongTransfersOnly(t *testing.T) {
 			"transfer with Sam (sam-laptop) started: 60 documents to receive, 1 to send",
 			"transfer with Sam (sam-laptop) done: 60 documents received, 1 sent, 145 KB in, 2 KB out, in 0.4s",
 			"connected to Sam (sam-laptop)",
-			"transfer with Sam (sam-laptop) started: 1 documents to receive, 0 to send",
-			"transfer with Sam (sam-laptop) stopped: 0 of 1 documents received, 0 of 0 sent, 1.2 MB in, 0 B out, after 3.0s",
+			"transfer with Sam (sam-laptop) started: 1 document to receive, 0 to send",
+			"transfer with Sam (sam-laptop) stopped: 0 of 1 document received, 0 of 0 sent, 1.2 MB in, 0 B out, after 3.0s",
 			"disconnected from Sam (sam-laptop)",
 		}, "\n") + "\n"
 		if out.String() != want {

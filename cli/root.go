@@ -46,6 +46,15 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          noArgsOrUnknownCommand,
+		// An empty --home (an unset variable in a script, say) would
+		// otherwise mean the default home: a script meant for a test home
+		// would write to the real one.
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("home") && strings.TrimSpace(f.HomeFlag) == "" {
+				return usageErrorf("--home is empty: give the DIR of this device's data, or leave --home out for the default")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},

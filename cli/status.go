@@ -262,6 +262,14 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	return nil
 }
 
+// itOrThem is the pronoun for n things.
+func itOrThem(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
 // countWord writes n with the singular or plural word.
 func countWord(n int, one, many string) string {
 	if n == 1 {

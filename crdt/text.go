@@ -37,9 +37,9 @@ func CheckText(what, s string, oneLine bool) error {
 					what, map[rune]string{'\n': "line break", '\r': "line break", '\t': "tab"}[r], pos, trustsync.ErrInvalid)
 			}
 		case unicode.IsControl(r):
-			return fmt.Errorf("%s contains a control character (%U) at position %d: type it without: %w", what, r, pos, trustsync.ErrInvalid)
+			return fmt.Errorf("%s contains a control character (%U) at position %d: remove it and try again: %w", what, r, pos, trustsync.ErrInvalid)
 		case IsBidiControl(r):
-			return fmt.Errorf("%s contains a bidirectional override character (%U) at position %d, which can make it read differently from what is stored: type it without: %w", what, r, pos, trustsync.ErrInvalid)
+			return fmt.Errorf("%s contains a bidirectional override character (%U) at position %d, which can make it read differently from what is stored: remove it and try again: %w", what, r, pos, trustsync.ErrInvalid)
 		}
 		i += size
 	}
@@ -109,4 +109,25 @@ func optionalLine(what, s string, max int) (string, error) {
 		return "", err
 	}
 	return s, nil
+}
+
+// CheckNames makes the checks [Create] makes on a member name and a device
+// name before anything is written: the name is required, and each is one
+// line of at most [MaxNameLen] characters, as [CheckText] accepts it. An
+// empty device name passes ([Create] then uses the host name). A caller
+// that prepares files before calling [Create] checks here first, so that a
+// refused name leaves nothing behind. Errors wrap [trustsync.ErrInvalid].
+func CheckNames(member, device string) error {
+	name := strings.TrimSpace(member)
+	if name == "" {
+		return fmt.Errorf("a member name is required: %w", trustsync.ErrInvalid)
+	}
+	if err := CheckText("the name", name, true); err != nil {
+		return err
+	}
+	if err := checkLen("the name", name, MaxNameLen); err != nil {
+		return err
+	}
+	_, err := optionalLine("the device name", device, MaxNameLen)
+	return err
 }

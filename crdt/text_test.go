@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -27,13 +28,13 @@ func TestCheckText(t *testing.T) {
 		{"CRLF in one line", "Ev\r\nName", true, "line break at position 3"},
 		{"tab in one line", "Ev\til", true, "contains a tab at position 3"},
 		{"carriage return", "share my location\r\x1b[2KI call", false, "control character (U+000D) at position 18"},
-		{"escape", "ab\x1b[2Jc", false, "control character (U+001B) at position 3"},
+		{"escape", "ab\x1b[2Jc", false, "control character (U+001B) at position 3: remove it and try again"},
 		{"escape after wide characters", "çé\x1b", false, "(U+001B) at position 3"},
 		{"bell", "a\ab", false, "(U+0007) at position 2"},
 		{"delete", "a\x7f", false, "(U+007F) at position 2"},
 		{"C1 CSI", "a\u009b2Jb", false, "(U+009B) at position 2"},
 		{"NUL", "a\x00", false, "(U+0000)"},
-		{"right to left override", "abc\u202Efed", false, "bidirectional override character (U+202E) at position 4"},
+		{"right to left override", "abc\u202Efed", false, "bidirectional override character (U+202E) at position 4, which can make it read differently from what is stored: remove it and try again"},
 		{"left to right embedding", "\u202Aabc", false, "(U+202A) at position 1"},
 		{"isolate", "a\u2066b\u2069", false, "(U+2066) at position 2"},
 		{"pop isolate", "ab\u2069", true, "(U+2069)"},
@@ -203,4 +204,35 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// CheckNames refuses what Create refuses, and nothing else.
+func TestCheckNames(t *testing.T) {
+	tests := []struct {
+		member, device, want string // want: "" when accepted
+	}{
+		{"Alex", "", ""},
+		{" Alex ", "alex-laptop", ""},
+		{"", "laptop", "a member name is required"},
+		{"Al\x1bex", "", "the name contains a control character"},
+		{"Alex", "lap\ntop", "the device name must be one line"},
+		{strings.Repeat("é", crdt.MaxNameLen+1), "", "the name is 101 characters long"},
+		{"Alex", strings.Repeat("d", crdt.MaxNameLen+1), "the device name is 101 characters long"},
+	}
+	for _, tt := range tests {
+		err := crdt.CheckNames(tt.member, tt.device)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("CheckNames(%q, %q) = %v, want nil", tt.member, tt.device, err)
+			}
+			continue
+		}
+		if !errors.Is(err, trustsync.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("CheckNames(%q, %q) = %v, want ErrInvalid saying %q", tt.member, tt.device, err, tt.want)
+		}
+		_, cerr := crdt.Create(context.Background(), store.NewMemory(), crdt.CreateOptions{MemberName: tt.member, DeviceName: tt.device})
+		if cerr == nil {
+			t.Errorf("Create accepts %q, %q, which CheckNames refuses", tt.member, tt.device)
+		}
+	}
 }

@@ -31,7 +31,8 @@ type Config struct {
 
 // Config returns the stored configuration. A space made without one (by an
 // application using the library packages directly) gets [DefaultListen]
-// with mDNS on.
+// with mDNS on; a stored configuration without listen addresses gets
+// [DefaultListen].
 func (h *Home) Config(ctx context.Context) (Config, error) {
 	cfg := Config{Listen: append([]string(nil), DefaultListen...), MDNS: true}
 	err := h.st.View(ctx, func(tx trustsync.ReadTx) error {
@@ -43,9 +44,14 @@ func (h *Home) Config(ctx context.Context) (Config, error) {
 			return err
 		}
 		if err := json.Unmarshal(b, &cfg); err != nil {
+			why := "it is not JSON"
+			var typeErr *json.UnmarshalTypeError
+			if errors.As(err, &typeErr) {
+				why = fmt.Sprintf("its field %q holds a %s", typeErr.Field, typeErr.Value)
+			}
 			return &trustsync.DamagedError{
 				What: "the device configuration",
-				Why:  err.Error(),
+				Why:  why,
 				Hint: "run 'trustsync init' in a new home and sync it with your partner",
 			}
 		}
@@ -53,6 +59,12 @@ func (h *Home) Config(ctx context.Context) (Config, error) {
 	})
 	if err != nil {
 		return Config{}, fmt.Errorf("read the device configuration: %w", err)
+	}
+	if len(cfg.Listen) == 0 {
+		// No addresses stored: the default ones, with their ports kept
+		// once picked, rather than the sync package's own default, which
+		// would pick new ports on every start.
+		cfg.Listen = append([]string(nil), DefaultListen...)
 	}
 	return cfg, nil
 }

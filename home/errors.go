@@ -22,7 +22,8 @@ var ErrNotEncrypted = errors.New("home is not encrypted")
 // [Keeper] has nowhere to keep a key: no keyring and no runtime directory.
 var ErrNowhereToKeep = errors.New("nowhere to keep the key")
 
-// ErrNotDir is returned by [Open] when the home path is a file.
+// ErrNotDir is returned by [Open], [Create], [Lock] and [Unlock] when the
+// home path is a file.
 var ErrNotDir = errors.New("not a directory")
 
 // ErrShortPassphrase is returned by [Create] and

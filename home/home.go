@@ -106,6 +106,11 @@ func Open(dir string, opts Options) (*Home, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("open home %s: %w", dir, ErrNotDir)
 	}
+	// No database: nothing to open, and nothing is written into a
+	// directory that is not a home.
+	if _, err := os.Stat(filepath.Join(dir, store.FileName)); errors.Is(err, fs.ErrNotExist) {
+		return nil, lostSpace(dir, fmt.Errorf("open %s: %w", dir, trustsync.ErrNotInitialized))
+	}
 	key, err := dataKey(dir, opts)
 	if err != nil {
 		return nil, err
@@ -186,7 +191,9 @@ func CheckNewPassphrase(p []byte) error {
 // Create makes a new home in dir (created with mode 0700 when missing) and
 // opens it. It fails with an error wrapping
 // [trustsync.ErrAlreadyInitialized] when dir already holds a space, and
-// changes nothing then.
+// changes nothing then. A name, device name or listen address it refuses
+// (an error wrapping [trustsync.ErrInvalid]) is refused before anything is
+// written, so a corrected Create on the same dir starts afresh.
 func Create(dir string, opts CreateOptions) (*Home, error) {
 	opts.fill()
 	if strings.TrimSpace(opts.Name) == "" {
@@ -194,6 +201,9 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 	}
 	if !opts.Encrypt && len(opts.Passphrase) > 0 {
 		return nil, fmt.Errorf("create home: a passphrase was given but not Encrypt: set Encrypt to encrypt the home under it, or give none: %w", trustsync.ErrInvalid)
+	}
+	if err := crdt.CheckNames(opts.Name, opts.Device); err != nil {
+		return nil, fmt.Errorf("create home: %w", err)
 	}
 	listen := opts.Listen
 	if len(listen) == 0 {
@@ -207,6 +217,9 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 	dir, err := absDir(dir)
 	if err != nil {
 		return nil, err
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("create home %s: %w", dir, ErrNotDir)
 	}
 	h := &Home{dir: dir, opts: opts.Options}
 	if opts.Encrypt {
@@ -223,6 +236,10 @@ func Create(dir string, opts CreateOptions) (*Home, error) {
 			return nil, fmt.Errorf("create home: %w", err)
 		}
 		_, key, err := keys.Create(dir, opts.Passphrase, opts.KDF.params())
+		if errors.Is(err, fs.ErrExist) {
+			// Another Create of this home, at the same moment, was first.
+			return nil, fmt.Errorf("create home %s: encryption is set up only on a new home: %w", dir, trustsync.ErrAlreadyInitialized)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("create home: %w", err)
 		}
@@ -370,7 +387,11 @@ func (h *Home) Close() error {
 // from the environment through getenv: TRUSTSYNC_HOME, else
 // $XDG_DATA_HOME/trustsync (when XDG_DATA_HOME is an absolute path), else
 // ~/.local/share/trustsync. It does not check that the directory exists.
+// A nil getenv reads the process's environment.
 func DefaultDir(getenv func(string) string) (string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	if dir := getenv("TRUSTSYNC_HOME"); dir != "" {
 		return filepath.Abs(dir)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/internal/keys"
 	"github.com/trustsync/trustsync/journal"
 )
@@ -32,8 +33,15 @@ func (h *Home) JournalHasPassphrase() bool {
 
 // OpenJournal opens the home's private journal with its key: derived from
 // the home's key when the home is encrypted, or from the journal's own
-// passphrase when it has one. The caller closes it.
+// passphrase when it has one. The caller closes it. After [Home.Close] it
+// fails with an error wrapping [trustsync.ErrClosed].
 func (h *Home) OpenJournal(ctx context.Context, opts JournalOptions) (*journal.Journal, error) {
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("open journal: %w", trustsync.ErrClosed)
+	}
 	dir := filepath.Join(h.dir, journal.Dir)
 	var key []byte
 	if h.key != nil {

@@ -78,7 +78,11 @@ func passphrase(opts Options) ([]byte, error) {
 	if len(opts.Passphrase) > 0 || opts.AskPassphrase == nil {
 		return opts.Passphrase, nil
 	}
-	return opts.AskPassphrase()
+	p, err := opts.AskPassphrase()
+	if err != nil {
+		return nil, fmt.Errorf("ask the passphrase: %w", err)
+	}
+	return p, nil
 }
 
 func openHeader(hd *keys.Header, p []byte) ([]byte, error) {
@@ -153,6 +157,9 @@ func encryptedHeader(dir string) (*keys.Header, error) {
 	dir, err := absDir(dir)
 	if err != nil {
 		return nil, err
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("open home %s: %w", dir, ErrNotDir)
 	}
 	hd, err := header(dir)
 	if err != nil {

@@ -19,7 +19,8 @@ import (
 // stored configuration.
 type NodeOptions struct {
 	// Listen replaces the stored listen addresses for this node, and is not
-	// saved. Default (nil): the stored ones.
+	// saved. Default (nil): the stored ones. An empty, non-nil list is
+	// refused (an error wrapping [trustsync.ErrInvalid]).
 	Listen []string
 	// NoMDNS turns off discovery on the local network for this node,
 	// whatever the configuration says.
@@ -65,6 +66,10 @@ func (h *Home) StartNode(ctx context.Context, opts NodeOptions) (*tsync.Node, er
 	listen, stored := cfg.Listen, true
 	if opts.Listen != nil {
 		listen, stored = opts.Listen, false
+		if len(listen) == 0 {
+			// The sync package would listen on every interface then.
+			return nil, fmt.Errorf("go online: NodeOptions.Listen is empty: give at least one address, or nil for the stored ones: %w", trustsync.ErrInvalid)
+		}
 	}
 	for _, a := range listen {
 		if err := CheckListenAddr(a); err != nil {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -485,6 +486,35 @@ func TestNode_SyncOnceReportsInWords(t *testing.T) {
 	want := "received 2 boundaries, 1 check-in and changes to the devices from Sam (Sam-laptop); sent 1 goal and changes to the devices"
 	if got != want {
 		t.Fatalf("report %q\nwant   %q", got, want)
+	}
+}
+
+// TestNode_SyncOnceCountsWhatMovedBeforeIt: the partner's serve dials a
+// node that `trustsync sync` just started, and everything moves before
+// SyncOnce is called. SyncOnce still reports it, instead of "already in
+// sync"; a second SyncOnce then reports nothing new.
+func TestNode_SyncOnceCountsWhatMovedBeforeIt(t *testing.T) {
+	ctx := context.Background()
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	_, err := a.space.AddCheckIn(ctx, trustsync.NewCheckIn{Mood: 3, Note: "ok"})
+	must(t, err)
+	_, err = b.space.AddBoundary(ctx, "one")
+	must(t, err)
+	na, nb := a.start(t), b.start(t)
+	connect(t, nb, na) // Sam's serve dials first
+	waitSynced(t, na, nb)
+	sctx, cancel := context.WithTimeout(ctx, time.Minute) // a hang detector
+	defer cancel()
+	rep, err := na.SyncOnce(sctx)
+	must(t, err)
+	if got := rep.String(); !strings.Contains(got, "received 1 boundary") || !strings.Contains(got, "sent 1 check-in") {
+		t.Fatalf("first SyncOnce reported %q, want the boundary received and the check-in sent", got)
+	}
+	rep, err = na.SyncOnce(sctx)
+	must(t, err)
+	if got := rep.String(); !strings.HasPrefix(got, "already in sync") {
+		t.Fatalf("second SyncOnce reported %q, want nothing new", got)
 	}
 }
 

@@ -22,6 +22,9 @@ type nodeSession struct {
 	s      *Session
 	cancel context.CancelFunc
 	online bool
+	// reported is the session's stats when a SyncOnce last reported on
+	// it; nil while none has (guarded by Node.mu).
+	reported *Stats
 }
 
 func (n *Node) session(id peer.ID) *nodeSession {
@@ -250,8 +253,9 @@ func (n *Node) Online() []peer.ID {
 
 // SyncOnce connects to every paired device it can reach, syncs with each
 // until both sides hold the same heads and reports what was sent and
-// received. Each device it has no session with is dialed now, even one
-// that did not answer a moment ago.
+// received: everything a session moved, or, on a session an earlier
+// SyncOnce reported on, what it moved since. Each device it has no session
+// with is dialed now, even one that did not answer a moment ago.
 //
 // It fails with an error wrapping [ErrNoPeers], and each device's reason,
 // when no device synced: none answered (a refused connection fails at
@@ -293,12 +297,18 @@ func (n *Node) SyncOnce(ctx context.Context) (Report, error) {
 
 func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 	pr := PeerReport{Peer: id}
-	// Count from now: a session that already ran (under `serve`) counts
-	// only what moves from here on; a new one counts everything.
+	// Count what no earlier SyncOnce reported: a session that one
+	// already reported on counts only what moved since; any other counts
+	// everything, also when it started before this call (the partner's
+	// serve dialed this node first, as `trustsync sync` started it).
 	pre := n.session(id)
 	var before Stats
 	if pre != nil {
-		before = pre.s.Stats()
+		n.mu.Lock()
+		if pre.reported != nil {
+			before = *pre.reported
+		}
+		n.mu.Unlock()
 	}
 	if pre == nil {
 		// Asked to sync now: dial now, even a device that did not answer
@@ -336,6 +346,9 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 		before = Stats{}
 	}
 	after := ns.s.Stats()
+	n.mu.Lock()
+	ns.reported = &after
+	n.mu.Unlock()
 	pr.Remote = ns.s.Remote()
 	pr.Received = diffTally(after.Received, before.Received)
 	pr.Sent = diffTally(after.Sent, before.Sent)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zalando/go-keyring"
@@ -59,7 +60,8 @@ type Keeper struct {
 // SystemKeeper returns the keeper of this machine, read from the
 // environment:
 //
-//   - the OS keyring, unless TRUSTSYNC_KEYRING=off. On Linux and the BSDs
+//   - the OS keyring, unless TRUSTSYNC_KEYRING=off (or 0, false, no, in
+//     any case). On Linux and the BSDs
 //     it is tried only when DBUS_SESSION_BUS_ADDRESS is set, so a headless
 //     machine never starts a D-Bus daemon to ask;
 //   - $XDG_RUNTIME_DIR/trustsync when XDG_RUNTIME_DIR is an absolute path
@@ -68,7 +70,10 @@ type Keeper struct {
 //     machines).
 func SystemKeeper(getenv func(string) string) *Keeper {
 	k := &Keeper{}
-	if getenv("TRUSTSYNC_KEYRING") != "off" {
+	switch strings.ToLower(strings.TrimSpace(getenv("TRUSTSYNC_KEYRING"))) {
+	case "off", "0", "false", "no":
+		// Never the keyring: the same words as TRUSTSYNC_MDNS=off.
+	default:
 		switch runtime.GOOS {
 		case "darwin", "windows":
 			k.Keyring = OSKeyring{}

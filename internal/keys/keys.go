@@ -91,8 +91,9 @@ const headerVersion = 1
 
 // Create makes a new random data key for dir, seals it under passphrase and
 // writes the header (mode 0600). It refuses an empty passphrase and a
-// directory that already has a header. It returns the header and the data
-// key.
+// directory that already has a header, even one written by another
+// process while this one derived its key (an error wrapping fs.ErrExist).
+// It returns the header and the data key.
 func Create(dir string, passphrase []byte, p Params) (*Header, []byte, error) {
 	if len(bytes.TrimSpace(passphrase)) == 0 {
 		return nil, nil, errors.New("create encryption header: the passphrase is empty")
@@ -102,7 +103,7 @@ func Create(dir string, passphrase []byte, p Params) (*Header, []byte, error) {
 	}
 	path := filepath.Join(dir, HeaderFile)
 	if _, err := os.Stat(path); err == nil {
-		return nil, nil, fmt.Errorf("create encryption header: %s already exists", path)
+		return nil, nil, fmt.Errorf("create encryption header: %s: %w", path, fs.ErrExist)
 	}
 	h := &Header{Version: headerVersion, KDF: "argon2id", Params: p, Salt: random(16), ID: fmt.Sprintf("%x", random(16))}
 	key := random(KeySize)
@@ -115,6 +116,9 @@ func Create(dir string, passphrase []byte, p Params) (*Header, []byte, error) {
 	nonce := random(chacha20poly1305.NonceSizeX)
 	h.Sealed = aead.Seal(nonce, nonce, key, h.aad())
 	if err := writeFile(path, h); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, nil, fmt.Errorf("create encryption header: %s was made meanwhile: %w", path, err)
+		}
 		return nil, nil, fmt.Errorf("create encryption header: %w", err)
 	}
 	return h, key, nil
@@ -133,12 +137,15 @@ func ReadHeader(dir string) (*Header, error) {
 	}
 	var h Header
 	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("read encryption header %s: %v", path, err)
+		return nil, fmt.Errorf("read encryption header %s: it is damaged (not the JSON of a header)", path)
 	}
-	if h.Version != headerVersion || h.KDF != "argon2id" || len(h.Salt) < 16 || h.ID == "" || len(h.KeyCheck) != 16 ||
+	if h.Version != 0 && (h.Version != headerVersion || h.KDF != "argon2id") {
+		return nil, fmt.Errorf("read encryption header %s: version %d with kdf %q is not one this trustsync reads", path, h.Version, h.KDF)
+	}
+	if len(h.Salt) < 16 || h.ID == "" || len(h.KeyCheck) != 16 ||
 		len(h.Sealed) != chacha20poly1305.NonceSizeX+KeySize+chacha20poly1305.Overhead ||
 		h.Params.Time == 0 || h.Params.MemoryKiB < 8 || h.Params.Threads == 0 {
-		return nil, fmt.Errorf("read encryption header %s: version %d with kdf %q is not one this trustsync reads", path, h.Version, h.KDF)
+		return nil, fmt.Errorf("read encryption header %s: it is damaged (a field is missing or out of range)", path)
 	}
 	return &h, nil
 }
@@ -198,7 +205,8 @@ func random(n int) []byte {
 	return b
 }
 
-// writeFile writes v as JSON to path atomically, with mode 0600.
+// writeFile writes v as JSON to path atomically, with mode 0600. It never
+// replaces a file already at path: that fails with fs.ErrExist.
 func writeFile(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -224,5 +232,8 @@ func writeFile(path string, v any) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	// A link, not a rename: of two processes creating the same header
+	// at once, the second fails (fs.ErrExist) instead of replacing the
+	// header the first one already encrypts with.
+	return os.Link(tmp.Name(), path)
 }

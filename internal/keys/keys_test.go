@@ -3,8 +3,11 @@ package keys
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/zalando/go-keyring"
@@ -66,6 +69,71 @@ func TestHeader_Tampered(t *testing.T) {
 	h.Params.Time++
 	if _, err := h.Open([]byte("pw")); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("Open after changing the time parameter: %v", err)
+	}
+}
+
+// TestReadHeader_Garbage: a header that is not one says it is damaged, or
+// names the version it has, in words and not in the JSON decoder's.
+func TestReadHeader_Garbage(t *testing.T) {
+	tests := []struct {
+		name, content, want string
+	}{
+		{"not JSON", "{garbage", "it is damaged (not the JSON of a header)"},
+		{"empty file", "", "it is damaged (not the JSON of a header)"},
+		{"empty object", "{}", "it is damaged (a field is missing or out of range)"},
+		{"a later version", `{"version":9,"kdf":"argon2id"}`, `version 9 with kdf "argon2id" is not one this trustsync reads`},
+		{"fields missing", `{"version":1,"kdf":"argon2id","id":"x"}`, "it is damaged (a field is missing or out of range)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, HeaderFile), []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadHeader(dir)
+			if err == nil || !strings.HasSuffix(err.Error(), tt.want) {
+				t.Fatalf("ReadHeader: %v, want it to end with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestCreate_Concurrent: of several Creates of one header at the same
+// moment, one wins and the header on disk is the winner's; the others fail
+// with fs.ErrExist instead of replacing it.
+func TestCreate_Concurrent(t *testing.T) {
+	dir := t.TempDir()
+	const n = 4
+	type result struct {
+		key []byte
+		err error
+	}
+	results := make(chan result, n)
+	for i := range n {
+		go func() {
+			_, key, err := Create(dir, []byte(fmt.Sprint("passphrase ", i)), fast)
+			results <- result{key, err}
+		}()
+	}
+	var won [][]byte
+	for range n {
+		r := <-results
+		switch {
+		case r.err == nil:
+			won = append(won, r.key)
+		case !errors.Is(r.err, fs.ErrExist):
+			t.Errorf("a losing Create: %v, want fs.ErrExist", r.err)
+		}
+	}
+	if len(won) != 1 {
+		t.Fatalf("%d Creates succeeded, want 1", len(won))
+	}
+	h, err := ReadHeader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Check(won[0]) {
+		t.Fatal("the header on disk does not seal the key of the Create that succeeded")
 	}
 }
 
@@ -154,6 +222,26 @@ func TestKeeper_KeyringFirst(t *testing.T) {
 
 // TestKeeper_Nowhere: a headless machine without a runtime directory has
 // nowhere to keep a key; Put says so and keeps nothing.
+// TestSystemKeeper_KeyringOff: every word that turns TRUSTSYNC_MDNS off
+// turns the keyring off too, in any case.
+func TestSystemKeeper_KeyringOff(t *testing.T) {
+	for _, v := range []string{"off", "OFF", " Off ", "0", "false", "no", "on", ""} {
+		k := SystemKeeper(func(name string) string {
+			switch name {
+			case "TRUSTSYNC_KEYRING":
+				return v
+			case "DBUS_SESSION_BUS_ADDRESS":
+				return "unix:path=/nonexistent"
+			}
+			return ""
+		})
+		wantOff := v != "on" && v != ""
+		if (k.Keyring == nil) != wantOff {
+			t.Errorf("TRUSTSYNC_KEYRING=%q: keyring used = %v, want %v", v, k.Keyring != nil, !wantOff)
+		}
+	}
+}
+
 func TestKeeper_Nowhere(t *testing.T) {
 	k := SystemKeeper(func(string) string { return "" })
 	k.RuntimeDir = "" // /run/user/UID may exist on this machine
