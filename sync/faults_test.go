@@ -567,6 +567,13 @@ func TestFaults_PartitionMidSync(t *testing.T) {
 	// Heal.
 	sa, sb := runSessions(t, spaceReplica{a.space}, spaceReplica{b.space}, SessionConfig{}, SessionConfig{})
 	waitBoth(t, sa, sb)
+	if state(t, a) != state(t, b) {
+		// Say what each side left out of the exchange, and why.
+		ra, _ := a.space.Refusals(ctx, []string{b.space.Self().DeviceID})
+		rb, _ := b.space.Refusals(ctx, []string{a.space.Self().DeviceID})
+		t.Errorf("after healing: refused by Sam's side %v / %+v, by Alex's side %v / %+v; damaged %v / %v; stored refusals %+v / %+v",
+			sa.Refusals(), sa.Stats(), sb.Refusals(), sb.Stats(), sa.Damaged(), sb.Damaged(), ra, rb)
+	}
 	sameState(t, a, b)
 	fltHas(t, a, acked, "Sam's device")
 	fltHas(t, b, acked, "Alex's device")
