@@ -68,6 +68,27 @@ func (p slowPeer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (c
 // libp2p stream's do) and stops both when the test ends.
 func runTCPSessions(t *testing.T, a, b replica, cfgA, cfgB SessionConfig) (*Session, *Session) {
 	t.Helper()
+	cfgA.Conn, cfgB.Conn = tcpConnPair(t)
+	cfgA.Initiator = true
+	sa, sb := newSession(a, cfgA), newSession(b, cfgB)
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	go func() { errs <- sa.Run(ctx) }()
+	go func() { errs <- sb.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-errs
+		<-errs
+	})
+	return sa, sb
+}
+
+// tcpConnPair returns the two ends of a loopback TCP connection. Unlike
+// net.Pipe, a write to an end whose other end closed fails as on a real
+// transport (EPIPE, ECONNRESET), not with io.ErrClosedPipe, which a pipe
+// also gives for an end closed by its own side.
+func tcpConnPair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	defer l.Close()
@@ -82,19 +103,7 @@ func runTCPSessions(t *testing.T, a, b replica, cfgA, cfgB SessionConfig) (*Sess
 	if cb == nil {
 		t.Fatal("accept failed")
 	}
-	cfgA.Conn, cfgB.Conn = ca, cb
-	cfgA.Initiator = true
-	sa, sb := newSession(a, cfgA), newSession(b, cfgB)
-	ctx, cancel := context.WithCancel(context.Background())
-	errs := make(chan error, 2)
-	go func() { errs <- sa.Run(ctx) }()
-	go func() { errs <- sb.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-errs
-		<-errs
-	})
-	return sa, sb
+	return ca, cb
 }
 
 // TestSession_BusyReceiverIsNoStall: a new device that takes 250 ms over
