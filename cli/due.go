@@ -90,23 +90,12 @@ func loadDue(ctx context.Context, f *Factory, sp *crdt.Space) (*dueJSON, error) 
 	for _, c := range d.Waiting {
 		// A partner who left waits for nothing: their check-ins stay
 		// readable in 'checkin list', but nobody is asked to answer them.
-		if leftAuthor(ro, c.Author.ID) {
+		if ro.hasLeft(c.Author.ID) {
 			continue
 		}
 		v.Waiting = append(v.Waiting, waitingJSON{ID: c.ID, Author: c.Author.Name, CreatedAt: jsonTime(c.CreatedAt)})
 	}
 	return v, nil
-}
-
-// leftAuthor reports whether the member with ID id is a partner who left.
-func leftAuthor(r *roster, id string) bool {
-	for _, m := range r.members {
-		if m.ID == id {
-			_, left := r.left(m)
-			return left
-		}
-	}
-	return false
 }
 
 // dueLine says in one sentence when this partner's next check-in is due.

@@ -91,27 +91,6 @@ func NewCmdExport(f *Factory, runF func(*ExportOptions) error) *cobra.Command {
 	return cmd
 }
 
-// exportJSON is the object 'export --format json' prints, as a reader
-// decodes it. It is written from the table of kinds (see kindExports), in
-// the table's order; TestExport_EveryKind keeps the two in step.
-type exportJSON struct {
-	ExportedAt  string           `json:"exported_at"`
-	ExportedBy  string           `json:"exported_by"`
-	Device      string           `json:"device"`
-	SpaceID     string           `json:"space_id"`
-	Members     []memberJSON     `json:"members"`
-	Boundaries  []boundaryJSON   `json:"boundaries"`
-	Goals       []goalJSON       `json:"goals"`
-	CheckIns    []checkinJSON    `json:"checkins"`
-	Rhythm      *rhythmJSON      `json:"rhythm"`
-	Commitments []commitmentJSON `json:"commitments"`
-	Apologies   []apologyJSON    `json:"apologies"`
-	Setbacks    []setbackJSON    `json:"setbacks"`
-	Questions   []questionJSON   `json:"questions"`
-	Moments     []momentJSON     `json:"moments"`
-	History     []changeJSON     `json:"history"`
-}
-
 // kindExport is how an export writes the items of one kind of crdt.Kinds:
 // the value under the kind's Export key of the JSON export, and the body of
 // its Section of the markdown export (nil for the plumbing kinds, which a

@@ -9,6 +9,27 @@ import (
 	"github.com/trustsync/trustsync/crdt"
 )
 
+// exportJSON is the object 'export --format json' prints, as a reader
+// decodes it. It is written from the table of kinds (see kindExports), in
+// the table's order; TestExport_EveryKind keeps the two in step.
+type exportJSON struct {
+	ExportedAt  string           `json:"exported_at"`
+	ExportedBy  string           `json:"exported_by"`
+	Device      string           `json:"device"`
+	SpaceID     string           `json:"space_id"`
+	Members     []memberJSON     `json:"members"`
+	Boundaries  []boundaryJSON   `json:"boundaries"`
+	Goals       []goalJSON       `json:"goals"`
+	CheckIns    []checkinJSON    `json:"checkins"`
+	Rhythm      *rhythmJSON      `json:"rhythm"`
+	Commitments []commitmentJSON `json:"commitments"`
+	Apologies   []apologyJSON    `json:"apologies"`
+	Setbacks    []setbackJSON    `json:"setbacks"`
+	Questions   []questionJSON   `json:"questions"`
+	Moments     []momentJSON     `json:"moments"`
+	History     []changeJSON     `json:"history"`
+}
+
 // TestExport_EveryKind fails when a kind of the table (crdt.Kinds) lacks
 // a piece the CLI derives from it: its words in history lines, its key in
 // the JSON export (written and decoded), its section in the markdown

@@ -200,6 +200,18 @@ func (r *roster) left(m trustsync.Member) (time.Time, bool) {
 	return at, true
 }
 
+// hasLeft reports whether the member with ID id is a partner who left
+// (see left).
+func (r *roster) hasLeft(id string) bool {
+	for _, m := range r.members {
+		if m.ID == id {
+			_, left := r.left(m)
+			return left
+		}
+	}
+	return false
+}
+
 // deviceName names the device of a [trustsync.Change]. The library may give
 // either the device ID (the Automerge actor) or, already resolved, its name;
 // both end up as the name.

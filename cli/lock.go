@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -224,11 +223,7 @@ func NewCmdLock(f *Factory) *cobra.Command {
 				if r.Online.Purpose != "" {
 					what = "'trustsync " + r.Online.Purpose + "'"
 				}
-				pid := "unknown"
-				if r.Online.PID > 0 {
-					pid = strconv.Itoa(r.Online.PID)
-				}
-				fmt.Fprintf(w, "But %s (pid %s) still holds the key in memory and can read this home until it stops: stop it to lock the home fully.\n", what, pid)
+				fmt.Fprintf(w, "But %s (pid %s) still holds the key in memory and can read this home until it stops: stop it to lock the home fully.\n", what, busyPID(r.Online))
 			}
 			if f.Getenv("TRUSTSYNC_PASSPHRASE") != "" {
 				fmt.Fprintln(w, "TRUSTSYNC_PASSPHRASE is set in this environment: commands run with it still open this home.")

@@ -106,10 +106,7 @@ func lockHome(f *Factory, command string) (release func(), err error) {
 
 // homeBusy explains which command holds the home.
 func homeBusy(b *home.NetworkBusyError) error {
-	pid := "unknown"
-	if b.PID > 0 {
-		pid = strconv.Itoa(b.PID)
-	}
+	pid := busyPID(b)
 	switch b.Purpose {
 	case "serve":
 		return failf("'trustsync serve' already runs for this home (pid %s): stop it first, or use it: edits you make are sent by it", pid)
@@ -117,6 +114,15 @@ func homeBusy(b *home.NetworkBusyError) error {
 		return failf("'trustsync %s' already runs for this home (pid %s): wait until it ends, or stop it first", b.Purpose, pid)
 	}
 	return failf("another trustsync command already talks to other devices for this home (pid %s): wait until it ends, or stop it first", pid)
+}
+
+// busyPID names the process holding the home's network lock: its ID, or
+// "unknown".
+func busyPID(b *home.NetworkBusyError) string {
+	if b.PID > 0 {
+		return strconv.Itoa(b.PID)
+	}
+	return "unknown"
 }
 
 // recordLastSync stores when this device last synced with deviceID.

@@ -312,22 +312,16 @@ func loadRhythm(ctx context.Context, sp *crdt.Space) (*rhythmJSON, error) {
 	// A partner who left (every device of theirs unpaired) is neither
 	// named as agreeing nor waited for: the rhythm waits for a partner, as
 	// before pairing. Their agreement stays in agreements.
-	gone := map[string]bool{}
-	for _, m := range ro.members {
-		if _, left := ro.left(m); left {
-			gone[m.ID] = true
-		}
-	}
 	current := map[string]bool{}
 	for _, ag := range r.Agreements {
 		v.Agreements = append(v.Agreements, agreementJSON{By: ag.By.Name, At: jsonTime(ag.At), Current: ag.Current})
-		if ag.Current && !gone[ag.By.ID] {
+		if ag.Current && !ro.hasLeft(ag.By.ID) {
 			current[ag.By.ID] = true
 			v.AgreedBy = append(v.AgreedBy, ag.By.Name)
 		}
 	}
 	for _, m := range ro.selfFirst() {
-		if !current[m.ID] && !gone[m.ID] {
+		if !current[m.ID] && !ro.hasLeft(m.ID) {
 			v.WaitingFor = append(v.WaitingFor, m.Name)
 		}
 	}

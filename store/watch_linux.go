@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"os"
@@ -153,7 +154,7 @@ func readEvents(f *os.File, names map[string]bool, wal string, events chan bool)
 				break
 			}
 			name := buf[off+unix.SizeofInotifyEvent : nameEnd]
-			if i := indexNUL(name); i >= 0 {
+			if i := bytes.IndexByte(name, 0); i >= 0 {
 				name = name[:i]
 			}
 			if names[string(name)] {
@@ -226,13 +227,4 @@ func (h *shmHeader) close() {
 	if h.f != nil {
 		h.f.Close()
 	}
-}
-
-func indexNUL(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return -1
 }
