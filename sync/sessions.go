@@ -326,18 +326,15 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 		return pr
 	}
 	pr.Remote = ns.s.Remote() // who answered, even if the sync does not finish
-	if err := n.WaitSynced(ctx, id); err != nil {
-		pr.Err = err
-		if cur := n.session(id); cur != nil {
-			ns = cur
-		}
-		pr.Damaged, pr.Restored, pr.Refused = ns.s.Damaged(), ns.s.Restored(), ns.s.Refusals()
-		return pr
-	}
+	err = n.WaitSynced(ctx, id)
 	if cur := n.session(id); cur != nil {
 		ns = cur
 	}
 	pr.Damaged, pr.Restored, pr.Refused = ns.s.Damaged(), ns.s.Restored(), ns.s.Refusals()
+	if err != nil {
+		pr.Err = err
+		return pr
+	}
 	if ns != pre {
 		before = Stats{}
 	}
