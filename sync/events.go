@@ -142,16 +142,13 @@ func (h *eventHub) subscribe() (<-chan Event, func()) {
 	}
 	h.subs[c] = struct{}{}
 	h.mu.Unlock()
-	var once stdsync.Once
 	return c, func() {
-		once.Do(func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			if _, ok := h.subs[c]; ok {
-				delete(h.subs, c)
-				close(c)
-			}
-		})
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if _, ok := h.subs[c]; ok {
+			delete(h.subs, c)
+			close(c)
+		}
 	}
 }
 

@@ -9,8 +9,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/trustsync/trustsync"
-	"github.com/trustsync/trustsync/crdt"
-	"github.com/trustsync/trustsync/store"
 )
 
 // TestNode_NotRunning checks that the methods needing a node online say
@@ -19,14 +17,8 @@ import (
 func TestNode_NotRunning(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st := store.NewMemory()
-	t.Cleanup(func() { st.Close() })
-	sp, err := crdt.Create(ctx, st, crdt.CreateOptions{MemberName: "Alex"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sp.Close() })
-	n, err := New(Config{Space: sp, Store: st, NoMDNS: true, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	d := newDevice(t, "Alex")
+	n, err := New(Config{Space: d.space, Store: d.st, NoMDNS: true, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,13 +70,11 @@ func (r *wholeReplica) imported(doc string) int {
 	return r.imports[doc]
 }
 
-// A sync message that cannot carry the signatures of its changes
-// (crdt.ErrSendWhole) is replaced by the whole document, in a SNAPSHOT,
-// although the peer holds the document: the peer takes it in, nothing is
-// refused, and both sides end up with every edit.
-func TestSession_SendsWholeWhenMessageCannotBeSigned(t *testing.T) {
+// sharedBoundaries returns Alex's and Sam's devices, paired, both holding
+// the boundaries document with one boundary, "shared", made by Alex.
+func sharedBoundaries(t *testing.T) (a, b *device) {
 	ctx := context.Background()
-	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	a, b = newDevice(t, "Alex"), newDevice(t, "Sam")
 	pairAll(t, a, b)
 	_, err := a.space.AddBoundary(ctx, "shared")
 	must(t, err)
@@ -84,12 +82,22 @@ func TestSession_SendsWholeWhenMessageCannotBeSigned(t *testing.T) {
 	must(t, err)
 	_, err = b.space.Import(ctx, "boundaries", data, a.space.Self().DeviceID)
 	must(t, err)
+	return a, b
+}
+
+// A sync message that cannot carry the signatures of its changes
+// (crdt.ErrSendWhole) is replaced by the whole document, in a SNAPSHOT,
+// although the peer holds the document: the peer takes it in, nothing is
+// refused, and both sides end up with every edit.
+func TestSession_SendsWholeWhenMessageCannotBeSigned(t *testing.T) {
+	ctx := context.Background()
+	a, b := sharedBoundaries(t)
 	// Offline edits on both sides.
 	for i := range 3 {
 		_, err := a.space.AddBoundary(ctx, fmt.Sprint("Alex offline ", i))
 		must(t, err)
 	}
-	_, err = b.space.AddBoundary(ctx, "Sam offline")
+	_, err := b.space.AddBoundary(ctx, "Sam offline")
 	must(t, err)
 
 	ra := &wholeReplica{spaceReplica: spaceReplica{a.space}, doc: "boundaries"}
@@ -186,14 +194,7 @@ func TestSession_SendsWholeWhenSmaller(t *testing.T) {
 
 func testSendsWholeWhenSmaller(t *testing.T, alex, sam int, wantSmaller [2]int) {
 	ctx := context.Background()
-	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
-	pairAll(t, a, b)
-	_, err := a.space.AddBoundary(ctx, "shared")
-	must(t, err)
-	data, err := a.space.SaveSigned(ctx, "boundaries")
-	must(t, err)
-	_, err = b.space.Import(ctx, "boundaries", data, a.space.Self().DeviceID)
-	must(t, err)
+	a, b := sharedBoundaries(t)
 	want := []string{"shared"}
 	saved := 0
 	for _, x := range []struct {
@@ -257,7 +258,7 @@ func testSendsWholeWhenSmaller(t *testing.T, alex, sam int, wantSmaller [2]int) 
 		_, msgsBefore, smallerBefore := x.r.counts("boundaries")
 		importsBefore, _, _ := x.peer.counts("boundaries")
 		text := "live from " + x.name
-		_, err = x.from.space.AddBoundary(ctx, text)
+		_, err := x.from.space.AddBoundary(ctx, text)
 		must(t, err)
 		deadline := time.Now().Add(time.Minute)
 		for !slices.Contains(boundaryTexts(t, x.to), text) {

@@ -301,22 +301,18 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 	// already reported on counts only what moved since; any other counts
 	// everything, also when it started before this call (the partner's
 	// serve dialed this node first, as `trustsync sync` started it).
-	pre := n.session(id)
 	var before Stats
-	if pre != nil {
-		n.mu.Lock()
-		if pre.reported != nil {
-			before = *pre.reported
-		}
-		n.mu.Unlock()
-	}
-	if pre == nil {
+	n.mu.Lock()
+	pre := n.sessions[id]
+	switch {
+	case pre == nil:
 		// Asked to sync now: dial now, even a device that did not answer
 		// a moment ago, which libp2p would otherwise not dial for a while.
-		n.mu.Lock()
 		n.resetDialLocked(id)
-		n.mu.Unlock()
+	case pre.reported != nil:
+		before = *pre.reported
 	}
+	n.mu.Unlock()
 	dctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 	err := n.connect(dctx, id)
 	cancel()
@@ -330,18 +326,15 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 		return pr
 	}
 	pr.Remote = ns.s.Remote() // who answered, even if the sync does not finish
-	if err := n.WaitSynced(ctx, id); err != nil {
-		pr.Err = err
-		if cur := n.session(id); cur != nil {
-			ns = cur
-		}
-		pr.Damaged, pr.Restored, pr.Refused = ns.s.Damaged(), ns.s.Restored(), ns.s.Refusals()
-		return pr
-	}
+	err = n.WaitSynced(ctx, id)
 	if cur := n.session(id); cur != nil {
 		ns = cur
 	}
 	pr.Damaged, pr.Restored, pr.Refused = ns.s.Damaged(), ns.s.Restored(), ns.s.Refusals()
+	if err != nil {
+		pr.Err = err
+		return pr
+	}
 	if ns != pre {
 		before = Stats{}
 	}
