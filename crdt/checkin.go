@@ -273,14 +273,13 @@ func checkInFromDoc(root *automerge.Map, id string) (trustsync.CheckIn, bool) {
 		Author:       trustsync.Person{ID: getStr(m, "author")},
 		CreatedAt:    getTime(m, "created_at"),
 		Mood:         trustsync.Mood(mood),
-		Feelings:     []string{},
+		Feelings:     readFeelings(m),
 		Note:         getStr(m, "note"),
 		Needs:        getStr(m, "needs"),
 		Concerns:     getStr(m, "concerns"),
 		Appreciation: getStr(m, "appreciation"),
 		Acks:         []trustsync.Ack{},
 	}
-	c.Feelings = readFeelings(m)
 	if acks := getMap(m, "acks"); acks != nil {
 		at := getMap(m, "ack_at")
 		vals, _ := acks.Values()
