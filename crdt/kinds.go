@@ -137,12 +137,7 @@ var kinds = []Kind{
 		Export: "members",
 		About:  "a partner: the name they chose, when they joined",
 		key:    prefixKey("m:"),
-		put: func(put putRow, root *automerge.Map, id string) error {
-			if m, ok := memberFromDoc(root, id); ok {
-				return put(KindMember, id, m)
-			}
-			return nil
-		},
+		put:    putFrom(KindMember, memberFromDoc),
 	},
 	{
 		Name: KindDevice, Doc: SpaceDoc, Parent: KindMember, One: "device", Many: "devices", Plumbing: true,
