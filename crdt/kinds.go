@@ -10,6 +10,7 @@ package crdt
 
 import (
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -310,15 +311,17 @@ func ValidDoc(doc string) bool {
 	return false
 }
 
-// topKinds returns the kinds whose items sit at the root of doc.
-func topKinds(doc string) []Kind {
-	var out []Kind
-	for _, k := range kinds {
-		if k.holds(doc) && (k.Parent == "" || k.key != nil) {
-			out = append(out, k)
+// topKinds yields the kinds whose items sit at the root of doc. It makes
+// no slice: refOfKey runs it for every operation of a received change.
+func topKinds(doc string) iter.Seq[*Kind] {
+	return func(yield func(*Kind) bool) {
+		for i := range kinds {
+			k := &kinds[i]
+			if k.holds(doc) && (k.Parent == "" || k.key != nil) && !yield(k) {
+				return
+			}
 		}
 	}
-	return out
 }
 
 // refOfKey returns the view item a root key of doc holds.
@@ -326,7 +329,7 @@ func refOfKey(doc, key string) (ItemRef, bool) {
 	if isMetaKey(key) {
 		return ItemRef{}, false
 	}
-	for _, k := range topKinds(doc) {
+	for k := range topKinds(doc) {
 		if k.key == nil {
 			return ItemRef{k.Name, key}, true
 		}
@@ -345,7 +348,7 @@ func refsOf(doc string, m changeMsg) []ItemRef {
 	if k, ok := KindOf(m.K); ok && k.Parent != "" && k.key == nil && m.G != "" {
 		return []ItemRef{{k.Parent, m.G}}
 	}
-	for _, k := range topKinds(doc) {
+	for k := range topKinds(doc) {
 		if k.key == nil {
 			return []ItemRef{{k.Name, m.I}}
 		}
@@ -381,7 +384,7 @@ func putView(put putRow, root *automerge.Map, r ItemRef) error {
 
 // docRules returns the write rules of the items of a document.
 func docRules(doc string) (unitRules, bool) {
-	for _, k := range topKinds(doc) {
+	for k := range topKinds(doc) {
 		if k.rules != nil {
 			return *k.rules, true
 		}
