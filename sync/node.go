@@ -253,7 +253,13 @@ func (n *Node) startHost(ctx context.Context) error {
 	}
 	opts := []libp2p.Option{
 		libp2p.ListenAddrStrings(n.cfg.ListenAddrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// No port reuse for TCP: with it, libp2p dials from the port it
+		// listens on, so two devices that dial each other at the same moment
+		// (both back online, both told of the other by mDNS) meet in a TCP
+		// simultaneous open: one connection on which both sides start the
+		// handshake as its initiator, and both dials fail. From a port of its
+		// own, each dial is a connection of its own and both succeed.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.ConnectionGater(&gater{trusted: n.isTrusted, admit: n.pair.admit}),
 		libp2p.ResourceManager(rm),
