@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/trustsync/trustsync"
@@ -482,4 +483,46 @@ func TestNode_AddrsChanged(t *testing.T) {
 	if len(k.Addrs) == 0 {
 		t.Fatal("Sam's device did not keep Alex's new address")
 	}
+}
+
+// Hole punching on loopback: two devices behind "NATs" that let nothing in
+// have no public address to punch from, so DCUtR never starts and Path
+// stays honest: relayed, never hole punched.
+func TestNode_HolePunchLoopback(t *testing.T) {
+	relay := startRelay(t, nil, "/ip4/127.0.0.1/tcp/0")
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	extra := func(c *Config) { c.Relays = []peer.AddrInfo{relay.info(t)} }
+	na, nb := a.startBehindNAT(t, extra), b.startBehindNAT(t, extra)
+	waitSynced(t, na, nb)
+	time.Sleep(2 * time.Second)
+	if p, q := na.Path(nb.ID()), nb.Path(na.ID()); p != PathRelayed || q != PathRelayed {
+		t.Fatalf("paths %s and %s, want relayed", p, q)
+	}
+}
+
+// A direct connection that DCUtR reports having made is told apart from
+// one dialed: Path says hole punched, and a PathChanged event says so.
+func TestNode_PathHolePunched(t *testing.T) {
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	na, nb := a.start(t), b.start(t)
+	events, stop := na.Subscribe()
+	defer stop()
+	connect(t, na, nb)
+	waitSynced(t, na, nb)
+	if p := na.Path(nb.ID()); p != PathDirect {
+		t.Fatalf("the path is %s, want direct", p)
+	}
+	punchTracer{na}.Trace(&holepunch.Event{Type: holepunch.EndHolePunchEvtT, Remote: nb.ID(),
+		Evt: &holepunch.EndHolePunchEvt{Success: false}})
+	if p := na.Path(nb.ID()); p != PathDirect {
+		t.Fatalf("after a failed hole punch the path is %s", p)
+	}
+	punchTracer{na}.Trace(&holepunch.Event{Type: holepunch.EndHolePunchEvtT, Remote: nb.ID(),
+		Evt: &holepunch.EndHolePunchEvt{Success: true}})
+	if p := na.Path(nb.ID()); p != PathHolePunched {
+		t.Fatalf("after a hole punch the path is %s", p)
+	}
+	waitEvent(t, events, func(ev Event) bool { return ev.Type == PathChanged && ev.Path == PathHolePunched })
 }
