@@ -526,3 +526,25 @@ func TestNode_PathHolePunched(t *testing.T) {
 	}
 	waitEvent(t, events, func(ev Event) bool { return ev.Type == PathChanged && ev.Path == PathHolePunched })
 }
+
+// Direct addresses are dialed before any relay, LAN ones included: a
+// device on the same LAN is reached directly whenever that works.
+func TestDirectFirst(t *testing.T) {
+	relayed := ma.StringCast("/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWLRPJAA5o6Hr9J3ToqyHptMTFe9APw2wLcBqRjVsZk3Bw/p2p-circuit")
+	direct := []ma.Multiaddr{ma.StringCast("/ip4/192.168.1.20/tcp/4001"), ma.StringCast("/ip4/192.168.1.20/udp/4001/quic-v1")}
+	ranked := directFirst(append(slices.Clone(direct), relayed))
+	var lastDirect, relay time.Duration
+	for _, r := range ranked {
+		if isCircuit(r.Addr) {
+			relay = r.Delay
+		} else {
+			lastDirect = max(lastDirect, r.Delay)
+		}
+	}
+	if relay < lastDirect+relayDialDelay {
+		t.Fatalf("the relay is dialed %v in, the last direct address %v in", relay, lastDirect)
+	}
+	if only := directFirst([]ma.Multiaddr{relayed}); len(only) != 1 || only[0].Delay != 0 {
+		t.Fatalf("a relay address alone waits %v", only)
+	}
+}
