@@ -125,13 +125,14 @@ func busyPID(b *home.NetworkBusyError) string {
 	return "unknown"
 }
 
-// recordLastSync stores when this device last synced with deviceID.
-func (f *Factory) recordLastSync(ctx context.Context, deviceID string, at time.Time) error {
+// recordLastSync stores when this device last synced with deviceID, and
+// how it reached it.
+func (f *Factory) recordLastSync(ctx context.Context, deviceID string, at time.Time, path tsync.Path) error {
 	h, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
-	return h.RecordSync(ctx, deviceID, at)
+	return h.RecordSync(ctx, deviceID, at, path)
 }
 
 // loadLastSync returns when this device last synced with deviceID, and
@@ -149,7 +150,7 @@ func (f *Factory) loadLastSync(ctx context.Context, deviceID string) (time.Time,
 // session reports a sync after every edit) and the latest at flush.
 type syncRecorder struct {
 	st      trustsync.Store // where refusals are recorded
-	record  func(ctx context.Context, deviceID string, at time.Time) error
+	record  func(ctx context.Context, deviceID string, at time.Time, path tsync.Path) error
 	now     func() time.Time
 	written map[string]time.Time // when each device's record was last written
 	pending map[string]time.Time // syncs not written yet
@@ -157,7 +158,7 @@ type syncRecorder struct {
 
 const recordEvery = 2 * time.Second
 
-func newSyncRecorder(st trustsync.Store, record func(ctx context.Context, deviceID string, at time.Time) error, now func() time.Time) *syncRecorder {
+func newSyncRecorder(st trustsync.Store, record func(ctx context.Context, deviceID string, at time.Time, path tsync.Path) error, now func() time.Time) *syncRecorder {
 	return &syncRecorder{st: st, record: record, now: now, written: map[string]time.Time{}, pending: map[string]time.Time{}}
 }
 
@@ -174,14 +175,14 @@ func (r *syncRecorder) synced(ctx context.Context, deviceID string) error {
 	}
 	delete(r.pending, deviceID)
 	r.written[deviceID] = now
-	return r.record(ctx, deviceID, now)
+	return r.record(ctx, deviceID, now, tsync.PathUnreachable)
 }
 
 // flush writes every sync not written yet.
 func (r *syncRecorder) flush(ctx context.Context) error {
 	var errs []error
 	for id, at := range r.pending {
-		if err := r.record(ctx, id, at); err != nil {
+		if err := r.record(ctx, id, at, tsync.PathUnreachable); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -233,7 +233,7 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 		fmt.Fprintln(e, "To sync from now on, run 'trustsync sync' or 'trustsync serve' on both devices.")
 		return nil
 	}
-	_ = f.recordLastSync(ctx, res.Remote.DeviceID, f.Now())
+	_ = f.recordLastSync(ctx, res.Remote.DeviceID, f.Now(), n.Path(res.Peer))
 	fmt.Fprintln(e, "Synced. From now on, run 'trustsync sync' or 'trustsync serve' on both devices.")
 	// Let the other side see that both hold the same changes before this
 	// device goes offline.

@@ -219,7 +219,7 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 	now := f.Now()
 	for _, p := range rep.Peers {
 		if p.OK && p.Remote.DeviceID != "" {
-			if err := f.recordLastSync(ctx, p.Remote.DeviceID, now); err != nil {
+			if err := f.recordLastSync(ctx, p.Remote.DeviceID, now, p.Path); err != nil {
 				return fmt.Errorf("record the last sync: %w", err)
 			}
 		}

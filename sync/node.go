@@ -139,9 +139,9 @@ type Node struct {
 	book       addrBook // addresses learned in sessions, to be kept in the store
 	closeOnce  stdsync.Once
 	closeErr   error
-	pair       pairState // invitations, joins, farewells, revoked peers: gater.go, pair*.go
+	pair       pairState  // invitations, joins, farewells, revoked peers: gater.go, pair*.go
 	relay      relayState // reservations, hole punches, paths: relay.go
-	events     eventHub  // subscribers, under their own lock: events.go
+	events     eventHub   // subscribers, under their own lock: events.go
 }
 
 // New checks cfg and fills in its defaults. Nothing runs until Start.
@@ -406,15 +406,22 @@ func (n *Node) Addrs() []ma.Multiaddr {
 	if n.host == nil {
 		return nil
 	}
-	ai := peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+	ai := n.AddrInfo()
 	out, _ := peer.AddrInfoToP2pAddrs(&ai)
 	return out
 }
 
 // AddrInfo returns the peer ID and listen addresses, for a partner's
 // [Config.Peers] or [Node.Connect].
+// Addresses through a relay are left out.
 func (n *Node) AddrInfo() peer.AddrInfo {
-	return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+	ai := peer.AddrInfo{ID: n.host.ID()}
+	for _, a := range n.host.Addrs() {
+		if !isCircuit(a) {
+			ai.Addrs = append(ai.Addrs, a)
+		}
+	}
+	return ai
 }
 
 // Host returns the libp2p host.
