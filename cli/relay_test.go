@@ -179,3 +179,38 @@ func TestStatus_ReachedThroughRelay(t *testing.T) {
 		t.Fatalf("status after a hole punched sync:\n%s", out)
 	}
 }
+
+// TestStartNode_NetSwitches: the environment's relay, hole punching and
+// AutoNAT switches and TRUSTSYNC_RELAYS reach the node's configuration.
+func TestStartNode_NetSwitches(t *testing.T) {
+	d := initDevice(t, "Sam", "laptop")
+	// On loopback: the node may dial it, and tests reach nothing else.
+	const relayAddr = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"
+	for _, tc := range []struct {
+		env  map[string]string
+		want func(c tsync.Config) bool
+	}{
+		{map[string]string{}, func(c tsync.Config) bool { return !c.NoRelay && !c.NoHolePunch && !c.NoAutoNAT && len(c.Relays) == 0 }},
+		{map[string]string{"TRUSTSYNC_RELAY": "off", "TRUSTSYNC_HOLEPUNCH": "off", "TRUSTSYNC_AUTONAT": "off"},
+			func(c tsync.Config) bool { return c.NoRelay && c.NoHolePunch && c.NoAutoNAT }},
+		{map[string]string{"TRUSTSYNC_RELAYS": relayAddr},
+			func(c tsync.Config) bool {
+				return len(c.Relays) == 1 && c.Relays[0].ID.String() == "12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"
+			}},
+	} {
+		f, _, _ := testFactory(d)
+		f.HomeFlag = d.home
+		f.Getenv = func(k string) string { return tc.env[k] }
+		var got tsync.Config
+		n, err := f.StartNode(context.Background(), NodeOptions{Configure: func(c *tsync.Config) { got = *c }})
+		if err != nil {
+			f.Close()
+			t.Fatal(err)
+		}
+		n.Close()
+		f.Close()
+		if !tc.want(got) {
+			t.Errorf("with %v the node got NoRelay=%v NoHolePunch=%v NoAutoNAT=%v Relays=%v", tc.env, got.NoRelay, got.NoHolePunch, got.NoAutoNAT, got.Relays)
+		}
+	}
+}
