@@ -402,6 +402,47 @@ func TestCover_SetAsideChangesNotStoredWithoutSignature(t *testing.T) {
 	}
 }
 
+// A partner's change set aside without a signature this device still
+// holds (here none came with it) is not refused for good when the change
+// it waits for arrives: the refusal says it is sent again, is not counted
+// against the partner's device, and the next sync takes the change in.
+func TestCover_SetAsideChangeWithoutSignatureSentAgain(t *testing.T) {
+	ctx := context.Background()
+	alex, sam := rulesPair(t)
+	must[string](t)(sam.AddBoundary(ctx, "base"))
+	exchange(t, sam, alex, BoundariesDoc)
+	base := must[automerge.ChangeHash](t)(automerge.NewChangeHash(must[[]string](t)(sam.Heads(ctx, BoundariesDoc))[0]))
+	for i := range 3 {
+		must[string](t)(sam.AddBoundary(ctx, fmt.Sprint("later ", i)))
+	}
+	ds := sam.docState(BoundariesDoc)
+	ds.mu.Lock()
+	chs, err := ds.doc.Changes(base)
+	heads := ds.doc.Heads()
+	ds.mu.Unlock()
+	noErr(t, err)
+	pa, samDev := alex.Peer(sam.Self().DeviceID), sam.Self().DeviceID
+	if rec := must[Received](t)(pa.ReceiveMessage(ctx, BoundariesDoc, wrapSigned(syncMessage(heads, nil, chs[1], chs[2]), nil))); rec.Changes != 0 {
+		t.Fatalf("%d changes taken in before their dependency", rec.Changes)
+	}
+	dep := chs[0].Hash()
+	_, err = pa.ReceiveMessage(ctx, BoundariesDoc, wrapSigned(syncMessage(heads, nil, chs[0]), map[automerge.ChangeHash][]byte{dep: signedBy(keyOf(t, sam), BoundariesDoc, dep)}))
+	var re *RefusedChangeError
+	if !errors.As(err, &re) || !re.Resend || re.Unknown {
+		t.Fatalf("taking in the dependency released changes no signature covers: %v, want a refusal to be sent again", err)
+	}
+	if r := must[map[string]Refusal](t)(alex.Refusals(ctx, []string{samDev}))[samDev]; r.Count != 0 || !r.Pending {
+		t.Fatalf("Alex's device recorded %+v, want a pending refusal, not counted", r)
+	}
+	syncUntilQuiet(t, alex, sam, BoundariesDoc)
+	if got := len(must[[]trustsync.Boundary](t)(alex.Boundaries(ctx, ListOptions{}))); got != 4 {
+		t.Fatalf("Alex sees %d boundaries after the next sync, want 4", got)
+	}
+	if r := must[map[string]Refusal](t)(alex.Refusals(ctx, []string{samDev}))[samDev]; r.Count != 0 {
+		t.Fatalf("Alex's device counts %d refused changes from Sam's, want 0", r.Count)
+	}
+}
+
 // threeDevices returns Alex's phone and laptop and Sam's phone, paired:
 // each knows the others' keys and members.
 func threeDevices(t *testing.T) (phone, laptop, sam *Space) {
