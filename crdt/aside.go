@@ -21,7 +21,7 @@ import (
 // missing dependency alone, and taking it in released them, uncovered: the
 // same changes were refused at every session, for good. So every saved
 // document is cut after its document chunk (saveApplied), and a stored
-// snapshot written before that is read the same way (appliedOnly): what
+// snapshot written before that is read the same way (chunkDoc): what
 // is set aside stays in memory only, and a peer sends it again, with its
 // signature, when it is still missing.
 
