@@ -310,6 +310,139 @@ func TestCover_EarlySignatureCoversLaterArrivals(t *testing.T) {
 	}
 }
 
+// Changes set aside until their dependency arrives are never stored
+// without the signature that covers them. Alex's device sets aside two of
+// Sam's changes (their dependency is missing), compacts the document, and
+// restarts: the signature kept in memory is gone. When the dependency then
+// arrives alone, as Sam's device answers a request for it, it must be
+// taken in, and the two changes must arrive again with their signature.
+// Before, the compaction stored them, the restart set them aside again
+// with nothing to cover them, and taking in the dependency refused them,
+// at every session, for good. A snapshot stored that way by an earlier
+// version is read without them.
+func TestCover_SetAsideChangesNotStoredWithoutSignature(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// compact stores Alex's document as one snapshot, holding the
+		// two changes set aside.
+		compact func(t *testing.T, alex *Space)
+	}{
+		{"compacted by a write", func(t *testing.T, alex *Space) {
+			alex.compactAfter = 1
+			must[string](t)(alex.AddBoundary(context.Background(), "Alex's own, meanwhile"))
+		}},
+		{"compacted by an earlier version", func(t *testing.T, alex *Space) {
+			must[string](t)(alex.AddBoundary(context.Background(), "Alex's own, meanwhile"))
+			ds := alex.docState(BoundariesDoc)
+			ds.mu.Lock()
+			defer ds.mu.Unlock()
+			noErr(t, alex.st.Update(context.Background(), func(tx trustsync.Tx) error {
+				_, err := tx.Compact(BoundariesDoc, ds.doc.Save(), ds.seq)
+				return err
+			}))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := store.NewMemory()
+			alex, sam := rulesPairOn(t, st, Options{})
+			must[string](t)(sam.AddBoundary(ctx, "base"))
+			exchange(t, sam, alex, BoundariesDoc)
+			base := must[automerge.ChangeHash](t)(automerge.NewChangeHash(must[[]string](t)(sam.Heads(ctx, BoundariesDoc))[0]))
+			for i := range 3 {
+				must[string](t)(sam.AddBoundary(ctx, fmt.Sprint("later ", i)))
+			}
+			ds := sam.docState(BoundariesDoc)
+			ds.mu.Lock()
+			chs, err := ds.doc.Changes(base)
+			heads := ds.doc.Heads()
+			ds.mu.Unlock()
+			noErr(t, err)
+			if len(chs) != 3 {
+				t.Fatalf("%d new changes, want 3", len(chs))
+			}
+			samKey := keyOf(t, sam)
+			tip := chs[2].Hash()
+			// The last two, with the signature of the last: set aside.
+			first := wrapSigned(syncMessage(heads, nil, chs[1], chs[2]), map[automerge.ChangeHash][]byte{tip: signedBy(samKey, BoundariesDoc, tip)})
+			if rec := must[Received](t)(alex.Peer(sam.Self().DeviceID).ReceiveMessage(ctx, BoundariesDoc, first)); rec.Changes != 0 {
+				t.Fatalf("%d changes taken in before their dependency", rec.Changes)
+			}
+			tc.compact(t, alex)
+			noErr(t, alex.st.View(ctx, func(tx trustsync.ReadTx) error {
+				chunks, err := tx.Chunks(BoundariesDoc, 0)
+				if err == nil && (len(chunks) != 1 || !chunks[0].Snapshot) {
+					t.Fatalf("Alex's document is stored as %d chunks, want one snapshot", len(chunks))
+				}
+				return err
+			}))
+
+			// Alex's device restarts.
+			noErr(t, alex.Close())
+			alex = must[*Space](t)(Open(ctx, st, Options{}))
+			t.Cleanup(func() { alex.Close() })
+
+			// The dependency arrives alone, signed.
+			dep := chs[0].Hash()
+			second := wrapSigned(syncMessage(heads, nil, chs[0]), map[automerge.ChangeHash][]byte{dep: signedBy(samKey, BoundariesDoc, dep)})
+			if _, err := alex.Peer(sam.Self().DeviceID).ReceiveMessage(ctx, BoundariesDoc, second); err != nil {
+				t.Fatalf("the dependency alone, signed: %v", err)
+			}
+			syncUntilQuiet(t, alex, sam, BoundariesDoc)
+			if a, s := must[[]string](t)(alex.Heads(ctx, BoundariesDoc)), must[[]string](t)(sam.Heads(ctx, BoundariesDoc)); !slices.Equal(a, s) {
+				t.Fatalf("heads differ after the sync: %v and %v", a, s)
+			}
+			if got := len(must[[]trustsync.Boundary](t)(alex.Boundaries(ctx, ListOptions{}))); got != 5 {
+				t.Fatalf("Alex sees %d boundaries, want 5", got)
+			}
+			if r := must[map[string]Refusal](t)(alex.Refusals(ctx, []string{sam.Self().DeviceID})); len(r) != 0 {
+				t.Fatalf("Alex's device recorded refusals: %+v", r)
+			}
+		})
+	}
+}
+
+// A partner's change set aside without a signature this device still
+// holds (here none came with it) is not refused for good when the change
+// it waits for arrives: the refusal says it is sent again, is not counted
+// against the partner's device, and the next sync takes the change in.
+func TestCover_SetAsideChangeWithoutSignatureSentAgain(t *testing.T) {
+	ctx := context.Background()
+	alex, sam := rulesPair(t)
+	must[string](t)(sam.AddBoundary(ctx, "base"))
+	exchange(t, sam, alex, BoundariesDoc)
+	base := must[automerge.ChangeHash](t)(automerge.NewChangeHash(must[[]string](t)(sam.Heads(ctx, BoundariesDoc))[0]))
+	for i := range 3 {
+		must[string](t)(sam.AddBoundary(ctx, fmt.Sprint("later ", i)))
+	}
+	ds := sam.docState(BoundariesDoc)
+	ds.mu.Lock()
+	chs, err := ds.doc.Changes(base)
+	heads := ds.doc.Heads()
+	ds.mu.Unlock()
+	noErr(t, err)
+	pa, samDev := alex.Peer(sam.Self().DeviceID), sam.Self().DeviceID
+	if rec := must[Received](t)(pa.ReceiveMessage(ctx, BoundariesDoc, wrapSigned(syncMessage(heads, nil, chs[1], chs[2]), nil))); rec.Changes != 0 {
+		t.Fatalf("%d changes taken in before their dependency", rec.Changes)
+	}
+	dep := chs[0].Hash()
+	_, err = pa.ReceiveMessage(ctx, BoundariesDoc, wrapSigned(syncMessage(heads, nil, chs[0]), map[automerge.ChangeHash][]byte{dep: signedBy(keyOf(t, sam), BoundariesDoc, dep)}))
+	var re *RefusedChangeError
+	if !errors.As(err, &re) || !re.Resend || re.Unknown {
+		t.Fatalf("taking in the dependency released changes no signature covers: %v, want a refusal to be sent again", err)
+	}
+	if r := must[map[string]Refusal](t)(alex.Refusals(ctx, []string{samDev}))[samDev]; r.Count != 0 || !r.Pending {
+		t.Fatalf("Alex's device recorded %+v, want a pending refusal, not counted", r)
+	}
+	syncUntilQuiet(t, alex, sam, BoundariesDoc)
+	if got := len(must[[]trustsync.Boundary](t)(alex.Boundaries(ctx, ListOptions{}))); got != 4 {
+		t.Fatalf("Alex sees %d boundaries after the next sync, want 4", got)
+	}
+	if r := must[map[string]Refusal](t)(alex.Refusals(ctx, []string{samDev}))[samDev]; r.Count != 0 {
+		t.Fatalf("Alex's device counts %d refused changes from Sam's, want 0", r.Count)
+	}
+}
+
 // threeDevices returns Alex's phone and laptop and Sam's phone, paired:
 // each knows the others' keys and members.
 func threeDevices(t *testing.T) (phone, laptop, sam *Space) {

@@ -249,7 +249,7 @@ func (s *Space) importTx(ctx context.Context, tx trustsync.Tx, self Identity, ds
 	if err := loadInto(s.mem, ds.doc, data); err != nil {
 		return Received{}, fmt.Errorf("import %q: %w", ds.id, err)
 	}
-	rec, err := s.absorb(tx, self, ds, old, sigs)
+	rec, err := s.absorb(tx, self, ds, old, sigs, nil)
 	if err != nil || restored == 0 {
 		return rec, err
 	}
@@ -346,8 +346,10 @@ func (s *Space) undecodable(doc string, chunks []trustsync.Chunk) ([]int64, erro
 
 // absorb stores the changes that arrived in ds.doc since the heads old (from
 // a peer): a chunk, history entries and the view rows of the items their
-// operations touch. ds.mu must be held, inside an Update.
-func (s *Space) absorb(tx trustsync.Tx, self Identity, ds *docState, old []automerge.ChangeHash, sigs map[automerge.ChangeHash][]byte) (Received, error) {
+// operations touch. carried lists the changes the peer's bytes held (nil:
+// all of them; the others were set aside earlier, see verifyReceived).
+// ds.mu must be held, inside an Update.
+func (s *Space) absorb(tx trustsync.Tx, self Identity, ds *docState, old []automerge.ChangeHash, sigs map[automerge.ChangeHash][]byte, carried map[automerge.ChangeHash]bool) (Received, error) {
 	rec := Received{Doc: ds.id}
 	if equalHeads(old, ds.doc.Heads()) {
 		ds.keepEarly(sigs, nil)
@@ -357,7 +359,7 @@ func (s *Space) absorb(tx trustsync.Tx, self Identity, ds *docState, old []autom
 	if err != nil {
 		return rec, err
 	}
-	rc, err := s.verifyReceived(tx, self, ds, chs, sigs)
+	rc, err := s.verifyReceived(tx, self, ds, chs, sigs, carried)
 	if err != nil {
 		return rec, err
 	}

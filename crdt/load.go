@@ -130,7 +130,7 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 		if err := s.vetStored(ds.id, nil, chunks); err != nil {
 			return 0, err
 		}
-		d, err := loadDoc(s.mem, chunks[0].Data)
+		d, err := loadDoc(s.mem, chunkDoc(chunks[0]))
 		if err != nil {
 			return 0, chunkDamaged(chunks[0], err)
 		}
@@ -138,7 +138,7 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 			return 0, err
 		}
 		for _, c := range chunks[1:] {
-			if err := loadInto(s.mem, d, c.Data); err != nil {
+			if err := loadInto(s.mem, d, chunkDoc(c)); err != nil {
 				return 0, chunkDamaged(c, err)
 			}
 		}
@@ -158,7 +158,7 @@ func (s *Space) catchUp(tx trustsync.ReadTx, ds *docState, create bool) (int, er
 		return 0, err
 	}
 	for _, c := range chunks {
-		if err := loadInto(s.mem, ds.doc, c.Data); err != nil {
+		if err := loadInto(s.mem, ds.doc, chunkDoc(c)); err != nil {
 			return 0, chunkDamaged(c, err)
 		}
 		ds.note(c)

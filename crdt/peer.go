@@ -239,12 +239,12 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 	// What the message could cost is known from its bytes: a change with
 	// too many operations is refused here, in microseconds, before the
 	// sandbox child spends memory and time applying it.
-	changes, err := precheckMessage(doc, msg)
+	carried, err := precheckMessage(doc, msg)
 	if err != nil {
 		p.s.noteRefusal(ctx, p.device, err)
 		return Received{}, fmt.Errorf("sync %q: %w", doc, err)
 	}
-	if changes == 0 {
+	if carried != nil && len(carried) == 0 {
 		return p.receiveAck(ctx, doc, msg, sigs)
 	}
 	stagetrace.Mark("receive")
@@ -259,7 +259,7 @@ func (p *Peer) ReceiveMessage(ctx context.Context, doc string, msg []byte) (Rece
 		if err != nil {
 			return err
 		}
-		if rec, err = p.s.absorb(tx, p.s.Self(), ds, old, sigs); err != nil {
+		if rec, err = p.s.absorb(tx, p.s.Self(), ds, old, sigs, carried); err != nil {
 			return err
 		}
 		stagetrace.Mark("absorbed")
@@ -380,18 +380,22 @@ func (p *Peer) Reset() {
 // refuses one that breaks a limit on receipt (crdt/limits.go): too many
 // changes, or a change with too many operations or too large a value.
 // Bytes it cannot read are left to the sandbox child, which decides.
-// It returns how many changes the message carries, -1 when it cannot read
-// them.
-func precheckMessage(doc string, msg []byte) (int, error) {
+// It returns the changes the message carries (an empty, non-nil set for
+// none), nil when it cannot read them.
+func precheckMessage(doc string, msg []byte) (map[automerge.ChangeHash]bool, error) {
 	sm, err := amwire.ParseSyncMessage(msg, amwire.Limits{MaxOps: MaxChangeOps, OpsPerChange: true,
 		MaxChanges: MaxReceivedChanges, MaxValueBytes: MaxValueBytes, MaxDecompressed: 256 << 20})
 	if err == nil {
-		return len(sm.Changes), nil
+		carried := make(map[automerge.ChangeHash]bool, len(sm.Changes))
+		for _, c := range sm.Changes {
+			carried[automerge.ChangeHash(c.Hash)] = true
+		}
+		return carried, nil
 	}
 	if !errors.Is(err, amwire.ErrLimit) {
-		return -1, nil
+		return nil, nil
 	}
-	return -1, &RefusedChangeError{Doc: doc, Reason: fmt.Sprintf("it is larger than a change may be (%v)", err)}
+	return nil, &RefusedChangeError{Doc: doc, Reason: fmt.Sprintf("it is larger than a change may be (%v)", err)}
 }
 
 // receiveAck is ReceiveMessage for a message that carries no changes (the

@@ -19,7 +19,7 @@ type Refusal struct {
 	Reason  string    `json:"reason"`  // the last one's reason
 	Count   int       `json:"count"`   // changes refused from this device
 	At      time.Time `json:"at"`      // when the last was refused
-	Pending bool      `json:"pending"` // the last waits for a device's certificate; sent again later
+	Pending bool      `json:"pending"` // the last waits for a device's certificate, or its signature; sent again later
 }
 
 const refusalMeta = "trust/refused/"
@@ -32,9 +32,13 @@ func (s *Space) noteRefusal(ctx context.Context, from string, err error) {
 	if !errors.As(err, &re) || from == "" {
 		return
 	}
-	if re.Unknown {
+	pending := re.Unknown || re.Resend
+	switch {
+	case re.Unknown:
 		s.log.Info("a change waits for its device's certificate", "from", from, "doc", re.Doc, "author", re.Author)
-	} else {
+	case re.Resend:
+		s.log.Info("a change set aside earlier lost its signature; it is sent again", "from", from, "doc", re.Doc, "author", re.Author)
+	default:
 		s.log.Warn("refused a change", "from", from, "doc", re.Doc, "author", re.Author, "reason", re.Reason)
 	}
 	uerr := s.st.Update(context.WithoutCancel(ctx), func(tx trustsync.Tx) error {
@@ -42,10 +46,10 @@ func (s *Space) noteRefusal(ctx context.Context, from string, err error) {
 		if b, err := tx.Get(refusalMeta + from); err == nil {
 			_ = json.Unmarshal(b, &r)
 		}
-		if !re.Unknown {
+		if !pending {
 			r.Count++
 		}
-		r.From, r.Author, r.Doc, r.Reason, r.At, r.Pending = from, re.Author, re.Doc, re.Reason, time.Now().UTC(), re.Unknown
+		r.From, r.Author, r.Doc, r.Reason, r.At, r.Pending = from, re.Author, re.Doc, re.Reason, time.Now().UTC(), pending
 		b, err := json.Marshal(r)
 		if err != nil {
 			return err

@@ -22,6 +22,13 @@ type RefusedChangeError struct {
 	// change still on its way. The same change is accepted once the space
 	// document has synced; a session tries again then.
 	Unknown bool
+	// Resend is set when the change lacking a covering signature did not
+	// come in the refused sync message: Automerge had set it aside earlier
+	// until a change it depends on arrived, and the signature that came
+	// with it is no longer at hand. Nothing of it is kept (the document is
+	// read again from the store, which never holds set-aside changes), so
+	// the sender sends it again, with its signature, at the next sync.
+	Resend bool
 }
 
 func (e *RefusedChangeError) Error() string {
@@ -40,8 +47,9 @@ func (e *RefusedChangeError) Unwrap() error { return trustsync.ErrForged }
 // for changes Automerge set aside until their dependencies arrived. It
 // stores the signatures it checked, for passing them on. Then each signed
 // change must keep the write rules (rules.go); what is recorded of the
-// changes comes back as a receipt (receipt.go).
-func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs []*automerge.Change, sigs map[automerge.ChangeHash][]byte) (*receipt, error) {
+// changes comes back as a receipt (receipt.go). carried lists the changes
+// the peer's bytes held, nil for all (see RefusedChangeError.Resend).
+func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs []*automerge.Change, sigs map[automerge.ChangeHash][]byte, carried map[automerge.ChangeHash]bool) (*receipt, error) {
 	var root *automerge.Map
 	if ds.id == SpaceDoc {
 		root = ds.doc.RootMap()
@@ -58,7 +66,7 @@ func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs
 	}
 	legacy := map[automerge.ChangeHash]bool{}
 	if checkSignatures {
-		if legacy, err = s.checkCoverage(tx, ds, t, chs, sigs); err != nil {
+		if legacy, err = s.checkCoverage(tx, ds, t, chs, sigs, carried); err != nil {
 			return nil, err
 		}
 	}
@@ -70,7 +78,7 @@ func (s *Space) verifyReceived(tx trustsync.Tx, self Identity, ds *docState, chs
 // checkCoverage checks the signatures of the new changes chs and that they
 // cover every one (see verifyReceived), stores them, and returns the
 // unsigned changes from before signing that a seal covers.
-func (s *Space) checkCoverage(tx trustsync.Tx, ds *docState, t *trust, chs []*automerge.Change, sigs map[automerge.ChangeHash][]byte) (map[automerge.ChangeHash]bool, error) {
+func (s *Space) checkCoverage(tx trustsync.Tx, ds *docState, t *trust, chs []*automerge.Change, sigs map[automerge.ChangeHash][]byte, carried map[automerge.ChangeHash]bool) (map[automerge.ChangeHash]bool, error) {
 	cs := newChangeSet(chs)
 	refuse := func(i int, why string) *RefusedChangeError {
 		return &RefusedChangeError{Doc: ds.id, Change: cs.hash[i].String(), Author: cs.actor[i], Reason: why}
@@ -110,7 +118,12 @@ func (s *Space) checkCoverage(tx trustsync.Tx, ds *docState, t *trust, chs []*au
 			sealed = legacyCovered(ds, t)
 		}
 		if !sealed[cs.hash[i]] {
-			return nil, refuse(i, "no signature of its device covers it")
+			err := refuse(i, "no signature of its device covers it")
+			// A partner's change set aside earlier, whose signature
+			// this device no longer holds: not the sender's doing. (A
+			// device never sets aside a change of its own honestly.)
+			err.Resend = carried != nil && !carried[cs.hash[i]] && cs.actor[i] != t.self.DeviceID
+			return nil, err
 		}
 		legacy[cs.hash[i]] = true
 	}

@@ -52,7 +52,7 @@ func wholeSmaller(ds *docState, msg []byte) bool {
 	if len(msg) < wholeMinBytes {
 		return false
 	}
-	data := ds.doc.Save()
+	data := saveApplied(ds.doc)
 	if len(data) >= deflatedSize(msg) {
 		return false
 	}
@@ -76,7 +76,7 @@ func (ds *docState) save() []byte {
 	if w != nil && w.gen == ds.gen && slices.Equal(w.heads, ds.doc.Heads()) {
 		return w.data
 	}
-	return ds.doc.Save()
+	return saveApplied(ds.doc)
 }
 
 // deflatedSize returns the length of b compressed as the session

@@ -189,7 +189,7 @@ func (s *Space) maybeCompact(tx trustsync.Tx, ds *docState) error {
 	if !s.needsCompact(ds) {
 		return nil
 	}
-	snap := ds.doc.Save()
+	snap := saveApplied(ds.doc)
 	seq, err := tx.Compact(ds.id, snap, ds.seq)
 	if err != nil {
 		return fmt.Errorf("compact %q: %w", ds.id, err)

@@ -93,6 +93,12 @@ func (p *proto) notApplied(ctx context.Context, doc, what string, err error) (le
 		// yet: not a refusal. The session ends and the next one, which
 		// sends the space document first, takes it in.
 		return false, fmt.Errorf("%s: %w", what, errPending)
+	case resent(err):
+		// A change set aside earlier lost its signature on this side:
+		// not a refusal either. This device forgot it; the session ends
+		// and the next one, starting over on both sides, sends it again
+		// with its signature.
+		return false, fmt.Errorf("%s: %w", what, errResend)
 	case errors.Is(err, trustsync.ErrForged):
 		p.theirDocs[doc] = true
 		return true, p.refuseDoc(doc, err)
@@ -116,6 +122,13 @@ func forkedDoc(err error) bool {
 func pendingDevice(err error) bool {
 	var re *crdt.RefusedChangeError
 	return errors.As(err, &re) && re.Unknown
+}
+
+// resent reports whether err refused a change only because the signature
+// that came with it, earlier, is no longer at hand on this device.
+func resent(err error) bool {
+	var re *crdt.RefusedChangeError
+	return errors.As(err, &re) && re.Resend
 }
 
 // refuseDoc leaves doc out of the rest of the session: the peer sent a

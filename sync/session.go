@@ -565,6 +565,11 @@ const binaryLenMax = 10
 // way); the next session starts with the space document.
 var errPending = errors.New("a change comes from a device whose certificate has not arrived yet; syncing again")
 
+// errResend ends a session that took in a change whose covering signature
+// this device had received with it earlier and no longer holds; the next
+// session sends it again, with its signature.
+var errResend = errors.New("a change arrived earlier without the change it depends on, and its signature is no longer at hand; syncing again")
+
 type countingReader struct {
 	r io.Reader
 	n *atomic.Int64
