@@ -320,6 +320,23 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 	n.mu.Unlock()
 	dctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 	err := n.connect(dctx, id)
+	var unreachable *UnreachableError
+	if errors.As(err, &unreachable) && dctx.Err() == nil {
+		// libp2p joins a dial to a dial of the same device already under
+		// way (the dial loop's, begun a moment before the device came
+		// up) and may answer with that dial's failure: dial once more,
+		// on a dial of its own.
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-dctx.Done():
+		}
+		n.mu.Lock()
+		n.resetDialLocked(id)
+		n.mu.Unlock()
+		if dctx.Err() == nil {
+			err = n.connect(dctx, id)
+		}
+	}
 	cancel()
 	if err != nil {
 		pr.Err = err
