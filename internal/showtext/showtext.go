@@ -112,4 +112,3 @@ func When(now, t time.Time) string {
 	}
 	return t.Local().Format("2 Jan 2006")
 }
-
