@@ -131,7 +131,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true,
 		SameSite: http.SameSiteStrictMode,
 	})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	// ?next= may name a page of the site to land on; nothing else.
+	to := "/"
+	if next := r.URL.Query().Get("next"); next != "" && pageAt(next).Path == next {
+		to = next
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 // view is what every page template gets.
