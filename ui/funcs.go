@@ -44,7 +44,7 @@ var funcs = template.FuncMap{
 		}
 		return showtext.Escape(p.Name)
 	},
-	"short": shortID,
+	"short": showtext.ShortID,
 	"moods": func() []trustsync.Mood { return []trustsync.Mood{1, 2, 3, 4, 5} },
 	"progress": func(g trustsync.Goal) string {
 		done := 0
