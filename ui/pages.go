@@ -236,6 +236,7 @@ func agreementWords(as []trustsync.Agreement, members []trustsync.Member, self s
 }
 
 type goalsData struct {
+	Self     crdt.Identity
 	Current  []trustsync.Goal
 	Archived []trustsync.Goal
 }
@@ -245,7 +246,7 @@ func loadGoals(ctx context.Context, s *Server, d *device) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &goalsData{}
+	out := &goalsData{Self: d.sp.Self()}
 	for _, g := range gs {
 		if g.Archived {
 			out.Archived = append(out.Archived, g)
