@@ -39,6 +39,10 @@ var actions = map[string]action{
 		_, err := d.sp.AddGoal(ctx, need(f, "title"), strings.TrimSpace(f.Get("why")))
 		return "goal", err
 	}},
+	"/goals/edit": {Page: "/goals", Do: func(ctx context.Context, s *Server, d *device, f url.Values) (string, error) {
+		title, why := strings.TrimSpace(f.Get("title")), strings.TrimSpace(f.Get("why"))
+		return "goal-edited", d.sp.EditGoal(ctx, f.Get("id"), crdt.GoalEdit{Title: &title, Why: &why})
+	}},
 	"/goals/step": {Page: "/goals", Do: func(ctx context.Context, s *Server, d *device, f url.Values) (string, error) {
 		_, err := d.sp.AddStep(ctx, f.Get("goal"), need(f, "text"))
 		return "step", err

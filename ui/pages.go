@@ -78,6 +78,7 @@ var doneWords = map[string]string{
 	"restored":       "Restored.",
 	"goal":           "Goal added.",
 	"step":           "Step added.",
+	"goal-edited":    "Goal saved.",
 	"done":           "Marked done. Well done, both of you.",
 	"checkin":        "Thank you for checking in. Your partner will see it after your next sync.",
 	"acked":          "Acknowledged.",
@@ -432,7 +433,8 @@ func loadJournal(ctx context.Context, s *Server, d *device) (any, error) {
 type devicesData struct {
 	Self      crdt.Identity
 	Members   []trustsync.Member
-	Online    map[string]bool // by peer ID
+	Online    map[string]bool      // by peer ID
+	LastSync  map[string]time.Time // by device ID, when this device last synced with it
 	HasNode   bool
 	Encrypted bool
 }
@@ -442,7 +444,14 @@ func loadDevices(ctx context.Context, s *Server, d *device) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &devicesData{Self: d.sp.Self(), Members: ms, Online: map[string]bool{}, HasNode: d.node != nil, Encrypted: d.h.Encrypted()}
+	out := &devicesData{Self: d.sp.Self(), Members: ms, Online: map[string]bool{}, LastSync: map[string]time.Time{}, HasNode: d.node != nil, Encrypted: d.h.Encrypted()}
+	for _, m := range ms {
+		for _, dv := range m.Devices {
+			if at, ok, err := d.h.LastSync(ctx, dv.ID); err == nil && ok {
+				out.LastSync[dv.ID] = at
+			}
+		}
+	}
 	if d.node != nil {
 		for _, id := range d.node.Online() {
 			out.Online[id.String()] = true

@@ -316,6 +316,17 @@ func TestServer_Refusals(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("post with this page as Referer: %s, want 303", resp.Status)
 	}
+	// The secret may land on a page of the site, and nowhere else.
+	for next, want := range map[string]string{"/goals": "/goals", "http://evil.example/": "/", "//evil.example": "/", "/no-such-page": "/"} {
+		resp, err := stranger.Get(s.URL() + "&next=" + url.QueryEscape(next))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != want {
+			t.Errorf("login with next=%s: %s to %q, want 303 to %q", next, resp.Status, got, want)
+		}
+	}
 	// localhost names the server as well as 127.0.0.1 does.
 	req, _ = http.NewRequest("GET", base+"/boundaries", nil)
 	req.Host = "localhost:" + port(s)
@@ -648,15 +659,19 @@ func TestServer_PracticeFlows(t *testing.T) {
 	c.do("/goals/add", url.Values{"title": {"Weekly walks"}, "why": {"Time to talk"}}, "/goals")
 	gs, _ := sp.Goals(ctx, crdt.ListOptions{})
 	body := c.do("/goals/step", url.Values{"goal": {gs[0].ID}, "text": {"Pick a route"}}, "/goals")
-	if !strings.Contains(body, "0 of 1 steps done") {
+	if !strings.Contains(body, "0 of 1 step done") {
 		t.Errorf("goal progress:\n%s", body)
 	}
 	gs, _ = sp.Goals(ctx, crdt.ListOptions{})
 	body = c.do("/goals/done", url.Values{"id": {gs[0].Steps[0].ID}}, "/goals")
-	if !strings.Contains(body, "every step done") {
+	if !strings.Contains(body, "Every step done") {
 		t.Errorf("goal progress after the step:\n%s", body)
 	}
 
+	body = c.do("/goals/edit", url.Values{"id": {gs[0].ID}, "title": {"Walks every Sunday"}, "why": {"Time to talk"}}, "/goals")
+	if !strings.Contains(body, "Walks every Sunday") || !strings.Contains(body, "Goal saved.") {
+		t.Errorf("edited goal:\n%s", body)
+	}
 	c.do("/commitments/add", url.Values{"text": {"I call if I am late"}}, "/commitments")
 	cs, _ := sp.Commitments(ctx)
 	code, _, _ := c.post("/commitments/record", url.Values{"id": {cs[0].ID}})
