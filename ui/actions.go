@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
@@ -247,6 +248,10 @@ var actions = map[string]action{
 		if d.node == nil {
 			return "", inputf("This page runs without a node: unpair with 'trustsync unpair'.")
 		}
+		// Telling the device waits for it at most this long; it is told
+		// later otherwise.
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
 		_, err := d.node.Unpair(ctx, f.Get("id"))
 		return "unpaired", err
 	}},
