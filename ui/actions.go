@@ -28,7 +28,10 @@ var actions = map[string]action{
 		if !f.Has("seen") {
 			return "", inputf("Agree from the page, to the words it shows.")
 		}
-		return "agreed", d.sp.AgreeBoundaryText(ctx, f.Get("id"), f.Get("seen"))
+		// A browser sends every line break of a form as CRLF; the words
+		// are stored with LF (the library turns CRLF into LF on write).
+		seen := strings.ReplaceAll(f.Get("seen"), "\r\n", "\n")
+		return "agreed", d.sp.AgreeBoundaryText(ctx, f.Get("id"), seen)
 	}},
 	"/boundaries/archive": {Page: "/boundaries", Do: func(ctx context.Context, s *Server, d *device, f url.Values) (string, error) {
 		return "archived", d.sp.ArchiveBoundary(ctx, f.Get("id"))

@@ -88,8 +88,12 @@ func (s *Server) closeHome() error {
 		return nil
 	}
 	var errs []error
-	if d.journal != nil {
-		errs = append(errs, d.journal.Close())
+	s.mu.Lock()
+	j := d.journal
+	d.journal = nil
+	s.mu.Unlock()
+	if j != nil {
+		errs = append(errs, j.Close())
 	}
 	if d.stop != nil {
 		errs = append(errs, d.stop())

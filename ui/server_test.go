@@ -574,6 +574,17 @@ func TestServer_BoundaryFlow(t *testing.T) {
 		t.Fatalf("after both agreed:\n%s", body)
 	}
 
+	// Words over several lines come back from a browser with CRLF line
+	// breaks: they are the words shown all the same.
+	c.do("/boundaries/propose", url.Values{"text": {"I tell you where I am.\nI answer when you call."}}, "/boundaries")
+	bs, err = s.current().sp.Boundaries(ctx, crdt.ListOptions{})
+	must(t, err)
+	for _, b := range bs {
+		if strings.Contains(b.Text, "\n") {
+			c.do("/boundaries/agree", url.Values{"id": {b.ID}, "seen": {"I tell you where I am.\r\nI answer when you call."}}, "/boundaries")
+		}
+	}
+
 	// Edit, archive, restore.
 	code, body, _ = c.post("/boundaries/edit", url.Values{"id": {id}, "text": {"bad \u202e words"}})
 	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "bad \u202e words</textarea>") {
@@ -863,5 +874,31 @@ func TestServer_LiveUpdates(t *testing.T) {
 		if strings.Contains(d, "moments") || d == "all" {
 			break
 		}
+	}
+}
+
+func TestServer_PassphraseGivenAtStart(t *testing.T) {
+	k := keeper(t)
+	dir := newHome(t, "Alex", true, k)
+	s, err := New(Options{Dir: dir, Home: home.Options{Keeper: k, Passphrase: []byte(pass)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := login(t, s)
+	if _, body := c.get("/"); !strings.Contains(body, "<nav") {
+		t.Fatalf("a home opened by the passphrase given shows:\n%s", body)
+	}
+	// A wrong one fails the start with the home's error.
+	s2, err := New(Options{Dir: dir, Home: home.Options{Keeper: k, Passphrase: []byte("not the passphrase")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s2.Start(context.Background()); !errors.Is(err, home.ErrWrongPassphrase) {
+		t.Fatalf("start with a wrong passphrase: %v", err)
 	}
 }
