@@ -433,8 +433,7 @@ func loadJournal(ctx context.Context, s *Server, d *device) (any, error) {
 type devicesData struct {
 	Self      crdt.Identity
 	Members   []trustsync.Member
-	Online    map[string]bool      // by peer ID
-	LastSync  map[string]time.Time // by device ID, when this device last synced with it
+	Online    map[string]bool // by peer ID
 	HasNode   bool
 	Encrypted bool
 }
@@ -444,14 +443,7 @@ func loadDevices(ctx context.Context, s *Server, d *device) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &devicesData{Self: d.sp.Self(), Members: ms, Online: map[string]bool{}, LastSync: map[string]time.Time{}, HasNode: d.node != nil, Encrypted: d.h.Encrypted()}
-	for _, m := range ms {
-		for _, dv := range m.Devices {
-			if at, ok, err := d.h.LastSync(ctx, dv.ID); err == nil && ok {
-				out.LastSync[dv.ID] = at
-			}
-		}
-	}
+	out := &devicesData{Self: d.sp.Self(), Members: ms, Online: map[string]bool{}, HasNode: d.node != nil, Encrypted: d.h.Encrypted()}
 	if d.node != nil {
 		for _, id := range d.node.Online() {
 			out.Online[id.String()] = true
