@@ -62,6 +62,8 @@
 //   - internal/cmem: reads the C allocator, for benchmarks.
 //   - internal/stagetrace: times a live edit's stages across processes.
 //   - internal/testpair: pairs the devices of tests by hand (tests only).
+//   - internal/netlab: a small internet in network namespaces, NAT routers
+//     and delayed links, for the end-to-end tests across networks.
 //   - bench/sidebyside: the same workloads against automerge-repo.
 //
 // # Guarantees
