@@ -1,0 +1,160 @@
+package netlab_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trustsync/trustsync/internal/netlab"
+)
+
+// homes is the small internet of the end-to-end tests: a relay on the
+// public segment, Alex's and Sam's homes each behind a router doing nat,
+// and a café with a cone router of its own, where Sam may take the laptop.
+type homes struct {
+	in              *netlab.Internet
+	relayHost       *netlab.Host
+	alexNet, samNet *netlab.Router
+	cafe            *netlab.Router
+	alex, sam       *device
+	relay           *proc
+	relayAddr       string
+}
+
+// newHomes builds the internet, starts `trustsync relay` on it, inits both
+// homes, records the relay on Alex's with `relay use`, and pairs Sam's
+// device with Alex's through the invite. The two devices never learn an
+// address of the other they could dial directly: each is behind its own
+// router, on its own private LAN.
+func newHomes(t *testing.T, nat netlab.NAT) *homes {
+	t.Helper()
+	w := &homes{in: netlab.New(t)}
+	w.relayHost = w.in.Public("relay", 0)
+	w.alexNet = w.in.Router("alexnet", nat, 0)
+	w.samNet = w.in.Router("samnet", nat, 0)
+	w.cafe = w.in.Router("cafe", netlab.Cone, 0)
+	w.relay, w.relayAddr = startRelay(t, w.relayHost)
+	t.Logf("relay at %s; Alex behind %s (%s), Sam behind %s (%s)", w.relayAddr, w.alexNet.Public(), nat, w.samNet.Public(), nat)
+
+	w.alex = newDevice(t, w.alexNet.Host("alex"), "Alex")
+	w.sam = newDevice(t, w.samNet.Host("sam"), "Sam")
+	w.alex.must("relay", "use", w.relayAddr)
+	if out := w.alex.must("relay", "list"); !strings.Contains(out, w.relayAddr) {
+		t.Fatalf("relay list on Alex's device after relay use: %q, want %s", out, w.relayAddr)
+	}
+	pairThrough(t, w.alex, w.sam)
+	// The relay reached Sam's device in the invite, and is in the space
+	// both now share.
+	if out := w.sam.must("relay", "list"); !strings.Contains(out, w.relayAddr) {
+		t.Fatalf("relay list on Sam's device after pairing: %q, want %s", out, w.relayAddr)
+	}
+	return w
+}
+
+// statusOf returns what `trustsync status` on d says of the partner's
+// device: the line naming partner's device (its device name).
+func statusOf(d *device, partnerDevice string) string {
+	d.t.Helper()
+	out := d.must("status")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, partnerDevice) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
+
+// waitStatus waits until `status` on d says word of partnerDevice.
+func waitStatus(t *testing.T, d *device, partnerDevice, word string, within time.Duration, logs ...*proc) {
+	t.Helper()
+	var last string
+	took, ok := waitFor(within, func() bool {
+		last = statusOf(d, partnerDevice)
+		return strings.Contains(last, word)
+	})
+	if !ok {
+		t.Fatalf("status on %s's device says of %s %q after %v, want it to say %q%s", d.name, partnerDevice, last, within, word, dumpLogs(logs))
+	}
+	t.Logf("status on %s's device after %v: %s", d.name, took.Round(time.Millisecond), last)
+}
+
+// TestNAT_ConeHolePunched: Alex and Sam each behind a cone NAT. They pair
+// through the relay; with both serving, an edit on either appears on the
+// other; the connection is upgraded to a direct one by hole punching,
+// which status says; edits made on both while Sam's device is offline
+// merge when it is back; Sam takes the laptop to a café (new LAN address,
+// new router, new public address) while serve runs, and edits still move
+// both ways without a restart.
+func TestNAT_ConeHolePunched(t *testing.T) {
+	t.Parallel()
+	w := newHomes(t, netlab.Cone)
+	alexServe, samServe := w.alex.serve(), w.sam.serve()
+	logs := []*proc{w.relay, alexServe, samServe}
+
+	w.alex.must("boundary", "add", "Phones away at dinner")
+	took := w.sam.waitBoundary("Phones away at dinner", 30*time.Second, "live edit from Alex", logs...)
+	t.Logf("Alex's live edit reached Sam's device in %v", took)
+	w.sam.must("boundary", "add", "We talk before bed")
+	w.alex.waitBoundary("We talk before bed", 30*time.Second, "live edit from Sam", logs...)
+
+	waitStatus(t, w.sam, "alex-laptop", "hole punched", 30*time.Second, logs...)
+	waitStatus(t, w.alex, "sam-laptop", "hole punched", 30*time.Second, logs...)
+
+	// Offline: Sam's device goes off; both edit; it comes back.
+	samServe.stop(t)
+	w.alex.must("boundary", "add", "Alex: no work email on Sundays")
+	w.sam.must("boundary", "add", "Sam: a walk together on Saturdays")
+	samServe = w.sam.serve()
+	logs = []*proc{w.relay, alexServe, samServe}
+	w.sam.waitBoundary("Alex: no work email on Sundays", 45*time.Second, "offline edit from Alex, after Sam's device came back", logs...)
+	w.alex.waitBoundary("Sam: a walk together on Saturdays", 45*time.Second, "offline edit from Sam, after Sam's device came back", logs...)
+
+	// Sam takes the laptop to the café, serve still running.
+	w.sam.h.MoveTo(w.cafe)
+	t.Logf("Sam's device moved to %s behind %s", w.sam.h.Addr(), w.cafe.Public())
+	w.alex.must("boundary", "add", "Alex: call when you arrive")
+	took = w.sam.waitBoundary("Alex: call when you arrive", 60*time.Second, "edit from Alex after Sam's device moved", logs...)
+	t.Logf("after the move, Alex's edit reached Sam's device in %v", took)
+	w.sam.must("boundary", "add", "Sam: arrived safe")
+	w.alex.waitBoundary("Sam: arrived safe", 30*time.Second, "edit from Sam after the move", logs...)
+
+	alexServe.stop(t)
+	samServe.stop(t)
+	w.relay.stop(t)
+}
+
+// TestNAT_SymmetricStaysRelayed: Alex and Sam each behind a symmetric NAT,
+// where hole punching cannot work. They pair through the relay, edits
+// move live both ways over it, and status says the partner's device is
+// relayed -- still after hole punching had its time to try.
+func TestNAT_SymmetricStaysRelayed(t *testing.T) {
+	t.Parallel()
+	w := newHomes(t, netlab.Symmetric)
+	alexServe, samServe := w.alex.serve(), w.sam.serve()
+	logs := []*proc{w.relay, alexServe, samServe}
+
+	w.alex.must("boundary", "add", "Phones away at dinner")
+	w.sam.waitBoundary("Phones away at dinner", 30*time.Second, "live edit from Alex", logs...)
+	w.sam.must("boundary", "add", "We talk before bed")
+	w.alex.waitBoundary("We talk before bed", 30*time.Second, "live edit from Sam", logs...)
+	waitStatus(t, w.sam, "alex-laptop", "relayed", 30*time.Second, logs...)
+
+	// Hole punching tries within seconds of the relayed connection; give
+	// it time to fail, then the path must still be the relay, and sync
+	// still work over it.
+	time.Sleep(8 * time.Second)
+	for _, d := range []struct {
+		d       *device
+		partner string
+	}{{w.sam, "alex-laptop"}, {w.alex, "sam-laptop"}} {
+		if s := statusOf(d.d, d.partner); !strings.Contains(s, "relayed") || strings.Contains(s, "hole punched") {
+			t.Errorf("status on %s's device behind a symmetric NAT says of %s %q, want relayed%s", d.d.name, d.partner, s, dumpLogs(logs))
+		}
+	}
+	w.alex.must("boundary", "add", "Alex: still here")
+	w.sam.waitBoundary("Alex: still here", 30*time.Second, "edit from Alex over the relay", logs...)
+
+	alexServe.stop(t)
+	samServe.stop(t)
+	w.relay.stop(t)
+}
