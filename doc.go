@@ -42,7 +42,10 @@
 //   - crdt/internal/hostile: makes hostile Automerge inputs for tests.
 //   - store: durable storage on disk (SQLite in WAL mode) and in memory.
 //   - sync: peer-to-peer sync of a space over libp2p, pairing and
-//     unpairing. The only importer of go-libp2p.
+//     unpairing. With relay, the only importers of go-libp2p.
+//   - relay: a circuit relay for devices on different networks, run with
+//     'trustsync relay' on a machine with a public address; it stores
+//     nothing but its key and sees only ciphertext.
 //   - journal: one partner's private journal, outside replication.
 //   - home: opens a device home -- store, space, journal, lock and unlock,
 //     network lock, configuration, started sync node -- for apps; the CLI

@@ -101,13 +101,14 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		{"private", NewCmdJournal(f)},
 		{"private", NewCmdLock(f)},
 		{"private", NewCmdUnlock(f)},
-		// The sync commands (pair, serve, sync, devices, unpair) join the
+		// The sync commands (pair, serve, sync, devices, unpair, relay) join the
 		// "sync" group here.
 		{"sync", NewCmdServe(f, nil)},
 		{"sync", NewCmdSync(f, nil)},
 		{"sync", NewCmdPair(f, nil)},
 		{"sync", NewCmdDevices(f, nil)},
 		{"sync", NewCmdUnpair(f, nil)},
+		{"sync", NewCmdRelay(f, nil)},
 		{"", NewCmdCompletion(f)},
 	} {
 		c.cmd.GroupID = c.group

@@ -294,6 +294,8 @@ func (c *changeCheck) space(op *amwire.Op, p []string) error {
 		return nil
 	case strings.HasPrefix(key, "d:"):
 		return c.device(op, p, strings.TrimPrefix(key, "d:"))
+	case strings.HasPrefix(key, relayPrefix):
+		return c.relay(op, p)
 	}
 	return nil
 }
