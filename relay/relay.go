@@ -105,7 +105,7 @@ func New(opts Options) (*Relay, error) {
 		opts.Listen = DefaultListen
 	}
 	for _, a := range opts.Listen {
-		if err := checkListen(a); err != nil {
+		if err := CheckListenAddr(a); err != nil {
 			return nil, fmt.Errorf("new relay: %w", err)
 		}
 	}
@@ -116,9 +116,10 @@ func New(opts Options) (*Relay, error) {
 	return &Relay{opts: opts, logger: logger}, nil
 }
 
-// checkListen accepts /ip4 or /ip6 addresses with /tcp/PORT or
-// /udp/PORT/quic-v1, and nothing more.
-func checkListen(s string) error {
+// CheckListenAddr checks an address for Options.Listen: /ip4 or /ip6
+// with /tcp/PORT or /udp/PORT/quic-v1, and nothing more. Its error is one
+// line naming the address.
+func CheckListenAddr(s string) error {
 	a, err := ma.NewMultiaddr(s)
 	if err != nil {
 		return fmt.Errorf("listen address %q is not a multiaddr (like /ip4/0.0.0.0/tcp/%d): %v", s, DefaultPort, err)

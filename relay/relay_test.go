@@ -17,12 +17,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 
 	"github.com/trustsync/trustsync/relay"
+	tsync "github.com/trustsync/trustsync/sync"
 )
 
 func TestMain(m *testing.M) {
@@ -184,6 +186,41 @@ func TestRelay_Circuit(t *testing.T) {
 	logs.waitLog(t, "circuit closed", "from="+sam.ID().String()[:16], "to="+alex.ID().String()[:16])
 	if strings.Contains(logs.String(), string(msg)) {
 		t.Error("the relay's log holds what went through it")
+	}
+}
+
+// TestRelay_NoSync: the relay offers the circuit relay, identify and
+// AutoNAT, and no protocol of trustsync: it cannot sync with anyone.
+func TestRelay_NoSync(t *testing.T) {
+	r, _ := startRelay(t, relay.Options{Dir: t.TempDir()})
+	ri := relayInfo(t, r)
+	h := device(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, ri); err != nil {
+		t.Fatal(err)
+	}
+	var protos []protocol.ID
+	deadline := time.Now().Add(10 * time.Second)
+	for len(protos) == 0 && time.Now().Before(deadline) {
+		protos, _ = h.Peerstore().GetProtocols(ri.ID) // learned by identify
+		time.Sleep(20 * time.Millisecond)
+	}
+	has := map[protocol.ID]bool{}
+	for _, p := range protos {
+		has[p] = true
+		if strings.HasPrefix(string(p), "/trustsync/") {
+			t.Errorf("the relay offers %s", p)
+		}
+	}
+	for _, want := range []protocol.ID{"/libp2p/circuit/relay/0.2.0/hop", "/ipfs/id/1.0.0", "/libp2p/autonat/2/dial-request"} {
+		if !has[want] {
+			t.Errorf("the relay does not offer %s; it offers %v", want, protos)
+		}
+	}
+	if s, err := h.NewStream(ctx, ri.ID, tsync.ProtocolID); err == nil {
+		s.Reset()
+		t.Errorf("the relay accepted a stream of %s", tsync.ProtocolID)
 	}
 }
 

@@ -51,6 +51,8 @@ func TestMain(m *testing.M) {
 //	                         $WORK/NAME.err (killed when the script ends)
 //	await NAME REGEXP        wait up to 30s until NAME.out or NAME.err has
 //	                         a line matching REGEXP
+//	grab NAME REGEXP VAR...  like await, then set each VAR to the next
+//	                         submatch of the line found
 //	halt NAME [SIG [N]]      send SIG (INT or TERM, default INT) to NAME,
 //	                         wait up to 30s, and expect exit code N (default 0)
 //	legacy NAME HOME         copy testdata/legacy/NAME, a home made by the
@@ -75,6 +77,7 @@ func TestScripts(t *testing.T) {
 			"sync":    cmdSync,
 			"start":   cmdStart,
 			"await":   cmdAwait,
+			"grab":    cmdGrab,
 			"halt":    cmdHalt,
 			"sql":     cmdSQL,
 			"legacy":  cmdLegacy,

@@ -42,7 +42,8 @@ var (
 func scriptEnv(ts *testscript.TestScript) []string {
 	keys := []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_DATA_HOME",
 		"TRUSTSYNC_HOME", "TRUSTSYNC_LISTEN", "TRUSTSYNC_MDNS", "NO_COLOR", "GOCOVERDIR",
-		"XDG_RUNTIME_DIR", "TRUSTSYNC_KEYRING", "TRUSTSYNC_PASSPHRASE"}
+		"XDG_RUNTIME_DIR", "TRUSTSYNC_KEYRING", "TRUSTSYNC_PASSPHRASE",
+		"TRUSTSYNC_RELAY", "TRUSTSYNC_RELAYS", "TRUSTSYNC_HOLEPUNCH", "TRUSTSYNC_AUTONAT"}
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
