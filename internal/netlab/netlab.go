@@ -46,6 +46,20 @@
 // process the test left running in one is reported as an error and
 // killed. Nothing is ever created in the machine's own network namespace,
 // and nothing in the namespaces routes to it.
+//
+// # The tests
+//
+// The package's tests run real trustsync processes (the test binary, as
+// the command) across such an internet: a relay on the public segment,
+// Alex's and Sam's devices behind cone or symmetric routers, paired
+// through the relay from the invite; live sync, offline edits merged on
+// reconnect, the path status reports (hole punched behind cone routers,
+// relayed behind symmetric ones), and a device that moves to another
+// network while serve runs. Its benchmarks time a live edit and a first
+// sync over direct, hole-punched and relayed paths on delayed links.
+// Set NETLAB_GOLOG to a GOLOG_LOG_LEVEL value (such as
+// "p2p-holepunch=debug,relay=debug") for libp2p's log of every trustsync
+// process in the output of a failure.
 package netlab
 
 import (
