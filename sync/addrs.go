@@ -168,9 +168,11 @@ func (n *Node) learn(deviceID string, id peer.ID, said []string, observed ma.Mul
 
 // listenAddr parses an address a device gave for itself: a multiaddr
 // without a /p2p/ part, or with the device's own peer ID there (left out).
+// An address through a relay (/p2p-circuit) is none: those are derived
+// from the space's relays (relay.go), never kept.
 func listenAddr(s string, id peer.ID) (ma.Multiaddr, bool) {
 	a, err := ma.NewMultiaddr(s)
-	if err != nil || len(a) == 0 {
+	if err != nil || len(a) == 0 || isCircuit(a) {
 		return nil, false
 	}
 	transport, p := peer.SplitAddr(a)
@@ -185,7 +187,9 @@ func listenAddr(s string, id peer.ID) (ma.Multiaddr, bool) {
 func (n *Node) listenAddrs() []string {
 	var out []string
 	for _, a := range n.host.Addrs() {
-		out = append(out, a.String())
+		if !isCircuit(a) {
+			out = append(out, a.String())
+		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
@@ -229,7 +233,7 @@ func dialList(k crdt.KnownAddrs, legacy []string) []ma.Multiaddr {
 	}
 	var out []ma.Multiaddr
 	for _, s := range ss {
-		if a, err := ma.NewMultiaddr(s); err == nil && !slices.ContainsFunc(out, a.Equal) {
+		if a, err := ma.NewMultiaddr(s); err == nil && !isCircuit(a) && !slices.ContainsFunc(out, a.Equal) {
 			out = append(out, a)
 		}
 	}

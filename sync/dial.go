@@ -166,11 +166,15 @@ func (n *Node) connect(ctx context.Context, id peer.ID) error {
 		return trustsync.ErrClosed
 	}
 	if !n.isOnline(id) {
-		if err := n.host.Connect(ctx, peer.AddrInfo{ID: id}); err != nil {
+		// A connection through a relay is limited: the sync protocol may
+		// use it (relay.go moves the session to a direct one when one
+		// appears).
+		lctx := network.WithAllowLimitedConn(ctx, "sync")
+		if err := n.host.Connect(lctx, peer.AddrInfo{ID: id}); err != nil {
 			return fmt.Errorf("dial %s: %w", id, &UnreachableError{Err: err})
 		}
 		if n.host.ID() < id && n.session(id) == nil {
-			st, err := n.host.NewStream(network.WithNoDial(ctx, "connected"), id, ProtocolID)
+			st, err := n.host.NewStream(network.WithNoDial(lctx, "connected"), id, ProtocolID)
 			if err != nil {
 				return fmt.Errorf("open sync stream to %s (is this device still paired there?): %w", id, err)
 			}

@@ -64,6 +64,10 @@ const (
 	// were in step already reports none. A session that ends before it
 	// is done reports PeerOffline without a last Progress.
 	Progress
+	// PathChanged: how a device is reached changed (see [Node.Path]):
+	// it came online, its session moved from a relay to a direct
+	// connection, or it went offline. Path says the new one.
+	PathChanged
 )
 
 func (t EventType) String() string {
@@ -90,6 +94,8 @@ func (t EventType) String() string {
 		return "change refused"
 	case Progress:
 		return "progress"
+	case PathChanged:
+		return "path changed"
 	case Paired:
 		return "paired"
 	case PairRefused:
@@ -110,6 +116,7 @@ type Event struct {
 	Damage   DocDamage     // DocDamaged and DocRestored only
 	Refusal  DocRefusal    // ChangeRefused only
 	Progress Transfer      // Progress only
+	Path     Path          // PathChanged only
 }
 
 // Subscribe returns a channel of session events and a function that ends the

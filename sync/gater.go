@@ -19,13 +19,20 @@ import (
 //
 // While pairing runs, admit lets further peers in (see pairState.admit);
 // they get no stream but pairing's.
+//
+// The relays in use (relay) are let in too, for the relay protocol: they
+// get no stream of ours either. With AutoNAT v2 on, probe may let in an
+// unknown peer's connection that AutoNAT's dial-back makes (see
+// [Node.admitProbe]).
 type gater struct {
 	trusted func(peer.ID) bool
 	admit   func(peer.ID, network.Direction) bool // nil: nobody else
+	relay   func(peer.ID) bool                    // nil: no relay
+	probe   func(ma.Multiaddr) bool               // nil: no AutoNAT dial-back
 }
 
 func (g *gater) allowed(p peer.ID, dir network.Direction) bool {
-	return g.trusted(p) || (g.admit != nil && g.admit(p, dir))
+	return g.trusted(p) || (g.admit != nil && g.admit(p, dir)) || (g.relay != nil && g.relay(p))
 }
 
 var _ connmgr.ConnectionGater = (*gater)(nil)
@@ -35,8 +42,8 @@ func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool {
 	return g.allowed(p, network.DirOutbound)
 }
 func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
-func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	return g.allowed(p, dir)
+func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, cm network.ConnMultiaddrs) bool {
+	return g.allowed(p, dir) || (dir == network.DirInbound && g.probe != nil && g.probe(cm.RemoteMultiaddr()))
 }
 func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
 

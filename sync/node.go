@@ -19,6 +19,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -80,6 +82,23 @@ type Config struct {
 	// Session sets the timeouts and limits of each session; its Conn,
 	// Initiator, RemotePeer and TrustDevice are set by the node.
 	Session SessionConfig
+	// Relays are circuit relays to use beyond the space's
+	// ([crdt.Space.Relays]), for this run only (from the environment,
+	// say). See [ParseRelayAddr].
+	Relays []peer.AddrInfo
+	// NoRelay turns relays off: the node never reserves a slot on a relay
+	// nor dials through one, whatever the space lists, and libp2p's relay
+	// transport is left out. Hole punching, which starts from a relayed
+	// connection, is then off too.
+	NoRelay bool
+	// NoHolePunch turns DCUtR hole punching off: two devices behind NATs
+	// that meet through a relay stay on the relayed connection.
+	NoHolePunch bool
+	// NoAutoNAT turns AutoNAT v2 off: the node asks no peer to check
+	// whether its addresses are reachable from outside.
+	NoAutoNAT bool
+
+	noListen bool // tests: listen nowhere, as a device behind a NAT that lets nothing in
 }
 
 // Node keeps one device online: a libp2p host that admits only the space's
@@ -121,6 +140,7 @@ type Node struct {
 	closeOnce  stdsync.Once
 	closeErr   error
 	pair       pairState // invitations, joins, farewells, revoked peers: gater.go, pair*.go
+	relay      relayState // reservations, hole punches, paths: relay.go
 	events     eventHub  // subscribers, under their own lock: events.go
 }
 
@@ -169,6 +189,7 @@ func New(cfg Config) (*Node, error) {
 		n.trusted[ai.ID] = true
 	}
 	n.pair.init()
+	n.relay.init()
 	return n, nil
 }
 
@@ -206,8 +227,14 @@ func (n *Node) Start(ctx context.Context) error {
 	n.host.SetStreamHandler(ProtocolID, n.handleStream)
 	n.host.SetStreamHandler(UnpairProtocolID, n.handleBye)
 	n.host.Network().Notify(&network.NotifyBundle{
-		ConnectedF:    func(_ network.Network, c network.Conn) { n.poke(c.RemotePeer(), 0) },
-		DisconnectedF: func(_ network.Network, c network.Conn) { n.poke(c.RemotePeer(), n.cfg.RedialMin) },
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			n.poke(c.RemotePeer(), 0)
+			n.connected(c)
+		},
+		DisconnectedF: func(_ network.Network, c network.Conn) {
+			n.poke(c.RemotePeer(), n.cfg.RedialMin)
+			n.disconnected(c)
+		},
 	})
 	if err := n.space.SetDevicePeer(ctx, n.host.ID().String()); err != nil {
 		n.log.Warn("cannot record this device's peer ID", "err", err)
@@ -217,6 +244,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.spawn(n.spaceLoop)
 	n.spawn(n.addrsLoop)
 	n.spawn(n.noteLoop)
+	n.spawn(n.addrsChangedLoop)
 	if !n.cfg.NoMDNS {
 		n.mdns = mdns.NewMdnsService(n.host, MDNSService, mdnsNotifee{n})
 		if err := n.mdns.Start(); err != nil {
@@ -251,8 +279,12 @@ func (n *Node) startHost(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("resource manager: %w", err)
 	}
+	listen := libp2p.ListenAddrStrings(n.cfg.ListenAddrs...)
+	if n.cfg.noListen {
+		listen = libp2p.NoListenAddrs
+	}
 	opts := []libp2p.Option{
-		libp2p.ListenAddrStrings(n.cfg.ListenAddrs...),
+		listen,
 		// No port reuse for TCP: with it, libp2p dials from the port it
 		// listens on, so two devices that dial each other at the same moment
 		// (both back online, both told of the other by mDNS) meet in a TCP
@@ -261,11 +293,25 @@ func (n *Node) startHost(ctx context.Context) error {
 		// own, each dial is a connection of its own and both succeed.
 		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
-		libp2p.ConnectionGater(&gater{trusted: n.isTrusted, admit: n.pair.admit}),
+		libp2p.ConnectionGater(&gater{trusted: n.isTrusted, admit: n.pair.admit, relay: n.relay.isRelay, probe: n.admitProbe}),
 		libp2p.ResourceManager(rm),
-		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 		libp2p.Ping(false),
+		libp2p.SwarmOpts(swarm.WithDialRanker(directFirst)),
+	}
+	// The relay client (circuit v2 transport), hole punching and AutoNAT
+	// v2, each with its off switch; with NoRelay nothing relay-related
+	// runs.
+	if n.cfg.NoRelay {
+		opts = append(opts, libp2p.DisableRelay())
+	} else {
+		opts = append(opts, libp2p.EnableRelay())
+		if !n.cfg.NoHolePunch {
+			opts = append(opts, libp2p.EnableHolePunching(holepunch.WithTracer(punchTracer{n})))
+		}
+	}
+	if !n.cfg.NoAutoNAT {
+		opts = append(opts, libp2p.EnableAutoNATv2())
 	}
 	if key != nil {
 		opts = append(opts, libp2p.Identity(key))

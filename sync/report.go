@@ -34,6 +34,8 @@ type PeerReport struct {
 	// name), on this device or on the peer; the others were synced.
 	Refused  []DocRefusal
 	Restored []string
+	// Path is how the device was reached, when it synced.
+	Path Path
 }
 
 // Synced returns how many devices were synced.

@@ -20,6 +20,7 @@ var ErrNoPeers = errors.New("no paired device answered")
 
 type nodeSession struct {
 	s      *Session
+	conn   network.Conn // the connection the session runs on
 	cancel context.CancelFunc
 	online bool
 	// reported is the session's stats when a SyncOnce last reported on
@@ -90,7 +91,7 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 	}
 	extra := n.extraSet()[id]
 	cfg.TrustDevice = func(string, string) bool { return extra }
-	ns := &nodeSession{cancel: cancel}
+	ns := &nodeSession{cancel: cancel, conn: st.Conn()}
 	observed := st.Conn().RemoteMultiaddr()
 	cfg.hooks = sessionHooks{
 		hello: func(r Remote) {
@@ -106,6 +107,8 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 				n.emit(Event{Type: ChecksRestored, Peer: id, Remote: r})
 			}
 			n.emit(Event{Type: PeerOnline, Peer: id, Remote: r})
+			n.notePath(id)
+			n.tryDirect(id)
 		},
 		received: func(r Remote, rec crdt.Received) {
 			n.emit(Event{Type: ChangesReceived, Peer: id, Remote: r, Received: rec})
@@ -133,6 +136,7 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 		listen: n.listenAddrs,
 		addrs: func(r Remote, addrs []string) {
 			n.learn(r.DeviceID, id, addrs, nil)
+			n.tryDirect(id)
 		},
 		others:  n.book.others,
 		relayed: n.learnRelayed,
@@ -182,6 +186,7 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 	if re != nil {
 		n.emit(Event{Type: Refused, Peer: id, Remote: re.Remote, Err: re})
 	}
+	n.notePath(id)
 	if report {
 		n.emit(Event{Type: ChecksUnavailable, Peer: id, Remote: n.remoteOf(id, ns.s.Remote()), Err: err})
 	}
@@ -347,6 +352,7 @@ func (n *Node) syncPeer(ctx context.Context, id peer.ID) PeerReport {
 	pr.Sent = diffTally(after.Sent, before.Sent)
 	pr.BytesIn = after.BytesIn - before.BytesIn
 	pr.BytesOut = after.BytesOut - before.BytesOut
+	pr.Path = n.Path(id)
 	pr.OK = true
 	return pr
 }

@@ -126,6 +126,7 @@ func (n *Node) reloadTrust(ctx context.Context) error {
 	for _, id := range dropIDs {
 		n.host.Network().ClosePeer(id)
 	}
+	n.reloadRelays(ctx)
 	n.signal(n.wake)
 	return nil
 }
