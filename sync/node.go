@@ -139,9 +139,9 @@ type Node struct {
 	book       addrBook // addresses learned in sessions, to be kept in the store
 	closeOnce  stdsync.Once
 	closeErr   error
-	pair       pairState // invitations, joins, farewells, revoked peers: gater.go, pair*.go
+	pair       pairState  // invitations, joins, farewells, revoked peers: gater.go, pair*.go
 	relay      relayState // reservations, hole punches, paths: relay.go
-	events     eventHub  // subscribers, under their own lock: events.go
+	events     eventHub   // subscribers, under their own lock: events.go
 }
 
 // New checks cfg and fills in its defaults. Nothing runs until Start.

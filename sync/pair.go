@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
 )
 
 // PairProtocolID is the libp2p protocol of a pairing exchange. A node
@@ -189,10 +190,23 @@ func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invitation, err
 	}
 	addrs := opts.Addrs
 	if len(addrs) == 0 {
-		addrs = n.host.Addrs()
+		for _, a := range n.host.Addrs() {
+			if !isCircuit(a) {
+				addrs = append(addrs, a)
+			}
+		}
 	}
-	if len(addrs) == 0 {
-		return nil, errors.New("sync: invite: the node listens on no address")
+	var relays []ma.Multiaddr
+	for _, ai := range n.Relays() {
+		if as, err := peer.AddrInfoToP2pAddrs(&ai); err == nil {
+			relays = append(relays, as...)
+		}
+	}
+	if len(relays) > 2*crdt.MaxRelays {
+		relays = relays[:2*crdt.MaxRelays]
+	}
+	if len(addrs) == 0 && len(relays) == 0 {
+		return nil, errors.New("sync: invite: the node listens on no address and uses no relay")
 	}
 	members, err := n.space.Members(ctx)
 	if err != nil {
@@ -215,7 +229,7 @@ func (n *Node) Invite(ctx context.Context, opts InviteOptions) (*Invitation, err
 	default:
 		return nil, fmt.Errorf("sync: invite: unknown purpose %d", opts.Purpose)
 	}
-	inv, err := newInvite(n.host.ID(), addrs, self.SpaceID, opts.now().Add(opts.TTL), opts.Purpose)
+	inv, err := newInvite(n.host.ID(), addrs, relays, self.SpaceID, opts.now().Add(opts.TTL), opts.Purpose)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/trustsync/trustsync/crdt"
 )
 
 // InvitePrefix starts every invite in its text form.
@@ -42,6 +43,13 @@ type Invite struct {
 	Expires time.Time
 	// Secret is the 256-bit secret the joining device proves it holds.
 	Secret [secretSize]byte
+	// Relays are the relays the inviting device keeps a reservation on
+	// (the space's and its [Config.Relays]), each ending in /p2p/<the
+	// relay's peer ID>: a joining device on another network dials the
+	// inviting one through them when its addresses do not answer. After
+	// the pairing the joining device has the space's relays from the
+	// space document.
+	Relays []ma.Multiaddr
 	// Purpose is what the inviting device made the invite for: its
 	// partner, or another device of its own person. An invite of an
 	// earlier version does not say ([PurposeUnset]); the inviting device
@@ -91,8 +99,8 @@ func parsePurpose(s string) Purpose {
 }
 
 // newInvite makes an invite with a fresh secret.
-func newInvite(p peer.ID, addrs []ma.Multiaddr, spaceID string, expires time.Time, purpose Purpose) (Invite, error) {
-	inv := Invite{Peer: p, Addrs: addrs, SpaceID: spaceID, Expires: expires.Truncate(time.Second), Purpose: purpose}
+func newInvite(p peer.ID, addrs, relays []ma.Multiaddr, spaceID string, expires time.Time, purpose Purpose) (Invite, error) {
+	inv := Invite{Peer: p, Addrs: addrs, Relays: relays, SpaceID: spaceID, Expires: expires.Truncate(time.Second), Purpose: purpose}
 	if _, err := rand.Read(inv.Secret[:]); err != nil {
 		return Invite{}, fmt.Errorf("make an invite secret: %w", err)
 	}
@@ -101,12 +109,18 @@ func newInvite(p peer.ID, addrs []ma.Multiaddr, spaceID string, expires time.Tim
 
 // String returns the invite as one line of text: [InvitePrefix] and the
 // base64url of the format version, peer ID, space ID, expiry (Unix
-// seconds), secret, addresses, for version 2 one purpose byte, and a
-// 4-byte checksum that catches copying mistakes. An invite with a purpose
-// is version 2; an earlier trustsync refuses it as made by a newer version.
+// seconds), secret, addresses, for version 2 and 3 one purpose byte, for
+// version 3 the relays, and a 4-byte checksum that catches copying
+// mistakes. An invite with relays is version 3, else one with a purpose
+// version 2, else version 1; an earlier trustsync refuses a version it
+// does not know as made by a newer version, so an invite without relays
+// stays readable by the versions before relays.
 func (inv Invite) String() string {
 	version := byte(1)
-	if inv.Purpose != PurposeUnset {
+	switch {
+	case len(inv.Relays) > 0:
+		version = 3
+	case inv.Purpose != PurposeUnset:
 		version = 2
 	}
 	b := []byte{version}
@@ -118,8 +132,14 @@ func (inv Invite) String() string {
 	for _, a := range inv.Addrs {
 		b = appendBytes(b, a.Bytes())
 	}
-	if version == 2 {
+	if version >= 2 {
 		b = append(b, byte(inv.Purpose))
+	}
+	if version == 3 {
+		b = binary.AppendUvarint(b, uint64(len(inv.Relays)))
+		for _, a := range inv.Relays {
+			b = appendBytes(b, a.Bytes())
+		}
 	}
 	sum := sha256.Sum256(b)
 	b = append(b, sum[:4]...)
@@ -170,7 +190,7 @@ func ParseInvite(s string) (Invite, error) {
 	if v := d.fixed("version", 1); d.err == nil {
 		version = v[0]
 	}
-	if d.err == nil && version != 1 && version != 2 {
+	if d.err == nil && (version < 1 || version > 3) {
 		return bad("it was made by a newer version of trustsync")
 	}
 	var inv Invite
@@ -194,12 +214,31 @@ func ParseInvite(s string) (Invite, error) {
 		}
 		inv.Addrs = append(inv.Addrs, a)
 	}
-	if version == 2 {
+	if version >= 2 {
 		if p := d.fixed("purpose", 1); d.err == nil {
 			inv.Purpose = Purpose(p[0])
-			if inv.Purpose != PurposePartner && inv.Purpose != PurposeOwnDevice {
+			ok := inv.Purpose == PurposePartner || inv.Purpose == PurposeOwnDevice ||
+				(version == 3 && inv.Purpose == PurposeUnset)
+			if !ok {
 				return bad("it was made by a newer version of trustsync")
 			}
+		}
+	}
+	if version == 3 {
+		n := d.uvarint("relay count")
+		if n > 2*crdt.MaxRelays {
+			d.fail("relay count")
+		}
+		for i := uint64(0); d.err == nil && i < n; i++ {
+			a, err := ma.NewMultiaddrBytes(d.bytes("relay", crdt.MaxRelayAddrLen))
+			if err != nil {
+				d.fail("relay")
+				break
+			}
+			if _, err := ParseRelayAddr(a.String()); err != nil {
+				return bad("it names a relay that cannot be one")
+			}
+			inv.Relays = append(inv.Relays, a)
 		}
 	}
 	if err := d.end("invite"); err != nil {

@@ -70,15 +70,21 @@ func (n *Node) Join(ctx context.Context, inv Invite, opts JoinOptions) (PairResu
 	ctx, cancel := context.WithTimeout(ctx, pairTimeout+confirmTimeout)
 	defer cancel()
 	n.host.Peerstore().AddAddrs(inv.Peer, inv.Addrs, peerstore.TempAddrTTL)
+	// Through the invite's relays too, after the direct addresses (see
+	// directFirst); the gater lets those relays in while the join runs.
+	circuits := n.joinRelays(inv)
+	defer n.relay.endJoin(inv.Relays)
+	n.host.Peerstore().AddAddrs(inv.Peer, circuits, peerstore.TempAddrTTL)
 	n.mu.Lock()
 	n.resetDialLocked(inv.Peer)
 	n.mu.Unlock()
 	cctx, ccancel := context.WithTimeout(ctx, pairTimeout)
 	defer ccancel()
-	if err := n.host.Connect(cctx, peer.AddrInfo{ID: inv.Peer, Addrs: inv.Addrs}); err != nil {
-		return PairResult{}, fmt.Errorf("%w: cannot reach it at %s: %w", ErrNotInviting, addrList(inv.Addrs), &UnreachableError{Err: err})
+	lctx := network.WithAllowLimitedConn(cctx, "pairing")
+	if err := n.host.Connect(lctx, peer.AddrInfo{ID: inv.Peer}); err != nil {
+		return PairResult{}, fmt.Errorf("%w: cannot reach it at %s: %w", ErrNotInviting, addrList(append(slices.Clone(inv.Addrs), circuits...)), &UnreachableError{Err: err})
 	}
-	st, err := n.host.NewStream(network.WithNoDial(cctx, "pairing"), inv.Peer, PairProtocolID)
+	st, err := n.host.NewStream(network.WithNoDial(lctx, "pairing"), inv.Peer, PairProtocolID)
 	if err != nil {
 		return PairResult{}, fmt.Errorf("%w (an invite works only while 'pair' runs on the inviting device): %v", ErrNotInviting, err)
 	}

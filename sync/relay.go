@@ -128,9 +128,10 @@ func relayedConn(c network.Conn) bool {
 type relayState struct {
 	mu      stdsync.Mutex
 	runs    map[peer.ID]*relayRun
-	punched map[network.Conn]bool   // direct connections DCUtR made
-	paths   map[peer.ID]Path        // the path last reported per device
-	tried   map[peer.ID]time.Time   // last direct dial to a device reached through a relay
+	punched map[network.Conn]bool // direct connections DCUtR made
+	paths   map[peer.ID]Path      // the path last reported per device
+	tried   map[peer.ID]time.Time // last direct dial to a device reached through a relay
+	joining map[peer.ID]int       // relays of invites being joined
 }
 
 // relayRun keeps one reservation.
@@ -155,6 +156,7 @@ func (rs *relayState) init() {
 	rs.punched = map[network.Conn]bool{}
 	rs.paths = map[peer.ID]Path{}
 	rs.tried = map[peer.ID]time.Time{}
+	rs.joining = map[peer.ID]int{}
 }
 
 // isRelay reports whether p is one of the relays in use: the gater lets it
@@ -163,7 +165,45 @@ func (rs *relayState) isRelay(p peer.ID) bool {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	_, ok := rs.runs[p]
-	return ok
+	return ok || rs.joining[p] > 0
+}
+
+// joinRelays lets the relays of an invite in while this node joins
+// through it (unless NoRelay) and returns the inviting device's addresses
+// through them. endJoin undoes it.
+func (n *Node) joinRelays(inv Invite) []ma.Multiaddr {
+	if n.cfg.NoRelay {
+		return nil
+	}
+	var out []ma.Multiaddr
+	n.relay.mu.Lock()
+	defer n.relay.mu.Unlock()
+	for _, a := range inv.Relays {
+		ai, err := ParseRelayAddr(a.String())
+		if err != nil || ai.ID == n.host.ID() || ai.ID == inv.Peer {
+			continue
+		}
+		n.relay.joining[ai.ID]++
+		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+		if c, err := ma.NewMultiaddr(a.String() + "/p2p-circuit"); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (rs *relayState) endJoin(relays []ma.Multiaddr) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, a := range relays {
+		ai, err := ParseRelayAddr(a.String())
+		if err != nil || rs.joining[ai.ID] == 0 {
+			continue
+		}
+		if rs.joining[ai.ID]--; rs.joining[ai.ID] == 0 {
+			delete(rs.joining, ai.ID)
+		}
+	}
 }
 
 // Relays returns the relays the node keeps a reservation on (or tries

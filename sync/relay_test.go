@@ -2,6 +2,9 @@ package sync
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"slices"
 	"strings"
@@ -324,4 +327,99 @@ func TestParseRelayAddr(t *testing.T) {
 	if PathHolePunched.String() != "hole punched" || Path(99).String() != "unreachable" {
 		t.Fatal("Path words")
 	}
+}
+
+// An invite carries the relays; one without relays keeps the format the
+// versions before relays read.
+func TestInvite_Relays(t *testing.T) {
+	relay := startRelay(t, nil, "/ip4/127.0.0.1/tcp/0")
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	must(t, err)
+	id, err := peer.IDFromPrivateKey(key)
+	must(t, err)
+	r := ma.StringCast(relay.addr)
+	inv, err := newInvite(id, []ma.Multiaddr{ma.StringCast("/ip4/192.0.2.1/tcp/4001")}, []ma.Multiaddr{r},
+		"space1", time.Now().Add(time.Minute), PurposeUnset)
+	must(t, err)
+	got, err := ParseInvite(inv.String())
+	must(t, err)
+	if len(got.Relays) != 1 || !got.Relays[0].Equal(r) || got.Purpose != PurposeUnset || got.Peer != id {
+		t.Fatalf("round trip: %+v", got)
+	}
+	inv.Relays = nil
+	if b := inviteBytes(t, inv.String()); b[0] != 1 {
+		t.Fatalf("an invite without relays or purpose is version %d, want 1", b[0])
+	}
+	inv.Purpose = PurposePartner
+	if b := inviteBytes(t, inv.String()); b[0] != 2 {
+		t.Fatalf("an invite with a purpose and no relays is version %d, want 2", b[0])
+	}
+}
+
+func inviteBytes(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(s, InvitePrefix))
+	must(t, err)
+	return b
+}
+
+// An invite made by a modified app with junk where the relays go is
+// refused as invalid, whatever the junk: nothing is dialed.
+func TestInvite_HostileRelays(t *testing.T) {
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	must(t, err)
+	id, err := peer.IDFromPrivateKey(key)
+	must(t, err)
+	inv, err := newInvite(id, nil, nil, "space1", time.Now().Add(time.Minute), PurposePartner)
+	must(t, err)
+	base := inviteBytes(t, inv.String())
+	body := append([]byte{3}, base[1:len(base)-4]...) // version 3, up to the purpose
+	circuit := ma.StringCast("/ip4/192.0.2.1/tcp/1/p2p/" + id.String() + "/p2p-circuit")
+	for name, tail := range map[string][]byte{
+		"junk bytes":       appendBytes([]byte{1}, []byte{0xff, 0xfe, 0x00, 0x13}),
+		"no peer ID":       appendBytes([]byte{1}, ma.StringCast("/ip4/192.0.2.1/tcp/1").Bytes()),
+		"a circuit":        appendBytes([]byte{1}, circuit.Bytes()),
+		"too many":         binary.AppendUvarint(nil, 1000),
+		"count past end":   {5},
+		"oversized":        appendBytes([]byte{1}, make([]byte, 4096)),
+		"trailing garbage": append(appendBytes([]byte{1}, ma.StringCast("/ip4/192.0.2.1/tcp/1/p2p/"+id.String()).Bytes()), 7),
+	} {
+		b := append(slices.Clone(body), tail...)
+		sum := sha256.Sum256(b)
+		s := InvitePrefix + base64.RawURLEncoding.EncodeToString(append(b, sum[:4]...))
+		if _, err := ParseInvite(s); !errors.Is(err, ErrInviteInvalid) {
+			t.Errorf("%s: ParseInvite = %v, want ErrInviteInvalid", name, err)
+		}
+	}
+}
+
+// Two devices on different networks pair over a phone call: the inviting
+// one is behind a NAT and reachable only through the couple's relay, which
+// its invite names; the joining one knows nothing else. After the pairing
+// the joining device has the relay from the space and they sync through it.
+func TestNode_PairThroughRelay(t *testing.T) {
+	ctx := context.Background()
+	relay := startRelay(t, nil, "/ip4/127.0.0.1/tcp/0")
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	must(t, a.space.UseRelay(ctx, relay.addr))
+	noPunch := func(c *Config) { c.NoHolePunch = true }
+	na, nb := a.startBehindNAT(t, noPunch), b.startBehindNAT(t, noPunch)
+	waitFor(t, "the inviting device's reservation", func() bool { return na.Reserved(relay.h.ID()) })
+	ir, _ := pairVia(t, na, nb, JoinOptions{})
+	if ir.Remote.MemberName != "Sam" {
+		t.Fatalf("paired with %+v", ir.Remote)
+	}
+	rs, err := b.space.Relays(ctx)
+	must(t, err)
+	if !slices.Equal(rs, []string{relay.addr}) {
+		t.Fatalf("the joining device's space has relays %v", rs)
+	}
+	waitFor(t, "the joining device's reservation", func() bool { return nb.Reserved(relay.h.ID()) })
+	waitSynced(t, na, nb)
+	if p := nb.Path(na.ID()); p != PathRelayed {
+		t.Fatalf("after pairing, the path is %s", p)
+	}
+	id, err := a.space.AddBoundary(ctx, "We call when we are late")
+	must(t, err)
+	waitBoundary(t, b, id)
 }
