@@ -581,6 +581,7 @@ func (n *Node) tryDirect(id peer.ID) {
 	}
 	n.relay.tried[id] = time.Now()
 	n.relay.mu.Unlock()
+	n.punchSoon(id)
 	n.spawn(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 		defer cancel()
