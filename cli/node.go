@@ -37,7 +37,8 @@ type NodeOptions struct {
 
 // StartNode starts this device's sync node through [home.Home.StartNode]:
 // the stored listen addresses and mDNS setting with TRUSTSYNC_LISTEN and
-// TRUSTSYNC_MDNS=off applied, then opts. A stored port 0 is bound by the
+// TRUSTSYNC_MDNS=off applied, the switches TRUSTSYNC_RELAY,
+// TRUSTSYNC_HOLEPUNCH, TRUSTSYNC_AUTONAT and TRUSTSYNC_RELAYS, then opts. A stored port 0 is bound by the
 // system and the port saved, so that it is kept from then on (not when
 // the addresses come from --listen or TRUSTSYNC_LISTEN).
 //
@@ -53,8 +54,16 @@ func (f *Factory) StartNode(ctx context.Context, opts NodeOptions) (*tsync.Node,
 	if err != nil {
 		return nil, err
 	}
+	sw, err := readNetSwitches(f.Getenv)
+	if err != nil {
+		return nil, &userError{msg: err.Error(), err: err}
+	}
 	hopts := home.NodeOptions{
 		NoMDNS:      !cfg.MDNS,
+		NoRelay:     sw.NoRelay,
+		NoHolePunch: sw.NoHolePunch,
+		NoAutoNAT:   sw.NoAutoNAT,
+		Relays:      sw.Relays,
 		Logger:      opts.Logger,
 		Configure:   opts.Configure,
 		BeforeStart: opts.BeforeStart,
@@ -125,13 +134,14 @@ func busyPID(b *home.NetworkBusyError) string {
 	return "unknown"
 }
 
-// recordLastSync stores when this device last synced with deviceID.
-func (f *Factory) recordLastSync(ctx context.Context, deviceID string, at time.Time) error {
+// recordLastSync stores when this device last synced with deviceID, and
+// how it reached it.
+func (f *Factory) recordLastSync(ctx context.Context, deviceID string, at time.Time, path tsync.Path) error {
 	h, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
-	return h.RecordSync(ctx, deviceID, at)
+	return h.RecordSync(ctx, deviceID, at, path)
 }
 
 // loadLastSync returns when this device last synced with deviceID, and
@@ -144,21 +154,49 @@ func (f *Factory) loadLastSync(ctx context.Context, deviceID string) (time.Time,
 	return h.LastSync(ctx, deviceID)
 }
 
-// syncRecorder keeps the time of the last sync with each device in the
-// store, writing each device's record at most once per recordEvery (a live
-// session reports a sync after every edit) and the latest at flush.
+// loadLastSyncPath is loadLastSync with how this device reached the
+// device at that sync.
+func (f *Factory) loadLastSyncPath(ctx context.Context, deviceID string) (time.Time, tsync.Path, bool, error) {
+	h, err := f.open(ctx)
+	if err != nil {
+		return time.Time{}, tsync.PathUnreachable, false, err
+	}
+	return h.LastSyncPath(ctx, deviceID)
+}
+
+// syncRecorder keeps the time of the last sync with each device, and how
+// the device was reached then, in the store, writing each device's record
+// at most once per recordEvery (a live session reports a sync after every
+// edit) and the latest at flush.
 type syncRecorder struct {
 	st      trustsync.Store // where refusals are recorded
-	record  func(ctx context.Context, deviceID string, at time.Time) error
+	record  func(ctx context.Context, deviceID string, at time.Time, path tsync.Path) error
 	now     func() time.Time
-	written map[string]time.Time // when each device's record was last written
-	pending map[string]time.Time // syncs not written yet
+	paths   map[string]tsync.Path // how each device is reached, from the node's events
+	written map[string]time.Time  // when each device's record was last written
+	pending map[string]time.Time  // syncs not written yet
 }
 
 const recordEvery = 2 * time.Second
 
-func newSyncRecorder(st trustsync.Store, record func(ctx context.Context, deviceID string, at time.Time) error, now func() time.Time) *syncRecorder {
-	return &syncRecorder{st: st, record: record, now: now, written: map[string]time.Time{}, pending: map[string]time.Time{}}
+func newSyncRecorder(st trustsync.Store, record func(ctx context.Context, deviceID string, at time.Time, path tsync.Path) error, now func() time.Time) *syncRecorder {
+	return &syncRecorder{st: st, record: record, now: now, paths: map[string]tsync.Path{},
+		written: map[string]time.Time{}, pending: map[string]time.Time{}}
+}
+
+// path notes how deviceID is reached now. Going offline keeps the last
+// way it was reached: the record says how the last sync went. A change
+// after a sync is written with that sync's time at the next flush.
+func (r *syncRecorder) path(deviceID string, p tsync.Path) {
+	if deviceID == "" || p == tsync.PathUnreachable || r.paths[deviceID] == p {
+		return
+	}
+	r.paths[deviceID] = p
+	if w, ok := r.written[deviceID]; ok {
+		if _, waiting := r.pending[deviceID]; !waiting {
+			r.pending[deviceID] = w
+		}
+	}
 }
 
 // synced notes a sync with deviceID now, writing it unless a record was
@@ -174,14 +212,14 @@ func (r *syncRecorder) synced(ctx context.Context, deviceID string) error {
 	}
 	delete(r.pending, deviceID)
 	r.written[deviceID] = now
-	return r.record(ctx, deviceID, now)
+	return r.record(ctx, deviceID, now, r.paths[deviceID])
 }
 
 // flush writes every sync not written yet.
 func (r *syncRecorder) flush(ctx context.Context) error {
 	var errs []error
 	for id, at := range r.pending {
-		if err := r.record(ctx, id, at); err != nil {
+		if err := r.record(ctx, id, at, r.paths[id]); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -294,4 +294,4 @@ func TestServe_LogsRefusalOnce(t *testing.T) {
 
 // recordNowhere is a last-sync record for event logs whose records the
 // test does not read.
-func recordNowhere(context.Context, string, time.Time) error { return nil }
+func recordNowhere(context.Context, string, time.Time, tsync.Path) error { return nil }

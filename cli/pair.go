@@ -233,8 +233,12 @@ func pairRun(ctx context.Context, opts *PairOptions) error {
 		fmt.Fprintln(e, "To sync from now on, run 'trustsync sync' or 'trustsync serve' on both devices.")
 		return nil
 	}
-	_ = f.recordLastSync(ctx, res.Remote.DeviceID, f.Now())
+	path := n.Path(res.Peer)
+	_ = f.recordLastSync(ctx, res.Remote.DeviceID, f.Now(), path)
 	fmt.Fprintln(e, "Synced. From now on, run 'trustsync sync' or 'trustsync serve' on both devices.")
+	if line := pathLine(remoteName(res.Peer.String(), res.Remote), path, true); line != "" {
+		fmt.Fprintln(e, line)
+	}
 	// Let the other side see that both hold the same changes before this
 	// device goes offline.
 	select {

@@ -1,9 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/crdt"
+	tsync "github.com/trustsync/trustsync/sync"
 )
 
 // TestReadNetSwitches: the relay, hole punching and AutoNAT switches take
@@ -69,5 +76,72 @@ func TestDefaultRelayDir(t *testing.T) {
 	}
 	if _, err := DefaultRelayDir(func(string) string { return "" }); err == nil {
 		t.Error("DefaultRelayDir without HOME: no error")
+	}
+}
+
+// TestServe_LogsPathOnce: serve says once that a device is reached through
+// a relay, again when hole punching then reaches it directly, and nothing
+// for a direct connection; the path of the last sync is recorded.
+func TestServe_LogsPathOnce(t *testing.T) {
+	d := initDevice(t, "Alex", "phone")
+	d.withStore(func(ctx context.Context, st trustsync.Store, _ *crdt.Space) {
+		sam := tsync.Remote{DeviceID: "dev1", DeviceName: "sam-laptop", MemberName: "Sam", MemberID: "m1"}
+		events := make(chan tsync.Event, 64)
+		path := func(p tsync.Path) {
+			events <- tsync.Event{Type: tsync.PathChanged, Peer: "p1", Remote: sam, Path: p}
+		}
+		events <- tsync.Event{Type: tsync.PeerOnline, Peer: "p1", Remote: sam}
+		path(tsync.PathRelayed)
+		path(tsync.PathRelayed)
+		events <- tsync.Event{Type: tsync.Synced, Peer: "p1", Remote: sam}
+		path(tsync.PathHolePunched)
+		path(tsync.PathUnreachable)
+		path(tsync.PathDirect)
+		close(events)
+		var out bytes.Buffer
+		recorded := map[string]tsync.Path{}
+		record := func(_ context.Context, id string, _ time.Time, p tsync.Path) error {
+			recorded[id] = p
+			return nil
+		}
+		rec := newSyncRecorder(st, record, func() time.Time { return t0 })
+		logEvents(ctx, &out, events, rec)
+		want := strings.Join([]string{
+			"connected to Sam (sam-laptop)",
+			"reaching Sam (sam-laptop) through a relay: the sync stays end-to-end encrypted, the relay sees only that your devices talk",
+			"in sync with Sam (sam-laptop)",
+			"reaching Sam (sam-laptop) directly through both routers (hole punched), not through the relay",
+		}, "\n") + "\n"
+		if out.String() != want {
+			t.Errorf("serve logged:\n%s\nwant:\n%s", out.String(), want)
+		}
+		if recorded["dev1"] != tsync.PathRelayed {
+			t.Errorf("recorded path %v, want relayed (the path of the sync)", recorded["dev1"])
+		}
+		must(t, rec.flush(ctx))
+		if recorded["dev1"] != tsync.PathDirect {
+			t.Errorf("after flush, recorded path %v, want direct (the latest)", recorded["dev1"])
+		}
+	})
+}
+
+// TestReachedWords: status names the relay when the couple records one.
+func TestReachedWords(t *testing.T) {
+	one := []string{"/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"}
+	for _, tc := range []struct {
+		p      tsync.Path
+		relays []string
+		want   string
+	}{
+		{tsync.PathDirect, one, "directly"},
+		{tsync.PathHolePunched, nil, "directly, through both routers (hole punched)"},
+		{tsync.PathRelayed, one, "through the relay 203.0.113.7 port 4001"},
+		{tsync.PathRelayed, append(one, one[0]), "through one of your relays"},
+		{tsync.PathRelayed, nil, "through a relay"},
+		{tsync.PathUnreachable, nil, "not known (synced before this was recorded)"},
+	} {
+		if got := reachedWords(tc.p, tc.relays); got != tc.want {
+			t.Errorf("reachedWords(%v, %d relays) = %q, want %q", tc.p, len(tc.relays), got, tc.want)
+		}
 	}
 }

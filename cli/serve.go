@@ -46,6 +46,10 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 			It records when each device last synced and the last refusal, which
 			'trustsync status' shows.
 
+			When a device is reached through a relay, serve says so once, and
+			again if it is then reached directly through both routers (hole
+			punched); a direct connection, the usual case, gets no such line.
+
 			When a device unpairs this one, serve says which device and whose.
 			A device that 'trustsync unpair' could not reach is told by serve as
 			soon as it can be reached (serve tries every 30 seconds), with a line
@@ -157,6 +161,7 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 	refusing := map[string]string{} // by peer: the refusal told
 	told := map[string]bool{}       // damage told, by peer, document and reason
 	transfers := map[string]*transferLog{}
+	pathTold := map[string]tsync.Path{} // by peer: the way of reaching it told
 	tick := time.NewTicker(recordEvery)
 	defer tick.Stop()
 	for {
@@ -215,6 +220,12 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 				for _, line := range l.lines(name, ev.Progress) {
 					fmt.Fprintln(w, line)
 				}
+			case tsync.PathChanged:
+				rec.path(ev.Remote.DeviceID, ev.Path)
+				if line := pathLine(name, ev.Path, false); line != "" && pathTold[ev.Peer.String()] != ev.Path {
+					pathTold[ev.Peer.String()] = ev.Path
+					fmt.Fprintln(w, line)
+				}
 			case tsync.ChangesReceived:
 				if words := receivedWords(ev.Received.Items); words != "" {
 					fmt.Fprintf(w, "received %s from %s\n", words, name)
@@ -263,6 +274,23 @@ func logEvents(ctx context.Context, w io.Writer, events <-chan tsync.Event, rec 
 			}
 		}
 	}
+}
+
+// pathLine says, for serve (now) and sync (done), that the device name
+// is reached through a relay or through a hole punched in both routers;
+// "" for a direct connection, the usual case, which needs no line.
+func pathLine(name string, p tsync.Path, done bool) string {
+	verb := "reaching"
+	if done {
+		verb = "reached"
+	}
+	switch p {
+	case tsync.PathRelayed:
+		return fmt.Sprintf("%s %s through a relay: the sync stays end-to-end encrypted, the relay sees only that your devices talk", verb, name)
+	case tsync.PathHolePunched:
+		return fmt.Sprintf("%s %s directly through both routers (hole punched), not through the relay", verb, name)
+	}
+	return ""
 }
 
 // unpairedByLine tells that the device r unpaired this one, and what that

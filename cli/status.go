@@ -30,6 +30,12 @@ func NewCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 			addresses this device last knew it at (last_known_addrs): this
 			device's own knowledge, never shared.
 
+			Under "How each device was reached at its last sync", each paired
+			device: directly, directly through both routers (hole punched),
+			through a relay (named when you record one), or not reached yet;
+			--json gives it as last_path ("direct", "hole punched",
+			"relayed").
+
 			When this device refused a device's data (or a device refused this
 			one) since the last sync with it, a line starting "Refused:" says
 			which device, when and why; --json gives the last refusal of each
@@ -90,15 +96,17 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	// serve and sync. Whether a device is online only a running node knows:
 	// status does not go online, so it never says.
 	lastSync := map[string]time.Time{}
+	lastPath := map[string]tsync.Path{}    // how each was reached then
 	refusals := map[string]refusalRecord{} // the last refusal, by device
 	for _, m := range r.members {
 		for _, d := range m.Devices {
-			at, ok, err := f.loadLastSync(ctx, d.ID)
+			at, path, ok, err := f.loadLastSyncPath(ctx, d.ID)
 			if err != nil {
 				return err
 			}
 			if ok {
 				lastSync[d.ID] = at
+				lastPath[d.ID] = path
 			}
 			ref, ok, err := loadRefusal(ctx, st, d.ID)
 			if err != nil {
@@ -152,6 +160,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				if at, ok := lastSync[d.ID]; ok {
 					s := jsonTime(at)
 					d.LastSync = &s
+					if p := lastPath[d.ID]; p != tsync.PathUnreachable {
+						ps := p.String()
+						d.LastPath = &ps
+					}
 				}
 				if d.ID != self.DeviceID {
 					k, err := sp.KnownAddrs(ctx, d.ID)
@@ -247,6 +259,29 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			fmt.Fprintf(w, "%s %s\n", c.bold("Refused:"), oneLine(line))
 		}
 	}
+	relays, err := sp.Relays(ctx)
+	if err != nil {
+		return err
+	}
+	var reached []string
+	for _, m := range r.members {
+		for _, d := range m.Devices {
+			if d.ID == self.DeviceID || d.Removed {
+				continue
+			}
+			how := "not reached yet"
+			if _, ok := lastSync[d.ID]; ok {
+				how = reachedWords(lastPath[d.ID], relays)
+			}
+			reached = append(reached, fmt.Sprintf("  %s (%s): %s", d.Name, m.Name, how))
+		}
+	}
+	if len(reached) > 0 {
+		fmt.Fprintf(w, "\n%s\n", c.bold("How each device was reached at its last sync:"))
+		for _, l := range reached {
+			fmt.Fprintln(w, l)
+		}
+	}
 	mdns := "on"
 	if !cfg.MDNS {
 		mdns = "off"
@@ -260,6 +295,36 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	}
 	fmt.Fprintf(w, "Local network discovery (mDNS): %s\n", mdns)
 	return nil
+}
+
+// reachedWords says how a device was reached at its last sync, naming the
+// relay when the couple records only one.
+func reachedWords(p tsync.Path, relays []string) string {
+	switch p {
+	case tsync.PathDirect:
+		return "directly"
+	case tsync.PathHolePunched:
+		return "directly, through both routers (hole punched)"
+	case tsync.PathRelayed:
+		switch len(relays) {
+		case 0:
+			return "through a relay"
+		case 1:
+			return "through the relay " + relayHost(relays[0])
+		}
+		return "through one of your relays"
+	}
+	return "not known (synced before this was recorded)"
+}
+
+// relayHost is the network address of a relay, without its peer ID: what
+// a person recognises.
+func relayHost(addr string) string {
+	parts := strings.Split(addr, "/")
+	if len(parts) >= 5 {
+		return parts[2] + " port " + parts[4]
+	}
+	return addr
 }
 
 // itOrThem is the pronoun for n things.

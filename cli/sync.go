@@ -41,6 +41,10 @@ func NewCmdSync(f *Factory, runF func(*SyncOptions) error) *cobra.Command {
 			sync keeps trying until --timeout (default 30s) and exits 1 if no
 			paired device answered by then. A device that answered is synced
 			even when another did not; those are named on standard error.
+			A device reached through a relay (or directly, through both
+			routers, after meeting through one) gets a line saying so after
+			its own; --json gives each device's path ("direct", "hole
+			punched", "relayed", "unreachable").
 			When this device refuses what a device sends, sync says so at once,
 			in one line naming the device and the reason, and status remembers it.
 
@@ -93,6 +97,9 @@ type syncDeviceJSON struct {
 	Sent     map[string]int `json:"sent"`
 	BytesIn  int64          `json:"bytes_in"`
 	BytesOut int64          `json:"bytes_out"`
+	// Path is how the device was reached: "direct", "hole punched",
+	// "relayed", or "unreachable" when it was not.
+	Path string `json:"path"`
 	// Refused is why this device refused the device's data (or the device
 	// this one's), null when nothing was refused.
 	Refused *string `json:"refused"`
@@ -219,7 +226,7 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 	now := f.Now()
 	for _, p := range rep.Peers {
 		if p.OK && p.Remote.DeviceID != "" {
-			if err := f.recordLastSync(ctx, p.Remote.DeviceID, now); err != nil {
+			if err := f.recordLastSync(ctx, p.Remote.DeviceID, now, p.Path); err != nil {
 				return fmt.Errorf("record the last sync: %w", err)
 			}
 		}
@@ -241,6 +248,7 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 				Sent:     nonNilMap(p.Sent),
 				BytesIn:  p.BytesIn,
 				BytesOut: p.BytesOut,
+				Path:     p.Path.String(),
 				Damaged:  []damageJSON{},
 				Restored: nonNilStrings(p.Restored),
 			}
@@ -290,6 +298,9 @@ func syncRun(ctx context.Context, opts *SyncOptions) error {
 			continue
 		}
 		fmt.Fprintln(f.IOStreams.Out, p.String())
+		if line := pathLine(name, p.Path, true); line != "" {
+			fmt.Fprintln(f.IOStreams.Out, line)
+		}
 	}
 	return nil
 }

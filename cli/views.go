@@ -191,6 +191,10 @@ type deviceJSON struct {
 	// Online and LastSync are null until the sync layer reports them.
 	Online   *bool   `json:"online"`
 	LastSync *string `json:"last_sync"`
+	// LastPath is how this device reached the device at the last sync:
+	// "direct", "hole punched" or "relayed"; status fills it in once
+	// they synced, an export leaves it out.
+	LastPath *string `json:"last_path,omitempty"`
 	// LastRefusal is the last time one side refused the other's data, as
 	// status shows it; left out elsewhere.
 	LastRefusal *refusalJSON `json:"last_refusal,omitempty"`

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/home"
+	tsync "github.com/trustsync/trustsync/sync"
 )
 
 // A name Create refuses is refused before anything is written: a corrected
@@ -114,7 +115,7 @@ func TestHome_AfterClose(t *testing.T) {
 		"Config":      cfgErr,
 		"StartNode":   nodeErr,
 		"OpenJournal": journalErr,
-		"RecordSync":  h.RecordSync(ctx, "device", time.Now()),
+		"RecordSync":  h.RecordSync(ctx, "device", time.Now(), tsync.PathDirect),
 	} {
 		if !errors.Is(err, trustsync.ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)

@@ -37,6 +37,13 @@ type NodeOptions struct {
 	// BeforeStart, when set, is called with the node made but not started:
 	// subscribe to its events there to miss none.
 	BeforeStart func(*tsync.Node)
+	// NoRelay, NoHolePunch and NoAutoNAT turn relays, DCUtR hole punching
+	// and AutoNAT v2 off for this node (see [tsync.Config]).
+	NoRelay, NoHolePunch, NoAutoNAT bool
+	// Relays are relay addresses to use beyond the space's, for this node
+	// only (see [tsync.ParseRelayAddr]); one that cannot be a relay's is
+	// refused with an error wrapping [trustsync.ErrInvalid].
+	Relays []string
 }
 
 // RefreshInterval is how often a node started by [Home.StartNode] looks for
@@ -90,6 +97,7 @@ func (h *Home) StartNode(ctx context.Context, opts NodeOptions) (*tsync.Node, er
 	if logger == nil {
 		logger = h.opts.Logger
 	}
+
 	scfg := tsync.Config{
 		Space:           h.space,
 		Store:           h.st,
@@ -99,6 +107,16 @@ func (h *Home) StartNode(ctx context.Context, opts NodeOptions) (*tsync.Node, er
 		Logger:          logger,
 		RefreshInterval: RefreshInterval,
 		Watch:           h.disk.Watch,
+		NoRelay:         opts.NoRelay,
+		NoHolePunch:     opts.NoHolePunch,
+		NoAutoNAT:       opts.NoAutoNAT,
+	}
+	for _, s := range opts.Relays {
+		ai, err := tsync.ParseRelayAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("go online: %w", err)
+		}
+		scfg.Relays = append(scfg.Relays, ai)
 	}
 	if opts.Configure != nil {
 		opts.Configure(&scfg)
@@ -245,10 +263,15 @@ func portInUse(err error, addrs []string) (int, bool) {
 func lastSyncKey(deviceID string) string { return "sync/last/" + deviceID }
 
 // RecordSync stores that this device finished a sync with the device
-// deviceID at the time at. Only this device reads it back.
-func (h *Home) RecordSync(ctx context.Context, deviceID string, at time.Time) error {
+// deviceID at the time at, and how it reached the device then (path;
+// [tsync.PathUnreachable] when not known). Only this device reads it back.
+func (h *Home) RecordSync(ctx context.Context, deviceID string, at time.Time, path tsync.Path) error {
+	v := at.UTC().Format(time.RFC3339Nano)
+	if path != tsync.PathUnreachable {
+		v += " " + strconv.Itoa(int(path))
+	}
 	return h.st.Update(ctx, func(tx trustsync.Tx) error {
-		return tx.Put(lastSyncKey(deviceID), []byte(at.UTC().Format(time.RFC3339Nano)))
+		return tx.Put(lastSyncKey(deviceID), []byte(v))
 	})
 }
 
@@ -256,7 +279,16 @@ func (h *Home) RecordSync(ctx context.Context, deviceID string, at time.Time) er
 // as [Home.RecordSync] stored it, and false when it never did (or the
 // record is unreadable).
 func (h *Home) LastSync(ctx context.Context, deviceID string) (time.Time, bool, error) {
+	at, _, ok, err := h.LastSyncPath(ctx, deviceID)
+	return at, ok, err
+}
+
+// LastSyncPath is [Home.LastSync] with how this device reached the device
+// at that sync, as [Home.RecordSync] stored it: [tsync.PathUnreachable]
+// when the record does not say (one written before paths were kept).
+func (h *Home) LastSyncPath(ctx context.Context, deviceID string) (time.Time, tsync.Path, bool, error) {
 	var at time.Time
+	path := tsync.PathUnreachable
 	var ok bool
 	err := h.st.View(ctx, func(tx trustsync.ReadTx) error {
 		b, err := tx.Get(lastSyncKey(deviceID))
@@ -266,9 +298,13 @@ func (h *Home) LastSync(ctx context.Context, deviceID string) (time.Time, bool, 
 		if err != nil {
 			return err
 		}
-		at, err = time.Parse(time.RFC3339Nano, string(b))
+		ts, p, _ := strings.Cut(string(b), " ")
+		at, err = time.Parse(time.RFC3339Nano, ts)
 		ok = err == nil
+		if n, err := strconv.Atoi(p); ok && err == nil && n >= int(tsync.PathUnreachable) && n <= int(tsync.PathRelayed) {
+			path = tsync.Path(n)
+		}
 		return nil
 	})
-	return at, ok, err
+	return at, path, ok, err
 }

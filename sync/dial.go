@@ -217,6 +217,16 @@ func (n *Node) waitOnline(ctx context.Context, id peer.ID) error {
 				return fmt.Errorf("session with %s: %w", id, re)
 			}
 			return fmt.Errorf("session with %s: %w", id, lastErr)
+		} else if seen != nil && n.host.ID() < id {
+			// The session this device waited on ended before its hello
+			// (its connection closed: a pairing connection, a relay's
+			// limit): this side opens the next stream, so dial again
+			// rather than wait for one.
+			cause := offline(lastErr)
+			if cause == nil {
+				cause = ErrOffline
+			}
+			return fmt.Errorf("session with %s ended before its hello: %w", id, cause)
 		}
 		select {
 		case <-ch:

@@ -407,15 +407,22 @@ func (n *Node) Addrs() []ma.Multiaddr {
 	if n.host == nil {
 		return nil
 	}
-	ai := peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+	ai := n.AddrInfo()
 	out, _ := peer.AddrInfoToP2pAddrs(&ai)
 	return out
 }
 
 // AddrInfo returns the peer ID and listen addresses, for a partner's
 // [Config.Peers] or [Node.Connect].
+// Addresses through a relay are left out.
 func (n *Node) AddrInfo() peer.AddrInfo {
-	return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+	ai := peer.AddrInfo{ID: n.host.ID()}
+	for _, a := range n.host.Addrs() {
+		if !isCircuit(a) {
+			ai.Addrs = append(ai.Addrs, a)
+		}
+	}
+	return ai
 }
 
 // Host returns the libp2p host.

@@ -140,6 +140,7 @@ type relayRun struct {
 	cancel  context.CancelFunc
 	kick    chan struct{}
 	expires time.Time // of the current reservation; zero while none
+	made    int       // reservations made so far
 }
 
 func (r *relayRun) poke() {
@@ -383,6 +384,7 @@ func (n *Node) keepReservation(ctx context.Context, r *relayRun) {
 		n.relay.mu.Lock()
 		first := r.expires.IsZero()
 		r.expires = res.Expiration
+		r.made++
 		n.relay.mu.Unlock()
 		if first {
 			n.log.Info("reserved a slot on the relay", "relay", ai.ID, "until", res.Expiration.Format(time.RFC3339))

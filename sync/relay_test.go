@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/trustsync/trustsync"
@@ -25,13 +26,14 @@ import (
 // testRelay is a circuit relay v2 service on 127.0.0.1, as `trustsync
 // relay` runs one on a machine with a public address.
 type testRelay struct {
+	opts []relayv2.Option
 	key  crypto.PrivKey
 	h    host.Host
 	svc  *relayv2.Relay
 	addr string // with /p2p/
 }
 
-func startRelay(t *testing.T, key crypto.PrivKey, listen string) *testRelay {
+func startRelay(t *testing.T, key crypto.PrivKey, listen string, opts ...relayv2.Option) *testRelay {
 	t.Helper()
 	if key == nil {
 		var err error
@@ -44,12 +46,12 @@ func startRelay(t *testing.T, key crypto.PrivKey, listen string) *testRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := relayv2.New(h)
+	svc, err := relayv2.New(h, opts...)
 	if err != nil {
 		h.Close()
 		t.Fatal(err)
 	}
-	r := &testRelay{key: key, h: h, svc: svc}
+	r := &testRelay{opts: opts, key: key, h: h, svc: svc}
 	r.addr = h.Addrs()[0].String() + "/p2p/" + h.ID().String()
 	t.Cleanup(r.close)
 	return r
@@ -72,12 +74,12 @@ func (r *testRelay) restart(t *testing.T) {
 		h, err := libp2p.New(libp2p.Identity(r.key), libp2p.ListenAddrStrings(listen), libp2p.DisableRelay(),
 			libp2p.DisableMetrics())
 		if err == nil {
-			svc, err := relayv2.New(h)
+			svc, err := relayv2.New(h, r.opts...)
 			if err != nil {
 				h.Close()
 				t.Fatal(err)
 			}
-			nr = &testRelay{key: r.key, h: h, svc: svc, addr: r.addr}
+			nr = &testRelay{opts: r.opts, key: r.key, h: h, svc: svc, addr: r.addr}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -422,4 +424,127 @@ func TestNode_PairThroughRelay(t *testing.T) {
 	id, err := a.space.AddBoundary(ctx, "We call when we are late")
 	must(t, err)
 	waitBoundary(t, b, id)
+}
+
+// A relay's limit cuts a relayed session: the device goes offline in the
+// ordinary way (no refusal, nothing for the person to do) and the node
+// dials again through the relay; edits keep arriving.
+func TestNode_RelayLimitCut(t *testing.T) {
+	ctx := context.Background()
+	relay := startRelay(t, nil, "/ip4/127.0.0.1/tcp/0", relayv2.WithLimit(&relayv2.RelayLimit{Duration: time.Second, Data: 1 << 20}))
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	extra := func(c *Config) { c.Relays = []peer.AddrInfo{relay.info(t)}; c.NoHolePunch = true }
+	na := a.startBehindNAT(t, extra)
+	events, stop := na.Subscribe()
+	defer stop()
+	nb := b.startBehindNAT(t, extra)
+	waitSynced(t, na, nb)
+	off := waitEvent(t, events, func(ev Event) bool { return ev.Type == PeerOffline && ev.Peer == nb.ID() })
+	var re *RefusedError
+	if !errors.Is(off.Err, ErrOffline) || errors.As(off.Err, &re) {
+		t.Fatalf("the relay's limit cut the session with %v, want an error wrapping ErrOffline", off.Err)
+	}
+	waitEvent(t, events, func(ev Event) bool { return ev.Type == PeerOnline && ev.Peer == nb.ID() })
+	id, err := b.space.AddBoundary(ctx, "We leave work at work")
+	must(t, err)
+	waitBoundary(t, a, id)
+}
+
+// When a device's addresses change (here: it starts listening on a new
+// one, as after joining a network), it renews its reservation at once and
+// tells the partner's device the new address in the live session, which
+// then reaches it directly.
+func TestNode_AddrsChanged(t *testing.T) {
+	relay := startRelay(t, nil, "/ip4/127.0.0.1/tcp/0")
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	extra := func(c *Config) { c.Relays = []peer.AddrInfo{relay.info(t)}; c.NoHolePunch = true }
+	na, nb := a.startBehindNAT(t, extra), b.startBehindNAT(t, extra)
+	rid := relay.h.ID()
+	waitSynced(t, na, nb)
+	if p := nb.Path(na.ID()); p != PathRelayed {
+		t.Fatalf("the path is %s before the change", p)
+	}
+	made := func() int {
+		na.relay.mu.Lock()
+		defer na.relay.mu.Unlock()
+		return na.relay.runs[rid].made
+	}
+	waitFor(t, "a reservation", func() bool { return made() > 0 })
+	before := made()
+	must(t, na.Host().Network().Listen(ma.StringCast("/ip4/127.0.0.1/tcp/0")))
+	waitFor(t, "the reservation renewed", func() bool { return made() > before })
+	waitFor(t, "Sam's device to reach Alex's directly", func() bool {
+		return nb.Path(na.ID()) == PathDirect && na.Path(nb.ID()) == PathDirect
+	})
+	k, err := b.space.KnownAddrs(context.Background(), a.space.Self().DeviceID)
+	must(t, err)
+	if len(k.Addrs) == 0 {
+		t.Fatal("Sam's device did not keep Alex's new address")
+	}
+}
+
+// Hole punching on loopback: two devices behind "NATs" that let nothing in
+// have no public address to punch from, so DCUtR never starts and Path
+// stays honest: relayed, never hole punched.
+func TestNode_HolePunchLoopback(t *testing.T) {
+	relay := startRelay(t, nil, "/ip4/127.0.0.1/tcp/0")
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	extra := func(c *Config) { c.Relays = []peer.AddrInfo{relay.info(t)} }
+	na, nb := a.startBehindNAT(t, extra), b.startBehindNAT(t, extra)
+	waitSynced(t, na, nb)
+	time.Sleep(2 * time.Second)
+	if p, q := na.Path(nb.ID()), nb.Path(na.ID()); p != PathRelayed || q != PathRelayed {
+		t.Fatalf("paths %s and %s, want relayed", p, q)
+	}
+}
+
+// A direct connection that DCUtR reports having made is told apart from
+// one dialed: Path says hole punched, and a PathChanged event says so.
+func TestNode_PathHolePunched(t *testing.T) {
+	a, b := newDevice(t, "Alex"), newDevice(t, "Sam")
+	pairAll(t, a, b)
+	na, nb := a.start(t), b.start(t)
+	events, stop := na.Subscribe()
+	defer stop()
+	connect(t, na, nb)
+	waitSynced(t, na, nb)
+	if p := na.Path(nb.ID()); p != PathDirect {
+		t.Fatalf("the path is %s, want direct", p)
+	}
+	punchTracer{na}.Trace(&holepunch.Event{Type: holepunch.EndHolePunchEvtT, Remote: nb.ID(),
+		Evt: &holepunch.EndHolePunchEvt{Success: false}})
+	if p := na.Path(nb.ID()); p != PathDirect {
+		t.Fatalf("after a failed hole punch the path is %s", p)
+	}
+	punchTracer{na}.Trace(&holepunch.Event{Type: holepunch.EndHolePunchEvtT, Remote: nb.ID(),
+		Evt: &holepunch.EndHolePunchEvt{Success: true}})
+	if p := na.Path(nb.ID()); p != PathHolePunched {
+		t.Fatalf("after a hole punch the path is %s", p)
+	}
+	waitEvent(t, events, func(ev Event) bool { return ev.Type == PathChanged && ev.Path == PathHolePunched })
+}
+
+// Direct addresses are dialed before any relay, LAN ones included: a
+// device on the same LAN is reached directly whenever that works.
+func TestDirectFirst(t *testing.T) {
+	relayed := ma.StringCast("/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWLRPJAA5o6Hr9J3ToqyHptMTFe9APw2wLcBqRjVsZk3Bw/p2p-circuit")
+	direct := []ma.Multiaddr{ma.StringCast("/ip4/192.168.1.20/tcp/4001"), ma.StringCast("/ip4/192.168.1.20/udp/4001/quic-v1")}
+	ranked := directFirst(append(slices.Clone(direct), relayed))
+	var lastDirect, relay time.Duration
+	for _, r := range ranked {
+		if isCircuit(r.Addr) {
+			relay = r.Delay
+		} else {
+			lastDirect = max(lastDirect, r.Delay)
+		}
+	}
+	if relay < lastDirect+relayDialDelay {
+		t.Fatalf("the relay is dialed %v in, the last direct address %v in", relay, lastDirect)
+	}
+	if only := directFirst([]ma.Multiaddr{relayed}); len(only) != 1 || only[0].Delay != 0 {
+		t.Fatalf("a relay address alone waits %v", only)
+	}
 }
