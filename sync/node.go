@@ -246,6 +246,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.spawn(n.noteLoop)
 	n.spawn(n.addrsChangedLoop)
 	n.startPunch()
+	n.spawn(n.interfaceLoop)
 	if !n.cfg.NoMDNS {
 		n.mdns = mdns.NewMdnsService(n.host, MDNSService, mdnsNotifee{n})
 		if err := n.mdns.Start(); err != nil {

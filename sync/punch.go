@@ -33,9 +33,10 @@ const maxObserved = 8
 type punchState struct {
 	mu       stdsync.Mutex
 	hps      *holepunch.Service
-	observed []ma.Multiaddr // public UDP addresses peers saw this device at, newest first
-	ready    bool           // the service found an address: DirectConnect will not block
-	active   map[peer.ID]bool
+	observed []ma.Multiaddr           // public UDP addresses peers saw this device at, newest first
+	ready    bool                     // the service found an address: DirectConnect will not block
+	active   map[peer.ID]*nodeSession // the session a device's punches are for
+	reopen   map[peer.ID]bool         // devices this one opens the next stream to, having moved: moves.go
 }
 
 // startPunch starts the hole punching service on the node's host, unless
@@ -61,7 +62,7 @@ func (n *Node) startPunch() {
 	}
 	n.punch.mu.Lock()
 	n.punch.hps = hps
-	n.punch.active = map[peer.ID]bool{}
+	n.punch.active = map[peer.ID]*nodeSession{}
 	n.punch.mu.Unlock()
 	if !n.spawn(func(ctx context.Context) { n.observeLoop(ctx, sub) }) {
 		sub.Close()
@@ -130,27 +131,22 @@ func (n *Node) punchAddrs() []ma.Multiaddr {
 	return addrs
 }
 
-// punchSoon asks the service to punch to device id while its session runs
-// through a relay: first a second after the session began (the other
+// punchSoon asks the service to punch to device id while its session ns
+// runs through a relay: first a second after the session began (the other
 // device, which may have just started, gets its service ready too), then
-// after 3, 9 and 27 s. Of the two devices, the one the relayed connection
-// came in to asks: DCUtR's other side refuses a punch asked over a
-// connection it did not dial.
-func (n *Node) punchSoon(id peer.ID) {
+// after 3, 9 and 27 s; once per session. Of the two devices, the one the
+// relayed connection came in to asks: DCUtR's other side refuses a punch
+// asked over a connection it did not dial.
+func (n *Node) punchSoon(id peer.ID, ns *nodeSession) {
 	n.punch.mu.Lock()
 	hps := n.punch.hps
-	if hps == nil || n.punch.active[id] {
+	if hps == nil || n.punch.active[id] == ns || ns.conn.Stat().Direction != network.DirInbound {
 		n.punch.mu.Unlock()
 		return
 	}
-	n.punch.active[id] = true
+	n.punch.active[id] = ns
 	n.punch.mu.Unlock()
-	ok := n.spawn(func(ctx context.Context) {
-		defer func() {
-			n.punch.mu.Lock()
-			delete(n.punch.active, id)
-			n.punch.mu.Unlock()
-		}()
+	n.spawn(func(ctx context.Context) {
 		wait := time.Second
 		for range 4 {
 			select {
@@ -159,8 +155,7 @@ func (n *Node) punchSoon(id peer.ID) {
 			case <-time.After(wait):
 			}
 			wait *= 3
-			ns := n.session(id)
-			if ns == nil || !relayedConn(ns.conn) || ns.conn.Stat().Direction != network.DirInbound {
+			if n.session(id) != ns || !relayedConn(ns.conn) {
 				return
 			}
 			n.punch.mu.Lock()
@@ -174,9 +169,4 @@ func (n *Node) punchSoon(id peer.ID) {
 			}
 		}
 	})
-	if !ok {
-		n.punch.mu.Lock()
-		delete(n.punch.active, id)
-		n.punch.mu.Unlock()
-	}
 }

@@ -576,6 +576,7 @@ func (n *Node) tryDirect(id peer.ID) {
 	if ns == nil || !relayedConn(ns.conn) {
 		return
 	}
+	n.punchSoon(id, ns) // punch.go
 	n.relay.mu.Lock()
 	if time.Since(n.relay.tried[id]) < n.cfg.RedialMax {
 		n.relay.mu.Unlock()
@@ -583,7 +584,6 @@ func (n *Node) tryDirect(id peer.ID) {
 	}
 	n.relay.tried[id] = time.Now()
 	n.relay.mu.Unlock()
-	n.punchSoon(id)
 	n.spawn(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 		defer cancel()
