@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +32,8 @@ var (
 // benchPath is one way two devices reach each other.
 type benchPath struct {
 	name string
-	// word is what status says of the partner's device on this path.
+	// word is the last_path status gives the partner's device on this
+	// path.
 	word string
 	// build attaches Alex's and Sam's hosts to the internet.
 	build func(in *netlab.Internet, delay time.Duration) (alex, sam *netlab.Host)
@@ -65,27 +65,6 @@ func benchPair(b *testing.B, p benchPath) (in *netlab.Internet, alex, sam *devic
 	return in, alex, sam
 }
 
-// waitPath waits until status on d says word of partnerDevice.
-func waitPath(b *testing.B, d *device, partnerDevice, word string, logs ...*proc) {
-	b.Helper()
-	var last string
-	if _, ok := waitFor(60*time.Second, func() bool {
-		last = statusOf(d, partnerDevice)
-		return containsWord(last, word)
-	}); !ok {
-		b.Fatalf("status on %s's device says of %s %q, want %q%s", d.name, partnerDevice, last, word, dumpLogs(logs))
-	}
-}
-
-// containsWord reports whether a status line says word; "direct" only
-// where it says neither "hole punched" nor "relayed".
-func containsWord(line, word string) bool {
-	if word == "direct" && (strings.Contains(line, "hole punched") || strings.Contains(line, "relayed")) {
-		return false
-	}
-	return strings.Contains(line, word)
-}
-
 // BenchmarkNAT_LiveEdit measures, with serve running on both devices and
 // the path settled, the time from an edit committed to Alex's store (by
 // this process, as another trustsync command would) to Sam's store
@@ -98,8 +77,8 @@ func BenchmarkNAT_LiveEdit(b *testing.B) {
 			logs := []*proc{alexServe, samServe}
 			alex.must("boundary", "add", "warm up")
 			sam.waitBoundary("warm up", 60*time.Second, "the first live edit", logs...)
-			waitPath(b, sam, "alex-laptop", p.word, logs...)
-			b.Logf("%s: %s (delays by %s)", p.name, statusOf(sam, "alex-laptop"), in.DelayKind())
+			line := waitPath(b, sam, "alex-laptop", p.word, 60*time.Second, logs...)
+			b.Logf("%s: %s (delays by %s)", p.name, line, in.DelayKind())
 
 			sta, spa := benchkit.Open(b, alex.home)
 			defer sta.Close()
@@ -142,8 +121,8 @@ func BenchmarkNAT_LiveEdit(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(ms(benchkit.Percentile(lat, 50)), "p50-ms")
 			b.ReportMetric(ms(benchkit.Percentile(lat, 99)), "p99-ms")
-			if s := statusOf(sam, "alex-laptop"); !containsWord(s, p.word) {
-				b.Errorf("after the edits, status on Sam's device says %q, want %q", s, p.word)
+			if got, line := pathOf(sam, "alex-laptop"); got != p.word {
+				b.Errorf("after the edits, status on Sam's device says %q (%s), want %q", got, line, p.word)
 			}
 			alexServe.stop(b)
 			samServe.stop(b)
@@ -176,7 +155,8 @@ func BenchmarkNAT_FirstSync(b *testing.B) {
 					b.Fatalf("sync on Sam's device: exit %d: %s%s", code, stderr, dumpLogs([]*proc{alexServe}))
 				}
 				total += d
-				b.Logf("%s: %v; %s; status: %s (delays by %s)", p.name, d.Round(time.Millisecond), out, statusOf(sam, "alex-laptop"), in.DelayKind())
+				_, line := pathOf(sam, "alex-laptop")
+				b.Logf("%s: %v; %s; status: %s (delays by %s)", p.name, d.Round(time.Millisecond), out, line, in.DelayKind())
 				if got := countCheckIns(b, sam); got != *benchCheckIns {
 					b.Fatalf("after the sync Sam's device lists %d check-ins, want %d", got, *benchCheckIns)
 				}

@@ -1,6 +1,7 @@
 package netlab_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -51,31 +52,73 @@ func newHomes(t *testing.T, nat netlab.NAT) *homes {
 	return w
 }
 
-// statusOf returns what `trustsync status` on d says of the partner's
-// device: the line naming partner's device (its device name).
-func statusOf(d *device, partnerDevice string) string {
+// pathOf returns what `trustsync status` on d says of the partner's
+// device named partnerDevice: the last_path of `status --json` ("" before
+// any sync), and the line of plain `status` under "How each device was
+// reached at its last sync".
+func pathOf(d *device, partnerDevice string) (path, line string) {
 	d.t.Helper()
-	out := d.must("status")
-	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, partnerDevice) {
-			return strings.TrimSpace(line)
+	out := d.must("status", "--json")
+	var st struct {
+		Members []struct {
+			Devices []struct {
+				Name     string  `json:"name"`
+				LastPath *string `json:"last_path"`
+			} `json:"devices"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		d.t.Fatalf("status --json on %s's device: %v\n%s", d.name, err, out)
+	}
+	for _, m := range st.Members {
+		for _, dev := range m.Devices {
+			if dev.Name == partnerDevice && dev.LastPath != nil {
+				path = *dev.LastPath
+			}
 		}
 	}
-	return ""
+	reached := false
+	for _, l := range strings.Split(d.must("status"), "\n") {
+		if strings.HasPrefix(l, "How each device was reached") {
+			reached = true
+		} else if reached && strings.HasPrefix(strings.TrimSpace(l), partnerDevice+" ") {
+			return path, strings.TrimSpace(l)
+		}
+	}
+	return path, ""
 }
 
-// waitStatus waits until `status` on d says word of partnerDevice.
-func waitStatus(t *testing.T, d *device, partnerDevice, word string, within time.Duration, logs ...*proc) {
+// waitPath waits until `status` on d says partnerDevice was last reached
+// by path (a last_path word) and returns the plain status line.
+func waitPath(t testing.TB, d *device, partnerDevice, path string, within time.Duration, logs ...*proc) string {
 	t.Helper()
-	var last string
+	var got, line string
 	took, ok := waitFor(within, func() bool {
-		last = statusOf(d, partnerDevice)
-		return strings.Contains(last, word)
+		got, line = pathOf(d, partnerDevice)
+		return got == path
 	})
 	if !ok {
-		t.Fatalf("status on %s's device says of %s %q after %v, want it to say %q%s", d.name, partnerDevice, last, within, word, dumpLogs(logs))
+		t.Fatalf("status on %s's device says %s was last reached by %q (%q) after %v, want %q%s", d.name, partnerDevice, got, line, within, path, dumpLogs(logs))
 	}
-	t.Logf("status on %s's device after %v: %s", d.name, took.Round(time.Millisecond), last)
+	t.Logf("status on %s's device after %v: %s", d.name, took.Round(time.Millisecond), line)
+	return line
+}
+
+// waitDirect waits until `status` on d says partnerDevice was last reached
+// directly, through both routers: "hole punched" or "direct", never
+// "relayed"; it returns the plain status line.
+func waitDirect(t testing.TB, d *device, partnerDevice string, within time.Duration, logs ...*proc) string {
+	t.Helper()
+	var got, line string
+	took, ok := waitFor(within, func() bool {
+		got, line = pathOf(d, partnerDevice)
+		return got == "hole punched" || got == "direct"
+	})
+	if !ok {
+		t.Fatalf("status on %s's device says %s was last reached by %q (%q) after %v, want hole punched or direct%s", d.name, partnerDevice, got, line, within, dumpLogs(logs))
+	}
+	t.Logf("status on %s's device after %v: %s", d.name, took.Round(time.Millisecond), line)
+	return line
 }
 
 // TestNAT_ConeHolePunched: Alex and Sam each behind a cone NAT. They pair
@@ -97,8 +140,20 @@ func TestNAT_ConeHolePunched(t *testing.T) {
 	w.sam.must("boundary", "add", "We talk before bed")
 	w.alex.waitBoundary("We talk before bed", 30*time.Second, "live edit from Sam", logs...)
 
-	waitStatus(t, w.sam, "alex-laptop", "hole punched", 30*time.Second, logs...)
-	waitStatus(t, w.alex, "sam-laptop", "hole punched", 30*time.Second, logs...)
+	// The relayed connection is upgraded to a direct one through both
+	// routers: by DCUtR ("hole punched"), or, when both devices already
+	// know each other's public address, by a direct dial through the
+	// holes their own packets opened, which status calls "direct".
+	for _, d := range []struct {
+		d       *device
+		partner string
+		serve   *proc
+	}{{w.sam, "alex-laptop", samServe}, {w.alex, "sam-laptop", alexServe}} {
+		line := waitDirect(t, d.d, d.partner, 30*time.Second, logs...)
+		if strings.Contains(line, "hole punched") && !strings.Contains(d.serve.stderr.String(), "directly through both routers (hole punched)") {
+			t.Errorf("%s does not say the partner's device is reached through both routers%s", d.serve.name, dumpLogs(logs))
+		}
+	}
 
 	// Offline: Sam's device goes off; both edit; it comes back.
 	samServe.stop(t)
@@ -117,6 +172,9 @@ func TestNAT_ConeHolePunched(t *testing.T) {
 	t.Logf("after the move, Alex's edit reached Sam's device in %v", took)
 	w.sam.must("boundary", "add", "Sam: arrived safe")
 	w.alex.waitBoundary("Sam: arrived safe", 30*time.Second, "edit from Sam after the move", logs...)
+	// The café's router is a cone NAT too: the two devices get through
+	// directly again.
+	waitDirect(t, w.alex, "sam-laptop", 30*time.Second, logs...)
 
 	alexServe.stop(t)
 	samServe.stop(t)
@@ -137,18 +195,35 @@ func TestNAT_SymmetricStaysRelayed(t *testing.T) {
 	w.sam.waitBoundary("Phones away at dinner", 30*time.Second, "live edit from Alex", logs...)
 	w.sam.must("boundary", "add", "We talk before bed")
 	w.alex.waitBoundary("We talk before bed", 30*time.Second, "live edit from Sam", logs...)
-	waitStatus(t, w.sam, "alex-laptop", "relayed", 30*time.Second, logs...)
-
-	// Hole punching tries within seconds of the relayed connection; give
-	// it time to fail, then the path must still be the relay, and sync
-	// still work over it.
-	time.Sleep(8 * time.Second)
+	// Hole punching tries within seconds of the relayed connection (the
+	// first attempt a second after the session begins, the next after
+	// 3 s); give it that time, then the path must still be the relay, and
+	// sync still work over it.
+	for _, d := range []struct {
+		d       *device
+		partner string
+		serve   *proc
+	}{{w.sam, "alex-laptop", samServe}, {w.alex, "sam-laptop", alexServe}} {
+		line := waitPath(t, d.d, d.partner, "relayed", 30*time.Second, logs...)
+		if want := "through the relay " + w.relayHost.Addr() + " port 4001"; !strings.Contains(line, want) {
+			t.Errorf("status on %s's device says %q, want it to say %q", d.d.name, line, want)
+		}
+		if !strings.Contains(d.serve.stderr.String(), "through a relay") {
+			t.Errorf("%s does not say the partner's device is reached through a relay%s", d.serve.name, dumpLogs(logs))
+		}
+	}
+	time.Sleep(6 * time.Second)
 	for _, d := range []struct {
 		d       *device
 		partner string
 	}{{w.sam, "alex-laptop"}, {w.alex, "sam-laptop"}} {
-		if s := statusOf(d.d, d.partner); !strings.Contains(s, "relayed") || strings.Contains(s, "hole punched") {
-			t.Errorf("status on %s's device behind a symmetric NAT says of %s %q, want relayed%s", d.d.name, d.partner, s, dumpLogs(logs))
+		if p, line := pathOf(d.d, d.partner); p != "relayed" {
+			t.Errorf("status on %s's device behind a symmetric NAT says %s was last reached by %q (%q), want relayed%s", d.d.name, d.partner, p, line, dumpLogs(logs))
+		}
+	}
+	for _, p := range []*proc{alexServe, samServe} {
+		if strings.Contains(p.stderr.String(), "hole punched") {
+			t.Errorf("%s says a hole was punched through symmetric NATs%s", p.name, dumpLogs(logs))
 		}
 	}
 	w.alex.must("boundary", "add", "Alex: still here")
