@@ -9,9 +9,9 @@ package sync
 // (interfaceLoop). The partner's device still holds its session on the
 // dead connection: the device that moved opens the new sync stream itself,
 // whichever device usually does; a newer stream replaces the older session
-// there (runSession), and the direct connection the old session ran on,
-// now dead, is closed (replaced), so that neither libp2p nor hole punching
-// takes it for a way to the device.
+// there (runSession), and when it came through a relay, the direct
+// connection the old session ran on, now dead, is closed (replaced), so
+// that neither libp2p nor hole punching takes it for a way to the device.
 
 import (
 	"context"
@@ -118,18 +118,15 @@ func (n *Node) newPlace() {
 }
 
 // replaced follows a session with id replaced by one on conn: when the
-// old one ran on another direct connection, from another address, the
-// device came back another way (it changed network, or restarted), and
-// that connection is closed. A relayed old session is left to
-// [Node.upgrade], a second connection from the same address changes
-// nothing.
+// new one came through a relay while the old one ran on a direct
+// connection, the device could not use that connection any more (it
+// changed network), and it is closed. Other replacements are left alone:
+// two direct connections are normal when both devices dialed at once, and
+// a relayed old session is [Node.upgrade]'s.
 func (n *Node) replaced(old *nodeSession, conn network.Conn) {
-	if old.conn == nil || old.conn == conn || relayedConn(old.conn) {
+	if old.conn == nil || old.conn == conn || relayedConn(old.conn) || !relayedConn(conn) {
 		return
 	}
-	if !relayedConn(conn) && conn.RemoteMultiaddr().Equal(old.conn.RemoteMultiaddr()) {
-		return
-	}
-	n.log.Debug("the device came back another way: closing the connection its last session ran on", "peer", conn.RemotePeer())
+	n.log.Debug("the device came back through a relay: closing the direct connection its last session ran on", "peer", conn.RemotePeer())
 	old.conn.Close()
 }
