@@ -159,9 +159,30 @@ func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
 	return n.connect(ctx, ai.ID)
 }
 
+// errEndedBeforeHello: the session connect waited on ended before its
+// hello, and this device is the one to open the next stream.
+var errEndedBeforeHello = errors.New("the session ended before its hello")
+
 // connect makes sure a session with id runs and passed its hello. The peer
-// with the lower ID opens the stream; the other waits for it.
+// with the lower ID opens the stream; the other waits for it. When the
+// session the lower one waits on ends before its hello (its connection
+// closed: a duplicate of two simultaneous dials, a pairing connection, a
+// relay's limit), it dials and opens a stream again, until ctx ends.
 func (n *Node) connect(ctx context.Context, id peer.ID) error {
+	for {
+		err := n.connectOnce(ctx, id)
+		if !errors.Is(err, errEndedBeforeHello) {
+			return err
+		}
+		select {
+		case <-time.After(n.cfg.RedialMin):
+		case <-ctx.Done():
+			return fmt.Errorf("session with %s: %w: %w", id, ErrOffline, ctx.Err())
+		}
+	}
+}
+
+func (n *Node) connectOnce(ctx context.Context, id peer.ID) error {
 	if n.ctx.Err() != nil {
 		return trustsync.ErrClosed
 	}
@@ -222,11 +243,7 @@ func (n *Node) waitOnline(ctx context.Context, id peer.ID) error {
 			// (its connection closed: a pairing connection, a relay's
 			// limit): this side opens the next stream, so dial again
 			// rather than wait for one.
-			cause := offline(lastErr)
-			if cause == nil {
-				cause = ErrOffline
-			}
-			return fmt.Errorf("session with %s ended before its hello: %w", id, cause)
+			return errEndedBeforeHello
 		}
 		select {
 		case <-ch:

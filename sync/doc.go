@@ -18,6 +18,13 @@
 //   - [Invite], [Node.Invite] and [Node.Join]: pairing with a one-time
 //     invite and a six-digit code both people compare; [Node.Unpair] leaves,
 //     from one side, at once.
+//   - Across networks: the node keeps a reservation on the couple's relays
+//     (circuit relay v2; the space's and [Config.Relays], see
+//     [ParseRelayAddr]), dials devices through them after their direct
+//     addresses, moves a session to a direct connection when DCUtR hole
+//     punching or a direct dial makes one, and says how each device is
+//     reached ([Node.Path], [Path]). [Config.NoRelay], [Config.NoHolePunch]
+//     and [Config.NoAutoNAT] turn each part off.
 //
 // On the wire a frame is a uvarint length, a type byte (HELLO, SNAPSHOT,
 // SYNC, STATUS, ERROR, DAMAGED, REFUSED, PING) and a body; SNAPSHOT and SYNC
@@ -36,8 +43,9 @@
 // # More
 //
 // docs/SYNC.md has the long form: the protocol and its frames, damage and
-// refusals, what is checked before any byte is trusted, reconnecting, the
-// pairing exchange step by step, unpairing and the events. docs/PAIRING.md
+// refusals, what is checked before any byte is trusted, reconnecting,
+// relays, hole punching and paths, the pairing exchange step by step,
+// unpairing and the events. docs/PAIRING.md
 // tells pairing from the user's side; docs/THREATS.md says whom it protects
 // against.
 package sync

@@ -569,14 +569,18 @@ func (n *Node) upgrade(id peer.ID) {
 }
 
 // tryDirect dials the device id directly, past the relay its session runs
-// through, at most every RedialMax: when that works, upgrade moves the
-// session over.
+// through, when direct addresses are known for it, at most every
+// RedialMax (fresh addresses from the device: at once, see directAgain):
+// when that works, upgrade moves the session over.
 func (n *Node) tryDirect(id peer.ID) {
 	ns := n.session(id)
 	if ns == nil || !relayedConn(ns.conn) {
 		return
 	}
 	n.punchSoon(id, ns) // punch.go
+	if !slices.ContainsFunc(n.host.Peerstore().Addrs(id), func(a ma.Multiaddr) bool { return !isCircuit(a) }) {
+		return
+	}
 	n.relay.mu.Lock()
 	if time.Since(n.relay.tried[id]) < n.cfg.RedialMax {
 		n.relay.mu.Unlock()
@@ -591,6 +595,14 @@ func (n *Node) tryDirect(id peer.ID) {
 			n.log.Debug("no direct connection to a device reached through a relay", "peer", id, "err", err)
 		}
 	})
+}
+
+// directAgain is tryDirect right away: the device told new addresses.
+func (n *Node) directAgain(id peer.ID) {
+	n.relay.mu.Lock()
+	delete(n.relay.tried, id)
+	n.relay.mu.Unlock()
+	n.tryDirect(id)
 }
 
 // admitProbe tells the gater whether to let in a connection from a peer it

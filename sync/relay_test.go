@@ -548,3 +548,34 @@ func TestDirectFirst(t *testing.T) {
 		t.Fatalf("a relay address alone waits %v", only)
 	}
 }
+
+// With AutoNAT v2 on, the gater lets an unknown peer's connection in only
+// from the IP address of a device or relay the node is connected to (an
+// AutoNAT server dialing back from a peer ID of its own); with NoAutoNAT,
+// never. Such a peer still gets no sync stream.
+func TestNode_AutoNATDialBackAdmission(t *testing.T) {
+	a, b, c := newDevice(t, "Alex"), newDevice(t, "Sam"), newDevice(t, "Kim")
+	pairAll(t, a, b)
+	na, nb := a.start(t), b.start(t)
+	connect(t, na, nb)
+	g := &gater{trusted: na.isTrusted, relay: na.relay.isRelay, probe: na.admitProbe}
+	from := func(addr string) network.ConnMultiaddrs { return connAddrs{remote: ma.StringCast(addr)} }
+	if !g.InterceptSecured(network.DirInbound, c.id, from("/ip4/127.0.0.1/tcp/5")) {
+		t.Fatal("a dial-back from a connected device's IP address was refused")
+	}
+	if g.InterceptSecured(network.DirInbound, c.id, from("/ip4/198.51.100.9/tcp/5")) {
+		t.Fatal("an unknown peer from another IP address was let in")
+	}
+	if g.InterceptSecured(network.DirOutbound, c.id, from("/ip4/127.0.0.1/tcp/5")) {
+		t.Fatal("an outbound connection to an unknown peer was let through")
+	}
+	na.cfg.NoAutoNAT = true // as a node started with it; nothing else reads it
+	if g.InterceptSecured(network.DirInbound, c.id, from("/ip4/127.0.0.1/tcp/5")) {
+		t.Fatal("with NoAutoNAT an unknown peer was let in")
+	}
+}
+
+type connAddrs struct{ remote ma.Multiaddr }
+
+func (c connAddrs) LocalMultiaddr() ma.Multiaddr  { return ma.StringCast("/ip4/127.0.0.1/tcp/1") }
+func (c connAddrs) RemoteMultiaddr() ma.Multiaddr { return c.remote }

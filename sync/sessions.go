@@ -137,7 +137,7 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 		listen: n.listenAddrs,
 		addrs: func(r Remote, addrs []string) {
 			n.learn(r.DeviceID, id, addrs, nil)
-			n.tryDirect(id)
+			n.directAgain(id)
 		},
 		others:  n.book.others,
 		relayed: n.learnRelayed,
