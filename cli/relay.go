@@ -132,8 +132,13 @@ func relayRun(ctx context.Context, opts *RelayOptions) error {
 	}
 	if err := r.Start(ctx); err != nil {
 		r.Close()
-		if strings.Contains(err.Error(), "address already in use") {
-			return failf("a port the relay listens on is in use by another program (perhaps another relay): choose others with --listen")
+		var inUse *relay.PortInUseError
+		if errors.As(err, &inUse) || strings.Contains(err.Error(), "address already in use") {
+			addr := "a port the relay listens on"
+			if inUse != nil {
+				addr = inUse.Addr
+			}
+			return failf("%s is in use by another program (perhaps another relay): choose another with --listen", addr)
 		}
 		return failf("cannot start the relay: %s", oneLine(err.Error()))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/home"
 	tsync "github.com/trustsync/trustsync/sync"
 )
 
@@ -142,6 +143,74 @@ func TestReachedWords(t *testing.T) {
 	} {
 		if got := reachedWords(tc.p, tc.relays); got != tc.want {
 			t.Errorf("reachedWords(%v, %d relays) = %q, want %q", tc.p, len(tc.relays), got, tc.want)
+		}
+	}
+}
+
+// TestStatus_ReachedThroughRelay: status says, for each paired device, how
+// it was reached at the last sync, naming the couple's one relay; --json
+// gives last_path.
+func TestStatus_ReachedThroughRelay(t *testing.T) {
+	alex, sam := initDevice(t, "Alex", "alex-phone"), initDevice(t, "Sam", "sam-laptop")
+	pair(t, alex, sam)
+	const relayAddr = "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"
+	alex.ok("relay", "use", relayAddr)
+	out := alex.ok("status")
+	if !strings.Contains(out, "How each device was reached at its last sync:\n  sam-laptop (Sam): not reached yet\n") {
+		t.Fatalf("status before any sync:\n%s", out)
+	}
+	var samID string
+	sam.withSpace(func(_ context.Context, sp *crdt.Space) { samID = sp.Self().DeviceID })
+	alex.withHome(func(ctx context.Context, h *home.Home) {
+		must(t, h.RecordSync(ctx, samID, t0, tsync.PathRelayed))
+	})
+	out = alex.ok("status")
+	if !strings.Contains(out, "  sam-laptop (Sam): through the relay 203.0.113.7 port 4001\n") {
+		t.Fatalf("status after a relayed sync:\n%s", out)
+	}
+	js := alex.ok("status", "--json")
+	if !strings.Contains(js, `"last_path": "relayed"`) {
+		t.Fatalf("status --json has no last_path:\n%s", js)
+	}
+	alex.withHome(func(ctx context.Context, h *home.Home) {
+		must(t, h.RecordSync(ctx, samID, t0, tsync.PathHolePunched))
+	})
+	if out := alex.ok("status"); !strings.Contains(out, "  sam-laptop (Sam): directly, through both routers (hole punched)\n") {
+		t.Fatalf("status after a hole punched sync:\n%s", out)
+	}
+}
+
+// TestStartNode_NetSwitches: the environment's relay, hole punching and
+// AutoNAT switches and TRUSTSYNC_RELAYS reach the node's configuration.
+func TestStartNode_NetSwitches(t *testing.T) {
+	d := initDevice(t, "Sam", "laptop")
+	// On loopback: the node may dial it, and tests reach nothing else.
+	const relayAddr = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"
+	for _, tc := range []struct {
+		env  map[string]string
+		want func(c tsync.Config) bool
+	}{
+		{map[string]string{}, func(c tsync.Config) bool { return !c.NoRelay && !c.NoHolePunch && !c.NoAutoNAT && len(c.Relays) == 0 }},
+		{map[string]string{"TRUSTSYNC_RELAY": "off", "TRUSTSYNC_HOLEPUNCH": "off", "TRUSTSYNC_AUTONAT": "off"},
+			func(c tsync.Config) bool { return c.NoRelay && c.NoHolePunch && c.NoAutoNAT }},
+		{map[string]string{"TRUSTSYNC_RELAYS": relayAddr},
+			func(c tsync.Config) bool {
+				return len(c.Relays) == 1 && c.Relays[0].ID.String() == "12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"
+			}},
+	} {
+		f, _, _ := testFactory(d)
+		f.HomeFlag = d.home
+		f.Getenv = func(k string) string { return tc.env[k] }
+		var got tsync.Config
+		n, err := f.StartNode(context.Background(), NodeOptions{Configure: func(c *tsync.Config) { got = *c }})
+		if err != nil {
+			f.Close()
+			t.Fatal(err)
+		}
+		n.Close()
+		f.Close()
+		if !tc.want(got) {
+			t.Errorf("with %v the node got NoRelay=%v NoHolePunch=%v NoAutoNAT=%v Relays=%v", tc.env, got.NoRelay, got.NoHolePunch, got.NoAutoNAT, got.Relays)
 		}
 	}
 }

@@ -36,8 +36,10 @@ func NewCmdRelayUse(f *Factory, runF func(*RelayUseOptions) error) *cobra.Comman
 
 			Record only a relay the two of you trust to stay up: it sees which
 			of your devices talk and when, their network addresses and how much
-			they send, never what (see 'trustsync relay'). At most 8 relays are
-			recorded; recording one twice changes nothing.
+			they send, never what (see 'trustsync relay'). trustsync knows no
+			public relays and uses none you did not record: a relay someone
+			else runs works too, if you accept what it learns. At most 8
+			relays are recorded; recording one twice changes nothing.
 		`),
 		Example: examples(`
 			$ trustsync relay use /ip4/203.0.113.7/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
 	stdsync "sync"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -14,6 +18,7 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -176,6 +181,9 @@ func (r *Relay) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start relay: %w", err)
 	}
+	if err := checkPortsFree(r.opts.Listen); err != nil {
+		return fmt.Errorf("start relay: %w", err)
+	}
 	key, err := LoadOrCreateKey(r.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("start relay: %w", err)
@@ -189,8 +197,11 @@ func (r *Relay) Start(ctx context.Context) error {
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(r.opts.Listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// No port reuse: with it a second relay started on the same port
+		// would share it with the first, each getting some of the devices.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
+		libp2p.QUICReuse(quicreuse.NewConnManager, quicreuse.DisableReuseport()),
 		libp2p.ResourceManager(rm),
 		libp2p.DisableRelay(), // it serves circuits; it never uses one
 		libp2p.EnableNATService(),
@@ -213,6 +224,51 @@ func (r *Relay) Start(ctx context.Context) error {
 	}
 	r.host, r.svc, r.log, r.started = h, svc, el, true
 	r.logger.Info("relay started", "peer", shortID(h.ID()), "addrs", fmt.Sprint(r.addrsLocked()))
+	return nil
+}
+
+// PortInUseError is a listen port of the relay that another program
+// (perhaps another relay) holds.
+type PortInUseError struct {
+	Addr string // the listen address
+	Err  error
+}
+
+func (e *PortInUseError) Error() string {
+	return fmt.Sprintf("listen on %s: the port is in use by another program", e.Addr)
+}
+
+func (e *PortInUseError) Unwrap() error { return e.Err }
+
+// checkPortsFree fails with a *PortInUseError when a fixed listen port is
+// taken, before libp2p tries it: libp2p would log its failure to standard
+// error on its own. Ports 0 are left to the system.
+func checkPortsFree(listen []string) error {
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue
+		}
+		network, hostport, err := manet.DialArgs(a)
+		if err != nil {
+			continue
+		}
+		if _, port, _ := net.SplitHostPort(hostport); port == "0" {
+			continue
+		}
+		var c io.Closer
+		if strings.HasPrefix(network, "tcp") {
+			c, err = net.Listen(network, hostport)
+		} else {
+			c, err = net.ListenPacket(network, hostport)
+		}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return &PortInUseError{Addr: s, Err: err}
+		}
+		if err == nil {
+			c.Close()
+		}
+	}
 	return nil
 }
 

@@ -312,6 +312,23 @@ func TestRelay_KeyKept(t *testing.T) {
 	}
 }
 
+// TestRelay_PortInUse: a second relay on the port of a running one is
+// refused, naming the address, instead of sharing the port with it.
+func TestRelay_PortInUse(t *testing.T) {
+	r, _ := startRelay(t, relay.Options{Dir: t.TempDir(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	taken := strings.TrimSuffix(r.Addrs()[0].String(), "/p2p/"+r.ID().String())
+	second, err := relay.New(relay.Options{Dir: t.TempDir(), Listen: []string{taken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	err = second.Start(context.Background())
+	var inUse *relay.PortInUseError
+	if !errors.As(err, &inUse) || inUse.Addr != taken {
+		t.Fatalf("second relay on %s: %v; want a PortInUseError naming it", taken, err)
+	}
+}
+
 // TestNew_Refuses: options a relay cannot run with are refused in one line.
 func TestNew_Refuses(t *testing.T) {
 	for _, tc := range []struct {
