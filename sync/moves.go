@@ -81,11 +81,12 @@ func interfaceIPs() []string {
 func (n *Node) leftNetwork() {
 	conns := n.host.Network().Conns()
 	n.log.Debug("an address of this device went away: dialing again from the new network", "connections", len(conns))
+	peers := n.Peers()
 	n.punch.mu.Lock()
 	if n.punch.reopen == nil {
 		n.punch.reopen = map[peer.ID]bool{}
 	}
-	for _, id := range n.Peers() {
+	for _, id := range peers {
 		n.punch.reopen[id] = true
 	}
 	n.punch.mu.Unlock()
