@@ -70,6 +70,8 @@
 //   - internal/testpair: pairs the devices of tests by hand (tests only).
 //   - internal/showtext: shows a partner's text with control and bidi
 //     characters made visible, for the command line and the page alike.
+//   - internal/netlab: a small internet in network namespaces, NAT routers
+//     and delayed links, for the end-to-end tests across networks.
 //   - bench/sidebyside: the same workloads against automerge-repo.
 //
 // # Guarantees

@@ -194,7 +194,7 @@ func (n *Node) connectOnce(ctx context.Context, id peer.ID) error {
 		if err := n.host.Connect(lctx, peer.AddrInfo{ID: id}); err != nil {
 			return fmt.Errorf("dial %s: %w", id, &UnreachableError{Err: err})
 		}
-		if n.host.ID() < id && n.session(id) == nil {
+		if (n.host.ID() < id || n.reopens(id)) && n.session(id) == nil {
 			st, err := n.host.NewStream(network.WithNoDial(lctx, "connected"), id, ProtocolID)
 			if err != nil {
 				return fmt.Errorf("open sync stream to %s (is this device still paired there?): %w", id, err)

@@ -20,7 +20,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
-	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -141,6 +140,7 @@ type Node struct {
 	closeErr   error
 	pair       pairState  // invitations, joins, farewells, revoked peers: gater.go, pair*.go
 	relay      relayState // reservations, hole punches, paths: relay.go
+	punch      punchState // the hole punching service: punch.go
 	events     eventHub   // subscribers, under their own lock: events.go
 }
 
@@ -245,6 +245,8 @@ func (n *Node) Start(ctx context.Context) error {
 	n.spawn(n.addrsLoop)
 	n.spawn(n.noteLoop)
 	n.spawn(n.addrsChangedLoop)
+	n.startPunch()
+	n.spawn(n.interfaceLoop)
 	if !n.cfg.NoMDNS {
 		n.mdns = mdns.NewMdnsService(n.host, MDNSService, mdnsNotifee{n})
 		if err := n.mdns.Start(); err != nil {
@@ -306,9 +308,8 @@ func (n *Node) startHost(ctx context.Context) error {
 		opts = append(opts, libp2p.DisableRelay())
 	} else {
 		opts = append(opts, libp2p.EnableRelay())
-		if !n.cfg.NoHolePunch {
-			opts = append(opts, libp2p.EnableHolePunching(holepunch.WithTracer(punchTracer{n})))
-		}
+		// Hole punching is the node's own service, started with the
+		// host (punch.go).
 	}
 	if !n.cfg.NoAutoNAT {
 		opts = append(opts, libp2p.EnableAutoNATv2())
@@ -384,6 +385,7 @@ func (n *Node) Close() error {
 		if n.mdns != nil {
 			n.mdns.Close()
 		}
+		n.closePunch()
 		n.wg.Wait()
 		if n.ownHost {
 			n.closeErr = n.host.Close()

@@ -577,6 +577,7 @@ func (n *Node) tryDirect(id peer.ID) {
 	if ns == nil || !relayedConn(ns.conn) {
 		return
 	}
+	n.punchSoon(id, ns) // punch.go
 	if !slices.ContainsFunc(n.host.Peerstore().Addrs(id), func(a ma.Multiaddr) bool { return !isCircuit(a) }) {
 		return
 	}

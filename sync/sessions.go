@@ -79,6 +79,7 @@ func (n *Node) runSession(ctx context.Context, st network.Stream, initiator bool
 	if old := n.session(id); old != nil {
 		old.cancel()
 		<-old.s.Done()
+		n.replaced(old, st.Conn()) // moves.go
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
