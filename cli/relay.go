@@ -70,7 +70,7 @@ func NewCmdRelay(f *Factory, runF func(*RelayOptions) error) *cobra.Command {
 		Example: examples(`
 			$ trustsync relay
 			$ trustsync relay --listen /ip4/0.0.0.0/tcp/4001 --listen /ip4/0.0.0.0/udp/4001/quic-v1
-			$ trustsync relay use /ip4/203.0.113.7/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X
+			$ trustsync relay use /ip4/203.0.113.7/udp/4001/quic-v1/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X
 			$ trustsync relay list
 		`),
 		Args: noArgsOrUnknownCommand,
@@ -152,30 +152,47 @@ func relayRun(ctx context.Context, opts *RelayOptions) error {
 }
 
 // writeRelayAddrs prints the relay's addresses and the line to give both
-// partners: with its public address when it has one.
+// partners: with its public address when it has one, and its QUIC address
+// before its TCP one, since devices punch through their routers over QUIC
+// only (they dial TCP from a port of their own, which no router keeps open
+// for the other device).
 func writeRelayAddrs(w io.Writer, addrs []ma.Multiaddr, dir string) {
 	fmt.Fprintln(w, "relay listening on:")
-	var public ma.Multiaddr
 	for _, a := range addrs {
 		fmt.Fprintf(w, "  %s\n", a)
-		if public == nil && manet.IsPublicAddr(a) {
-			public = a
-		}
 	}
-	use := public
-	if use == nil && len(addrs) > 0 {
-		use = addrs[0]
-	}
+	use, public := pickRelayAddr(addrs)
 	fmt.Fprintln(w, "to use it, run this on one of your devices (every device of both of you learns it when it syncs):")
 	if use != nil {
 		fmt.Fprintf(w, "  trustsync relay use %s\n", use)
 	}
-	if public == nil && len(addrs) > 0 {
-		parts := strings.Split(addrs[0].String(), "/")
+	if !public && len(addrs) > 0 {
+		parts := strings.Split(use.String(), "/")
 		parts[2] = "PUBLIC-IP"
 		fmt.Fprintf(w, "this machine has no public address: devices on other networks reach it only if a router forwards the relay's ports to it; then give the router's public address instead, like %s\n", strings.Join(parts, "/"))
 	}
 	fmt.Fprintf(w, "the relay keeps only its key, in %s; stop it with Ctrl-C\n", dir)
+}
+
+// pickRelayAddr returns the address to give both partners: public before
+// private, then QUIC before TCP; public says whether it is public.
+func pickRelayAddr(addrs []ma.Multiaddr) (use ma.Multiaddr, public bool) {
+	rank := func(a ma.Multiaddr) int {
+		r := 0
+		if !manet.IsPublicAddr(a) {
+			r += 2
+		}
+		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err != nil {
+			r++
+		}
+		return r
+	}
+	for _, a := range addrs {
+		if use == nil || rank(a) < rank(use) {
+			use = a
+		}
+	}
+	return use, use != nil && manet.IsPublicAddr(use)
 }
 
 // relayLogger writes the relay's log to w, one line each, with the time

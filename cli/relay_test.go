@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/home"
@@ -211,6 +213,34 @@ func TestStartNode_NetSwitches(t *testing.T) {
 		f.Close()
 		if !tc.want(got) {
 			t.Errorf("with %v the node got NoRelay=%v NoHolePunch=%v NoAutoNAT=%v Relays=%v", tc.env, got.NoRelay, got.NoHolePunch, got.NoAutoNAT, got.Relays)
+		}
+	}
+}
+
+// The line for both partners gives the relay's public QUIC address: over
+// QUIC devices can punch through their routers, over TCP they stay relayed.
+func TestRelay_UseLineGivesPublicQUIC(t *testing.T) {
+	const id = "/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"
+	parse := func(ss ...string) []ma.Multiaddr {
+		var out []ma.Multiaddr
+		for _, s := range ss {
+			out = append(out, ma.StringCast(s+id))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		addrs []string
+		want  string
+	}{
+		{[]string{"/ip4/127.0.0.1/tcp/4001", "/ip4/203.0.113.7/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1", "/ip4/11.1.0.2/udp/4001/quic-v1"}, "/ip4/11.1.0.2/udp/4001/quic-v1"},
+		{[]string{"/ip4/11.1.0.2/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"}, "/ip4/11.1.0.2/tcp/4001"},
+		{[]string{"/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"}, "/ip4/127.0.0.1/udp/4001/quic-v1"},
+		{[]string{"/ip4/127.0.0.1/tcp/4001"}, "/ip4/127.0.0.1/tcp/4001"},
+	} {
+		var b strings.Builder
+		writeRelayAddrs(&b, parse(tc.addrs...), "/relaydir")
+		if want := "\n  trustsync relay use " + tc.want + id + "\n"; !strings.Contains(b.String(), want) {
+			t.Errorf("for %v it printed\n%s\nwant the line %q", tc.addrs, b.String(), want)
 		}
 	}
 }
