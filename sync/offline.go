@@ -41,9 +41,10 @@ func (e *offlineError) beforeHello() error {
 
 // offline returns err as an error wrapping [ErrOffline] when it says the
 // other device closed or reset the connection, and err itself otherwise
-// (nil stays nil). A connection that fell silent is not offline in this
-// sense (the session reports the silence), nor is a stream or connection
-// this side reset, nor any error of the protocol.
+// (nil stays nil), or when this node closed a QUIC connection normally on
+// purpose. A connection that fell silent is not offline in this sense (the
+// session reports the silence), nor is a stream or connection this side
+// reset, nor any error of the protocol.
 func offline(err error) error {
 	if err == nil || errors.Is(err, ErrOffline) || !wentOffline(err) {
 		return err
@@ -60,7 +61,10 @@ func wentOffline(err error) bool {
 	}
 	var ce *network.ConnError
 	if errors.As(err, &ce) {
-		return ce.Remote
+		// A QUIC connection closed with code 0 on this side too: the
+		// node closed it on purpose (this device changed network, or the
+		// session moved to a direct connection) and dials again at once.
+		return ce.Remote || ce.ErrorCode == 0
 	}
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
