@@ -294,6 +294,15 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		fmt.Fprintf(w, "  %s\n", a)
 	}
 	fmt.Fprintf(w, "Local network discovery (mDNS): %s\n", mdns)
+	switch len(relays) {
+	case 0:
+		fmt.Fprintln(w, "Relays: none recorded (on different networks, devices meet through one: see 'trustsync relay --help')")
+	default:
+		fmt.Fprintln(w, "Relays, for devices on different networks (every device of both of you uses them):")
+		for _, a := range relays {
+			fmt.Fprintf(w, "  %s\n", a)
+		}
+	}
 	return nil
 }
 
