@@ -15,6 +15,7 @@ import (
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/internal/showtext"
 )
 
 // shortID is how many characters of an ID text output shows. Input accepts
@@ -28,38 +29,9 @@ func short(id string) string {
 	return id
 }
 
-// relTime says how long ago t was, the way a person would.
-func relTime(now, t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	d := now.Sub(t)
-	if d < 0 {
-		if -d < time.Minute {
-			return "just now"
-		}
-		return t.Local().Format("2 Jan 2006 15:04")
-	}
-	plural := func(n int, unit string) string {
-		if n == 1 {
-			return "1 " + unit + " ago"
-		}
-		return fmt.Sprintf("%d %ss ago", n, unit)
-	}
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute")
-	case d < 24*time.Hour:
-		return plural(int(d/time.Hour), "hour")
-	case d < 48*time.Hour:
-		return "yesterday"
-	case d < 30*24*time.Hour:
-		return plural(int(d/(24*time.Hour)), "day")
-	}
-	return t.Local().Format("2 Jan 2006")
-}
+// relTime says how long ago t was, the way a person would (see
+// showtext.When, which the local web page shares).
+func relTime(now, t time.Time) string { return showtext.When(now, t) }
 
 // jsonTime formats a time for JSON output as RFC 3339 in UTC, "" when zero.
 func jsonTime(t time.Time) string {
@@ -347,63 +319,12 @@ func (a agreement) status() string {
 // error through an escapeWriter set up by NewCmdRoot, files written by
 // 'export --format markdown' directly. JSON output stays exact (writeJSON).
 
-// escapeText returns s with what a terminal would act on made visible:
-// control characters other than newline and tab as \xHH (\x1b for an
-// escape), C1 controls and bidirectional overrides and isolates as <U+202E>,
-// and bytes that are not UTF-8 as \xHH.
-func escapeText(s string) string {
-	if textIsSafe(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 16)
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		b.WriteString(escapeRune(s[i:i+size], r, size))
-		i += size
-	}
-	return b.String()
-}
-
-// escapeRune returns how the rune r, encoded as enc (size bytes), is shown.
-func escapeRune(enc string, r rune, size int) string {
-	switch {
-	case r == utf8.RuneError && size == 1:
-		return fmt.Sprintf(`\x%02x`, enc[0])
-	case r == '\n' || r == '\t':
-		return enc
-	case r < 0x20 || r == 0x7f:
-		return fmt.Sprintf(`\x%02x`, r)
-	case unicode.IsControl(r) || crdt.IsBidiControl(r):
-		return fmt.Sprintf("<%U>", r)
-	}
-	return enc
-}
+// escapeText returns s with what a terminal would act on made visible
+// (see package showtext, which the local web page shares).
+func escapeText(s string) string { return showtext.Escape(s) }
 
 // textIsSafe reports whether s has nothing escapeText would change.
-func textIsSafe(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 {
-			return runesAreSafe(s[i:])
-		}
-		if (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func runesAreSafe(s string) bool {
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if escapeRune(s[i:i+size], r, size) != s[i:i+size] {
-			return false
-		}
-		i += size
-	}
-	return true
-}
+func textIsSafe(s string) bool { return showtext.Safe(s) }
 
 // paletteCodes are the colour sequences palette writes; an escapeWriter
 // with colour on lets exactly these through. Text that carries one itself
