@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // The browser tests drive `trustsync ui` as a person does: real
@@ -489,4 +490,77 @@ func (tb *tab) pageCheck(dir, name, path string) {
 	tb.colorScheme("light")
 	tb.setViewport(desktop)
 	tb.ok()
+}
+
+// The keyboard: a person who uses no mouse moves with Tab and Shift+Tab,
+// types into the field that has focus and presses Enter or Space.
+
+// key presses keys (see chromedp.KeyEvent: "\t" is Tab, "\r" Enter, " "
+// Space) on whatever has focus.
+func (tb *tab) key(keys string, opts ...chromedp.KeyOption) {
+	tb.t.Helper()
+	tb.do(chromedp.KeyEvent(keys, opts...))
+}
+
+// focused describes the element that has focus: its tag, id and name, as
+// "input#boundary-text[name=text]".
+func (tb *tab) focused() string {
+	tb.t.Helper()
+	return tb.eval(`(() => { const e = document.activeElement; if (!e || e === document.body) return "body";
+		let s = e.tagName.toLowerCase(); if (e.id) s += "#" + e.id; if (e.name) s += "[name=" + e.name + "]"; return s; })()`)
+}
+
+// tabTo presses Tab until the element sel has focus, at most 80 times,
+// and fails the test if it never does. Each element reached on the way
+// must show that it has focus (an outline or a box shadow).
+func (tb *tab) tabTo(sel string) {
+	tb.t.Helper()
+	var path []string
+	for range 80 {
+		tb.key(kb.Tab)
+		if tb.eval(`String(document.activeElement === document.querySelector(`+strconv.Quote(sel)+`))`) == "true" {
+			tb.checkFocusVisible()
+			return
+		}
+		f := tb.focused()
+		path = append(path, f)
+		if f != "body" {
+			tb.checkFocusVisible()
+		}
+	}
+	tb.t.Fatalf("%s: 80 presses of Tab on %s never reach %s; they reach %s", tb.name, tb.location(), sel, strings.Join(path, " "))
+}
+
+// checkFocusVisible fails the test when the focused element looks the
+// same as it does without focus: no outline and no box shadow.
+func (tb *tab) checkFocusVisible() {
+	tb.t.Helper()
+	v := tb.eval(`(() => { const s = getComputedStyle(document.activeElement);
+		const outline = s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0;
+		const shadow = s.boxShadow && s.boxShadow !== "none";
+		return String(outline || shadow); })()`)
+	if v != "true" {
+		tb.t.Errorf("%s: %s has focus on %s but shows no focus ring (no outline, no box shadow)", tb.name, tb.focused(), tb.location())
+	}
+}
+
+// typeText types s, key by key, into the element that has focus.
+func (tb *tab) typeText(s string) {
+	tb.t.Helper()
+	tb.key(s)
+}
+
+// enter presses Enter on the focused element and waits for the page it
+// leads to.
+func (tb *tab) enter() {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, chromedp.KeyEvent(kb.Enter))
+	if err != nil {
+		tb.t.Fatalf("%s: Enter on %s: %v", tb.name, tb.location(), err)
+	}
+	if resp != nil && resp.Status >= 400 {
+		tb.t.Fatalf("%s: Enter: the answer is %d %s:\n%s", tb.name, resp.Status, resp.StatusText, tb.text())
+	}
 }
