@@ -84,6 +84,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 	}{
 		{"setup", NewCmdInit(f, nil)},
 		{"setup", NewCmdStatus(f, nil)},
+		{"setup", NewCmdUI(f, nil)},
 		{"docs", NewCmdBoundary(f)},
 		{"docs", NewCmdGoal(f)},
 		{"docs", NewCmdCheckin(f)},

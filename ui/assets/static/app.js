@@ -1,0 +1,100 @@
+// trustsync: live updates. The server says, by server-sent events, which
+// parts of the page changed; this script fetches the page again and swaps
+// in those parts, leaving alone any part where something is being typed.
+(function () {
+  "use strict";
+  if (!window.EventSource || !window.fetch || !window.DOMParser) {
+    return;
+  }
+  var note = document.getElementById("live-note");
+  var pending = null; // the parts changed since the last refresh
+
+  function say(text) {
+    if (note) {
+      note.textContent = text;
+    }
+  }
+
+  // dirty reports whether a field in el holds typing not yet sent.
+  function dirty(el) {
+    var fields = el.querySelectorAll("input, textarea, select");
+    for (var i = 0; i < fields.length; i++) {
+      var f = fields[i];
+      if (f.type === "hidden" || f.readOnly) {
+        continue;
+      }
+      if (f.type === "checkbox" || f.type === "radio") {
+        if (f.checked !== f.defaultChecked) {
+          return true;
+        }
+      } else if (f.tagName === "SELECT") {
+        for (var j = 0; j < f.options.length; j++) {
+          if (f.options[j].selected !== f.options[j].defaultSelected) {
+            return true;
+          }
+        }
+      } else if (f.value !== f.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function refresh(parts) {
+    var all = parts.indexOf("all") >= 0;
+    var live = document.querySelectorAll("[data-part]");
+    var wanted = [];
+    for (var i = 0; i < live.length; i++) {
+      if (all || parts.indexOf(live[i].getAttribute("data-part")) >= 0) {
+        wanted.push(live[i]);
+      }
+    }
+    if (!all && wanted.length === 0) {
+      return;
+    }
+    fetch(window.location.pathname, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.text().then(function (t) { return { ok: r.ok, text: t }; }); })
+      .then(function (res) {
+        var doc = new DOMParser().parseFromString(res.text, "text/html");
+        if (all && document.body.getAttribute("data-page") !== (doc.body && doc.body.getAttribute("data-page"))) {
+          window.location.reload(); // locked or unlocked meanwhile
+          return;
+        }
+        var held = false;
+        for (var i = 0; i < wanted.length; i++) {
+          var old = wanted[i];
+          var fresh = doc.getElementById(old.id);
+          if (!fresh) {
+            continue;
+          }
+          if (dirty(old)) {
+            held = true;
+            continue;
+          }
+          var focused = document.activeElement && old.contains(document.activeElement) ? document.activeElement.id : "";
+          old.replaceWith(document.importNode(fresh, true));
+          if (focused) {
+            var again = document.getElementById(focused);
+            if (again) {
+              again.focus();
+            }
+          }
+        }
+        say(held ? "Your partner changed something here. Send or clear what you are typing, then reload to see it."
+                 : "Updated with the latest changes.");
+      })
+      .catch(function () { say("Could not fetch the latest changes: reload the page."); });
+  }
+
+  var es = new EventSource("/events");
+  es.addEventListener("change", function (ev) {
+    var parts = String(ev.data || "").split(" ");
+    if (pending) {
+      pending = pending.concat(parts);
+      return;
+    }
+    pending = parts;
+    // Changes come in bursts while a sync applies them: wait a moment.
+    setTimeout(function () { var p = pending; pending = null; refresh(p); }, 250);
+  });
+})();
