@@ -261,13 +261,19 @@ func (s *Server) hostOK(host string) bool {
 
 // originOK reports whether a state-changing request comes from a page of
 // this server: its Origin header, else its Referer, must name it.
+//
+// A browser sends "Origin: null" and no Referer with a form of a page
+// whose Referrer-Policy is no-referrer, as every page here is. For such a
+// request the browser's own Sec-Fetch-Site header, which no page can set,
+// must say the form came from this very origin (a page of another port of
+// 127.0.0.1 is "same-site", not "same-origin").
 func (s *Server) originOK(r *http.Request) bool {
 	src := r.Header.Get("Origin")
-	if src == "" {
+	if src == "" || src == "null" {
 		src = r.Header.Get("Referer")
 	}
 	if src == "" || src == "null" {
-		return false
+		return r.Header.Get("Sec-Fetch-Site") == "same-origin"
 	}
 	u, err := url.Parse(src)
 	if err != nil || u.Scheme != "http" {
