@@ -52,21 +52,28 @@
     if (!all && wanted.length === 0) {
       return;
     }
-    fetch(window.location.pathname, { credentials: "same-origin", cache: "no-store" })
+    // The page's own address: after a refused form the browser shows the
+    // page at the form's address, which answers only a POST.
+    var path = document.body.getAttribute("data-path") || window.location.pathname;
+    fetch(path, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { return r.text().then(function (t) { return { ok: r.ok, text: t }; }); })
       .then(function (res) {
+        if (!res.ok) {
+          return; // this address answers only a form (a refused one is shown): nothing to refresh
+        }
         var doc = new DOMParser().parseFromString(res.text, "text/html");
         if (all && document.body.getAttribute("data-page") !== (doc.body && doc.body.getAttribute("data-page"))) {
-          window.location.reload(); // locked or unlocked meanwhile
+          window.location.assign(path); // locked or unlocked meanwhile
           return;
         }
-        var held = false;
+        var held = false, changed = false;
         for (var i = 0; i < wanted.length; i++) {
           var old = wanted[i];
           var fresh = doc.getElementById(old.id);
-          if (!fresh) {
+          if (!fresh || fresh.innerHTML === old.innerHTML) {
             continue;
           }
+          changed = true;
           if (dirty(old)) {
             held = true;
             continue;
@@ -80,13 +87,19 @@
             }
           }
         }
-        say(held ? "Your partner changed something here. Send or clear what you are typing, then reload to see it."
-                 : "Updated with the latest changes.");
+        if (held) {
+          say("Your partner changed something here. Send or clear what you are typing, then reload to see it.");
+        } else if (changed) {
+          say("Updated with the latest changes.");
+        }
       })
       .catch(function () { say("Could not fetch the latest changes: reload the page."); });
   }
 
   var es = new EventSource("/events");
+  // A change made while this page was on its way, or while the stream
+  // was down, sent no event here: look once each time the stream opens.
+  es.addEventListener("open", function () { refresh(["all"]); });
   es.addEventListener("change", function (ev) {
     var parts = String(ev.data || "").split(" ");
     if (pending) {
