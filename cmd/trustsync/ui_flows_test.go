@@ -208,14 +208,14 @@ func TestUI_Browser(t *testing.T) {
 	})
 
 	step("boundaries", func(t *testing.T) {
-		const words = "I tell you when my plans change."
+		const words = "I tell you before I make plans for our evenings."
 		bob.open("/boundaries")
 		bob.markPage()
 		alice.open("/boundaries")
 		alice.fill("#propose-text", words)
 		alice.press("#propose-form button[type=submit]")
 		alice.submitted("propose")
-		if !alice.has(words) || !alice.has("waiting for Bob") {
+		if !alice.has(words) || !alice.has("waiting for you and Bob") {
 			t.Errorf("Alice's boundary list after proposing:\n%s", alice.text())
 		}
 		// Bob's open page shows it without a reload; he agrees to the
@@ -235,7 +235,7 @@ func TestUI_Browser(t *testing.T) {
 		bob.waitText("agreed by both", live)
 
 		// New words: the agreements no longer count, on both pages.
-		const changed = "I tell you when my plans change, the same day."
+		const changed = "I tell you before I make plans for our evenings, a day ahead."
 		alice.do(chromedp.Click(chromedp.CSS(alice.pick(words, "details summary"))))
 		alice.fill(alice.pick(words, `form[action="/boundaries/edit"] textarea`), changed)
 		alice.press(alice.pick(words, `form[action="/boundaries/edit"] button`))
@@ -254,16 +254,26 @@ func TestUI_Browser(t *testing.T) {
 		alice.press(alice.pick(changed, `form[action="/boundaries/restore"] button`))
 		alice.submitted("restore")
 
-		// Hostile words are shown as text, never run.
-		const hostile = "I keep <b>my</b> word <script>document.title='x'</script> \u202egnp.exe"
+		// Words with a bidirectional override are refused in one line,
+		// and the form keeps what was typed.
+		const bidi = "I keep my word \u202egnp.exe"
+		alice.fill("#propose-text", bidi)
+		alice.press("#propose-form button[type=submit]")
+		if p := alice.problem(); p == "" || strings.Contains(p, "\n") {
+			t.Errorf("a boundary with a bidi override: the page says %q, want one line saying why it is refused", p)
+		}
+		if got := alice.eval(`document.getElementById("propose-text").value`); got != bidi {
+			t.Errorf("after the refusal the form holds %q, want what was typed, %q", got, bidi)
+		}
+		// Markup is shown as text, never run.
+		const hostile = "I keep <b>my</b> word <script>document.title='x'</script>"
+		alice.open("/boundaries")
 		alice.fill("#propose-text", hostile)
 		alice.press("#propose-form button[type=submit]")
-		bob.waitText("I keep <b>my</b> word <script>", live)
+		alice.submitted("propose markup")
+		bob.waitText(hostile, live)
 		if bob.eval(`String(document.querySelectorAll("#boundaries-part b, #boundaries-part script").length)`) != "0" {
-			t.Errorf("the hostile boundary made elements on Bob's page")
-		}
-		if strings.ContainsRune(bob.text(), '\u202e') {
-			t.Errorf("the bidi override reached Bob's page as is; it should be shown as the command line shows it")
+			t.Errorf("the boundary's markup made elements on Bob's page")
 		}
 	})
 
@@ -312,7 +322,7 @@ func TestUI_Browser(t *testing.T) {
 	})
 
 	step("commitments", func(t *testing.T) {
-		const words = "I call if I am more than 30 minutes late."
+		const words = "I text you when I leave work."
 		bob.open("/commitments")
 		alice.open("/commitments")
 		alice.fill("#commitment-text", words)
@@ -362,7 +372,7 @@ func TestUI_Browser(t *testing.T) {
 		bob.open("/setbacks")
 		alice.open("/setbacks")
 		alice.do(chromedp.SetValue(chromedp.CSS("#setback-about"),
-			alice.eval(`[...document.querySelectorAll("#setback-about option")].find(o => o.text.includes("30 minutes late")).value`)))
+			alice.eval(`[...document.querySelectorAll("#setback-about option")].find(o => o.text.includes("when I leave work")).value`)))
 		alice.fill("#setback-text", what)
 		alice.fill("#setback-plan", "A reminder at six.")
 		alice.press("#setback-form button[type=submit]")
@@ -431,7 +441,7 @@ func TestUI_Browser(t *testing.T) {
 
 	step("history", func(t *testing.T) {
 		alice.open("/history")
-		for _, want := range []string{`proposed the boundary "I tell you when my plans change."`, "Bob", "alice-laptop"} {
+		for _, want := range []string{`proposed the boundary "I tell you before I make plans for our evenings."`, "Bob", "alice-laptop"} {
 			if !alice.has(want) {
 				t.Errorf("history does not show %q:\n%s", want, alice.text())
 			}
