@@ -269,6 +269,7 @@ func joinNames(n []string) string {
 }
 
 type goalsData struct {
+	Self     crdt.Identity
 	Current  []trustsync.Goal
 	Archived []trustsync.Goal
 }
@@ -278,7 +279,7 @@ func loadGoals(ctx context.Context, s *Server, d *device) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &goalsData{}
+	out := &goalsData{Self: d.sp.Self()}
 	for _, g := range gs {
 		if g.Archived {
 			out.Archived = append(out.Archived, g)
