@@ -486,32 +486,36 @@ func (tb *tab) axe(what string) {
 	}
 }
 
-// pageCheck looks at the page at path at each screen size and in both
-// colour schemes: axe-core finds no serious or critical violation, the
-// page is no wider than the screen (nothing to scroll sideways on a
-// phone), and a screenshot of it is saved as NAME-SIZE.png (and
-// NAME-SIZE-dark.png).
+// pageCheck looks at the page at path at each screen size, and at
+// desktop width in the dark colour scheme too: axe-core finds no serious
+// or critical violation, the page is no wider than the screen (nothing to
+// scroll sideways on a phone), and a screenshot is saved as
+// NAME-SIZE.png (and NAME-desktop-dark.png). The page is loaded once;
+// the screen and the scheme change under it, as they do when a phone
+// turns or the system switches to dark.
 func (tb *tab) pageCheck(dir, name, path string) {
 	tb.t.Helper()
-	for _, v := range []viewport{phone, desktop} {
-		tb.setViewport(v)
-		for _, scheme := range []string{"light", "dark"} {
-			tb.colorScheme(scheme)
-			tb.open(path)
-			what := fmt.Sprintf("%s at %s width (%s)", path, v.name, scheme)
-			tb.axe(what)
-			if w, err := strconv.Atoi(tb.eval(`String(document.documentElement.scrollWidth)`)); err != nil || int64(w) > v.width {
-				tb.t.Errorf("%s: %s is %s pixels wide, wider than the screen's %d: a reader must scroll sideways", tb.name, what, tb.eval(`String(document.documentElement.scrollWidth)`), v.width)
-			}
-			file := name + "-" + v.name
-			if scheme == "dark" {
-				file += "-dark"
-			}
-			tb.screenshot(dir, file)
+	tb.setViewport(phone)
+	tb.colorScheme("light")
+	tb.open(path)
+	for _, c := range []struct {
+		v      viewport
+		scheme string
+	}{{phone, "light"}, {desktop, "light"}, {desktop, "dark"}} {
+		tb.setViewport(c.v)
+		tb.colorScheme(c.scheme)
+		what := fmt.Sprintf("%s at %s width (%s)", path, c.v.name, c.scheme)
+		tb.axe(what)
+		if w, err := strconv.Atoi(tb.eval(`String(document.documentElement.scrollWidth)`)); err != nil || int64(w) > c.v.width {
+			tb.t.Errorf("%s: %s is %d pixels wide, wider than the screen's %d: a reader must scroll sideways", tb.name, what, w, c.v.width)
 		}
+		file := name + "-" + c.v.name
+		if c.scheme == "dark" {
+			file += "-dark"
+		}
+		tb.screenshot(dir, file)
 	}
 	tb.colorScheme("light")
-	tb.setViewport(desktop)
 	tb.ok()
 }
 
