@@ -49,6 +49,9 @@
 //     is a thin layer over it.
 //   - cli: the trustsync command, built on the packages above. The only
 //     importer of cobra.
+//   - ui: 'trustsync ui', the home as a local web page on 127.0.0.1: a
+//     per-launch secret exchanged for a cookie, Host, Origin and CSRF
+//     checks, a strict Content-Security-Policy, live updates.
 //   - cmd/trustsync: the trustsync binary (a few lines of main) and its
 //     end-to-end tests.
 //   - examples/offline-merge: the demo; two devices pair, edit apart, merge.
@@ -62,6 +65,8 @@
 //   - internal/cmem: reads the C allocator, for benchmarks.
 //   - internal/stagetrace: times a live edit's stages across processes.
 //   - internal/testpair: pairs the devices of tests by hand (tests only).
+//   - internal/showtext: shows a partner's text with control and bidi
+//     characters made visible, for the command line and the page alike.
 //   - bench/sidebyside: the same workloads against automerge-repo.
 //
 // # Guarantees

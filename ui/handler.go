@@ -340,7 +340,11 @@ func sentence(err error) string {
 	if msg == "" {
 		return "That did not work: try again."
 	}
-	return strings.ToUpper(msg[:1]) + msg[1:]
+	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") && !strings.HasSuffix(msg, "!") {
+		msg += "."
+	}
+	return msg
 }
 
 // oneLine joins the lines of s.

@@ -195,7 +195,6 @@ func (s *Server) Close() error {
 				s.srv.Close()
 			}
 		}
-		s.wg.Wait()
 		s.mu.Lock()
 		p := s.pairing
 		s.pairing = nil
@@ -206,6 +205,7 @@ func (s *Server) Close() error {
 		if cerr := s.closeHome(); cerr != nil && err == nil {
 			err = cerr
 		}
+		s.wg.Wait() // the live updates end with the home's subscription
 	})
 	return err
 }
