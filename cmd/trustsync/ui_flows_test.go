@@ -548,6 +548,16 @@ func TestUI_Browser(t *testing.T) {
 		alice.open("/goals")
 		alice.waitText("Walk together", live)
 	})
+
+	step("unpair", func(t *testing.T) {
+		alice.open("/devices")
+		alice.press(alice.pick("bob-phone", `form[action="/devices/unpair"] button`))
+		alice.submitted("unpair")
+		alice.waitText("unpaired", live)
+		if alice.eval(`String(!!document.querySelector('form[action="/devices/unpair"]'))`) == "true" {
+			t.Errorf("after unpairing Bob's only device, the devices page still offers to unpair one:\n%s", alice.shown())
+		}
+	})
 }
 
 // pageShot saves a screenshot of the page as it is, at the current size.
