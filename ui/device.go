@@ -25,6 +25,8 @@ type device struct {
 // openHome opens the home with passphrase (nil: without one) and starts
 // its node. A locked home sets s.locked and returns the error.
 func (s *Server) openHome(ctx context.Context, passphrase []byte) error {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
 	s.mu.Lock()
 	open := s.dev != nil
 	s.mu.Unlock()
@@ -74,6 +76,8 @@ func (s *Server) openHome(ctx context.Context, passphrase []byte) error {
 
 // closeHome stops the node and closes the journal and the home.
 func (s *Server) closeHome() error {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
 	s.mu.Lock()
 	d := s.dev
 	s.dev = nil

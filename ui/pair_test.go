@@ -114,6 +114,16 @@ func TestServer_PairOnThePage(t *testing.T) {
 			}
 		}
 	}
+
+	// Alex unpairs Sam's device from the devices page.
+	samDevice := sam.current().sp.Self().DeviceID
+	if _, body := a.get("/devices"); !strings.Contains(body, `id="unpair-`+samDevice+`"`) {
+		t.Fatalf("no unpair button for Sam's device:\n%s", body)
+	}
+	body = a.do("/devices/unpair", url.Values{"id": {samDevice}}, "/devices")
+	if !strings.Contains(body, "Unpaired.") || !strings.Contains(body, "unpaired just now") || strings.Contains(body, `id="unpair-`+samDevice+`"`) {
+		t.Fatalf("after unpairing:\n%s", body)
+	}
 }
 
 // TestServer_PairRefusedOnThePage: a "no" on one side pairs nothing.

@@ -66,6 +66,7 @@ type Server struct {
 	srv    *http.Server
 	port   string
 
+	openMu   stdsync.Mutex // one open, close or lock of the home at a time
 	mu       stdsync.Mutex
 	sessions map[string]bool // session cookie values handed out
 	dev      *device         // the open home; nil while locked

@@ -464,6 +464,13 @@ func TestServer_NotEncryptedCannotLock(t *testing.T) {
 // documents to the page's space as a sync would.
 func partner(t *testing.T, s *Server) (*crdt.Space, func()) {
 	t.Helper()
+	h, sync := partnerHome(t, s)
+	return h.Space(), sync
+}
+
+// partnerHome is partner, returning the partner's whole home.
+func partnerHome(t *testing.T, s *Server) (*home.Home, func()) {
+	t.Helper()
 	k := keeper(t)
 	h, err := home.Open(newHome(t, "Sam", false, k), home.Options{Keeper: k})
 	if err != nil {
@@ -472,7 +479,7 @@ func partner(t *testing.T, s *Server) (*crdt.Space, func()) {
 	t.Cleanup(func() { h.Close() })
 	mine := s.current().sp
 	testpair.Spaces(t, mine, h.Space())
-	return h.Space(), func() {
+	return h, func() {
 		t.Helper()
 		ctx := context.Background()
 		for _, pair := range [][2]*crdt.Space{{h.Space(), mine}, {mine, h.Space()}} {
