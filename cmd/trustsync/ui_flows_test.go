@@ -551,6 +551,8 @@ func TestUI_Browser(t *testing.T) {
 
 	step("unpair", func(t *testing.T) {
 		alice.open("/devices")
+		// It asks first: the button is behind "Unpair…".
+		alice.do(chromedp.Click(chromedp.CSS(alice.pick("bob-phone", `details.unpair summary`))))
 		alice.press(alice.pick("bob-phone", `form[action="/devices/unpair"] button`))
 		alice.submitted("unpair")
 		alice.waitText("unpaired", live)
