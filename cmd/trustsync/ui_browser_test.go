@@ -392,15 +392,36 @@ func (tb *tab) setViewport(v viewport) {
 }
 
 // colorScheme makes the page see prefers-color-scheme as scheme ("light"
-// or "dark").
+// or "dark"), with no preference about motion.
 func (tb *tab) colorScheme(scheme string) {
+	tb.t.Helper()
+	tb.media(scheme, "no-preference")
+}
+
+// media makes the page see prefers-color-scheme as scheme and
+// prefers-reduced-motion as motion ("reduce" or "no-preference").
+func (tb *tab) media(scheme, motion string) {
 	tb.t.Helper()
 	tb.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+			Features: []*emulation.MediaFeature{
+				{Name: "prefers-color-scheme", Value: scheme},
+				{Name: "prefers-reduced-motion", Value: motion},
+			},
 		})
 		return err
 	}))
+}
+
+// moving lists the elements of the page that move: a transition or an
+// animation that takes time.
+func (tb *tab) moving() string {
+	tb.t.Helper()
+	return tb.eval(`[...document.querySelectorAll("*")].filter(e => {
+		const s = getComputedStyle(e);
+		const long = v => v.split(",").some(d => parseFloat(d) > 0);
+		return long(s.transitionDuration) || (s.animationName !== "none" && long(s.animationDuration));
+	}).map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className ? "." + e.className : "")).join(" ")`)
 }
 
 // screenshotDir is where the tests leave screenshots for a person to look
@@ -490,7 +511,8 @@ func (tb *tab) axe(what string) {
 // desktop width in the dark colour scheme too: axe-core finds no serious
 // or critical violation, the page is no wider than the screen (nothing to
 // scroll sideways on a phone), and a screenshot is saved as
-// NAME-SIZE.png (and NAME-desktop-dark.png). The page is loaded once;
+// NAME-SIZE.png (and NAME-desktop-dark.png); and with reduced motion
+// asked for, nothing on it moves. The page is loaded once;
 // the screen and the scheme change under it, as they do when a phone
 // turns or the system switches to dark.
 func (tb *tab) pageCheck(dir, name, path string) {
@@ -514,6 +536,11 @@ func (tb *tab) pageCheck(dir, name, path string) {
 			file += "-dark"
 		}
 		tb.screenshot(dir, file)
+	}
+	// Whoever asks for less motion gets none.
+	tb.media("light", "reduce")
+	if m := tb.moving(); m != "" {
+		tb.t.Errorf("%s: %s with prefers-reduced-motion: reduce still moves: %s", tb.name, path, m)
 	}
 	tb.colorScheme("light")
 	tb.ok()
