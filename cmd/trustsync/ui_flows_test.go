@@ -53,7 +53,7 @@ func uiHomes(t *testing.T) (homeA, homeB string, envA, envB []string) {
 	return homeA, homeB, envA, envB
 }
 
-// pick marks the element sel inside the smallest card, list item or
+// pick finds the element sel inside the smallest card, list item or
 // section whose visible text contains text, and returns a selector for
 // it; the test fails when there is none.
 func (tb *tab) pick(text, sel string) string {
@@ -70,12 +70,18 @@ func (tb *tab) pick(text, sel string) string {
 			}
 		}
 		if (!best) return "";
-		// By its id where it has one: a live refresh may replace the
-		// element with a fresh copy, which keeps the id.
-		if (best.id && document.querySelectorAll("#" + CSS.escape(best.id)).length === 1) return "#" + CSS.escape(best.id);
-		document.querySelectorAll("[data-test-pick]").forEach(e => e.removeAttribute("data-test-pick"));
-		best.setAttribute("data-test-pick", "");
-		return "[data-test-pick]";
+		// A path from the nearest element with an id, leaving the page as
+		// it is: a live refresh may replace the part with a fresh copy,
+		// which has the same ids.
+		const steps = [];
+		let e = best;
+		// (getAttribute: a form's "id" property is its field named id.)
+		for (; e.parentElement && !e.getAttribute("id"); e = e.parentElement) {
+			const same = [...e.parentElement.children].filter(c => c.tagName === e.tagName);
+			steps.unshift(e.tagName.toLowerCase() + ":nth-of-type(" + (same.indexOf(e) + 1) + ")");
+		}
+		steps.unshift(e.getAttribute("id") ? "#" + CSS.escape(e.getAttribute("id")) : e.tagName.toLowerCase());
+		return steps.join(" > ");
 	})()`, strconv.Quote(text), strconv.Quote(sel))
 	got := tb.eval(js)
 	if got == "" {
@@ -112,7 +118,8 @@ func (tb *tab) submitted(what string) {
 // unlock, pairing, every kind of shared item with the partner's page
 // updating live, the journal, devices and lock; one flow with the keyboard
 // alone; and the accessibility check of every main page at phone and
-// desktop width, with screenshots.
+// desktop width, with screenshots. Its steps build on each other: run the
+// whole test (-run 'TestUI_Browser$'), not one step.
 func TestUI_Browser(t *testing.T) {
 	bctx := startBrowser(t)
 	shots := screenshotDir(t)
@@ -240,6 +247,15 @@ func TestUI_Browser(t *testing.T) {
 		// New words: the agreements no longer count, on both pages.
 		const changed = "I tell you before I make plans for our evenings, a day ahead."
 		alice.do(chromedp.Click(chromedp.CSS(alice.pick(words, "details summary"))))
+		// Bob's new boundary shows on Alice's page while she has the
+		// words open to change; they stay open.
+		bob.fill("#propose-text", "I ask before I borrow the car.")
+		bob.press("#propose-form button[type=submit]")
+		bob.submitted("propose")
+		alice.waitText("I ask before I borrow the car.", live)
+		if alice.eval(`String(document.querySelector(`+strconv.Quote(alice.pick(words, "details"))+`).open)`) != "true" {
+			t.Errorf("a live update closed the \"Change the words\" Alice had opened")
+		}
 		alice.fill(alice.pick(words, `form[action="/boundaries/edit"] textarea`), changed)
 		alice.press(alice.pick(words, `form[action="/boundaries/edit"] button`))
 		alice.submitted("edit")
