@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/trustsync/trustsync"
+	"github.com/trustsync/trustsync/internal/showtext"
 	"github.com/trustsync/trustsync/store"
 )
 
@@ -187,7 +188,4 @@ func stripSentinel(err, sentinel error) string {
 }
 
 // oneLine folds a message onto a single line.
-func oneLine(s string) string {
-	s = strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n"))
-	return strings.ReplaceAll(s, "\n", "; ")
-}
+func oneLine(s string) string { return showtext.OneLine(s) }

@@ -106,17 +106,8 @@ func moodText(m trustsync.Mood) string {
 	return fmt.Sprint(int(m))
 }
 
-// joinNames joins names as a person would: "Sam", "Sam and Alex",
-// "Sam, Alex and Kim".
-func joinNames(names []string) string {
-	switch len(names) {
-	case 0:
-		return ""
-	case 1:
-		return names[0]
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
-}
+// joinNames joins names as a person would (showtext.JoinNames).
+func joinNames(names []string) string { return showtext.JoinNames(names) }
 
 // indent prefixes every line of s.
 func indent(s, prefix string) string {
@@ -257,7 +248,8 @@ func (r *roster) memberNames() []string {
 }
 
 // agreement sums up who agreed to a boundary's current text and who has not
-// yet. Before pairing the partner is not known by name.
+// yet (see showtext.Agreement, which the local web page shares). Before
+// pairing the partner is not known by name.
 type agreement struct {
 	agreedBy   []string
 	waitingFor []string
@@ -269,45 +261,14 @@ type agreement struct {
 }
 
 func (r *roster) agreement(b trustsync.Boundary) agreement {
-	var a agreement
-	agreed := map[string]bool{}
-	you := func(p trustsync.Person) string {
-		if p.ID == r.self.MemberID {
-			return "you"
-		}
-		return p.Name
-	}
-	for _, ag := range b.Agreements {
-		if ag.Current {
-			agreed[ag.By.ID] = true
-			a.agreedBy = append(a.agreedBy, ag.By.Name)
-			a.youAgreed = append(a.youAgreed, you(ag.By))
-		}
-	}
-	for _, m := range r.selfFirst() {
-		if !agreed[m.ID] {
-			a.waitingFor = append(a.waitingFor, m.Name)
-			a.youWaiting = append(a.youWaiting, you(m.Person))
-		}
-	}
-	_, a.partnerYet = r.partner()
-	return a
+	a := showtext.AgreementOf(b.Agreements, r.members, r.self.MemberID)
+	return agreement{agreedBy: a.AgreedBy, waitingFor: a.WaitingFor, partnerYet: a.PartnerYet, youAgreed: a.YouAgreed, youWaiting: a.YouWaiting}
 }
 
 // status says in a few words where the agreement stands, to this device's
 // person: "agreed by Sam; waiting for you".
 func (a agreement) status() string {
-	waiting := a.youWaiting
-	if !a.partnerYet {
-		waiting = append(append([]string(nil), waiting...), "your partner")
-	}
-	switch {
-	case len(waiting) == 0:
-		return "agreed by both"
-	case len(a.youAgreed) == 0:
-		return "waiting for " + joinNames(waiting)
-	}
-	return "agreed by " + joinNames(a.youAgreed) + "; waiting for " + joinNames(waiting)
+	return showtext.Agreement{AgreedBy: a.agreedBy, WaitingFor: a.waitingFor, PartnerYet: a.partnerYet, YouAgreed: a.youAgreed, YouWaiting: a.youWaiting}.Status()
 }
 
 // Text received from a partner is shown exactly as written, except for what

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/internal/showtext"
 )
 
 // HistoryOptions are the inputs of 'trustsync history'.
@@ -92,14 +93,7 @@ func writeHistory(w io.Writer, r *roster, now time.Time, hist []trustsync.Change
 	t := newTable(w)
 	fmt.Fprintln(t, "WHEN\tWHO\tDEVICE\tWHAT")
 	for _, h := range hist {
-		what := oneLine(h.Summary)
-		if what == "" {
-			what = h.Action + " " + h.Kind
-		}
-		if h.Item != "" && h.Kind != "" {
-			what = fmt.Sprintf("%s %s: %s", kindWord(h.Kind), short(h.Item), what)
-		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", relTime(now, h.At), h.By.Name, historyDevice(r, h), what)
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", relTime(now, h.At), h.By.Name, historyDevice(r, h), showtext.ChangeWords(h))
 	}
 	return t.Flush()
 }
@@ -126,12 +120,6 @@ func historyDevice(r *roster, h trustsync.Change) string {
 	return name
 }
 
-// kindWord names an item kind as a person would in a history line: its
-// word in the table of kinds (crdt.Kinds), or the kind itself for one this
-// build does not know.
-func kindWord(kind string) string {
-	if k, ok := crdt.KindOf(kind); ok {
-		return k.One
-	}
-	return kind
-}
+// kindWord names an item kind as a person would in a history line
+// (showtext.KindWord).
+func kindWord(kind string) string { return showtext.KindWord(kind) }

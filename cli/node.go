@@ -110,6 +110,8 @@ func homeBusy(b *home.NetworkBusyError) error {
 	switch b.Purpose {
 	case "serve":
 		return failf("'trustsync serve' already runs for this home (pid %s): stop it first, or use it: edits you make are sent by it", pid)
+	case "ui":
+		return failf("'trustsync ui' already runs for this home (pid %s): use its page, or stop it first", pid)
 	case "sync", "pair":
 		return failf("'trustsync %s' already runs for this home (pid %s): wait until it ends, or stop it first", b.Purpose, pid)
 	}

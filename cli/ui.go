@@ -55,7 +55,8 @@ func NewCmdUI(f *Factory, runF func(*UIOptions) error) *cobra.Command {
 			device, on a free port or the one given with --port, and loads
 			nothing from the internet.
 
-			A locked home shows only a page asking for its passphrase. Stop ui
+			A locked home shows only a page asking for its passphrase, unless
+			TRUSTSYNC_PASSPHRASE opens it, as for every command. Stop ui
 			with Ctrl-C; everything written is already saved. --listen replaces
 			the node's addresses for this run, as for serve.
 		`),
@@ -102,6 +103,9 @@ func uiRun(ctx context.Context, opts *UIOptions) error {
 	errOut := f.IOStreams.ErrOut
 	hopts := f.options()
 	hopts.AskPassphrase = nil // the page asks
+	if p := f.Getenv("TRUSTSYNC_PASSPHRASE"); p != "" {
+		hopts.Passphrase = []byte(p) // as for every command
+	}
 	srv, err := ui.New(ui.Options{
 		Dir:    dir,
 		Addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.Port)),

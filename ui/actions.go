@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
@@ -27,7 +28,10 @@ var actions = map[string]action{
 		if !f.Has("seen") {
 			return "", inputf("Agree from the page, to the words it shows.")
 		}
-		return "agreed", d.sp.AgreeBoundaryText(ctx, f.Get("id"), f.Get("seen"))
+		// A browser sends every line break of a form as CRLF; the words
+		// are stored with LF (the library turns CRLF into LF on write).
+		seen := strings.ReplaceAll(f.Get("seen"), "\r\n", "\n")
+		return "agreed", d.sp.AgreeBoundaryText(ctx, f.Get("id"), seen)
 	}},
 	"/boundaries/archive": {Page: "/boundaries", Do: func(ctx context.Context, s *Server, d *device, f url.Values) (string, error) {
 		return "archived", d.sp.ArchiveBoundary(ctx, f.Get("id"))
@@ -38,6 +42,10 @@ var actions = map[string]action{
 	"/goals/add": {Page: "/goals", Do: func(ctx context.Context, s *Server, d *device, f url.Values) (string, error) {
 		_, err := d.sp.AddGoal(ctx, need(f, "title"), strings.TrimSpace(f.Get("why")))
 		return "goal", err
+	}},
+	"/goals/edit": {Page: "/goals", Do: func(ctx context.Context, s *Server, d *device, f url.Values) (string, error) {
+		title, why := strings.TrimSpace(f.Get("title")), strings.TrimSpace(f.Get("why"))
+		return "goal-edited", d.sp.EditGoal(ctx, f.Get("id"), crdt.GoalEdit{Title: &title, Why: &why})
 	}},
 	"/goals/step": {Page: "/goals", Do: func(ctx context.Context, s *Server, d *device, f url.Values) (string, error) {
 		_, err := d.sp.AddStep(ctx, f.Get("goal"), need(f, "text"))
@@ -243,6 +251,10 @@ var actions = map[string]action{
 		if d.node == nil {
 			return "", inputf("This page runs without a node: unpair with 'trustsync unpair'.")
 		}
+		// Telling the device waits for it at most this long; it is told
+		// later otherwise.
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
 		_, err := d.node.Unpair(ctx, f.Get("id"))
 		return "unpaired", err
 	}},

@@ -22,8 +22,8 @@ type device struct {
 	journal *journal.Journal // the journal while open on the page
 }
 
-// openHome opens the home with passphrase (nil: without one) and starts
-// its node. A locked home sets s.locked and returns the error.
+// openHome opens the home with passphrase (nil: Options.Home's, if any)
+// and starts its node. A locked home sets s.locked and returns the error.
 func (s *Server) openHome(ctx context.Context, passphrase []byte) error {
 	s.openMu.Lock()
 	defer s.openMu.Unlock()
@@ -34,7 +34,9 @@ func (s *Server) openHome(ctx context.Context, passphrase []byte) error {
 		return nil
 	}
 	hopts := s.opts.Home
-	hopts.Passphrase = passphrase
+	if passphrase != nil {
+		hopts.Passphrase = passphrase
+	}
 	hopts.AskPassphrase = nil
 	h, err := home.Open(s.opts.Dir, hopts)
 	if err != nil {
@@ -86,8 +88,12 @@ func (s *Server) closeHome() error {
 		return nil
 	}
 	var errs []error
-	if d.journal != nil {
-		errs = append(errs, d.journal.Close())
+	s.mu.Lock()
+	j := d.journal
+	d.journal = nil
+	s.mu.Unlock()
+	if j != nil {
+		errs = append(errs, j.Close())
 	}
 	if d.stop != nil {
 		errs = append(errs, d.stop())

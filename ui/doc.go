@@ -32,6 +32,25 @@
 // act on -- control characters, bidirectional overrides -- is made visible
 // as the command line shows it (internal/showtext).
 //
+// # Routes
+//
+// Pages (GET): / (today: what is due and what waits), /boundaries,
+// /goals, /checkins, /commitments, /apologies, /setbacks, /rhythm,
+// /questions, /moments, /history, /journal, /pair, /devices; /events (the
+// live updates); /static/style.css and /static/app.js; /login?secret=...
+// (&next=PAGE to land on a page of the site).
+//
+// Changes (POST, each form with its csrf field): /unlock and /lock; under
+// /boundaries/, propose, edit, agree (id and seen, the words shown),
+// archive and restore; under /goals/, add, edit, step, done, archive and
+// restore; /checkins/add and /checkins/ack; /commitments/add, record and
+// ack; /apologies/write and ack; /setbacks/add, feel and plan; /rhythm/set
+// and agree; /questions/ask and answer; /moments/add; /journal/open,
+// close, write and passphrase; /pair/invite, join, confirm and cancel;
+// /devices/unpair. A change redirects (303) to its page, with ?done= naming
+// the message shown; a refused one shows its page with one sentence and
+// the form as it was typed.
+//
 // # Files
 //
 // The templates, one CSS file and one small script are embedded in the

@@ -44,7 +44,7 @@ var funcs = template.FuncMap{
 		}
 		return showtext.Escape(p.Name)
 	},
-	"short": shortID,
+	"short": showtext.ShortID,
 	"moods": func() []trustsync.Mood { return []trustsync.Mood{1, 2, 3, 4, 5} },
 	"progress": func(g trustsync.Goal) string {
 		done := 0
@@ -55,9 +55,11 @@ var funcs = template.FuncMap{
 		}
 		switch {
 		case len(g.Steps) == 0:
-			return "no steps yet"
+			return "No steps yet"
 		case done == len(g.Steps):
-			return "every step done"
+			return "Every step done"
+		case len(g.Steps) == 1:
+			return "0 of 1 step done"
 		}
 		return strconv.Itoa(done) + " of " + strconv.Itoa(len(g.Steps)) + " steps done"
 	},

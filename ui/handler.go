@@ -17,6 +17,7 @@ import (
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
 	"github.com/trustsync/trustsync/home"
+	"github.com/trustsync/trustsync/internal/showtext"
 )
 
 // CSP is the Content-Security-Policy of every response: nothing but this
@@ -131,7 +132,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true,
 		SameSite: http.SameSiteStrictMode,
 	})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	// ?next= may name a page of the site to land on; nothing else.
+	to := "/"
+	if next := r.URL.Query().Get("next"); next != "" && pageAt(next).Path == next {
+		to = next
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 // view is what every page template gets.
@@ -347,10 +353,8 @@ func sentence(err error) string {
 	return msg
 }
 
-// oneLine joins the lines of s.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
+// oneLine puts s on one line, as the command line does.
+func oneLine(s string) string { return showtext.OneLine(s) }
 
 // templates parses the layout with one page's template.
 func templates(name string) *template.Template {

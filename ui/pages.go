@@ -5,11 +5,11 @@ import (
 	"errors"
 	"html/template"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/trustsync/trustsync"
 	"github.com/trustsync/trustsync/crdt"
+	"github.com/trustsync/trustsync/internal/showtext"
 	"github.com/trustsync/trustsync/journal"
 )
 
@@ -78,6 +78,7 @@ var doneWords = map[string]string{
 	"restored":       "Restored.",
 	"goal":           "Goal added.",
 	"step":           "Step added.",
+	"goal-edited":    "Goal saved.",
 	"done":           "Marked done. Well done, both of you.",
 	"checkin":        "Thank you for checking in. Your partner will see it after your next sync.",
 	"acked":          "Acknowledged.",
@@ -229,43 +230,10 @@ func loadBoundaries(ctx context.Context, s *Server, d *device) (any, error) {
 	return out, nil
 }
 
-// agreementWords says where an agreement stands, to this member: "agreed
-// by both", "agreed by you; waiting for Sam".
+// agreementWords says where an agreement stands, to this member, as the
+// command line says it: "agreed by both", "agreed by you; waiting for Sam".
 func agreementWords(as []trustsync.Agreement, members []trustsync.Member, self string) string {
-	you := func(p trustsync.Person) string {
-		if p.ID == self {
-			return "you"
-		}
-		return p.Name
-	}
-	var agreed, waiting []string
-	for _, m := range members {
-		if agreedBy(as, m.ID) {
-			agreed = append(agreed, you(m.Person))
-		} else {
-			waiting = append(waiting, you(m.Person))
-		}
-	}
-	if len(members) < 2 {
-		waiting = append(waiting, "your partner")
-	}
-	switch {
-	case len(waiting) == 0:
-		return "agreed by both"
-	case len(agreed) == 0:
-		return "waiting for " + joinNames(waiting)
-	}
-	return "agreed by " + joinNames(agreed) + "; waiting for " + joinNames(waiting)
-}
-
-func joinNames(n []string) string {
-	switch len(n) {
-	case 0:
-		return ""
-	case 1:
-		return n[0]
-	}
-	return strings.Join(n[:len(n)-1], ", ") + " and " + n[len(n)-1]
+	return showtext.AgreementOf(as, members, self).Status()
 }
 
 type goalsData struct {
@@ -435,33 +403,9 @@ func loadHistory(ctx context.Context, s *Server, d *device) (any, error) {
 	}
 	var out []historyLine
 	for _, h := range hist {
-		out = append(out, historyLine{At: h.At, Who: h.By.Name, Device: h.Device, What: historyWords(h)})
+		out = append(out, historyLine{At: h.At, Who: h.By.Name, Device: h.Device, What: showtext.ChangeWords(h)})
 	}
 	return out, nil
-}
-
-// historyWords says what a change did, as 'trustsync history' does:
-// "boundary 3f2a91c0: proposed ...".
-func historyWords(h trustsync.Change) string {
-	what := oneLine(h.Summary)
-	if what == "" {
-		what = h.Action + " " + h.Kind
-	}
-	if h.Item != "" && h.Kind != "" {
-		kind := h.Kind
-		if k, ok := crdt.KindOf(h.Kind); ok {
-			kind = k.One
-		}
-		what = kind + " " + shortID(h.Item) + ": " + what
-	}
-	return what
-}
-
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
 }
 
 type journalData struct {

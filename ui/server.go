@@ -31,8 +31,9 @@ type Options struct {
 	// with [ErrNotLoopback].
 	Addr string
 	// Home are the options the home is opened and locked with (its
-	// keeper, its clock). The page sets Passphrase when someone unlocks
-	// it. Default: the zero home.Options.
+	// keeper, its clock). Its Passphrase, when set, opens an encrypted
+	// home at Start; the page replaces it with the one typed to unlock.
+	// AskPassphrase is never called. Default: the zero home.Options.
 	Home home.Options
 	// Start, when set, starts the device's node once the home is open (at
 	// launch, or when it is unlocked on the page), as 'trustsync serve'

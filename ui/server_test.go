@@ -316,6 +316,17 @@ func TestServer_Refusals(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("post with this page as Referer: %s, want 303", resp.Status)
 	}
+	// The secret may land on a page of the site, and nowhere else.
+	for next, want := range map[string]string{"/goals": "/goals", "http://evil.example/": "/", "//evil.example": "/", "/no-such-page": "/"} {
+		resp, err := stranger.Get(s.URL() + "&next=" + url.QueryEscape(next))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != want {
+			t.Errorf("login with next=%s: %s to %q, want 303 to %q", next, resp.Status, got, want)
+		}
+	}
 	// localhost names the server as well as 127.0.0.1 does.
 	req, _ = http.NewRequest("GET", base+"/boundaries", nil)
 	req.Host = "localhost:" + port(s)
@@ -563,6 +574,17 @@ func TestServer_BoundaryFlow(t *testing.T) {
 		t.Fatalf("after both agreed:\n%s", body)
 	}
 
+	// Words over several lines come back from a browser with CRLF line
+	// breaks: they are the words shown all the same.
+	c.do("/boundaries/propose", url.Values{"text": {"I tell you where I am.\nI answer when you call."}}, "/boundaries")
+	bs, err = s.current().sp.Boundaries(ctx, crdt.ListOptions{})
+	must(t, err)
+	for _, b := range bs {
+		if strings.Contains(b.Text, "\n") {
+			c.do("/boundaries/agree", url.Values{"id": {b.ID}, "seen": {"I tell you where I am.\r\nI answer when you call."}}, "/boundaries")
+		}
+	}
+
 	// Edit, archive, restore.
 	code, body, _ = c.post("/boundaries/edit", url.Values{"id": {id}, "text": {"bad \u202e words"}})
 	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "bad \u202e words</textarea>") {
@@ -648,15 +670,19 @@ func TestServer_PracticeFlows(t *testing.T) {
 	c.do("/goals/add", url.Values{"title": {"Weekly walks"}, "why": {"Time to talk"}}, "/goals")
 	gs, _ := sp.Goals(ctx, crdt.ListOptions{})
 	body := c.do("/goals/step", url.Values{"goal": {gs[0].ID}, "text": {"Pick a route"}}, "/goals")
-	if !strings.Contains(body, "0 of 1 steps done") {
+	if !strings.Contains(body, "0 of 1 step done") {
 		t.Errorf("goal progress:\n%s", body)
 	}
 	gs, _ = sp.Goals(ctx, crdt.ListOptions{})
 	body = c.do("/goals/done", url.Values{"id": {gs[0].Steps[0].ID}}, "/goals")
-	if !strings.Contains(body, "every step done") {
+	if !strings.Contains(body, "Every step done") {
 		t.Errorf("goal progress after the step:\n%s", body)
 	}
 
+	body = c.do("/goals/edit", url.Values{"id": {gs[0].ID}, "title": {"Walks every Sunday"}, "why": {"Time to talk"}}, "/goals")
+	if !strings.Contains(body, "Walks every Sunday") || !strings.Contains(body, "Goal saved.") {
+		t.Errorf("edited goal:\n%s", body)
+	}
 	c.do("/commitments/add", url.Values{"text": {"I call if I am late"}}, "/commitments")
 	cs, _ := sp.Commitments(ctx)
 	code, _, _ := c.post("/commitments/record", url.Values{"id": {cs[0].ID}})
@@ -848,5 +874,31 @@ func TestServer_LiveUpdates(t *testing.T) {
 		if strings.Contains(d, "moments") || d == "all" {
 			break
 		}
+	}
+}
+
+func TestServer_PassphraseGivenAtStart(t *testing.T) {
+	k := keeper(t)
+	dir := newHome(t, "Alex", true, k)
+	s, err := New(Options{Dir: dir, Home: home.Options{Keeper: k, Passphrase: []byte(pass)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := login(t, s)
+	if _, body := c.get("/"); !strings.Contains(body, "<nav") {
+		t.Fatalf("a home opened by the passphrase given shows:\n%s", body)
+	}
+	// A wrong one fails the start with the home's error.
+	s2, err := New(Options{Dir: dir, Home: home.Options{Keeper: k, Passphrase: []byte("not the passphrase")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s2.Start(context.Background()); !errors.Is(err, home.ErrWrongPassphrase) {
+		t.Fatalf("start with a wrong passphrase: %v", err)
 	}
 }

@@ -97,6 +97,11 @@ func TestUI_ServesItsPrintedURL(t *testing.T) {
 		t.Fatalf("propose: %s at %s", resp.Status, resp.Request.URL)
 	}
 
+	// ui holds the home's network lock, as serve does.
+	if _, stderr, code := fltRun(t, home, nil, "serve"); code != 1 || !strings.Contains(stderr, "'trustsync ui' already runs for this home") {
+		t.Errorf("serve beside ui: exit %d: %s", code, stderr)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

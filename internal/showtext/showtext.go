@@ -1,15 +1,21 @@
-// Package showtext shows text received from a partner exactly as written,
-// except for what a terminal or a page would act on instead of show.
+// Package showtext holds how trustsync shows things to a person, shared by
+// the command line and the local web page so that both say the same: a
+// partner's text made safe to show ([Escape]), times in words ([When]),
+// where an agreement stands ([AgreementOf], [Agreement.Status]) and what a
+// change of the history did ([ChangeWords]).
 //
-// A modified client can store anything, and a carriage return, an escape
-// sequence or a bidirectional override could otherwise hide words, rewrite
-// the line above or reverse what follows, so that a partner agrees to
-// wording they never saw. The command line ([Escape] on every human line)
-// and the local web page (on every text it shows, before HTML escaping)
-// show such characters the same way: control characters other than
-// newline and tab as \xHH (\x1b for an escape), C1 controls and
-// bidirectional overrides and isolates as <U+202E>, and bytes that are not
-// UTF-8 as \xHH.
+// # Showing a partner's text
+//
+// Text received from a partner is shown exactly as written, except for
+// what a terminal or a page would act on instead of show. A modified
+// client can store anything, and a carriage return, an escape sequence or
+// a bidirectional override could otherwise hide words, rewrite the line
+// above or reverse what follows, so that a partner agrees to wording they
+// never saw. The command line ([Escape] on every human line) and the local
+// web page (on every text it shows, before HTML escaping) show such
+// characters the same way: control characters other than newline and tab
+// as \xHH (\x1b for an escape), C1 controls and bidirectional overrides
+// and isolates as <U+202E>, and bytes that are not UTF-8 as \xHH.
 package showtext
 
 import (
