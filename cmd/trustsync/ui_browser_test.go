@@ -322,14 +322,14 @@ func (tb *tab) shown() string {
 		return ps.length ? [...ps].map(p => p.innerText).join("\n") : document.body.innerText; })()`)
 }
 
-// waitText waits up to d until the page's live parts show want, without
-// reloading it; it fails the test with the text they had.
+// waitText waits up to d until the page's live parts show want (in any
+// case), without reloading it; it fails the test with the text they had.
 func (tb *tab) waitText(want string, d time.Duration) {
 	tb.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		got := tb.shown()
-		if strings.Contains(got, want) {
+		if containsFold(got, want) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -342,7 +342,14 @@ func (tb *tab) waitText(want string, d time.Duration) {
 // has reports whether the page's visible text contains s.
 func (tb *tab) has(s string) bool {
 	tb.t.Helper()
-	return strings.Contains(tb.text(), s)
+	return containsFold(tb.text(), s)
+}
+
+// containsFold reports whether s contains substr, whatever the case of
+// their letters: the tests look for words, not for where a sentence
+// starts.
+func containsFold(s, substr string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(substr))
 }
 
 // fill sets the value of the form field sel, as typing it would, and

@@ -212,7 +212,7 @@ func TestUI_Browser(t *testing.T) {
 		}
 		alice.open("/devices")
 		alice.waitText("bob-phone", live)
-		alice.waitText("online now", live)
+		alice.waitText("syncing now", live)
 		bob.open("/devices")
 		bob.waitText("alice-laptop", live)
 	})
