@@ -201,6 +201,8 @@ func TestUI_Browser(t *testing.T) {
 			t.Fatalf("confirmation codes differ: Alice sees %q, Bob %q", ca, cb)
 		}
 		alice.pageShot(shots, "pair-code")
+		alice.axe("/pair showing the invite and the code")
+		bob.axe("/pair joining, showing the code")
 		alice.press("#pair-yes")
 		bob.press("#pair-yes")
 		for _, tb := range []*tab{alice, bob} {
@@ -499,6 +501,8 @@ func TestUI_Browser(t *testing.T) {
 		if !alice.has(entry) {
 			t.Errorf("the journal opened with its passphrase does not show the entry:\n%s", alice.text())
 		}
+		alice.axe("/journal open, with an entry")
+		alice.pageShot(shots, "journal-open")
 		alice.press("#journal-close")
 		alice.submitted("close the journal")
 		if alice.has(entry) {
