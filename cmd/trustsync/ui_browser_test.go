@@ -451,7 +451,8 @@ func screenshotDir(t *testing.T) string {
 	return d
 }
 
-// screenshot saves the whole page as DIR/NAME.png.
+// screenshot saves the whole page, as it is at the current size, as
+// DIR/NAME.png.
 func (tb *tab) screenshot(dir, name string) {
 	tb.t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)

@@ -102,19 +102,20 @@ func (tb *tab) problem() string {
 	return tb.eval(`(document.getElementById("error") || {innerText: ""}).innerText`)
 }
 
-// submitted checks that the last form sent was taken: a message, no error.
+// submitted checks that the last form sent was taken: a page that is not
+// an error, with a message and no refusal.
 func (tb *tab) submitted(what string) {
 	tb.t.Helper()
-	if p := tb.problem(); p != "" {
-		tb.t.Fatalf("%s: %s: the page says %q", tb.name, what, p)
+	if p := tb.problem(); p != "" || tb.status >= 400 {
+		tb.t.Fatalf("%s: %s: the page answered %d and says %q", tb.name, what, tb.status, p)
 	}
 	if tb.flash() == "" {
 		tb.t.Errorf("%s: %s: the page says nothing after it (no message of what was done)", tb.name, what)
 	}
 }
 
-// TestUI_Browser runs two paired devices' `trustsync ui`, each in its own
-// browser, and goes through what the pages offer as two people would:
+// TestUI_Browser runs two paired devices' `trustsync ui`, each in a
+// browser profile of its own (of one headless Chromium), and goes through what the pages offer as two people would:
 // unlock, pairing, every kind of shared item with the partner's page
 // updating live, the journal, devices and lock; one flow with the keyboard
 // alone; and the accessibility check of every main page at phone and
@@ -184,7 +185,7 @@ func TestUI_Browser(t *testing.T) {
 		if invite == "" {
 			t.Fatalf("the pairing page shows no invite text:\n%s", alice.text())
 		}
-		alice.pageShot(shots, "pair-invite")
+		alice.screenshot(shots, "pair-invite")
 		bob.open("/pair")
 		bob.fill("#join-invite", invite)
 		bob.press("#join-form button[type=submit]")
@@ -200,7 +201,7 @@ func TestUI_Browser(t *testing.T) {
 		if ca == "" || ca != cb {
 			t.Fatalf("confirmation codes differ: Alice sees %q, Bob %q", ca, cb)
 		}
-		alice.pageShot(shots, "pair-code")
+		alice.screenshot(shots, "pair-code")
 		alice.axe("/pair showing the invite and the code")
 		bob.axe("/pair joining, showing the code")
 		alice.press("#pair-yes")
@@ -502,7 +503,7 @@ func TestUI_Browser(t *testing.T) {
 			t.Errorf("the journal opened with its passphrase does not show the entry:\n%s", alice.text())
 		}
 		alice.axe("/journal open, with an entry")
-		alice.pageShot(shots, "journal-open")
+		alice.screenshot(shots, "journal-open")
 		alice.press("#journal-close")
 		alice.submitted("close the journal")
 		if alice.has(entry) {
@@ -580,12 +581,6 @@ func TestUI_Browser(t *testing.T) {
 			t.Errorf("after unpairing Bob's only device, the devices page still offers to unpair one:\n%s", alice.shown())
 		}
 	})
-}
-
-// pageShot saves a screenshot of the page as it is, at the current size.
-func (tb *tab) pageShot(dir, name string) {
-	tb.t.Helper()
-	tb.screenshot(dir, name)
 }
 
 // waitSel waits up to d until the element sel is on the page.
