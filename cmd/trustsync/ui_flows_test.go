@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"html"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -167,6 +172,57 @@ func TestUI_Browser(t *testing.T) {
 		alice.submitted("unlock")
 		if alice.eval(`document.body.dataset.page`) == "unlock" {
 			t.Fatalf("after the right passphrase Alice still sees the unlock page:\n%s", alice.text())
+		}
+	})
+
+	step("another page cannot post", func(t *testing.T) {
+		// Another web page on this machine -- another port of 127.0.0.1,
+		// so the same site, and Alice's cookie goes along -- opened in
+		// Alice's browser sends a form to her page, even with her form
+		// token: once naming its origin, once hiding it as a page with
+		// Referrer-Policy no-referrer does ("Origin: null"). Both are
+		// refused, and nothing is written.
+		alice.open("/boundaries")
+		token := alice.eval(`document.querySelector("input[name=csrf]").value`)
+		for _, policy := range []string{"strict-origin-when-cross-origin", "no-referrer"} {
+			page := fmt.Sprintf(`<!doctype html><title>another page</title>
+<form method="post" action="%s/boundaries/propose"><input type="hidden" name="csrf" value="%s"><input type="hidden" name="text" value="Planted by another page (%s)"></form>
+<script>document.forms[0].submit()</script>`, html.EscapeString(pa.base), html.EscapeString(token), policy)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.Header().Set("Referrer-Policy", policy)
+				fmt.Fprint(w, page)
+			})}
+			go func() { _ = srv.Serve(ln) }()
+			other, cancel := chromedp.NewContext(alice.ctx) // a tab of Alice's profile
+			ctx, cancelT := context.WithTimeout(other, 30*time.Second)
+			// The page sends its form as it loads: wait for the answer.
+			answered := chromedp.Events(ctx, network.ResponseReceived)
+			if err := chromedp.Do(ctx, chromedp.Navigate("http://"+ln.Addr().String()+"/")); err != nil {
+				t.Fatal(err)
+			}
+			for ev, err := range answered {
+				if err != nil {
+					t.Fatalf("%s: no answer to the other page's form: %v", policy, err)
+				}
+				if ev.Response != nil && strings.HasPrefix(ev.Response.URL, pa.base) {
+					if ev.Response.Status != http.StatusForbidden {
+						t.Errorf("a form sent to Alice's page from another page (%s): %d, want 403", policy, ev.Response.Status)
+					}
+					break
+				}
+			}
+			cancelT()
+			cancel()
+			srv.Close()
+		}
+		alice.open("/boundaries")
+		if alice.has("Planted by another page") {
+			t.Errorf("the other page's boundary was written:\n%s", alice.shown())
 		}
 	})
 
