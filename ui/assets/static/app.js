@@ -40,6 +40,32 @@
     return false;
   }
 
+  // openDetails names each open <details> in el by the id of the nearest
+  // element around it that has one and its place among that element's
+  // <details>, so that a fresh copy of el can be opened the same way.
+  // (The id attribute: a form's "id" property is its field named id.)
+  function openDetails(el) {
+    var keys = [];
+    var open = el.querySelectorAll("details[open]");
+    for (var i = 0; i < open.length; i++) {
+      var host = open[i].parentElement.closest("[id]");
+      if (host) {
+        keys.push({ id: host.getAttribute("id"), at: Array.prototype.indexOf.call(host.querySelectorAll("details"), open[i]) });
+      }
+    }
+    return keys;
+  }
+
+  function reopen(root, keys) {
+    for (var i = 0; i < keys.length; i++) {
+      var host = root.getAttribute("id") === keys[i].id ? root : root.querySelector('[id="' + keys[i].id.replace(/["\\]/g, "\\$&") + '"]');
+      var d = host && host.querySelectorAll("details")[keys[i].at];
+      if (d) {
+        d.open = true;
+      }
+    }
+  }
+
   function refresh(parts) {
     var all = parts.indexOf("all") >= 0;
     var live = document.querySelectorAll("[data-part]");
@@ -70,7 +96,13 @@
         for (var i = 0; i < wanted.length; i++) {
           var old = wanted[i];
           var fresh = doc.getElementById(old.id);
-          if (!fresh || fresh.innerHTML === old.innerHTML) {
+          if (!fresh) {
+            continue;
+          }
+          // What the person opened stays open.
+          fresh = document.importNode(fresh, true);
+          reopen(fresh, openDetails(old));
+          if (fresh.innerHTML === old.innerHTML) {
             continue;
           }
           changed = true;
@@ -79,7 +111,7 @@
             continue;
           }
           var focused = document.activeElement && old.contains(document.activeElement) ? document.activeElement.id : "";
-          old.replaceWith(document.importNode(fresh, true));
+          old.replaceWith(fresh);
           if (focused) {
             var again = document.getElementById(focused);
             if (again) {
