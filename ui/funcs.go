@@ -44,6 +44,13 @@ var funcs = template.FuncMap{
 		}
 		return showtext.Escape(p.Name)
 	},
+	// By is by at the start of a sentence: "You" for themselves.
+	"By": func(self string, p trustsync.Person) string {
+		if p.ID == self {
+			return "You"
+		}
+		return showtext.Escape(p.Name)
+	},
 	"short": showtext.ShortID,
 	"moods": func() []trustsync.Mood { return []trustsync.Mood{1, 2, 3, 4, 5} },
 	"progress": func(g trustsync.Goal) string {

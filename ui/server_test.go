@@ -570,7 +570,7 @@ func TestServer_BoundaryFlow(t *testing.T) {
 	}
 	sync()
 	_, body = c.get("/boundaries")
-	if !strings.Contains(body, "agreed by both") || !strings.Contains(body, "Sam agreed") || !strings.Contains(body, "you agreed") {
+	if !strings.Contains(body, "agreed by both") || !strings.Contains(body, "Sam agreed") || !strings.Contains(body, "You agreed") {
 		t.Fatalf("after both agreed:\n%s", body)
 	}
 
@@ -649,7 +649,7 @@ func TestServer_CheckInFlow(t *testing.T) {
 		t.Fatalf("Sam's check-in is not shown to acknowledge:\n%s", body)
 	}
 	body = c.do("/checkins/ack", url.Values{"id": {id}, "reply": {"Thank you for saying so."}}, "/checkins")
-	if !strings.Contains(body, "you acknowledged it just now: “Thank you for saying so.”") || strings.Contains(body, `id="ack-`+id+`"`) {
+	if !strings.Contains(body, "You acknowledged it just now: “Thank you for saying so.”") || strings.Contains(body, `id="ack-`+id+`"`) {
 		t.Fatalf("after acknowledging:\n%s", body)
 	}
 	sync()
