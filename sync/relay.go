@@ -478,12 +478,15 @@ func (t punchTracer) Trace(ev *holepunch.Event) {
 // connection its session runs on, or PathUnreachable when none runs.
 func (n *Node) Path(id peer.ID) Path {
 	n.mu.Lock()
-	ns := n.sessions[id]
+	var conn network.Conn
+	if ns := n.sessions[id]; ns != nil && ns.online {
+		conn = ns.conn
+	}
 	n.mu.Unlock()
-	if ns == nil || !ns.online || ns.conn == nil {
+	if conn == nil {
 		return PathUnreachable
 	}
-	return n.pathOf(ns.conn)
+	return n.pathOf(conn)
 }
 
 func (n *Node) pathOf(c network.Conn) Path {
