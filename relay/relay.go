@@ -127,7 +127,7 @@ func New(opts Options) (*Relay, error) {
 func CheckListenAddr(s string) error {
 	a, err := ma.NewMultiaddr(s)
 	if err != nil {
-		return fmt.Errorf("listen address %q is not a multiaddr (like /ip4/0.0.0.0/tcp/%d): %v", s, DefaultPort, err)
+		return fmt.Errorf("listen address %q is not a multiaddr (like /ip4/0.0.0.0/tcp/%d)", s, DefaultPort)
 	}
 	var names []string
 	for _, c := range a {
