@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -60,21 +61,29 @@ func NewCmdRelayUse(f *Factory, runF func(*RelayUseOptions) error) *cobra.Comman
 	return cmd
 }
 
-func relayUseRun(ctx context.Context, opts *RelayUseOptions) error {
-	f := opts.Factory
+// recordedRelays opens this device's space and reads the relays the
+// couple recorded.
+func recordedRelays(ctx context.Context, f *Factory) (*crdt.Space, []string, error) {
 	sp, err := f.Space(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	have, err := sp.Relays(ctx)
 	if err != nil {
+		return nil, nil, err
+	}
+	return sp, have, nil
+}
+
+func relayUseRun(ctx context.Context, opts *RelayUseOptions) error {
+	f := opts.Factory
+	sp, have, err := recordedRelays(ctx, f)
+	if err != nil {
 		return err
 	}
-	for _, a := range have {
-		if a == opts.Addr {
-			fmt.Fprintf(f.IOStreams.Out, "relay %s is already recorded\n", opts.Addr)
-			return nil
-		}
+	if slices.Contains(have, opts.Addr) {
+		fmt.Fprintf(f.IOStreams.Out, "relay %s is already recorded\n", opts.Addr)
+		return nil
 	}
 	if err := sp.UseRelay(ctx, opts.Addr); err != nil {
 		if errors.Is(err, trustsync.ErrInvalid) {
@@ -134,11 +143,7 @@ type relayJSON struct {
 
 func relayListRun(ctx context.Context, opts *RelayListOptions) error {
 	f := opts.Factory
-	sp, err := f.Space(ctx)
-	if err != nil {
-		return err
-	}
-	recorded, err := sp.Relays(ctx)
+	_, recorded, err := recordedRelays(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -222,11 +227,7 @@ func NewCmdRelayForget(f *Factory, runF func(*RelayForgetOptions) error) *cobra.
 
 func relayForgetRun(ctx context.Context, opts *RelayForgetOptions) error {
 	f := opts.Factory
-	sp, err := f.Space(ctx)
-	if err != nil {
-		return err
-	}
-	have, err := sp.Relays(ctx)
+	sp, have, err := recordedRelays(ctx, f)
 	if err != nil {
 		return err
 	}
